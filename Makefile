@@ -1,0 +1,54 @@
+# orch: `make demo` runs the product on a fresh machine, `make test` runs the whole suite.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ORCH := $(VENV)/bin/orch
+STAMP := $(VENV)/.installed-test
+
+.PHONY: help install tmux test unit integration lint demo demo-down bench chaos clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install orch with its test tools
+
+tmux: ## install tmux with apt-get when it is missing (CI runs as root)
+	@command -v tmux >/dev/null || { echo "tmux missing: installing it with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; }
+
+test: install tmux lint ## run the whole pytest suite (unit + integration with real tmux)
+	$(PY) -m pytest -q -n 2 tests
+
+unit: install ## only the fast unit tests (no tmux)
+	$(PY) -m pytest -q tests/unit
+
+integration: install tmux ## only the integration tests (real tmux, private sockets)
+	$(PY) -m pytest -q -n 2 tests/integration
+
+lint: install ## ruff and mypy --strict
+	$(VENV)/bin/ruff check reconciler tests bench
+	$(VENV)/bin/ruff format --check reconciler tests bench
+	$(VENV)/bin/mypy
+
+demo: install tmux ## apply manifests/demo.yaml (no AI subscription needed) and show the agents
+	$(ORCH) apply -f manifests/demo.yaml --wait
+	$(ORCH) get agents
+
+demo-down: install ## delete the demo agents and stop them
+	$(ORCH) delete -f manifests/demo.yaml
+
+bench: install tmux ## run the benchmarks and print their table
+	$(PY) -m bench
+
+clean: ## remove caches and the local state dir's contents
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	find state -mindepth 1 ! -name .gitkeep -delete 2>/dev/null || true

@@ -1,0 +1,40 @@
+"""What the planner asks the executor to do. Pure data; only the executor touches tmux."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Start the agent's session; first end `previous_launch` (its session and leftovers)."""
+
+    agent: str
+    command: str
+    workdir: str
+    env: Mapping[str, str]
+    launch_id: str
+    previous_launch: str = ""
+    previous_pid: int | None = None
+    replace_session: bool = False
+
+
+@dataclass(frozen=True)
+class Stop:
+    """End the agent's session and every process of that launch, children and daemons included."""
+
+    agent: str
+    launch_id: str
+    pid: int | None = None
+    kill_session: bool = True
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Drop a deleted agent's record once nothing of it runs any more."""
+
+    agent: str
+
+
+Action = Launch | Stop | Forget

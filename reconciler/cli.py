@@ -1,0 +1,447 @@
+"""The `orch` command: kubectl-like verbs over one installation (a state dir and a tmux socket).
+
+The CLI writes desired objects and reads records; it never edits status behind the controller's
+back. `main` is the single error boundary: an `OrchError` is one line on stderr with its exit code,
+anything else is an internal error, never a traceback on the console.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.controller import Controller, configure_logging, ensure_controller
+from reconciler.desired import apply_files, declarations
+from reconciler.duration import parse_duration
+from reconciler.errors import InvalidInput, NotFound, OrchError
+from reconciler.lifecycle import AgentState
+from reconciler.manifest import manifest_json_schema
+from reconciler.output import list_document, table, to_json, to_yaml
+from reconciler.paths import StatePaths
+from reconciler.store import Change, Store, StoredObject, ensure_state_dir
+from reconciler.tmux import Tmux, require_tmux
+from reconciler.views import (
+    AGENT_COLUMNS,
+    AGENT_WIDE_COLUMNS,
+    agent_item,
+    agent_row,
+    describe_agent,
+    event_item,
+    event_table,
+)
+from reconciler.wake import notify
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SOCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: How often `-w` and `--wait` look at the store again.
+POLL_SECONDS = 0.1
+
+
+@dataclass
+class Installation:
+    """The state dir and tmux socket every command works on."""
+
+    state_dir: Path
+    socket: str
+
+    @cached_property
+    def store(self) -> Store:
+        """The store, opened on first use (creating the state dir 0700)."""
+        return Store(self.state_dir)
+
+    @property
+    def paths(self) -> StatePaths:
+        """Files of this installation."""
+        return StatePaths(self.state_dir)
+
+    def start_controller(self) -> None:
+        """Wake the controller, starting one in the background if none runs."""
+        require_tmux()
+        ensure_controller(self.state_dir, self.socket)
+        notify(self.paths.wake)
+
+
+def _set_state_dir(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["state_dir"] = value
+
+
+def _set_socket(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["socket"] = value
+
+
+def installation_options(command: F) -> F:
+    """`--state-dir` and `--socket`, accepted before or after the command name."""
+    command = click.option(
+        "--state-dir",
+        metavar="DIR",
+        expose_value=False,
+        callback=_set_state_dir,
+        help="state dir (env ORCH_STATE_DIR, default ./state)",
+    )(command)
+    return click.option(
+        "--socket",
+        metavar="NAME",
+        expose_value=False,
+        callback=_set_socket,
+        help="tmux socket name (env ORCH_TMUX_SOCKET, default orch)",
+    )(command)
+
+
+def installation() -> Installation:
+    """The installation chosen by flags, then environment, then defaults."""
+    options = click.get_current_context().find_root().ensure_object(dict)
+    state_dir = options.get("state_dir") or os.environ.get("ORCH_STATE_DIR") or "./state"
+    socket = options.get("socket") or os.environ.get("ORCH_TMUX_SOCKET") or "orch"
+    if not SOCKET_NAME.match(socket):
+        raise InvalidInput(
+            f"--socket: invalid tmux socket name {socket!r} (use letters, digits, _.-)"
+        )
+    return Installation(Path(state_dir).expanduser().resolve(), socket)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@installation_options
+@click.version_option(package_name="orch", prog_name="orch")
+def cli() -> None:
+    """orch: keeps a team of CLI coding agents running in tmux, declared in YAML manifests."""
+
+
+# -- apply, diff, delete -------------------------------------------------------------------------
+
+
+def _print_changes(changes: Sequence[Change], suffix: str = "") -> None:
+    for change in changes:
+        click.echo(f"{change.kind.lower()}/{change.name} {change.verb}{suffix}")
+
+
+@cli.command()
+@installation_options
+@click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    required=True,
+    metavar="FILE",
+    help="manifest file (repeatable)",
+)
+@click.option("--wait", is_flag=True, help="return when every agent of the files is Running")
+@click.option("--timeout", default="120s", show_default=True, help="how long --wait waits")
+def apply(files: tuple[str, ...], wait: bool, timeout: str) -> None:
+    """Record FILE's objects as the desired state; remove those it no longer declares."""
+    inst = installation()
+    limit = _duration_option("--timeout", timeout)
+    require_tmux()
+    changes = apply_files(inst.store, files)
+    _print_changes(changes)
+    inst.start_controller()
+    if wait:
+        names = [c.name for c in changes if c.kind == "Agent" and c.verb != "deleted"]
+        _wait_running(inst, names, limit)
+
+
+def _wait_running(inst: Installation, names: list[str], limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        records = inst.store.agent_records()
+        pending = {n: records[n].state if n in records else "Pending" for n in names}
+        pending = {n: s for n, s in pending.items() if s != AgentState.RUNNING}
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            detail = ", ".join(f"{n} ({s})" for n, s in sorted(pending.items()))
+            raise OrchError(f"timed out after {limit:g}s waiting for Running: {detail}")
+        time.sleep(POLL_SECONDS)
+
+
+@cli.command()
+@installation_options
+@click.option("-f", "--filename", "files", multiple=True, required=True, metavar="FILE")
+def diff(files: tuple[str, ...]) -> None:
+    """Show what `apply` would change; change nothing."""
+    inst = installation()
+    declared, sources = declarations(files)
+    changes = inst.store.plan_apply(declared, sources)
+    for change in changes:
+        if change.verb == "unchanged":
+            continue
+        click.echo(f"{change.kind.lower()}/{change.name} {change.verb}")
+        old = to_yaml(change.old).splitlines() if change.old else []
+        new = to_yaml(change.new).splitlines() if change.new else []
+        for line in difflib.unified_diff(old, new, "live", "manifest", lineterm="", n=2):
+            click.echo(f"  {line}")
+
+
+@cli.command()
+@installation_options
+@click.argument("kind", required=False)
+@click.argument("name", required=False)
+@click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    metavar="FILE",
+    help="delete every object the file declares",
+)
+def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
+    """Stop and forget an agent (`delete agent NAME`) or every object of a file (`-f FILE`)."""
+    inst = installation()
+    targets: list[tuple[str, str]] = []
+    if files:
+        if kind or name:
+            raise InvalidInput("delete: give either KIND NAME or -f FILE, not both")
+        declared, _ = declarations(files)
+        targets = [(d.kind, d.name) for d in declared]
+    elif kind and name:
+        targets = [(_kind(kind), name)]
+    else:
+        raise InvalidInput("delete: give KIND NAME (e.g. `orch delete agent executor`) or -f FILE")
+    deleted = [t for t in targets if inst.store.delete_object(*t)]
+    if not files and not deleted:
+        raise NotFound(f'{targets[0][0].lower()} "{targets[0][1]}" not found')
+    if deleted:
+        inst.start_controller()
+        _wait_forgotten(inst, [n for k, n in deleted if k == "Agent"])
+    for kind_, name_ in deleted:
+        click.echo(f"{kind_.lower()}/{name_} deleted")
+
+
+def _wait_forgotten(inst: Installation, names: list[str], limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while any(inst.store.agent_record(n) is not None for n in names):
+        if time.monotonic() > deadline:
+            raise OrchError(f"the controller did not stop {', '.join(names)} within {limit:g}s")
+        time.sleep(POLL_SECONDS)
+
+
+# -- get, describe, events ---------------------------------------------------------------------
+
+KINDS = {
+    "agent": "Agent",
+    "agents": "Agent",
+    "ag": "Agent",
+    "playbook": "Playbook",
+    "playbooks": "Playbook",
+    "pb": "Playbook",
+}
+
+
+def _kind(word: str) -> str:
+    try:
+        return KINDS[word.lower()]
+    except KeyError:
+        raise InvalidInput(f'unknown kind "{word}" (use agents or playbooks)') from None
+
+
+def _objects(inst: Installation, kind: str, name: str | None) -> list[StoredObject]:
+    if name is None:
+        return inst.store.objects(kind)
+    stored = inst.store.object(kind, name)
+    if stored is None:
+        raise NotFound(f'{kind.lower()} "{name}" not found')
+    return [stored]
+
+
+OUTPUTS = click.Choice(["wide", "json", "yaml", "name"])
+
+
+@cli.command()
+@installation_options
+@click.argument("kind")
+@click.argument("name", required=False)
+@click.option("-o", "--output", type=OUTPUTS, help="wide | json | yaml | name")
+@click.option("-w", "--watch", is_flag=True, help="after the listing, print rows as they change")
+def get(kind: str, name: str | None, output: str | None, watch: bool) -> None:
+    """List agents or playbooks (`get agents`, `get agent NAME -o json`)."""
+    inst = installation()
+    kind = _kind(kind)
+    render = _render_agents if kind == "Agent" else _render_playbooks
+    first = render(inst, _objects(inst, kind, name), output, header=True)
+    click.echo(first)
+    if not watch:
+        return
+    shown = set(first.splitlines())
+    while True:
+        time.sleep(POLL_SECONDS * 5)
+        text = render(inst, _objects(inst, kind, name), output, header=False)
+        for line in text.splitlines():
+            if line not in shown:
+                click.echo(line)
+        shown = set(text.splitlines()) | shown
+
+
+def _render_agents(
+    inst: Installation, objects: list[StoredObject], output: str | None, header: bool
+) -> str:
+    records = inst.store.agent_records()
+    if output in ("json", "yaml"):
+        document = list_document([agent_item(o, records.get(o.name)) for o in objects])
+        return to_json(document) if output == "json" else to_yaml(document).rstrip("\n")
+    if output == "name":
+        return "\n".join(f"agent/{o.name}" for o in objects)
+    wide = output == "wide"
+    headers = AGENT_COLUMNS + (AGENT_WIDE_COLUMNS if wide else ())
+    rows = [agent_row(o, records.get(o.name), wide) for o in objects]
+    if not rows:
+        return "No agents found." if header else ""
+    text = table(headers, rows)
+    return text if header else "\n".join(text.splitlines()[1:])
+
+
+def _render_playbooks(
+    inst: Installation, objects: list[StoredObject], output: str | None, header: bool
+) -> str:
+    items = [
+        {**o.document, "metadata": {**o.document["metadata"], "generation": o.generation}}
+        for o in objects
+    ]
+    if output in ("json", "yaml"):
+        document = list_document(items)
+        return to_json(document) if output == "json" else to_yaml(document).rstrip("\n")
+    if output == "name":
+        return "\n".join(f"playbook/{o.name}" for o in objects)
+    if not objects:
+        return "No playbooks found." if header else ""
+    text = table(
+        ("name", "steps", "agents"),
+        [
+            (
+                o.name,
+                len(o.document["spec"]["steps"]),
+                ",".join(sorted({s["agent"] for s in o.document["spec"]["steps"]})),
+            )
+            for o in objects
+        ],
+    )
+    return text if header else "\n".join(text.splitlines()[1:])
+
+
+@cli.command()
+@installation_options
+@click.argument("kind")
+@click.argument("name")
+def describe(kind: str, name: str) -> None:
+    """Show an object's spec, status, conditions, recent transitions and events."""
+    inst = installation()
+    kind = _kind(kind)
+    (stored,) = _objects(inst, kind, name)
+    if kind == "Playbook":
+        click.echo(to_yaml(stored.document).rstrip("\n"))
+        return
+    obj = f"agent/{name}"
+    click.echo(
+        describe_agent(
+            stored,
+            inst.store.agent_record(name),
+            inst.store.transitions(obj, limit=15),
+            inst.store.events(obj, limit=15),
+        )
+    )
+
+
+@cli.command()
+@installation_options
+@click.option("-o", "--output", type=click.Choice(["json", "yaml"]))
+@click.option("-w", "--watch", is_flag=True, help="keep printing new events")
+@click.option("--for", "for_object", metavar="KIND/NAME", help="only events of this object")
+def events(output: str | None, watch: bool, for_object: str | None) -> None:
+    """The event log, oldest first."""
+    inst = installation()
+    found = inst.store.events(for_object, limit=None if output else 200)
+    if output:
+        document = list_document([event_item(e) for e in found])
+        click.echo(to_json(document) if output == "json" else to_yaml(document).rstrip("\n"))
+    elif found:
+        click.echo(event_table(found))
+    elif not watch:
+        click.echo("No events found.")
+    if not watch:
+        return
+    last = found[-1].id if found else 0
+    while True:
+        time.sleep(POLL_SECONDS * 5)
+        new = inst.store.events(for_object, after_id=last)
+        if new:
+            rows = event_table(new).splitlines()
+            click.echo("\n".join(rows[1:] if found or last else rows))
+            last = new[-1].id
+
+
+# -- controller, attach, schema ------------------------------------------------------------------
+
+
+@cli.command()
+@installation_options
+def controller() -> None:
+    """Run the control loop in the foreground (what the systemd unit starts)."""
+    inst = installation()
+    require_tmux()
+    ensure_state_dir(inst.state_dir)
+    configure_logging(inst.paths)
+    Controller(inst.state_dir, inst.socket).run()
+
+
+@cli.command()
+@installation_options
+@click.argument("agent")
+def attach(agent: str) -> None:
+    """Attach this terminal to the agent's tmux session (detach with C-b d)."""
+    inst = installation()
+    require_tmux()
+    tmux = Tmux(inst.socket)
+    if not tmux.session_exists(agent):
+        raise NotFound(f'agent "{agent}" has no running session')
+    os.execvp("tmux", ["tmux", "-L", inst.socket, "attach-session", "-t", f"={agent}"])
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of manifests, for editors."""
+    click.echo(to_json(manifest_json_schema()))
+
+
+def _duration_option(flag: str, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as err:
+        raise InvalidInput(f"{flag}: {err}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI; the one place that turns errors into a line on stderr and an exit code."""
+    try:
+        code = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="orch", standalone_mode=False
+        )
+    except click.exceptions.Exit as done:
+        code = done.exit_code
+    except click.exceptions.Abort:
+        code = 130
+    except KeyboardInterrupt:
+        code = 130
+    except click.ClickException as err:
+        click.echo(f"orch: error: {err.format_message()}", err=True)
+        code = 1
+    except OrchError as err:
+        click.echo(f"orch: error: {err}", err=True)
+        code = err.exit_code
+    except BrokenPipeError:
+        code = 0
+    except Exception as err:  # noqa: BLE001 - the error boundary: no tracebacks on the console
+        click.echo(f"orch: internal error: {type(err).__name__}: {err}", err=True)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,358 @@
+"""The control loop: observe everything once, plan every agent, act, persist; then wait.
+
+Level-triggered: a pass re-reads the desired state, the recorded state and what tmux shows, so it
+never matters what woke it. Wake-ups come from a pidfd per agent process (a death is known within
+a millisecond), the CLI's wake FIFO, manifest files changing on disk (watchdog), and a plain pass
+every second as the safety net. One controller per state dir, guarded by a lock file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import logging.handlers
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from filelock import FileLock, Timeout
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from reconciler.desired import agent_from, apply_files
+from reconciler.errors import ManifestError, Unavailable
+from reconciler.executor import Executor
+from reconciler.observation import PaneObservation
+from reconciler.paths import StatePaths
+from reconciler.planner import AgentObservation, AgentPlan, DesiredAgent, plan_agent
+from reconciler.status import AgentRecord, Event, EventType, Transition
+from reconciler.store import Store, ensure_state_dir
+from reconciler.tmux import Tmux
+from reconciler.wake import WakeChannel
+
+log = logging.getLogger(__name__)
+
+#: The safety-net pass interval: the longest the loop sleeps without looking.
+RESYNC_SECONDS = 1.0
+#: Quiet time after a manifest file changes before it is read, so a half-written file is not.
+EDIT_SETTLE_SECONDS = 0.05
+#: How often old events and transitions are pruned.
+PRUNE_SECONDS = 600.0
+
+
+@dataclass
+class PassResult:
+    """What one pass learned: live agent pids to watch and when to look again."""
+
+    pids: set[int] = field(default_factory=set)
+    requeue_after: float = RESYNC_SECONDS
+
+
+class ManifestWatcher(FileSystemEventHandler):
+    """Notes which applied manifest files changed on disk and wakes the loop."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+        self._lock = threading.Lock()
+        self._files: set[str] = set()
+        self._dirty: dict[str, float] = {}
+        self._observer = Observer()
+        self._watched_dirs: dict[str, object] = {}
+        self._observer.start()
+
+    def watch(self, files: list[str]) -> None:
+        """Watch exactly these files (their folders, since editors save by renaming)."""
+        with self._lock:
+            self._files = set(files)
+        wanted = {str(Path(f).parent) for f in files}
+        for folder in set(self._watched_dirs) - wanted:
+            self._observer.unschedule(self._watched_dirs.pop(folder))  # type: ignore[arg-type]
+        for folder in wanted - set(self._watched_dirs):
+            if Path(folder).is_dir():
+                self._watched_dirs[folder] = self._observer.schedule(self, folder)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        """A change in a watched folder: remember it if it touches an applied file."""
+        paths = {os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")}
+        with self._lock:
+            touched = paths & self._files
+            for path in touched:
+                self._dirty[path] = time.monotonic()
+        if touched:
+            self._wake()
+
+    def settled(self) -> tuple[list[str], float | None]:
+        """Files changed and quiet for EDIT_SETTLE_SECONDS, and how long until the rest settle."""
+        now = time.monotonic()
+        ready, wait = [], None
+        with self._lock:
+            for path, when in list(self._dirty.items()):
+                left = when + EDIT_SETTLE_SECONDS - now
+                if left <= 0:
+                    ready.append(path)
+                    del self._dirty[path]
+                else:
+                    wait = left if wait is None else min(wait, left)
+        return ready, wait
+
+    def stop(self) -> None:
+        """Stop the watcher thread."""
+        self._observer.stop()
+        self._observer.join(timeout=5)
+
+
+class Controller:
+    """The reconcile loop of one installation."""
+
+    def __init__(self, state_dir: Path, socket: str) -> None:
+        self.paths = StatePaths(ensure_state_dir(state_dir))
+        self.socket = socket
+        self.tmux = Tmux(socket)
+        self.store = Store(state_dir)
+        self.executor = Executor(self.tmux, self.paths, socket)
+        self._stopping = False
+        self._pidfds: dict[int, int] = {}
+        self._parsed: dict[tuple[str, int], DesiredAgent] = {}
+        self._edits_seen: dict[str, bytes] = {}
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run passes until SIGTERM or SIGINT; agents keep running when the controller stops."""
+        lock = FileLock(self.paths.lock)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise Unavailable(
+                f"a controller already runs for {self.paths.root} (pid {read_pid(self.paths)})"
+            ) from None
+        try:
+            self.paths.pid.write_text(f"{os.getpid()}\n")
+            self._serve()
+        finally:
+            self.paths.pid.unlink(missing_ok=True)
+            lock.release()
+
+    def _serve(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        channel = WakeChannel(self.paths.wake)
+        watcher = ManifestWatcher(self.wake)
+        self.store.record_event(
+            Event(
+                "controller",
+                EventType.NORMAL,
+                "ControllerStarted",
+                f"controller started (pid {os.getpid()})",
+            )
+        )
+        log.info("controller started for %s on socket %s", self.paths.root, self.socket)
+        last_prune = 0.0
+        try:
+            while not self._stopping:
+                changed, settle_wait = watcher.settled()
+                for path in changed:
+                    self._reapply(path)
+                result = self.run_pass()
+                watcher.watch(self.store.sources())
+                if time.monotonic() - last_prune > PRUNE_SECONDS:
+                    self.store.prune_history()
+                    last_prune = time.monotonic()
+                timeout = result.requeue_after
+                if settle_wait is not None:
+                    timeout = min(timeout, settle_wait)
+                self._wait(result.pids, channel, timeout)
+        finally:
+            watcher.stop()
+            channel.close()
+            for fd in self._pidfds.values():
+                os.close(fd)
+            log.info("controller stopped")
+
+    def wake(self) -> None:
+        """Ask for an early pass (thread-safe)."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"!")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stopping = True
+        self.wake()
+
+    def _wait(self, pids: set[int], channel: WakeChannel, timeout: float) -> None:
+        """Sleep until an agent process dies, someone wakes us, or `timeout` passes."""
+        for pid in set(self._pidfds) - pids:
+            os.close(self._pidfds.pop(pid))
+        for pid in pids - set(self._pidfds):
+            try:
+                self._pidfds[pid] = os.pidfd_open(pid)
+            except OSError:
+                timeout = 0  # already gone: look again at once
+        fds = [channel.fd, self._wake_r, *self._pidfds.values()]
+        ready, _, _ = select.select(fds, [], [], max(timeout, 0.0))
+        if channel.fd in ready:
+            channel.drain()
+        if self._wake_r in ready:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._wake_r, 4096):
+                    pass
+
+    def _reapply(self, path: str) -> None:
+        """A live edit: apply the saved file, or keep the last good spec and say why."""
+        try:
+            digest = hashlib.sha256(Path(path).read_bytes()).digest()
+        except OSError:
+            return  # deleted or moved away: keep the team as it is
+        if self._edits_seen.get(path) == digest:
+            return
+        self._edits_seen[path] = digest
+        try:
+            changes = apply_files(self.store, [path])
+        except ManifestError as err:
+            log.warning("live edit rejected: %s", err)
+            self.store.record_event(
+                Event(
+                    f"manifest/{Path(path).name}",
+                    EventType.WARNING,
+                    "InvalidManifest",
+                    f"{err}; keeping the last good spec",
+                )
+            )
+            return
+        for change in changes:
+            if change.verb != "unchanged":
+                log.info("live edit: %s/%s %s", change.kind.lower(), change.name, change.verb)
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    def run_pass(self) -> PassResult:
+        """Observe every agent once, plan each, act, and persist the outcome in one transaction."""
+        now = time.time()
+        desired = self._desired()
+        records = self.store.agent_records()
+        panes = self.tmux.observe()
+        result = PassResult()
+        changed: dict[str, AgentRecord | None] = {}
+        events: list[Event] = []
+        transitions: list[Transition] = []
+        for name in sorted(set(desired) | set(records)):
+            recorded = records.get(name)
+            observation = self._observe(name, panes, recorded, desired.get(name))
+            plan = plan_agent(name, desired.get(name), observation, recorded, now)
+            record = self._execute(plan, events)
+            if record != recorded:
+                changed[name] = record
+            transitions.extend(plan.transitions)
+            if plan.requeue_after is not None:
+                result.requeue_after = min(result.requeue_after, plan.requeue_after)
+            if record is not None and record.pid is not None and observation.alive:
+                result.pids.add(record.pid)
+        self.store.commit_pass(changed, events, transitions)
+        return result
+
+    def _desired(self) -> dict[str, DesiredAgent]:
+        """Desired agents, parsed once per generation."""
+        desired = {}
+        for stored in self.store.objects("Agent"):
+            key = (stored.name, stored.generation)
+            if key not in self._parsed:
+                self._parsed[key] = DesiredAgent(agent_from(stored), stored.generation)
+            desired[stored.name] = self._parsed[key]
+        return desired
+
+    def _observe(
+        self,
+        name: str,
+        panes: Mapping[str, PaneObservation],
+        recorded: AgentRecord | None,
+        desired: DesiredAgent | None,
+    ) -> AgentObservation:
+        pane = panes.get(name)
+        if pane is None:
+            launch_id = recorded.launch_id if recorded else ""
+            return AgentObservation(None, self.executor.exit_code(name, launch_id))
+        screen = None
+        if desired is not None and desired.agent.spec.startup.ready and recorded is not None:
+            screen = self.tmux.capture(name)
+        return AgentObservation(pane, None, screen)
+
+    def _execute(self, plan: AgentPlan, events: list[Event]) -> AgentRecord | None:
+        events.extend(plan.events)
+        if not plan.actions:
+            return plan.record
+        outcome = self.executor.execute(plan.record, plan.actions)
+        events.extend(outcome.events)
+        return outcome.record
+
+
+def read_pid(paths: StatePaths) -> int | None:
+    """The pid the running controller wrote, if any."""
+    try:
+        return int(paths.pid.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def controller_running(paths: StatePaths) -> bool:
+    """Whether some process holds this state dir's controller lock."""
+    if not paths.lock.exists():
+        return False
+    lock = FileLock(paths.lock)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
+    """Start a background controller for this state dir unless one runs."""
+    paths = StatePaths(ensure_state_dir(state_dir))
+    if controller_running(paths):
+        return
+    with open(paths.log, "ab") as log_file:
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "--state-dir",
+                str(state_dir),
+                "--socket",
+                socket,
+                "controller",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + wait
+    while not (controller_running(paths) and read_pid(paths)):
+        if time.monotonic() > deadline:
+            raise Unavailable(f"the controller did not start; see {paths.log}")
+        time.sleep(0.02)
+
+
+def configure_logging(paths: StatePaths) -> None:
+    """Log to the state dir's controller.log, rotated so it cannot fill the disk."""
+    handler = logging.handlers.RotatingFileHandler(
+        paths.log, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)

@@ -1,0 +1,126 @@
+"""Carries out the planner's actions: the only code that starts and stops agents.
+
+Each action is attempted on its own; a failure becomes a Warning event and the next pass (which
+re-observes everything) decides again, so an error here never leaves the store inconsistent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from reconciler.actions import Action, Forget, Launch, Stop
+from reconciler.errors import OrchError
+from reconciler.paths import StatePaths
+from reconciler.processes import stop_launch
+from reconciler.status import AgentRecord, Event, EventType
+from reconciler.tmux import Tmux
+
+log = logging.getLogger(__name__)
+
+#: The pane runs the user's command through /bin/sh and records how it ended, because tmux 3.3a
+#: can lose `#{pane_dead_status}` to a SIGCHLD race with libutempter.
+WRAPPER = '{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
+
+
+@dataclass
+class Outcome:
+    """What executing one agent's actions changed beyond the plan: the new pid, failures."""
+
+    record: AgentRecord | None
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Executes actions for one installation (state dir + tmux socket)."""
+
+    tmux: Tmux
+    paths: StatePaths
+    socket: str
+
+    def execute(self, record: AgentRecord | None, actions: tuple[Action, ...]) -> Outcome:
+        """Run `actions` for one agent; return its record with what only execution learns."""
+        outcome = Outcome(record)
+        for action in actions:
+            try:
+                self._run(action, outcome)
+            except (OrchError, OSError) as err:
+                log.warning("action %s failed: %s", action, err, exc_info=True)
+                outcome.events.append(
+                    Event(
+                        f"agent/{action.agent}",
+                        EventType.WARNING,
+                        "ActionFailed",
+                        f"{type(action).__name__.lower()} failed: {err}",
+                    )
+                )
+        return outcome
+
+    def _run(self, action: Action, outcome: Outcome) -> None:
+        if isinstance(action, Launch):
+            pid = self._launch(action)
+            if outcome.record is not None:
+                outcome.record = replace(outcome.record, pid=pid)
+        elif isinstance(action, Stop):
+            if action.kill_session:
+                self.tmux.kill_session(action.agent)
+            if action.launch_id:
+                stop_launch(action.launch_id, ())
+        elif isinstance(action, Forget):
+            self._remove_exit_files(action.agent)
+
+    def _launch(self, action: Launch) -> int:
+        if action.replace_session:
+            self.tmux.kill_session(action.agent)
+        workdir = Path(action.workdir)
+        if not workdir.is_dir():
+            raise OrchError(f"workdir {workdir} does not exist")
+        agent_dir = self.paths.agent_dir(action.agent)
+        agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._remove_exit_files(action.agent)
+        pane = self.tmux.start(
+            action.agent,
+            WRAPPER.format(command=action.command),
+            str(workdir),
+            self._environment(action),
+        )
+        if action.previous_launch:
+            # Leftovers of the previous launch (children, daemons) go after the new process runs,
+            # so a restart is not delayed by a slow-dying tree.
+            stop_launch(action.previous_launch, ())
+        return pane.pid
+
+    def _environment(self, action: Launch) -> Mapping[str, str]:
+        bin_dir = str(Path(sys.executable).parent)
+        path = os.environ.get("PATH", "")
+        return {
+            **action.env,
+            "ORCH_AGENT_NAME": action.agent,
+            "ORCH_STATE_DIR": str(self.paths.root),
+            "ORCH_TMUX_SOCKET": self.socket,
+            "ORCH_LAUNCH_ID": action.launch_id,
+            "ORCH_EXIT_FILE": str(self.paths.exit_file(action.agent, action.launch_id)),
+            # The agent can run `orch send` itself: the orch that launched it comes first on PATH.
+            "PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
+        }
+
+    def _remove_exit_files(self, agent: str) -> None:
+        agent_dir = self.paths.agent_dir(agent)
+        if agent_dir.is_dir():
+            for exit_file in agent_dir.glob("exit-*"):
+                exit_file.unlink(missing_ok=True)
+
+    def exit_code(self, agent: str, launch_id: str) -> int | None:
+        """The exit code the wrapper recorded for a launch, if its process has ended."""
+        if not launch_id:
+            return None
+        try:
+            text = self.paths.exit_file(agent, launch_id).read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.lstrip("-").isdigit() else None

@@ -1,0 +1,94 @@
+"""The agent lifecycle as a `transitions` state machine, declared as tables.
+
+Pure: the planner decides *which* trigger an observation calls for; the machine decides whether that
+edge exists and where it leads, so an illegal move raises instead of silently corrupting state.
+Callbacks are deliberately absent: side effects belong to the executor, not to the machine.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from transitions import Machine
+
+
+class AgentState(StrEnum):
+    """What the supervisor is doing with an agent (the contract's states)."""
+
+    STARTING = "Starting"
+    RUNNING = "Running"
+    STALE = "Stale"
+    COOLING_DOWN = "CoolingDown"
+    CRASH_LOOPING = "CrashLooping"
+    AWAITING_HUMAN = "AwaitingHuman"
+    STOPPED = "Stopped"
+
+
+#: States in which the agent's process is supposed to be alive.
+LIVE_STATES = (
+    AgentState.STARTING,
+    AgentState.RUNNING,
+    AgentState.STALE,
+    AgentState.AWAITING_HUMAN,
+    AgentState.COOLING_DOWN,
+)
+
+_S = AgentState
+
+#: trigger, sources, destination: one row per edge of the contract's state table.
+AGENT_TRANSITIONS: tuple[tuple[str, tuple[AgentState, ...], AgentState], ...] = (
+    # (new) / Stopped by policy and then re-specified -> Starting
+    ("start", (_S.STOPPED,), _S.STARTING),
+    # CrashLooping -> Starting: backoff ended
+    ("retry", (_S.CRASH_LOOPING,), _S.STARTING),
+    # Starting -> Running: alive past startup, or ready pattern seen
+    ("ready", (_S.STARTING,), _S.RUNNING),
+    # live -> Starting: process exited or session gone and restarted, or spec changed
+    ("restart", LIVE_STATES, _S.STARTING),
+    # live -> CrashLooping: too many restarts in the window; wait out the backoff
+    ("crash_loop", LIVE_STATES, _S.CRASH_LOOPING),
+    # live / CrashLooping -> Stopped: exited under a policy that does not restart, or deleted
+    ("stop", (*LIVE_STATES, _S.CRASH_LOOPING), _S.STOPPED),
+    # Running -> Stale: screen unchanged for stale.after
+    ("stall", (_S.RUNNING,), _S.STALE),
+    # Stale -> Running: the screen moved again (after a nudge, or on its own)
+    ("recover", (_S.STALE,), _S.RUNNING),
+    # Running -> CoolingDown: a rate or usage limit on screen
+    ("rate_limit", (_S.RUNNING, _S.STALE), _S.COOLING_DOWN),
+    # CoolingDown -> Running: deadline passed, resume text sent
+    ("cooled", (_S.COOLING_DOWN,), _S.RUNNING),
+    # Running -> AwaitingHuman: a human-input prompt no rule answers
+    ("await_human", (_S.RUNNING, _S.STALE), _S.AWAITING_HUMAN),
+    # AwaitingHuman -> Running: the screen moved on (a person answered)
+    ("answered", (_S.AWAITING_HUMAN,), _S.RUNNING),
+)
+
+
+class AgentLifecycle:
+    """One agent's machine, rebuilt from its recorded state whenever a trigger fires."""
+
+    state: AgentState
+
+    def __init__(self, state: AgentState) -> None:
+        Machine(
+            model=self,
+            states=list(AgentState),
+            transitions=[
+                {"trigger": trigger, "source": list(sources), "dest": dest}
+                for trigger, sources, dest in AGENT_TRANSITIONS
+            ],
+            initial=state,
+            auto_transitions=False,
+        )
+
+    def fire(self, trigger: str) -> AgentState:
+        """Take the edge named `trigger`; raises `transitions.MachineError` if it does not exist."""
+        machine_trigger: Any = getattr(self, trigger)
+        machine_trigger()
+        return AgentState(self.state)
+
+
+def next_state(state: AgentState, trigger: str) -> AgentState:
+    """Where `trigger` leads from `state`, as the machine says."""
+    return AgentLifecycle(state).fire(trigger)

@@ -1,0 +1,26 @@
+"""What the supervisor sees of one agent's tmux pane in one observation pass.
+
+Pure data: the tmux adapter builds these from a single `list-panes -a` call and the planner reads
+them. Nothing here talks to tmux, so the pure core can import it freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PaneObservation:
+    """One pane as tmux reported it.
+
+    `activity` is `#{window_activity}`: epoch seconds of the pane's last output byte (1 s
+    resolution; one pane per window makes it per pane). `created` is `#{session_created}`, which
+    tells a restarted session from the one observed before it under the same name.
+    """
+
+    session: str
+    pane_id: str
+    pid: int
+    dead: bool
+    activity: int
+    created: int

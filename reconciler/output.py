@@ -1,0 +1,69 @@
+"""Rendering for the CLI: kubectl-like tables, ages, timestamps, JSON and YAML documents."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ruamel.yaml import YAML
+from tabulate import tabulate
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned table with upper-case headers, as kubectl prints."""
+    return tabulate(
+        [["" if cell is None else cell for cell in row] for row in rows],
+        headers=[h.upper() for h in headers],
+        tablefmt="plain",
+        disable_numparse=True,
+    )
+
+
+def iso(timestamp: float | None) -> str | None:
+    """RFC 3339 UTC timestamp, as Kubernetes writes them."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_time(timestamp: float) -> str:
+    """A timestamp in the machine's local time zone, for people."""
+    return datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def age(timestamp: float | None, now: float | None = None) -> str:
+    """How long ago, in kubectl's short form: 45s, 12m, 3h, 5d."""
+    if timestamp is None:
+        return "<unknown>"
+    seconds = max(0, int((now if now is not None else time.time()) - timestamp))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def to_json(document: Any) -> str:
+    """Indented JSON, key order kept."""
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def to_yaml(document: Any) -> str:
+    """Block-style YAML of a JSON-like document."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    stream = io.StringIO()
+    yaml.dump(document, stream)
+    return stream.getvalue()
+
+
+def list_document(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The contract's List envelope for `-o json` and `-o yaml`."""
+    return {"apiVersion": "orch/v1", "kind": "List", "items": items}

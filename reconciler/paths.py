@@ -1,0 +1,41 @@
+"""Where an installation keeps its files inside the state dir, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """The files of one orch installation (one state dir)."""
+
+    root: Path
+
+    @property
+    def lock(self) -> Path:
+        """Held by the one controller of this state dir."""
+        return self.root / "controller.lock"
+
+    @property
+    def pid(self) -> Path:
+        """The running controller's pid, for `orch` and for tests to find it."""
+        return self.root / "controller.pid"
+
+    @property
+    def log(self) -> Path:
+        """The controller's own log, with tracebacks users never see on the console."""
+        return self.root / "controller.log"
+
+    @property
+    def wake(self) -> Path:
+        """A FIFO: a byte written here wakes the controller for an early pass."""
+        return self.root / "controller.wake"
+
+    def agent_dir(self, agent: str) -> Path:
+        """Per-agent files: exit codes, logs, backups."""
+        return self.root / "agents" / agent
+
+    def exit_file(self, agent: str, launch_id: str) -> Path:
+        """Where the pane's wrapper writes the agent's exit code for one launch."""
+        return self.agent_dir(agent) / f"exit-{launch_id}"

@@ -1,0 +1,112 @@
+"""What the controller records about each agent: its state, counters, conditions and events.
+
+Pure data. The controller is the only writer of these records (the CLI only reads them), and each
+record is immutable: the planner returns a new one instead of editing what the store gave it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from reconciler.lifecycle import AgentState
+
+
+class ConditionStatus(StrEnum):
+    """Kubernetes-style tri-state of a condition."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+#: The observations published on every agent, in display order.
+CONDITION_TYPES = ("SessionReady", "AwaitingInput", "Stalled", "RateLimited", "GuardTripped")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One observation about an agent, with when it last changed status."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str
+    last_transition_time: float
+
+
+def set_condition(conditions: tuple[Condition, ...], new: Condition) -> tuple[Condition, ...]:
+    """Return `conditions` with `new` merged in by type.
+
+    The transition time is kept while the status does not change, so `describe` shows how long a
+    condition has held rather than when it was last looked at.
+    """
+    old = next((c for c in conditions if c.type == new.type), None)
+    if old is not None and old.status == new.status:
+        new = replace(new, last_transition_time=old.last_transition_time)
+    merged = {c.type: c for c in conditions}
+    merged[new.type] = new
+    return tuple(sorted(merged.values(), key=_condition_order))
+
+
+def _condition_order(condition: Condition) -> int:
+    try:
+        return CONDITION_TYPES.index(condition.type)
+    except ValueError:
+        return len(CONDITION_TYPES)
+
+
+class EventType(StrEnum):
+    """Kubernetes event types: Warning means a person may want to look."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to an object, as `orch events` shows it."""
+
+    object: str
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One edge taken by an agent's machine, persisted as history."""
+
+    object: str
+    source: AgentState
+    dest: AgentState
+    trigger: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """Everything the controller remembers about one agent between passes and across restarts."""
+
+    name: str
+    state: AgentState
+    since: float
+    reason: str = ""
+    message: str = ""
+    restarts: int = 0
+    generation: int = 0
+    launch_id: str = ""
+    launch_hash: str = ""
+    pid: int | None = None
+    started_at: float | None = None
+    exit_code: int | None = None
+    crash_times: tuple[float, ...] = ()
+    backoff: float = 0.0
+    backoff_until: float | None = None
+    conditions: tuple[Condition, ...] = field(default=())
+
+    @classmethod
+    def new(cls, name: str, now: float) -> AgentRecord:
+        """The record of an agent the controller has never handled: not yet started."""
+        return cls(name=name, state=AgentState.STOPPED, since=now, reason="Pending")

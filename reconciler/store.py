@@ -1,0 +1,393 @@
+"""The SQLite store under the state dir: desired objects, agent records, transitions and events.
+
+The one adapter for persistence. The CLI writes desired objects (with a generation bumped on every
+change); only the controller writes agent records. Every write is one transaction, and WAL mode
+with a busy timeout keeps concurrent CLI and controller use consistent, also after a kill -9.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.lifecycle import AgentState
+from reconciler.status import AgentRecord, Condition, ConditionStatus, Event, EventType, Transition
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    line INTEGER,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS sources (file TEXT PRIMARY KEY, applied REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS agent_records (name TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL, object TEXT NOT NULL, source TEXT NOT NULL, dest TEXT NOT NULL,
+    trigger TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL, object TEXT NOT NULL, type TEXT NOT NULL,
+    reason TEXT NOT NULL, message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_object ON events (object, id);
+CREATE INDEX IF NOT EXISTS transitions_object ON transitions (object, id);
+"""
+
+#: History kept per table; older rows are pruned so a week-long run does not grow without bound.
+HISTORY_ROWS = 20_000
+
+DB_NAME = "orch.db"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A desired object as applied: its manifest document and where it came from."""
+
+    kind: str
+    name: str
+    document: dict[str, Any]
+    generation: int
+    source: str
+    line: int | None
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an apply does (or would do) to one object."""
+
+    kind: str
+    name: str
+    verb: str  # created | configured | unchanged | deleted
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as persisted, with its id and time."""
+
+    id: int
+    time: float
+    object: str
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StoredTransition:
+    """A machine transition as persisted, with its time."""
+
+    id: int
+    time: float
+    transition: Transition
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """An object an apply declares: kind, name, its document and where it is written."""
+
+    kind: str
+    name: str
+    document: dict[str, Any]
+    source: str
+    line: int | None
+
+
+def ensure_state_dir(state_dir: Path) -> Path:
+    """Create the state dir private to the user (0700), tightening an existing one."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(state_dir, 0o700)
+    return state_dir
+
+
+class Store:
+    """One connection to the store of one state dir."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = ensure_state_dir(state_dir)
+        self.path = state_dir / DB_NAME
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        os.chmod(self.path, 0o600)
+        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        with self.transaction():
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self._conn.execute(statement)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front so concurrent writers queue instead of failing."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: how the controller notices CLI writes."""
+        row = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    # -- desired objects (written by apply and delete) -------------------------------------------
+
+    def plan_apply(self, declared: Sequence[Declaration], files: Iterable[str]) -> list[Change]:
+        """What applying `declared` from `files` would change, without changing anything."""
+        return _changes(self._conn, declared, files)
+
+    def apply(self, declared: Sequence[Declaration], files: Iterable[str]) -> list[Change]:
+        """Record `declared` as the desired state; objects `files` no longer declare are deleted."""
+        files = list(files)
+        now = time.time()
+        with self.transaction() as conn:
+            changes = _changes(conn, declared, files)
+            by_key = {(d.kind, d.name): d for d in declared}
+            for change in changes:
+                key = (change.kind, change.name)
+                if change.verb == "deleted":
+                    conn.execute("DELETE FROM objects WHERE kind=? AND name=?", key)
+                    continue
+                decl = by_key[key]
+                conn.execute(
+                    """INSERT INTO objects
+                       (kind, name, document, generation, source, line, created, updated)
+                       VALUES (?, ?, ?, 1, ?, ?, ?, ?)
+                       ON CONFLICT (kind, name) DO UPDATE SET
+                         document=excluded.document, source=excluded.source, line=excluded.line,
+                         generation=generation + (document != excluded.document),
+                         updated=CASE WHEN document != excluded.document
+                                      THEN excluded.updated ELSE updated END""",
+                    (decl.kind, decl.name, _dumps(decl.document), decl.source, decl.line, now, now),
+                )
+            conn.executemany(
+                "INSERT OR REPLACE INTO sources (file, applied) VALUES (?, ?)",
+                [(f, now) for f in files],
+            )
+        return changes
+
+    def delete_object(self, kind: str, name: str) -> bool:
+        """Forget a desired object; the controller then stops what runs of it."""
+        with self.transaction() as conn:
+            cursor = conn.execute("DELETE FROM objects WHERE kind=? AND name=?", (kind, name))
+            return cursor.rowcount > 0
+
+    def objects(self, kind: str) -> list[StoredObject]:
+        """Every desired object of `kind`, by name."""
+        rows = self._conn.execute(
+            "SELECT kind, name, document, generation, source, line, created, updated"
+            " FROM objects WHERE kind=? ORDER BY name",
+            (kind,),
+        ).fetchall()
+        return [_stored_object(row) for row in rows]
+
+    def object(self, kind: str, name: str) -> StoredObject | None:
+        """One desired object, or None."""
+        row = self._conn.execute(
+            "SELECT kind, name, document, generation, source, line, created, updated"
+            " FROM objects WHERE kind=? AND name=?",
+            (kind, name),
+        ).fetchone()
+        return _stored_object(row) if row else None
+
+    def sources(self) -> list[str]:
+        """Manifest files that were applied and still declare something: watched for live edits."""
+        rows = self._conn.execute(
+            "SELECT file FROM sources WHERE file IN (SELECT source FROM objects) ORDER BY file"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- agent records (written by the controller only) ------------------------------------------
+
+    def agent_records(self) -> dict[str, AgentRecord]:
+        """Every agent record, by name."""
+        rows = self._conn.execute("SELECT name, record FROM agent_records").fetchall()
+        return {name: _record_from_json(text) for name, text in rows}
+
+    def agent_record(self, name: str) -> AgentRecord | None:
+        """One agent's record, or None if the controller never handled it."""
+        row = self._conn.execute(
+            "SELECT record FROM agent_records WHERE name=?", (name,)
+        ).fetchone()
+        return _record_from_json(row[0]) if row else None
+
+    def commit_pass(
+        self,
+        records: Mapping[str, AgentRecord | None],
+        events: Sequence[Event],
+        transitions: Sequence[Transition],
+    ) -> None:
+        """Persist one controller pass at once: changed records (None: forget), history, events."""
+        if not (records or events or transitions):
+            return
+        now = time.time()
+        with self.transaction() as conn:
+            for name, record in records.items():
+                if record is None:
+                    conn.execute("DELETE FROM agent_records WHERE name=?", (name,))
+                else:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO agent_records (name, record) VALUES (?, ?)",
+                        (name, _record_to_json(record)),
+                    )
+            conn.executemany(
+                "INSERT INTO transitions (time, object, source, dest, trigger, reason, message)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (now, t.object, t.source, t.dest, t.trigger, t.reason, t.message)
+                    for t in transitions
+                ],
+            )
+            _insert_events(conn, events, now)
+
+    def record_event(self, event: Event) -> None:
+        """Persist one event outside a pass (a broken live edit, a controller start)."""
+        with self.transaction() as conn:
+            _insert_events(conn, [event], time.time())
+
+    def prune_history(self) -> None:
+        """Keep only the newest HISTORY_ROWS events and transitions."""
+        with self.transaction() as conn:
+            for table in ("events", "transitions"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM {table}) - ?",
+                    (HISTORY_ROWS,),
+                )
+
+    # -- history (read by the CLI) ---------------------------------------------------------------
+
+    def events(
+        self, obj: str | None = None, after_id: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        """Events in order, optionally for one object and after a known id; `limit` newest."""
+        query = "SELECT id, time, object, type, reason, message FROM events WHERE id > ?"
+        params: list[Any] = [after_id]
+        if obj:
+            query += " AND object = ?"
+            params.append(obj)
+        query += " ORDER BY id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        rows = self._conn.execute(query, params).fetchall()
+        return [
+            StoredEvent(row[0], row[1], row[2], EventType(row[3]), row[4], row[5])
+            for row in reversed(rows)
+        ]
+
+    def transitions(self, obj: str, limit: int = 20) -> list[StoredTransition]:
+        """The newest `limit` transitions of one object, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, time, object, source, dest, trigger, reason, message FROM transitions"
+            " WHERE object=? ORDER BY id DESC LIMIT ?",
+            (obj, limit),
+        ).fetchall()
+        return [
+            StoredTransition(
+                row[0],
+                row[1],
+                Transition(row[2], AgentState(row[3]), AgentState(row[4]), *row[5:8]),
+            )
+            for row in reversed(rows)
+        ]
+
+    def integrity_ok(self) -> bool:
+        """SQLite's own integrity check passes."""
+        return bool(self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+
+def _changes(
+    conn: sqlite3.Connection, declared: Sequence[Declaration], files: Iterable[str]
+) -> list[Change]:
+    files = list(files)
+    changes = []
+    declared_keys = set()
+    for decl in declared:
+        declared_keys.add((decl.kind, decl.name))
+        row = conn.execute(
+            "SELECT document FROM objects WHERE kind=? AND name=?", (decl.kind, decl.name)
+        ).fetchone()
+        old = json.loads(row[0]) if row else None
+        if old is None:
+            verb = "created"
+        elif old == decl.document:
+            verb = "unchanged"
+        else:
+            verb = "configured"
+        changes.append(Change(decl.kind, decl.name, verb, old, decl.document))
+    if files:
+        marks = ",".join("?" * len(files))
+        rows = conn.execute(
+            f"SELECT kind, name, document FROM objects WHERE source IN ({marks})"
+            " ORDER BY kind, name",
+            files,
+        ).fetchall()
+        changes.extend(
+            Change(kind, name, "deleted", json.loads(doc), None)
+            for kind, name, doc in rows
+            if (kind, name) not in declared_keys
+        )
+    return changes
+
+
+def _insert_events(conn: sqlite3.Connection, events: Iterable[Event], now: float) -> None:
+    conn.executemany(
+        "INSERT INTO events (time, object, type, reason, message) VALUES (?, ?, ?, ?, ?)",
+        [(now, e.object, e.type, e.reason, e.message) for e in events],
+    )
+
+
+def _stored_object(row: Sequence[Any]) -> StoredObject:
+    return StoredObject(row[0], row[1], json.loads(row[2]), *row[3:8])
+
+
+def _dumps(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def _record_to_json(record: AgentRecord) -> str:
+    return json.dumps(asdict(record), sort_keys=True)
+
+
+def _record_from_json(text: str) -> AgentRecord:
+    data = json.loads(text)
+    data["state"] = AgentState(data["state"])
+    data["crash_times"] = tuple(data.get("crash_times", ()))
+    data["conditions"] = tuple(
+        Condition(
+            c["type"],
+            ConditionStatus(c["status"]),
+            c["reason"],
+            c["message"],
+            c["last_transition_time"],
+        )
+        for c in data.get("conditions", ())
+    )
+    known = AgentRecord.__dataclass_fields__
+    return AgentRecord(**{k: v for k, v in data.items() if k in known})

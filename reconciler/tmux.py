@@ -1,0 +1,336 @@
+"""The tmux adapter: the only module that talks to tmux.
+
+Every method is one `tmux -L SOCKET -f /dev/null ...` client process (a few only in rare cases,
+noted on the method), built as an argument list (never a shell), with a timeout; related commands
+are chained into that one call with ";" as their own argv item. Why this shape (figures from
+reference/tmux-measurements.md, tmux 3.3a):
+
+- Plain subprocess, not libtmux. libtmux's object walk (server.sessions -> windows -> panes) costs
+  1 + 2N tmux processes, ≈ 830 ms for 100 sessions, and even `server.panes` asks for ~100 format
+  fields per pane (≈ 10x a raw listing). Its `cmd()` could carry our formats, but it cannot feed
+  stdin (`load-buffer -`), take a timeout or hand back raw bytes, and it runs `tmux -V` first.
+- `observe()` is ONE `list-panes -a` call for all agents: ≈ 3-4 ms for 100 panes against ≈ 3 ms
+  per agent for a has-session or capture per session. `capture_many()` chains captures for the
+  same reason (≈ 0.25 ms per extra pane instead of ≈ 3 ms).
+- Deaths are seen by polling `#{pane_dead}`, not by the `pane-died` hook: on this tmux build the
+  hook misses 40-90 % of deaths (a SIGCHLD race in libutempter). With `remain-on-exit off` a pane
+  whose process ends destroys its session on EOF alone, reliably, so "session gone" is the signal;
+  `#{pane_dead_status}` is unreliable too, so exit codes are recorded by the caller's script.
+- `paste()` keeps LF as LF (`paste-buffer -r`): the agent receives exactly the message's bytes
+  between the paste brackets, and its newlines stay distinguishable from the Enter (CR) sent after
+  it. Without -r tmux turns every LF into CR, which is Enter to an agent that has not enabled
+  bracketed paste. The text is not interpreted here: callers strip ESC and other control bytes
+  first (tmux 3.3a lets `ESC[201~` end a bracketed paste early).
+
+Session names are DNS labels and targets are exact matches (`=NAME`), so no name is ever taken as
+a prefix or pattern. "No server running" is not an error for reads that can answer without one
+(`observe`, `session_exists`, kills); a command aimed at a session then raises NotFound. A server
+with no sessions answers every target, even `list-panes -a`, with "no current target": that means
+no sessions too. Unavailable is for a tmux that cannot be run, reached, started or does not answer
+in time; any other refusal is a TmuxError.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from reconciler.errors import InvalidInput, NotFound, OrchError, Unavailable
+from reconciler.observation import PaneObservation
+
+INSTALL_HINT = "tmux is not installed: run apt-get install tmux"
+
+#: The fields of a PaneObservation, in order, tab-separated (names are DNS labels: no tabs).
+PANE_FORMAT = "\t".join(
+    "#{" + field + "}"
+    for field in (
+        "session_name",
+        "pane_id",
+        "pane_pid",
+        "pane_dead",
+        "window_activity",
+        "session_created",
+    )
+)
+
+#: One `send-keys` client call carries at most ≈ 16 KB; stay well under it.
+LITERAL_CHUNK_BYTES = 8192
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_NO_SERVER = ("no server running", "(No such file or directory)", "(Connection refused)")
+_EXITING = ("server exited", "lost server")
+_UNREACHABLE = (
+    "error connecting to",
+    "protocol version mismatch",
+    "couldn't create directory",
+    "socket path",
+    "failed to connect",
+    *_EXITING,
+    *_NO_SERVER,
+)
+#: A server without sessions answers every target (even `list-panes -a`) with this.
+_NO_SESSIONS = ("no current target",)
+_MISSING = ("can't find session", "can't find window", "can't find pane", *_NO_SESSIONS)
+#: Variables that would make our tmux client think it runs inside another tmux.
+_CLIENT_ENV_DROP = ("TMUX", "TMUX_PANE")
+
+
+class TmuxError(OrchError):
+    """tmux refused a command for a reason other than a missing session or server."""
+
+
+class SessionExists(TmuxError):
+    """A session of that name already runs."""
+
+
+def require_tmux(tmux_bin: str = "tmux") -> None:
+    """Raise Unavailable with the install hint when the tmux binary is missing."""
+    if shutil.which(tmux_bin) is None:
+        raise Unavailable(INSTALL_HINT)
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """A finished tmux client call: exit status, raw stdout, first line of stderr."""
+
+    ok: bool
+    out: bytes
+    err: str
+
+
+class Tmux:
+    """One tmux server, addressed by its socket name (`tmux -L`)."""
+
+    def __init__(self, socket_name: str, tmux_bin: str = "tmux", timeout: float = 10.0) -> None:
+        self.socket_name = socket_name
+        self.tmux_bin = tmux_bin
+        self.timeout = timeout
+
+    def available(self) -> bool:
+        """Whether the tmux binary can be found."""
+        return shutil.which(self.tmux_bin) is not None
+
+    def observe(self) -> dict[str, PaneObservation]:
+        """Every session's first pane, from one `list-panes -a`; {} when no server runs."""
+        result = self._run("list-panes", "-a", "-F", PANE_FORMAT)
+        if not result.ok:
+            if _has(result.err, _NO_SERVER + _NO_SESSIONS):
+                return {}
+            raise self._error(result.err)
+        panes: dict[str, PaneObservation] = {}
+        for line in result.out.decode(errors="replace").splitlines():
+            pane = _parse_pane(line)
+            panes.setdefault(pane.session, pane)
+        return panes
+
+    def start(
+        self,
+        name: str,
+        script: str,
+        workdir: str,
+        env: Mapping[str, str],
+        width: int = 200,
+        height: int = 50,
+    ) -> PaneObservation:
+        """Create detached session NAME running `/bin/sh -c SCRIPT`; return its pane."""
+        _session_target(name)
+        if not os.path.isdir(workdir):
+            raise NotFound(f"workdir {workdir} does not exist")
+        env_args = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+        result = self._run(
+            *("start-server", ";"),
+            *("set-option", "-s", "exit-empty", "off", ";"),
+            *("set-option", "-g", "remain-on-exit", "off", ";"),
+            *("set-option", "-g", "history-limit", "10000", ";"),
+            *("new-session", "-d", "-s", name, "-P", "-F", PANE_FORMAT),
+            *("-c", workdir, "-x", str(width), "-y", str(height), *env_args),
+            *("--", "/bin/sh", "-c", script),
+        )
+        if not result.ok:
+            if result.err.startswith("duplicate session"):
+                raise SessionExists(f"tmux session {name} already exists")
+            raise self._error(result.err)
+        return _parse_pane(result.out.decode(errors="replace").strip("\n"))
+
+    def kill_session(self, name: str) -> None:
+        """Kill session NAME; a session (or server) that is already gone is fine."""
+        result = self._run("kill-session", "-t", _session_target(name))
+        if not result.ok and not _has(result.err, _NO_SERVER + _MISSING):
+            raise self._error(result.err)
+
+    def kill_server(self) -> None:
+        """Kill the tmux server on this socket, if one runs, and wait until it is gone.
+
+        kill-server returns while the server is still exiting (a client then gets "server
+        exited unexpectedly" for ≈ 10 ms), so repeat it until tmux says no server runs.
+        """
+        deadline = time.monotonic() + self.timeout
+        result = self._run("kill-server")
+        while not _has(result.err, _NO_SERVER):
+            if not result.ok and not _has(result.err, _EXITING):
+                raise self._error(result.err)
+            if time.monotonic() > deadline:
+                raise Unavailable(f"tmux (socket {self.socket_name}) did not exit")
+            result = self._run("kill-server")
+
+    def session_exists(self, name: str) -> bool:
+        """Whether session NAME exists (False when no server runs)."""
+        result = self._run("has-session", "-t", _session_target(name))
+        if not result.ok and not _has(result.err, _NO_SERVER + _MISSING):
+            raise self._error(result.err)
+        return result.ok
+
+    def capture(self, name: str, history: int = 0) -> str:
+        """The visible screen of NAME's pane, preceded by up to `history` scrollback lines."""
+        result = self._checked(name, *_capture_args(name, history))
+        return result.out.decode(errors="replace")
+
+    def capture_many(self, names: Iterable[str]) -> dict[str, str]:
+        """Screens of many sessions in one chained call; sessions that are gone are left out.
+
+        tmux stops a chain at its first failing command, so each missing session costs one more
+        call for the names after it.
+        """
+        screens: dict[str, str] = {}
+        pending = list(names)
+        while pending:
+            separator = f"~~orch-capture-{uuid.uuid4().hex}~~"
+            result = self._run(*_chained_captures(pending, separator))
+            sections = result.out.decode(errors="replace").split(separator + "\n")[1:]
+            if not result.ok:
+                if _has(result.err, _NO_SERVER + _NO_SESSIONS):
+                    return screens
+                if not _has(result.err, _MISSING):
+                    raise self._error(result.err)
+                # The chain stopped at the first missing session: drop its empty section.
+                sections = sections[:-1]
+            screens.update(zip(pending, sections, strict=False))
+            pending = pending[len(sections) + (0 if result.ok else 1) :]
+        return screens
+
+    def paste(self, name: str, text: str) -> None:
+        """Deliver `text` to NAME's pane as one bracketed paste, byte for byte, LF kept as LF."""
+        if not text:
+            return
+        buffer = f"orch-{uuid.uuid4().hex}"
+        target = _session_target(name)
+        try:
+            self._checked(
+                name,
+                *("has-session", "-t", target, ";"),
+                *("load-buffer", "-b", buffer, "-", ";"),
+                *("paste-buffer", "-p", "-r", "-d", "-b", buffer, "-t", target + ":"),
+                stdin=text.encode(errors="surrogateescape"),
+            )
+        except OrchError:
+            self._run("delete-buffer", "-b", buffer)
+            raise
+
+    def send_keys(self, name: str, keys: Sequence[str]) -> None:
+        """Send tmux key names (Enter, Escape, C-c, ...) to NAME's pane."""
+        if keys:
+            self._checked(name, "send-keys", "-t", _pane_target(name), *keys)
+
+    def send_literal(self, name: str, text: str) -> None:
+        """Type `text` into NAME's pane as literal keys (one call per ≈ 8 KB)."""
+        for chunk in _utf8_chunks(text, LITERAL_CHUNK_BYTES):
+            self._checked(name, "send-keys", "-l", "-t", _pane_target(name), "--", chunk)
+
+    def pipe_to_file(self, name: str, path: str) -> None:
+        """Append everything NAME's pane prints to `path` (no-op if a pipe is already open)."""
+        command = f"exec cat >> {shlex.quote(path)}"
+        self._checked(name, "pipe-pane", "-o", "-t", _pane_target(name), command)
+
+    def _checked(self, name: str, *args: str, stdin: bytes = b"") -> _Result:
+        """Run a command aimed at session NAME; raise NotFound when it (or the server) is gone."""
+        result = self._run(*args, stdin=stdin)
+        if result.ok:
+            return result
+        if _has(result.err, _NO_SERVER + _MISSING):
+            raise NotFound(f"tmux session {name} not found")
+        raise self._error(result.err)
+
+    def _run(self, *args: str, stdin: bytes = b"") -> _Result:
+        """One tmux client call on our socket, with our timeout and a clean client environment."""
+        argv = [self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", *args]
+        env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_DROP}
+        try:
+            proc = subprocess.run(
+                argv, input=stdin, capture_output=True, timeout=self.timeout, env=env, check=False
+            )
+        except FileNotFoundError:
+            raise Unavailable(INSTALL_HINT) from None
+        except subprocess.TimeoutExpired:
+            raise Unavailable(
+                f"tmux (socket {self.socket_name}) did not answer within {self.timeout:g}s"
+            ) from None
+        err = next(iter(proc.stderr.decode(errors="replace").strip().splitlines()), "")
+        return _Result(ok=proc.returncode == 0, out=proc.stdout, err=err)
+
+    def _error(self, err: str) -> OrchError:
+        """The error for a failed call: Unavailable when the server is out of reach."""
+        if _has(err, _UNREACHABLE):
+            return Unavailable(f"tmux (socket {self.socket_name}): {err}")
+        return TmuxError(f"tmux (socket {self.socket_name}): {err or 'command failed'}")
+
+
+def _has(err: str, markers: Iterable[str]) -> bool:
+    """Whether tmux's error line contains one of `markers`."""
+    return any(marker in err for marker in markers)
+
+
+def _session_target(name: str) -> str:
+    """`=NAME`: an exact-match session target; the name must be a DNS label."""
+    if not _NAME.fullmatch(name):
+        raise InvalidInput(f"invalid tmux session name {name!r}: must be a DNS label")
+    return f"={name}"
+
+
+def _pane_target(name: str) -> str:
+    """`=NAME:`: the current pane of session NAME (exact match)."""
+    return _session_target(name) + ":"
+
+
+def _parse_pane(line: str) -> PaneObservation:
+    """One PANE_FORMAT line."""
+    session, pane_id, pid, dead, activity, created = line.split("\t")
+    return PaneObservation(
+        session=session,
+        pane_id=pane_id,
+        pid=int(pid),
+        dead=dead == "1",
+        activity=int(activity),
+        created=int(created),
+    )
+
+
+def _capture_args(name: str, history: int) -> list[str]:
+    """`capture-pane` of NAME's screen, starting `history` lines up in the scrollback."""
+    start = ["-S", f"-{history}"] if history > 0 else []
+    return ["capture-pane", "-p", "-t", _pane_target(name), *start]
+
+
+def _chained_captures(names: Sequence[str], separator: str) -> list[str]:
+    """`display SEP ; capture A ; display SEP ; capture B ...` as one argv."""
+    args: list[str] = []
+    for name in names:
+        args += ["display-message", "-p", separator, ";", *_capture_args(name, 0), ";"]
+    return args[:-1]
+
+
+def _utf8_chunks(text: str, limit: int) -> Iterator[str]:
+    """Split `text` into pieces of at most `limit` UTF-8 bytes, never inside a character."""
+    data = text.encode(errors="surrogateescape")
+    while data:
+        cut = min(len(data), limit)
+        while cut < len(data) and data[cut] & 0xC0 == 0x80:
+            cut -= 1
+        yield data[:cut].decode(errors="surrogateescape")
+        data = data[cut:]

@@ -1,0 +1,184 @@
+"""What `get` and `describe` show of an agent, built from its desired object and its record."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from reconciler.lifecycle import AgentState
+from reconciler.output import age, iso, local_time, table
+from reconciler.status import AgentRecord
+from reconciler.store import StoredEvent, StoredObject, StoredTransition
+
+#: Columns of `orch get agents`, and the extra ones of `-o wide`.
+AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
+AGENT_WIDE_COLUMNS = ("since", "pid", "profile", "command", "message")
+
+
+def agent_status(record: AgentRecord | None) -> dict[str, Any]:
+    """The `status` block of an agent; an agent the controller has not handled yet is Starting."""
+    if record is None:
+        return {
+            "state": AgentState.STARTING.value,
+            "restarts": 0,
+            "reason": "Pending",
+            "message": "waiting for the controller",
+            "since": None,
+            "conditions": [],
+        }
+    status: dict[str, Any] = {
+        "state": record.state.value,
+        "restarts": record.restarts,
+        "reason": record.reason,
+        "message": record.message,
+        "since": iso(record.since),
+        "pid": record.pid,
+        "exitCode": record.exit_code,
+        "observedGeneration": record.generation,
+        "conditions": [
+            {
+                "type": c.type,
+                "status": c.status.value,
+                "reason": c.reason,
+                "message": c.message,
+                "lastTransitionTime": iso(c.last_transition_time),
+            }
+            for c in record.conditions
+        ],
+    }
+    if record.backoff_until is not None:
+        status["backoffUntil"] = iso(record.backoff_until)
+    return status
+
+
+def agent_item(stored: StoredObject, record: AgentRecord | None) -> dict[str, Any]:
+    """One agent as `-o json` shows it: its manifest plus metadata and status."""
+    document = stored.document
+    metadata = {
+        **document["metadata"],
+        "generation": stored.generation,
+        "creationTimestamp": iso(stored.created),
+        "source": f"{stored.source}:{stored.line}" if stored.line else stored.source,
+    }
+    return {
+        "apiVersion": document["apiVersion"],
+        "kind": document["kind"],
+        "metadata": metadata,
+        "spec": document["spec"],
+        "status": agent_status(record),
+    }
+
+
+def agent_row(stored: StoredObject, record: AgentRecord | None, wide: bool) -> list[Any]:
+    """One row of `orch get agents`."""
+    status = agent_status(record)
+    row = [stored.name, status["state"], status["restarts"], age(stored.created), status["reason"]]
+    if wide:
+        spec = stored.document["spec"]
+        row += [
+            age(record.since) if record else "",
+            record.pid if record else "",
+            spec.get("profile", "generic"),
+            spec["command"],
+            status["message"],
+        ]
+    return row
+
+
+def describe_agent(
+    stored: StoredObject,
+    record: AgentRecord | None,
+    transitions: list[StoredTransition],
+    events: list[StoredEvent],
+) -> str:
+    """`orch describe agent NAME`: spec, status, conditions, recent transitions and events."""
+    now = time.time()
+    spec = stored.document["spec"]
+    labels = stored.document["metadata"].get("labels") or {}
+    status = agent_status(record)
+    fields: list[tuple[str, Any]] = [
+        ("Name", stored.name),
+        ("Labels", ",".join(f"{k}={v}" for k, v in labels.items()) or "<none>"),
+        ("Source", f"{stored.source}:{stored.line}" if stored.line else stored.source),
+        ("Generation", stored.generation),
+        ("Command", spec["command"]),
+        ("Restart Command", spec.get("restartCommand") or "<command>"),
+        ("Workdir", spec.get("workdir")),
+        ("Profile", spec.get("profile", "generic")),
+        ("Restart Policy", spec.get("restartPolicy", "Always")),
+        ("State", status["state"]),
+        ("Reason", status["reason"]),
+        ("Message", status["message"]),
+    ]
+    if record is not None:
+        fields += [
+            ("Since", f"{local_time(record.since)} ({age(record.since, now)} ago)"),
+            ("Restarts", record.restarts),
+            ("PID", record.pid if record.pid is not None else "<none>"),
+            ("Last Exit Code", record.exit_code if record.exit_code is not None else "<none>"),
+        ]
+        if record.backoff_until is not None:
+            fields.append(("Backoff Until", local_time(record.backoff_until)))
+    width = max(len(label) for label, _ in fields) + 2
+    lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
+    conditions = record.conditions if record else ()
+    lines.append("Conditions:")
+    lines.append(
+        _indent(
+            table(
+                ("type", "status", "reason", "age", "message"),
+                [
+                    (c.type, c.status, c.reason, age(c.last_transition_time, now), c.message)
+                    for c in conditions
+                ],
+            )
+        )
+        if conditions
+        else "  <none>"
+    )
+    lines.append("Transitions:")
+    lines.append(
+        _indent(
+            table(
+                ("age", "from", "to", "trigger", "reason"),
+                [
+                    (
+                        age(t.time, now),
+                        t.transition.source,
+                        t.transition.dest,
+                        t.transition.trigger,
+                        t.transition.reason,
+                    )
+                    for t in transitions
+                ],
+            )
+        )
+        if transitions
+        else "  <none>"
+    )
+    lines.append("Events:")
+    lines.append(_indent(event_table(events, now)) if events else "  <none>")
+    return "\n".join(lines)
+
+
+def event_table(events: list[StoredEvent], now: float | None = None) -> str:
+    """Events as `orch events` lists them."""
+    return table(
+        ("last seen", "type", "reason", "object", "message"),
+        [(age(e.time, now), e.type, e.reason, e.object, e.message) for e in events],
+    )
+
+
+def event_item(event: StoredEvent) -> dict[str, Any]:
+    """One event in `orch events -o json`."""
+    return {
+        "time": iso(event.time),
+        "object": event.object,
+        "type": event.type.value,
+        "reason": event.reason,
+        "message": event.message,
+    }
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())

@@ -1,0 +1,85 @@
+"""Fixtures shared by every test: an isolated state dir and tmux socket, and the orch CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import kill_test_processes
+
+REPO = Path(__file__).resolve().parent.parent
+FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
+
+
+@dataclass
+class Orch:
+    """One isolated orch installation: its own state dir and tmux socket, driven through the CLI."""
+
+    state_dir: Path
+    socket: str
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `orch ARGS` as a subprocess; with check, fail the test on a non-zero exit."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "reconciler", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.workdir,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"orch {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def json(self, *args: str) -> Any:
+        """Run an orch command with `-o json` and return the parsed document."""
+        return json.loads(self.run(*args, "-o", "json").stdout)
+
+    def agents(self) -> dict[str, dict[str, Any]]:
+        """`orch get agents -o json`, keyed by agent name."""
+        return {item["metadata"]["name"]: item for item in self.json("get", "agents")["items"]}
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a tmux command against this installation's private socket."""
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        )
+
+
+@pytest.fixture
+def orch(tmp_path: Path) -> Iterator[Orch]:
+    """An orch installation private to this test; everything it started is killed afterwards."""
+    state_dir = tmp_path / "state"
+    socket = f"orch-test-{uuid.uuid4().hex[:10]}"
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "ORCH_"))}
+    env.update(
+        ORCH_STATE_DIR=str(state_dir),
+        ORCH_TMUX_SOCKET=socket,
+        SHELL="/bin/sh",
+        PYTHONPATH=str(REPO),
+    )
+    installation = Orch(state_dir=state_dir, socket=socket, workdir=workdir, env=env)
+    try:
+        yield installation
+    finally:
+        kill_test_processes(state_dir, socket)

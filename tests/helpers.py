@@ -1,0 +1,73 @@
+"""Test helpers: waiting on conditions with deadlines, and cleaning up only what a test started."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import psutil
+
+T = TypeVar("T")
+
+#: CI machines are slow and noisy: deadlines scale with this factor.
+DEADLINE_FACTOR = float(os.environ.get("ORCH_TEST_DEADLINE_FACTOR", "1"))
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout * DEADLINE_FACTOR
+    last: T = predicate()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+        last = predicate()
+    return last
+
+
+def processes_with_env(key: str, value: str) -> list[psutil.Process]:
+    """Processes whose environment carries KEY=VALUE: how a test finds exactly what it started."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(key) == value:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def kill_test_processes(state_dir: Path, socket_name: str) -> None:
+    """Stop the controller, the tmux server and every agent process of one test installation."""
+    pid_file = state_dir / "controller.pid"
+    if pid_file.exists():
+        try:
+            pid = int(pid_file.read_text().strip() or 0)
+            if pid and _is_our_controller(pid, state_dir):
+                os.kill(pid, signal.SIGKILL)
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+    subprocess.run(
+        ["tmux", "-L", socket_name, "kill-server"], capture_output=True, check=False, timeout=10
+    )
+    for proc in processes_with_env("ORCH_STATE_DIR", str(state_dir)):
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def _is_our_controller(pid: int, state_dir: Path) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return str(state_dir) in " ".join(proc.cmdline()) or (
+            proc.environ().get("ORCH_STATE_DIR") == str(state_dir)
+        )
+    except psutil.Error:
+        return False
