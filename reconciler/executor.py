@@ -88,6 +88,7 @@ class Executor:
             WRAPPER.format(command=action.command),
             str(workdir),
             self._environment(action),
+            launch_id=action.launch_id,
         )
         if action.previous_launch:
             # Leftovers of the previous launch (children, daemons) go after the new process runs,

@@ -15,7 +15,9 @@ class PaneObservation:
 
     `activity` is `#{window_activity}`: epoch seconds of the pane's last output byte (1 s
     resolution; one pane per window makes it per pane). `created` is `#{session_created}`, which
-    tells a restarted session from the one observed before it under the same name.
+    tells a restarted session from the one observed before it under the same name. `launch_id`
+    is the launch the session was started for (the `@orch_launch` session option), so a controller
+    that died between starting a session and recording it still knows whose session it is.
     """
 
     session: str
@@ -24,3 +26,4 @@ class PaneObservation:
     dead: bool
     activity: int
     created: int
+    launch_id: str = ""

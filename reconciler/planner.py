@@ -186,6 +186,7 @@ def _plan_stopped(
         assert observed.pane is not None
         step.take("start", "Adopted", f"adopted the live session (pid {observed.pane.pid})")
         step.update(
+            launch_id=observed.pane.launch_id,
             pid=observed.pane.pid,
             started_at=step.now,
             generation=desired.generation,
@@ -272,6 +273,10 @@ def _plan_alive(step: _Step, desired: DesiredAgent, observed: AgentObservation) 
     record = step.record
     if record.pid != observed.pane.pid or record.generation != desired.generation:
         step.update(pid=observed.pane.pid, generation=desired.generation)
+    if observed.pane.launch_id and observed.pane.launch_id != record.launch_id:
+        # The session belongs to a launch the store never recorded (the controller died between
+        # starting it and committing): the session is the truth.
+        step.update(launch_id=observed.pane.launch_id)
     if record.state is AgentState.STARTING:
         startup = desired.agent.spec.startup
         started = record.started_at if record.started_at is not None else step.now

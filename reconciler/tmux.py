@@ -32,6 +32,7 @@ in time; any other refusal is a TmuxError.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -57,6 +58,7 @@ PANE_FORMAT = "\t".join(
         "pane_dead",
         "window_activity",
         "session_created",
+        "@orch_launch",
     )
 )
 
@@ -138,8 +140,12 @@ class Tmux:
         env: Mapping[str, str],
         width: int = 200,
         height: int = 50,
+        launch_id: str = "",
     ) -> PaneObservation:
-        """Create detached session NAME running `/bin/sh -c SCRIPT`; return its pane."""
+        """Create detached session NAME running `/bin/sh -c SCRIPT`; return its pane.
+
+        `launch_id` is stored on the session (option `@orch_launch`) and reported by `observe`.
+        """
         _session_target(name)
         if not os.path.isdir(workdir):
             raise NotFound(f"workdir {workdir} does not exist")
@@ -152,12 +158,16 @@ class Tmux:
             *("new-session", "-d", "-s", name, "-P", "-F", PANE_FORMAT),
             *("-c", workdir, "-x", str(width), "-y", str(height), *env_args),
             *("--", "/bin/sh", "-c", script),
+            # set-option in 3.3a does not take an exact `=NAME` target; right after
+            # new-session in the same chain the new session is the current one.
+            *(";", "set-option", "@orch_launch", launch_id),
         )
         if not result.ok:
             if result.err.startswith("duplicate session"):
                 raise SessionExists(f"tmux session {name} already exists")
             raise self._error(result.err)
-        return _parse_pane(result.out.decode(errors="replace").strip("\n"))
+        pane = _parse_pane(result.out.decode(errors="replace").strip("\n"))
+        return dataclasses.replace(pane, launch_id=launch_id)
 
     def kill_session(self, name: str) -> None:
         """Kill session NAME; a session (or server) that is already gone is fine."""
@@ -300,7 +310,7 @@ def _pane_target(name: str) -> str:
 
 def _parse_pane(line: str) -> PaneObservation:
     """One PANE_FORMAT line."""
-    session, pane_id, pid, dead, activity, created = line.split("\t")
+    session, pane_id, pid, dead, activity, created, launch_id = line.split("\t")
     return PaneObservation(
         session=session,
         pane_id=pane_id,
@@ -308,6 +318,7 @@ def _parse_pane(line: str) -> PaneObservation:
         dead=dead == "1",
         activity=int(activity),
         created=int(created),
+        launch_id=launch_id,
     )
 
 

@@ -227,3 +227,10 @@ def test_stopped_agent_restarts_when_spec_changes() -> None:
     assert plan(agent(), GONE, rec).actions == ()
     got = plan(agent(command="codex --new", generation=2), GONE, rec)
     assert isinstance(got.actions[0], Launch)
+
+
+def test_unrecorded_launch_seen_on_the_session_is_adopted() -> None:
+    pane = PaneObservation("executor", "%1", 100, False, int(T0), int(T0), "executor-new")
+    got = plan(agent(), AgentObservation(pane), record(S.RUNNING))
+    assert got.actions == ()
+    assert got.record is not None and got.record.launch_id == "executor-new"
