@@ -25,7 +25,14 @@ from pathlib import Path
 from types import FrameType
 
 from filelock import FileLock, Timeout
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from reconciler.desired import agent_from, apply_files
@@ -45,6 +52,8 @@ log = logging.getLogger(__name__)
 RESYNC_SECONDS = 1.0
 #: Quiet time after a manifest file changes before it is read, so a half-written file is not.
 EDIT_SETTLE_SECONDS = 0.05
+#: watchdog event types that mean a file's content may have changed.
+WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
 #: How often old events and transitions are pruned.
 PRUNE_SECONDS = 600.0
 
@@ -81,7 +90,9 @@ class ManifestWatcher(FileSystemEventHandler):
                 self._watched_dirs[folder] = self._observer.schedule(self, folder)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        """A change in a watched folder: remember it if it touches an applied file."""
+        """A write in a watched folder: remember it if it touches an applied file."""
+        if event.event_type not in WRITE_EVENTS:
+            return  # opens and reads (the CLI loading a file) are not edits
         paths = {os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")}
         with self._lock:
             touched = paths & self._files
@@ -356,3 +367,4 @@ def configure_logging(paths: StatePaths) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback otherwise

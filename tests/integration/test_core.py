@@ -242,3 +242,13 @@ def test_describe_shows_status_conditions_and_events(orch: Orch) -> None:
     for heading in ("Name:", "State:", "Restarts:", "Conditions:", "Transitions:", "Events:"):
         assert heading in text
     assert "SessionReady" in text and "Running" in text
+
+
+def test_delete_file_removes_its_agents_for_good(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("architect"), agent_doc("executor"))
+    orch.run("apply", "-f", str(path), "--wait")
+    out = orch.run("delete", "-f", str(path))
+    assert sorted(out.stdout.splitlines()) == ["agent/architect deleted", "agent/executor deleted"]
+    other = write_manifest(orch, agent_doc("reviewer"), name="other.yaml")
+    orch.run("apply", "-f", str(other), "--wait")  # the controller has run passes since
+    assert sorted(orch.agents()) == ["reviewer"]

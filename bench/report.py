@@ -1,0 +1,117 @@
+"""Figures, their statistics and verdicts, and the one table `make bench` prints at the end."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from tabulate import tabulate
+
+Statistic = Literal["median", "p95", "mean"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An upper bound on one statistic of a figure; `limit` None means informational only."""
+
+    limit: float | None
+    statistic: Statistic = "median"
+    text: str = ""
+
+    def describe(self, unit: str) -> str:
+        """The budget as the table shows it."""
+        if self.limit is None:
+            return "-"
+        return self.text or f"{self.statistic} < {self.limit:g} {unit}"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure: its samples (in `unit`) and the budget they are held to."""
+
+    name: str
+    unit: str
+    samples: tuple[float, ...]
+    budget: Budget
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        """The median sample."""
+        return statistics.median(self.samples)
+
+    @property
+    def p95(self) -> float:
+        """The 95th percentile (linear interpolation between samples)."""
+        if len(self.samples) == 1:
+            return self.samples[0]
+        return statistics.quantiles(self.samples, n=20, method="inclusive")[18]
+
+    @property
+    def mean(self) -> float:
+        """The mean sample."""
+        return statistics.fmean(self.samples)
+
+    def value(self, statistic: Statistic) -> float:
+        """The named statistic."""
+        return {"median": self.median, "p95": self.p95, "mean": self.mean}[statistic]
+
+    @property
+    def verdict(self) -> str:
+        """PASS or MISS against the budget (naming the statistic when the table does not show it)."""
+        if self.budget.limit is None:
+            return "info"
+        value = self.value(self.budget.statistic)
+        word = "PASS" if value < self.budget.limit else "MISS"
+        if self.budget.statistic == "mean":
+            return f"{word} (mean {value:.3g} {self.unit})"
+        return word
+
+
+def failed_figure(name: str, error: BaseException) -> Figure:
+    """A placeholder row for a benchmark that could not produce its figure."""
+    return Figure(name, "", (float("nan"),), Budget(None), note=f"{type(error).__name__}: {error}")
+
+
+def render_table(figures: Sequence[Figure]) -> str:
+    """The results table: figure, n, median, p95, budget, verdict."""
+    rows = []
+    for fig in figures:
+        if fig.note and fig.unit == "":
+            rows.append((fig.name, 0, "-", "-", "-", f"ERROR {fig.note}"))
+            continue
+        rows.append(
+            (
+                fig.name,
+                len(fig.samples),
+                _format(fig.median, fig.unit),
+                _format(fig.p95, fig.unit),
+                fig.budget.describe(fig.unit),
+                fig.verdict,
+            )
+        )
+    headers = ("figure", "n", "median", "p95", "budget", "verdict")
+    return tabulate(rows, headers=headers, disable_numparse=True)
+
+
+def write_json(figures: Sequence[Figure], path: Path) -> None:
+    """All figures with their raw samples and statistics, as JSON."""
+    document = [
+        {
+            **asdict(fig),
+            "median": fig.median,
+            "p95": fig.p95,
+            "mean": fig.mean,
+            "verdict": fig.verdict,
+        }
+        for fig in figures
+    ]
+    path.write_text(json.dumps(document, indent=2, allow_nan=True) + "\n")
+
+
+def _format(value: float, unit: str) -> str:
+    return f"{value:.3g} {unit}"

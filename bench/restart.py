@@ -1,0 +1,70 @@
+"""Figure 1: agent process killed -> replacement process started (first restart, no backoff).
+
+One recording agent (see bench.workload) under a policy that never backs off. Each round waits
+until the agent is Running (read from the store) with its `sleep` child up and the start log
+holding one line per launch so far; then t0 = time.time() right before SIGKILL of that `sleep`.
+The pane's shell then exits, the controller restarts the agent, and the new launch appends its
+start time; the figure is that start time minus t0 (both wall clock, so the poll interval of the
+benchmark itself does not enter it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+
+from bench.poll import wait_until
+from bench.report import Budget, Figure
+from bench.sandbox import Sandbox, StoreReader, sandbox
+from bench.workload import StartLog, agent_document, manifest, recording_command
+
+AGENT = "victim"
+KILLS = 30
+
+
+def run(kills: int = KILLS) -> Figure:
+    """Kill the agent's process `kills` times; return the kill -> restarted delays in ms."""
+    with sandbox() as box:
+        starts = StartLog(box.workdir / "starts")
+        path = box.workdir / "agent.yaml"
+        path.write_text(manifest([agent_document(AGENT, recording_command(starts.path))]))
+        box.orch("apply", "-f", str(path))
+        reader = StoreReader(box.state_dir)
+        delays: list[float] = []
+        try:
+            for launches in range(1, kills + 1):
+                delays.append(_kill_once(box, reader, starts, launches))
+        finally:
+            reader.close()
+    return Figure(
+        "agent killed -> replacement started",
+        "ms",
+        tuple(delays),
+        Budget(50.0),
+        note="SIGKILL of the agent's process to the new launch's own start timestamp",
+    )
+
+
+def _kill_once(box: Sandbox, reader: StoreReader, starts: StartLog, launches: int) -> float:
+    """Wait for the current launch to be Running, kill its process, return ms to the next."""
+    wait_until(lambda: starts.count() == launches, what=f"{launches} recorded starts")
+    previous = starts.previous()
+    wait_until(lambda: reader.running_since(AGENT, previous), what=f"launch {launches} Running")
+    victim = wait_until(lambda: _agent_process(box), what="the agent's sleep process")
+    t0 = time.time()
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: starts.count() > launches, what="the replacement's start")
+    return (starts.times()[launches] - t0) * 1000.0
+
+
+def _agent_process(box: Sandbox) -> int | None:
+    """The pid of the `sleep` child of the agent's pane shell, once it runs."""
+    try:
+        children = psutil.Process(box.pane_pid(AGENT)).children()
+    except (psutil.Error, subprocess.CalledProcessError, ValueError, IndexError):
+        return None
+    return next((c.pid for c in children if c.name() == "sleep"), None)
