@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ORCH := $(VENV)/bin/orch
 STAMP := $(VENV)/.installed-test
 
-.PHONY: help install tmux test unit integration lint demo demo-down bench chaos clean
+.PHONY: help install tmux test unit integration lint demo demo-down bench docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,8 +35,8 @@ integration: install tmux ## only the integration tests (real tmux, private sock
 	$(PY) -m pytest -q -n 2 tests/integration
 
 lint: install ## ruff and mypy --strict
-	$(VENV)/bin/ruff check reconciler tests bench
-	$(VENV)/bin/ruff format --check reconciler tests bench
+	$(VENV)/bin/ruff check reconciler tests bench docs
+	$(VENV)/bin/ruff format --check reconciler tests bench docs
 	$(VENV)/bin/mypy
 
 demo: install tmux ## apply manifests/demo.yaml (no AI subscription needed) and show the agents
@@ -48,6 +48,9 @@ demo-down: install ## delete the demo agents and stop them
 
 bench: install tmux ## run the benchmarks and print their table
 	$(PY) -m bench
+
+docs: install ## regenerate docs/lifecycle.md from the machine's tables
+	$(PY) docs/render_lifecycle.py
 
 clean: ## remove caches and the local state dir's contents
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

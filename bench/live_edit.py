@@ -46,7 +46,9 @@ def _edit_once(path: Path, reader: StoreReader, starts: StartLog, revision: int)
     """Wait for the current launch to be Running, save `revision`, return ms to its launch."""
     wait_until(lambda: starts.count() == revision, what=f"{revision} recorded starts")
     previous = starts.previous()
-    wait_until(lambda: reader.running_since(AGENT, previous), what=f"revision {revision - 1} Running")
+    wait_until(
+        lambda: reader.running_since(AGENT, previous), what=f"revision {revision - 1} Running"
+    )
     t0 = time.time()
     _write(path, starts, revision)
     wait_until(lambda: starts.count() > revision, what=f"revision {revision} started")

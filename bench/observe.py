@@ -19,14 +19,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.controller import Controller
-from reconciler.desired import apply_files
-from reconciler.tmux import Tmux
-
 from bench.poll import wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import StoreReader, sandbox
 from bench.workload import IDLE, idle_agents
+from reconciler.controller import Controller
+from reconciler.desired import apply_files
+from reconciler.tmux import Tmux
 
 SIZES = (10, 50, 100)
 OBSERVE_CALLS = 50
@@ -86,34 +85,30 @@ def _fit(xs: list[int], ys: list[float]) -> tuple[float, float]:
 
 
 def _pass_figures() -> list[Figure]:
-    figures = []
     with sandbox() as box:
         controller = Controller(box.state_dir, box.socket)
         reader = StoreReader(box.state_dir)
-        path = box.workdir / "agents.yaml"
         try:
-            for size in SIZES:
-                _apply(controller, path, size)
-                names = [f"idle-{i}" for i in range(size)]
-                wait_until(
-                    lambda: _pass_then(controller, lambda: reader.running(*names)),
-                    timeout=60,
-                    interval=0.02,
-                    what=f"{size} agents Running",
-                )
-                samples = _time_ms(controller.run_pass, PASS_CALLS)
-                figures.append(
-                    Figure(f"Controller.run_pass(), {size} agents", "ms", samples, Budget(None))
-                )
+            return [_time_passes(controller, reader, box.workdir, size) for size in SIZES]
         finally:
             reader.close()
             controller.store.close()
-    return figures
 
 
-def _apply(controller: Controller, path: Path, size: int) -> None:
+def _time_passes(controller: Controller, reader: StoreReader, workdir: Path, size: int) -> Figure:
+    """Apply `size` idle agents, pass until all are Running, then time steady-state passes."""
+    path = workdir / "agents.yaml"
     path.write_text(idle_agents("idle", size))
     apply_files(controller.store, [path])
+    names = [f"idle-{i}" for i in range(size)]
+    wait_until(
+        lambda: _pass_then(controller, lambda: reader.running(*names)),
+        timeout=60,
+        interval=0.02,
+        what=f"{size} agents Running",
+    )
+    samples = _time_ms(controller.run_pass, PASS_CALLS)
+    return Figure(f"Controller.run_pass(), {size} agents", "ms", samples, Budget(None))
 
 
 def _pass_then(controller: Controller, check: Callable[[], bool]) -> bool:

@@ -38,6 +38,7 @@ class Figure:
     samples: tuple[float, ...]
     budget: Budget
     note: str = ""
+    error: str = ""
 
     @property
     def median(self) -> float:
@@ -62,7 +63,9 @@ class Figure:
 
     @property
     def verdict(self) -> str:
-        """PASS or MISS against the budget (naming the statistic when the table does not show it)."""
+        """PASS or MISS against the budget (with the value when the table does not show it)."""
+        if self.error:
+            return f"ERROR {self.error}"
         if self.budget.limit is None:
             return "info"
         value = self.value(self.budget.statistic)
@@ -74,15 +77,18 @@ class Figure:
 
 def failed_figure(name: str, error: BaseException) -> Figure:
     """A placeholder row for a benchmark that could not produce its figure."""
-    return Figure(name, "", (float("nan"),), Budget(None), note=f"{type(error).__name__}: {error}")
+    first_line = next(iter(str(error).strip().splitlines()), "")
+    return Figure(
+        name, "", (float("nan"),), Budget(None), error=f"{type(error).__name__}: {first_line}"
+    )
 
 
 def render_table(figures: Sequence[Figure]) -> str:
     """The results table: figure, n, median, p95, budget, verdict."""
     rows = []
     for fig in figures:
-        if fig.note and fig.unit == "":
-            rows.append((fig.name, 0, "-", "-", "-", f"ERROR {fig.note}"))
+        if fig.error:
+            rows.append((fig.name, 0, "-", "-", "-", fig.verdict))
             continue
         rows.append(
             (

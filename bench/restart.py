@@ -34,10 +34,8 @@ def run(kills: int = KILLS) -> Figure:
         path.write_text(manifest([agent_document(AGENT, recording_command(starts.path))]))
         box.orch("apply", "-f", str(path))
         reader = StoreReader(box.state_dir)
-        delays: list[float] = []
         try:
-            for launches in range(1, kills + 1):
-                delays.append(_kill_once(box, reader, starts, launches))
+            delays = [_kill_once(box, reader, starts, n) for n in range(1, kills + 1)]
         finally:
             reader.close()
     return Figure(
@@ -61,10 +59,10 @@ def _kill_once(box: Sandbox, reader: StoreReader, starts: StartLog, launches: in
     return (starts.times()[launches] - t0) * 1000.0
 
 
-def _agent_process(box: Sandbox) -> int | None:
-    """The pid of the `sleep` child of the agent's pane shell, once it runs."""
+def _agent_process(box: Sandbox) -> int:
+    """The pid of the `sleep` child of the agent's pane shell; 0 while there is none."""
     try:
         children = psutil.Process(box.pane_pid(AGENT)).children()
+        return next((c.pid for c in children if c.name() == "sleep"), 0)
     except (psutil.Error, subprocess.CalledProcessError, ValueError, IndexError):
-        return None
-    return next((c.pid for c in children if c.name() == "sleep"), None)
+        return 0

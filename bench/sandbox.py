@@ -136,7 +136,8 @@ class StoreReader:
 @contextlib.contextmanager
 def sandbox() -> Iterator[Sandbox]:
     """A fresh sandbox, torn down (every process it started killed) however the block ends."""
-    root = Path(tempfile.mkdtemp(prefix="orch-bench-"))
+    # Resolved: the controller and executor write ORCH_STATE_DIR as a resolved path.
+    root = Path(tempfile.mkdtemp(prefix="orch-bench-")).resolve()
     box = Sandbox(root, f"orch-bench-{secrets.token_hex(5)}")
     box.state_dir.mkdir(mode=0o700)
     box.workdir.mkdir()

@@ -405,7 +405,7 @@ def attach(agent: str) -> None:
     tmux = Tmux(inst.socket)
     if not tmux.session_exists(agent):
         raise NotFound(f'agent "{agent}" has no running session')
-    os.execvp("tmux", ["tmux", "-L", inst.socket, "attach-session", "-t", f"={agent}"])
+    tmux.attach(agent)
 
 
 @cli.command()

@@ -65,22 +65,25 @@ AGENT_TRANSITIONS: tuple[tuple[str, tuple[AgentState, ...], AgentState], ...] = 
 )
 
 
+def _machine_tables() -> dict[str, Any]:
+    """The machine's states and transitions in the form `transitions` takes."""
+    return {
+        "states": [state.value for state in AgentState],
+        "transitions": [
+            {"trigger": trigger, "source": [s.value for s in sources], "dest": dest.value}
+            for trigger, sources, dest in AGENT_TRANSITIONS
+        ],
+        "auto_transitions": False,
+    }
+
+
 class AgentLifecycle:
     """One agent's machine, rebuilt from its recorded state whenever a trigger fires."""
 
     state: AgentState
 
     def __init__(self, state: AgentState) -> None:
-        Machine(
-            model=self,
-            states=list(AgentState),
-            transitions=[
-                {"trigger": trigger, "source": list(sources), "dest": dest}
-                for trigger, sources, dest in AGENT_TRANSITIONS
-            ],
-            initial=state,
-            auto_transitions=False,
-        )
+        Machine(model=self, initial=state.value, **_machine_tables())
 
     def fire(self, trigger: str) -> AgentState:
         """Take the edge named `trigger`; raises `transitions.MachineError` if it does not exist."""
@@ -92,3 +95,21 @@ class AgentLifecycle:
 def next_state(state: AgentState, trigger: str) -> AgentState:
     """Where `trigger` leads from `state`, as the machine says."""
     return AgentLifecycle(state).fire(trigger)
+
+
+def mermaid_diagram() -> str:
+    """The machine drawn by `transitions` itself, as Mermaid, for docs/lifecycle.md."""
+    from transitions.extensions.diagrams import GraphMachine
+
+    class _Drawing:
+        get_graph: Any
+
+    drawing = _Drawing()
+    GraphMachine(
+        model=drawing,
+        initial=AgentState.STOPPED.value,
+        graph_engine="mermaid",
+        title="orch agent lifecycle",
+        **_machine_tables(),
+    )
+    return str(drawing.get_graph().draw(None))

@@ -169,6 +169,13 @@ class Tmux:
         pane = _parse_pane(result.out.decode(errors="replace").strip("\n"))
         return dataclasses.replace(pane, launch_id=launch_id)
 
+    def attach(self, name: str) -> None:
+        """Replace this process with a tmux client attached to session NAME (for a person)."""
+        os.execvp(
+            self.tmux_bin,
+            [self.tmux_bin, "-L", self.socket_name, "attach-session", "-t", _session_target(name)],
+        )
+
     def kill_session(self, name: str) -> None:
         """Kill session NAME; a session (or server) that is already gone is fine."""
         result = self._run("kill-session", "-t", _session_target(name))

@@ -1,0 +1,80 @@
+"""`make bench`: measure orch against the performance budgets of DESIGN.md and print one table.
+
+Figures (each module's docstring says exactly what it measures and how):
+
+1. bench.restart    agent process killed -> replacement process started   median < 50 ms
+2. bench.live_edit  manifest saved -> change applied                       median < 300 ms
+3. bench.observe    one observation pass over 10 / 50 / 100 agents         < 30 ms at 100, linear
+                    (plus a full Controller.run_pass() per size, for information)
+4. bench.idle       controller idle CPU with 20 agents                     < 1 % of one core
+
+Every benchmark runs in its own sandbox (bench.sandbox): a temp state dir and a tmux socket named
+`orch-bench-<random>`, torn down in a `finally` that kills only what that sandbox started. The
+results, raw samples included, go to a JSON file in a fresh temp dir (or --json PATH); nothing is
+written inside the repository. Progress goes to stderr, the table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench import idle, live_edit, observe, restart
+from bench.report import Figure, failed_figure, render_table, write_json
+
+BENCHMARKS: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
+    "restart": ("agent killed -> replacement started", lambda: [restart.run()]),
+    "edit": ("manifest saved -> change applied", lambda: [live_edit.run()]),
+    "observe": ("observation pass over 10/50/100 agents", observe.run),
+    "idle": ("controller idle CPU with 20 agents", idle.run),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen benchmarks, print the table, write the JSON; 1 if any budget is missed."""
+    args = _parser().parse_args(argv)
+    figures: list[Figure] = []
+    for key in args.only or list(BENCHMARKS):
+        figures.extend(_run_one(key))
+    print(render_table(figures))
+    path = args.json or Path(tempfile.mkdtemp(prefix="orch-bench-results-")) / "results.json"
+    write_json(figures, path)
+    print(f"\nraw samples: {path}", file=sys.stderr)
+    return 0 if all(_acceptable(f) for f in figures) else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(BENCHMARKS),
+        help="run only this benchmark (repeatable)",
+    )
+    parser.add_argument("--json", type=Path, help="write the results here (default: a temp dir)")
+    return parser
+
+
+def _run_one(key: str) -> list[Figure]:
+    """One benchmark; a failure becomes an ERROR row instead of ending the run."""
+    title, run = BENCHMARKS[key]
+    print(f"bench: {title} ...", file=sys.stderr, flush=True)
+    start = time.monotonic()
+    try:
+        figures = run()
+    except Exception as err:  # noqa: BLE001 - report it in the table and go on with the rest
+        figures = [failed_figure(title, err)]
+    print(f"bench: {title}: {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
+    return figures
+
+
+def _acceptable(figure: Figure) -> bool:
+    return figure.verdict.startswith(("PASS", "info"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
