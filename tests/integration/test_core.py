@@ -252,3 +252,40 @@ def test_delete_file_removes_its_agents_for_good(orch: Orch) -> None:
     other = write_manifest(orch, agent_doc("reviewer"), name="other.yaml")
     orch.run("apply", "-f", str(other), "--wait")  # the controller has run passes since
     assert sorted(orch.agents()) == ["reviewer"]
+
+
+def test_get_watch_prints_rows_as_they_change(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("executor"))
+    orch.run("apply", "-f", str(path), "--wait")
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "get", "agents", "-w"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=orch.env,
+        cwd=orch.workdir,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert watcher.stdout is not None
+        for line in watcher.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("Running" in line for line in lines), what="first listing")
+        agent_process(orch, "executor").kill()
+        wait_until(
+            lambda: any(line.split()[:3] == ["executor", "Running", "1"] for line in lines),
+            what="a row with the restart",
+        )
+        assert lines[0].split()[0] == "NAME"
+    finally:
+        watcher.kill()
+        watcher.wait()
+
+
+def test_attach_to_a_missing_agent_is_not_found(orch: Orch) -> None:
+    result = orch.run("attach", "ghost", check=False)
+    assert result.returncode == 2 and "ghost" in result.stderr

@@ -1,0 +1,130 @@
+"""The SQLite store against the real thing: permissions, generations, concurrency, kill -9."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from reconciler.lifecycle import AgentState
+from reconciler.status import AgentRecord, Event, EventType
+from reconciler.store import Declaration, Store
+from tests.helpers import wait_until
+
+
+def declaration(name: str, command: str = "codex", source: str = "/m/team.yaml") -> Declaration:
+    document = {
+        "apiVersion": "orch/v1",
+        "kind": "Agent",
+        "metadata": {"name": name},
+        "spec": {"command": command},
+    }
+    return Declaration("Agent", name, document, source, 1)
+
+
+def test_state_dir_and_files_are_private(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    store = Store(state_dir)
+    store.apply([declaration("a")], ["/m/team.yaml"])
+    assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
+    for path in state_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_generation_bumps_only_when_the_spec_changes(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    verbs = [c.verb for c in store.apply([declaration("a")], ["/m/team.yaml"])]
+    assert verbs == ["created"]
+    assert [c.verb for c in store.apply([declaration("a")], ["/m/team.yaml"])] == ["unchanged"]
+    assert store.object("Agent", "a").generation == 1  # type: ignore[union-attr]
+    changed = store.apply([declaration("a", "codex --new")], ["/m/team.yaml"])
+    assert [c.verb for c in changed] == ["configured"]
+    assert store.object("Agent", "a").generation == 2  # type: ignore[union-attr]
+
+
+def test_apply_deletes_what_the_same_file_no_longer_declares(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.apply([declaration("a"), declaration("b")], ["/m/team.yaml"])
+    store.apply([declaration("c", source="/m/other.yaml")], ["/m/other.yaml"])
+    changes = store.apply([declaration("a")], ["/m/team.yaml"])
+    assert {(c.name, c.verb) for c in changes} == {("a", "unchanged"), ("b", "deleted")}
+    assert [o.name for o in store.objects("Agent")] == ["a", "c"]
+
+
+def test_records_and_events_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    record = AgentRecord(
+        "a", AgentState.RUNNING, 1.0, "Started", "ok", restarts=3, pid=42, crash_times=(1.0, 2.0)
+    )
+    event = Event("agent/a", EventType.WARNING, "Restarted", "exited")
+    store.commit_pass({"a": record}, [event], [])
+    assert store.agent_record("a") == record
+    (stored,) = store.events("agent/a")
+    assert (stored.reason, stored.type) == ("Restarted", EventType.WARNING)
+    store.commit_pass({"a": None}, [], [])
+    assert store.agent_records() == {}
+
+
+def _hammer(state_dir: str, prefix: str, rounds: int) -> None:
+    store = Store(Path(state_dir))
+    source = f"/m/{prefix}.yaml"
+    for i in range(rounds):
+        store.apply([declaration(f"{prefix}-{i % 5}", f"cmd {i}", source)], [source])
+        store.commit_pass(
+            {f"{prefix}-r": AgentRecord(f"{prefix}-r", AgentState.RUNNING, i)},
+            [Event(f"agent/{prefix}", EventType.NORMAL, "Tick", str(i))],
+            [],
+        )
+
+
+def test_concurrent_writers_leave_a_consistent_store(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_hammer, args=(str(tmp_path), f"w{n}", 40)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    store = Store(tmp_path)
+    assert store.integrity_ok()
+    assert sorted(o.name for o in store.objects("Agent")) == ["w0-4", "w1-4", "w2-4", "w3-4"]
+    assert len(store.events()) == 160
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from reconciler.store import Store, Declaration
+store = Store(Path(sys.argv[1]))
+i = 0
+print("ready", flush=True)
+while True:
+    doc = {"apiVersion": "orch/v1", "kind": "Agent", "metadata": {"name": "a"},
+           "spec": {"command": f"cmd {i}"}}
+    store.apply([Declaration("Agent", "a", doc, "/m/t.yaml", 1)], ["/m/t.yaml"])
+    i += 1
+"""
+
+
+def test_kill_9_of_a_writer_leaves_the_store_intact(tmp_path: Path) -> None:
+    for _ in range(3):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        store = Store(tmp_path)
+        start = store.object("Agent", "a")
+        generation = start.generation if start else 0
+        wait_until(lambda: (o := store.object("Agent", "a")) and o.generation > generation + 5)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        store = Store(tmp_path)
+        assert store.integrity_ok()
+        assert store.object("Agent", "a") is not None
