@@ -268,8 +268,7 @@ def test_get_watch_prints_rows_as_they_change(orch: Orch) -> None:
 
     def read() -> None:
         assert watcher.stdout is not None
-        for line in watcher.stdout:
-            lines.append(line)
+        lines.extend(watcher.stdout)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()

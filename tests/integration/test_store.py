@@ -110,6 +110,11 @@ while True:
 """
 
 
+def _generation(state_dir: Path) -> int:
+    stored = Store(state_dir).object("Agent", "a")
+    return stored.generation if stored else 0
+
+
 def test_kill_9_of_a_writer_leaves_the_store_intact(tmp_path: Path) -> None:
     for _ in range(3):
         writer = subprocess.Popen(
@@ -119,10 +124,7 @@ def test_kill_9_of_a_writer_leaves_the_store_intact(tmp_path: Path) -> None:
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         )
         assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
-        store = Store(tmp_path)
-        start = store.object("Agent", "a")
-        generation = start.generation if start else 0
-        wait_until(lambda: (o := store.object("Agent", "a")) and o.generation > generation + 5)
+        wait_until(lambda: _generation(tmp_path) > 5, what="writes under way")
         writer.send_signal(signal.SIGKILL)
         writer.wait()
         store = Store(tmp_path)
