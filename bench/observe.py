@@ -36,7 +36,7 @@ BUDGET_MS = 30.0
 def run() -> list[Figure]:
     """Observation-pass figures per size, the linearity check, then full passes per size."""
     observe = _observe_figures()
-    return [*observe, _linearity(observe), *_pass_figures()]
+    return [*observe, _linearity(SIZES, observe), *_pass_figures()]
 
 
 def _observe_figures() -> list[Figure]:
@@ -49,30 +49,26 @@ def _observe_figures() -> list[Figure]:
             for i in range(started, size):
                 tmux.start(f"plain-{i}", IDLE, str(box.workdir), env)
             started = size
-            assert len(tmux.observe()) == size
+            if len(tmux.observe()) != size:
+                raise RuntimeError(f"tmux does not show the {size} sessions just started")
             samples = _time_ms(tmux.observe, OBSERVE_CALLS)
             budget = Budget(BUDGET_MS) if size == max(SIZES) else Budget(None)
             figures.append(Figure(f"Tmux.observe(), {size} agents", "ms", samples, budget))
     return figures
 
 
-def _linearity(observe: list[Figure]) -> Figure:
+def _linearity(sizes: tuple[int, ...], observe: list[Figure]) -> Figure:
     """t(100) / t(50): at most 2 when the cost grows no faster than the number of agents."""
-    sizes = [_size(f) for f in observe]
     medians = [f.median for f in observe]
-    slope, intercept = _fit(sizes, medians)
+    slope, intercept = _fit(list(sizes), medians)
+    growth = sizes[-1] / sizes[-2]
     return Figure(
         f"Tmux.observe() growth, t({sizes[-1]}) / t({sizes[-2]})",
         "x",
         (medians[-1] / medians[-2],),
-        Budget(sizes[-1] / sizes[-2], text=f"< {sizes[-1] / sizes[-2]:g} (linear)"),
+        Budget(growth, text=f"< {growth:g} (linear)"),
         note=f"least squares over the medians: {intercept:.2f} ms + {slope * 1000:.1f} us/agent",
     )
-
-
-def _size(figure: Figure) -> int:
-    """The agent count in a figure's name ("..., N agents")."""
-    return int(figure.name.rsplit(", ", 1)[1].split()[0])
 
 
 def _fit(xs: list[int], ys: list[float]) -> tuple[float, float]:

@@ -3,7 +3,8 @@
 A sandbox is a fresh temp dir (state dir and workdir inside it) and a tmux socket named
 `orch-bench-<random>`. On exit it kills, in order: the controller named in `controller.pid` (only
 if that process belongs to this state dir), the tmux server on its socket (never the default
-one), and every process left whose environment carries `ORCH_STATE_DIR=<this state dir>`.
+one), and every process left whose environment carries `ORCH_STATE_DIR=<this state dir>`; then
+it removes its temp dir and the socket file tmux leaves behind.
 """
 
 from __future__ import annotations
@@ -160,6 +161,20 @@ def teardown(box: Sandbox) -> None:
     for proc in _marked_processes(box.state_dir):
         with contextlib.suppress(psutil.Error):
             proc.kill()
+    _remove_socket_file(box.socket)
+
+
+def _remove_socket_file(socket: str) -> None:
+    """Remove the socket file tmux 3.3a leaves behind after kill-server, once nothing answers."""
+    probe = subprocess.run(
+        ["tmux", "-L", socket, "list-sessions"], capture_output=True, timeout=10, check=False
+    )
+    if probe.returncode == 0:
+        return  # a server still answers on it: leave it be
+    folder = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+    path = folder / socket
+    if path.is_socket():
+        path.unlink(missing_ok=True)
 
 
 def _belongs_to(pid: int, state_dir: Path) -> bool:

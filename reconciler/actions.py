@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reconciler.messages import Paste, PressEnter
+
 
 @dataclass(frozen=True)
 class Launch:
@@ -37,4 +39,13 @@ class Forget:
     agent: str
 
 
-Action = Launch | Stop | Forget
+@dataclass(frozen=True)
+class SendKeys:
+    """Type `literal` (if any), then press `keys` (tmux key names): answers to prompts."""
+
+    agent: str
+    literal: str = ""
+    keys: tuple[str, ...] = ()
+
+
+Action = Launch | Stop | Forget | SendKeys | Paste | PressEnter

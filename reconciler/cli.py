@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.agentlog import follow as follow_log
+from reconciler.agentlog import log_path, read_log
 from reconciler.controller import Controller, configure_logging, ensure_controller
 from reconciler.desired import apply_files, declarations
 from reconciler.duration import parse_duration
@@ -28,6 +30,7 @@ from reconciler.lifecycle import AgentState
 from reconciler.manifest import manifest_json_schema
 from reconciler.output import list_document, table, to_json, to_yaml
 from reconciler.paths import StatePaths
+from reconciler.sanitize import check_size, sanitize
 from reconciler.store import Change, Store, StoredObject, ensure_state_dir
 from reconciler.tmux import Tmux, require_tmux
 from reconciler.views import (
@@ -349,6 +352,7 @@ def describe(kind: str, name: str) -> None:
             inst.store.agent_record(name),
             inst.store.transitions(obj, limit=15),
             inst.store.events(obj, limit=15),
+            inst.store.messages(name, limit=10),
         )
     )
 
@@ -379,6 +383,89 @@ def events(output: str | None, watch: bool, for_object: str | None) -> None:
             rows = event_table(new).splitlines()
             click.echo("\n".join(rows[1:] if found or last else rows))
             last = new[-1].id
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@installation_options
+@click.argument("agent")
+@click.argument("text", required=False)
+@click.option(
+    "--from", "sender", metavar="AGENT", help="the sending agent (checked against talksTo)"
+)
+@click.option("--wait", is_flag=True, help="return when the message is delivered")
+@click.option("--timeout", default="10m", show_default=True, help="how long --wait waits")
+def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: str) -> None:
+    """Queue TEXT (or standard input, with - or no TEXT) for AGENT; delivered whole, then Enter."""
+    inst = installation()
+    limit = _duration_option("--timeout", timeout)
+    if text is None or text == "-":
+        data = sys.stdin.buffer.read()
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as err:
+            raise InvalidInput(f"send: the message is not UTF-8 (byte {err.start})") from None
+    check_size(text)
+    message = sanitize(text)
+    if not message.text.strip():
+        raise InvalidInput("send: the message is empty")
+    _check_route(inst, sender, agent)
+    if message.removed:
+        click.echo(f"orch: warning: removed {message.removed} control characters", err=True)
+    message_id = inst.store.enqueue(agent, sender or "user", message.text)
+    click.echo(f"message/{message_id} queued for agent/{agent}")
+    inst.start_controller()
+    if wait:
+        _wait_delivered(inst, message_id, limit)
+        click.echo(f"message/{message_id} delivered")
+
+
+def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
+    """The recipient exists, and a named sender's talksTo (when it has one) includes it."""
+    if inst.store.object("Agent", agent) is None:
+        raise NotFound(f'agent "{agent}" not found')
+    if sender is None:
+        return
+    origin = inst.store.object("Agent", sender)
+    if origin is None:
+        raise NotFound(f'--from: agent "{sender}" not found')
+    allowed = origin.document["spec"].get("talksTo") or []
+    if allowed and agent not in allowed:
+        raise InvalidInput(
+            f'agent "{sender}" may not address "{agent}" (talksTo: {", ".join(allowed)})'
+        )
+
+
+def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        message = inst.store.message(message_id)
+        if message is not None and message.delivered_at is not None:
+            return
+        if time.monotonic() > deadline:
+            raise OrchError(f"message/{message_id} not delivered within {limit:g}s (still queued)")
+        time.sleep(POLL_SECONDS)
+
+
+@cli.command()
+@installation_options
+@click.argument("agent")
+@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="only the last N lines")
+@click.option("-f", "--follow", is_flag=True, help="keep printing what the agent prints")
+def logs(agent: str, tail: int | None, follow: bool) -> None:
+    """Everything the agent's pane printed (escape sequences stripped), across restarts."""
+    inst = installation()
+    if inst.store.object("Agent", agent) is None and inst.store.agent_record(agent) is None:
+        raise NotFound(f'agent "{agent}" not found')
+    path = log_path(inst.paths.agent_dir(agent))
+    if follow:
+        for line in follow_log(path, tail):
+            click.echo(line)
+        return
+    for line in read_log(path, tail):
+        click.echo(line)
 
 
 # -- controller, attach, schema ------------------------------------------------------------------

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -38,9 +39,11 @@ from watchdog.observers import Observer
 from reconciler.desired import agent_from, apply_files
 from reconciler.errors import ManifestError, Unavailable
 from reconciler.executor import Executor
+from reconciler.messages import QueuedMessage
 from reconciler.observation import PaneObservation
 from reconciler.paths import StatePaths
-from reconciler.planner import AgentObservation, AgentPlan, DesiredAgent, plan_agent
+from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.planner import plan_agent
 from reconciler.status import AgentRecord, Event, EventType, Transition
 from reconciler.store import Store, ensure_state_dir
 from reconciler.tmux import Tmux
@@ -56,6 +59,28 @@ EDIT_SETTLE_SECONDS = 0.05
 WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
 #: How often old events and transitions are pruned.
 PRUNE_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class CachedScreen:
+    """The last capture of a pane, reused while tmux reports no output since."""
+
+    pane_id: str
+    activity: int
+    captured_at: float
+    text: str
+
+    def current_for(self, pane: PaneObservation) -> bool:
+        """No output since this capture: same pane, and its last output second ended before it.
+
+        `window_activity` has one-second resolution, so output in the very second of the capture
+        may have come after it: such a capture is taken again.
+        """
+        return (
+            self.pane_id == pane.pane_id
+            and self.activity == pane.activity
+            and int(self.captured_at) > pane.activity
+        )
 
 
 @dataclass
@@ -134,6 +159,7 @@ class Controller:
         self._pidfds: dict[int, int] = {}
         self._parsed: dict[tuple[str, int], DesiredAgent] = {}
         self._edits_seen: dict[str, bytes] = {}
+        self._screens: dict[str, CachedScreen] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -253,24 +279,60 @@ class Controller:
         desired = self._desired()
         records = self.store.agent_records()
         panes = self.tmux.observe()
+        screens = self._capture(panes, desired)
+        pending = self.store.pending_messages()
+        cooldowns = self.store.cooldowns()
+        timezone = datetime.now().astimezone().tzinfo
         result = PassResult()
         changed: dict[str, AgentRecord | None] = {}
         events: list[Event] = []
         transitions: list[Transition] = []
+        messages: list[QueuedMessage] = []
+        cooldown_changes: dict[str, float | None] = {}
         for name in sorted(set(desired) | set(records)):
             recorded = records.get(name)
-            observation = self._observe(name, panes, recorded, desired.get(name))
-            plan = plan_agent(name, desired.get(name), observation, recorded, now)
+            observation = self._observe(name, panes, screens, recorded)
+            ctx = PlanContext(now, timezone, cooldowns, pending.get(name))
+            plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
             record = self._execute(plan, events)
             if record != recorded:
                 changed[name] = record
             transitions.extend(plan.transitions)
+            if plan.message is not None:
+                messages.append(plan.message)
+            if plan.cooldowns:
+                cooldown_changes.update(plan.cooldowns)
+                # Agents planned later in this pass see an account's new cooldown at once.
+                cooldowns = {
+                    account: until
+                    for account, until in {**cooldowns, **plan.cooldowns}.items()
+                    if until is not None
+                }
             if plan.requeue_after is not None:
                 result.requeue_after = min(result.requeue_after, plan.requeue_after)
             if record is not None and record.pid is not None and observation.alive:
                 result.pids.add(record.pid)
-        self.store.commit_pass(changed, events, transitions)
+        self.store.commit_pass(changed, events, transitions, messages, cooldown_changes)
         return result
+
+    def _capture(
+        self, panes: Mapping[str, PaneObservation], desired: Mapping[str, DesiredAgent]
+    ) -> dict[str, str]:
+        """Screens of live desired agents: captured again only where tmux saw output."""
+        live = {name: pane for name, pane in panes.items() if name in desired and not pane.dead}
+        stale = [
+            name
+            for name, pane in live.items()
+            if name not in self._screens or not self._screens[name].current_for(pane)
+        ]
+        if stale:
+            captured_at = time.time()
+            for name, text in self.tmux.capture_many(stale).items():
+                pane = live[name]
+                self._screens[name] = CachedScreen(pane.pane_id, pane.activity, captured_at, text)
+        for name in set(self._screens) - set(live):
+            del self._screens[name]
+        return {name: cached.text for name, cached in self._screens.items()}
 
     def _desired(self) -> dict[str, DesiredAgent]:
         """Desired agents, parsed once per generation."""
@@ -286,17 +348,14 @@ class Controller:
         self,
         name: str,
         panes: Mapping[str, PaneObservation],
+        screens: Mapping[str, str],
         recorded: AgentRecord | None,
-        desired: DesiredAgent | None,
     ) -> AgentObservation:
         pane = panes.get(name)
         if pane is None:
             launch_id = recorded.launch_id if recorded else ""
             return AgentObservation(None, self.executor.exit_code(name, launch_id))
-        screen = None
-        if desired is not None and desired.agent.spec.startup.ready and recorded is not None:
-            screen = self.tmux.capture(name)
-        return AgentObservation(pane, None, screen)
+        return AgentObservation(pane, None, screens.get(name))
 
     def _execute(self, plan: AgentPlan, events: list[Event]) -> AgentRecord | None:
         events.extend(plan.events)

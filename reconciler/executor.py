@@ -13,10 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler.actions import Action, Forget, Launch, Stop
+from reconciler.actions import Action, Forget, Launch, SendKeys, Stop
+from reconciler.agentlog import log_path, pipe_command
 from reconciler.errors import OrchError
+from reconciler.messages import Paste, PressEnter
 from reconciler.paths import StatePaths
 from reconciler.processes import stop_launch
+from reconciler.sanitize import clean_message
 from reconciler.status import AgentRecord, Event, EventType
 from reconciler.tmux import Tmux
 
@@ -24,7 +27,9 @@ log = logging.getLogger(__name__)
 
 #: The pane runs the user's command through /bin/sh and records how it ended, because tmux 3.3a
 #: can lose `#{pane_dead_status}` to a SIGCHLD race with libutempter.
-WRAPPER = '{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
+#: tmux gives a new pane the PATH of the client that created it, whatever `-e PATH=` says, so
+#: the wrapper restores the PATH orch chose from ORCH_PATH.
+WRAPPER = 'PATH="$ORCH_PATH"; export PATH\n{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
 
 
 @dataclass
@@ -73,6 +78,15 @@ class Executor:
                 stop_launch(action.launch_id, ())
         elif isinstance(action, Forget):
             self._remove_exit_files(action.agent)
+        elif isinstance(action, Paste):
+            self.tmux.paste(action.agent, clean_message(action.text))
+        elif isinstance(action, PressEnter):
+            self.tmux.send_keys(action.agent, ["Enter"])
+        elif isinstance(action, SendKeys):
+            if action.literal:
+                self.tmux.send_literal(action.agent, clean_message(action.literal))
+            if action.keys:
+                self.tmux.send_keys(action.agent, list(action.keys))
 
     def _launch(self, action: Launch) -> int:
         if action.replace_session:
@@ -89,6 +103,7 @@ class Executor:
             str(workdir),
             self._environment(action),
             launch_id=action.launch_id,
+            pipe_command=pipe_command(log_path(agent_dir)),
         )
         if action.previous_launch:
             # Leftovers of the previous launch (children, daemons) go after the new process runs,
@@ -107,7 +122,7 @@ class Executor:
             "ORCH_LAUNCH_ID": action.launch_id,
             "ORCH_EXIT_FILE": str(self.paths.exit_file(action.agent, action.launch_id)),
             # The agent can run `orch send` itself: the orch that launched it comes first on PATH.
-            "PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
+            "ORCH_PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
         }
 
     def _remove_exit_files(self, agent: str) -> None:

@@ -1,9 +1,10 @@
-"""Pure planning: from desired, observed and recorded state at `now`, decide what to do next.
+"""Pure planning: from desired, observed and recorded state, decide an agent's next move.
 
 `plan_agent` is level-triggered: it looks at the whole picture of one agent every time and never
-asks what woke the loop, so a missed event or a controller restart costs nothing. It performs no
-I/O; it returns the new record, the actions for the executor, the events and transitions to
-persist, and when it wants to look again.
+asks what woke the loop, so a missed event or a controller restart costs nothing. This module
+owns the process side of the lifecycle (launch, exit, restart policy, crash-loop backoff,
+deletion); `health` owns what the screen calls for, and `messages` the delivery of queued text.
+No I/O happens here.
 """
 
 from __future__ import annotations
@@ -12,56 +13,16 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import dataclass, replace
-from typing import Any
 
-from reconciler.actions import Action, Forget, Launch, Stop
+from reconciler.actions import Forget, Launch, Stop
 from reconciler.duration import format_duration
-from reconciler.lifecycle import LIVE_STATES, AgentState, next_state
+from reconciler.health import finish_typing, plan_health, publish_conditions, read_screen
+from reconciler.lifecycle import LIVE_STATES, AgentState
 from reconciler.manifest import Agent
-from reconciler.observation import PaneObservation
-from reconciler.status import (
-    AgentRecord,
-    Condition,
-    ConditionStatus,
-    Event,
-    EventType,
-    Transition,
-    set_condition,
-)
-
-
-@dataclass(frozen=True)
-class DesiredAgent:
-    """An applied Agent and the generation of its spec (bumped on every change)."""
-
-    agent: Agent
-    generation: int
-
-
-@dataclass(frozen=True)
-class AgentObservation:
-    """What tmux shows of one agent: its pane (None: no session) and how its process ended."""
-
-    pane: PaneObservation | None = None
-    exit_code: int | None = None
-    screen: str | None = None
-
-    @property
-    def alive(self) -> bool:
-        """The agent's session exists and its process has not exited."""
-        return self.pane is not None and not self.pane.dead
-
-
-@dataclass(frozen=True)
-class AgentPlan:
-    """The outcome of one planning step for one agent."""
-
-    record: AgentRecord | None
-    actions: tuple[Action, ...] = ()
-    events: tuple[Event, ...] = ()
-    transitions: tuple[Transition, ...] = ()
-    requeue_after: float | None = None
+from reconciler.messages import interrupted, step_delivery
+from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanBuilder, PlanContext
+from reconciler.profiles import profile_for
+from reconciler.status import AgentRecord, Event, EventType
 
 
 def launch_hash(agent: Agent) -> str:
@@ -75,55 +36,10 @@ def launch_hash(agent: Agent) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class _Step:
-    """Accumulates one plan: the record as it evolves, plus actions, events and transitions."""
-
-    def __init__(self, record: AgentRecord, now: float) -> None:
-        self.record = record
-        self.now = now
-        self.actions: list[Action] = []
-        self.events: list[Event] = []
-        self.transitions: list[Transition] = []
-        self.requeue_after: float | None = None
-
-    @property
-    def target(self) -> str:
-        """The event object this plan is about, as `agent/NAME`."""
-        return f"agent/{self.record.name}"
-
-    def take(self, trigger: str, reason: str, message: str, warning: bool = False) -> None:
-        """Fire `trigger` on the machine and record the edge, its event and the status reason."""
-        source = self.record.state
-        dest = next_state(source, trigger)
-        self.record = replace(
-            self.record, state=dest, since=self.now, reason=reason, message=message
-        )
-        self.transitions.append(Transition(self.target, source, dest, trigger, reason, message))
-        self.event(reason, message, warning)
-
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
-        kind = EventType.WARNING if warning else EventType.NORMAL
-        self.events.append(Event(self.target, kind, reason, message))
-
-    def update(self, **changes: Any) -> None:
-        self.record = replace(self.record, **changes)
-
-    def requeue(self, after: float) -> None:
-        after = max(after, 0.0)
-        self.requeue_after = after if self.requeue_after is None else min(self.requeue_after, after)
-
-    def condition(self, type_: str, status: ConditionStatus, reason: str, message: str) -> None:
-        new = Condition(type_, status, reason, message, self.now)
-        self.update(conditions=set_condition(self.record.conditions, new))
-
-    def plan(self) -> AgentPlan:
-        return AgentPlan(
-            self.record,
-            tuple(self.actions),
-            tuple(self.events),
-            tuple(self.transitions),
-            self.requeue_after,
-        )
+def restart_command(agent: Agent) -> str:
+    """The command that restarts an agent with its conversation: the spec's, else the profile's."""
+    spec = agent.spec
+    return spec.restart_command or profile_for(spec.profile).restart_command(spec.command)
 
 
 def plan_agent(
@@ -131,182 +47,215 @@ def plan_agent(
     desired: DesiredAgent | None,
     observed: AgentObservation,
     recorded: AgentRecord | None,
-    now: float,
+    ctx: PlanContext,
 ) -> AgentPlan:
     """Decide the next move for agent `name`; at most one mutating action per call."""
     if desired is None:
-        return _plan_deletion(name, observed, recorded, now)
-    step = _Step(recorded or AgentRecord.new(name, now), now)
-    state = step.record.state
+        return _plan_deletion(name, observed, recorded, ctx)
+    b = PlanBuilder(recorded or AgentRecord.new(name, ctx.now), ctx)
+    state = b.record.state
     if state is AgentState.STOPPED:
-        _plan_stopped(step, desired, observed, is_new=recorded is None)
+        _plan_stopped(b, desired, observed, is_new=recorded is None)
     elif state is AgentState.CRASH_LOOPING:
-        _plan_crash_looping(step, desired, observed)
+        _plan_crash_looping(b, desired)
     elif not observed.alive:
-        _plan_exit(step, desired, observed)
-    elif step.record.launch_hash != launch_hash(desired.agent):
-        _relaunch(step, desired, "SpecChanged", "spec changed; restarting with the new command")
+        _plan_exit(b, desired, observed)
+    elif b.record.launch_hash != launch_hash(desired.agent):
+        _launch(
+            b,
+            desired,
+            desired.agent.spec.command,
+            "restart",
+            "SpecChanged",
+            "spec changed; restarting with the new command",
+            replace_session=True,
+        )
     else:
-        _plan_alive(step, desired, observed)
-    _publish_session_ready(step, observed)
-    return step.plan()
+        _plan_alive(b, desired, observed)
+    _plan_message(b, observed)
+    publish_conditions(b, observed.alive)
+    return b.build()
 
 
 def _plan_deletion(
-    name: str, observed: AgentObservation, recorded: AgentRecord | None, now: float
+    name: str, observed: AgentObservation, recorded: AgentRecord | None, ctx: PlanContext
 ) -> AgentPlan:
     """A deleted agent: stop whatever still runs, then forget it."""
     if recorded is None:
         return AgentPlan(None, (Stop(name, "", None),) if observed.pane else ())
-    step = _Step(recorded, now)
-    if observed.pane is not None or step.record.state in LIVE_STATES:
+    b = PlanBuilder(recorded, ctx)
+    if observed.pane is not None or b.record.state in LIVE_STATES:
         pid = observed.pane.pid if observed.pane else recorded.pid
-        step.actions.append(Stop(name, recorded.launch_id, pid))
-        if step.record.state is not AgentState.STOPPED:
-            step.take("stop", "Deleted", "agent deleted; stopping its session and processes")
-        step.update(pid=None)
-        step.requeue(0.0)
-        return step.plan()
-    step.actions.append(Forget(name))
-    return AgentPlan(
-        None,
-        tuple(step.actions),
-        events=(Event(step.target, EventType.NORMAL, "Forgotten", "agent stopped and removed"),),
-    )
+        b.actions.append(Stop(name, recorded.launch_id, pid))
+        if b.record.state is not AgentState.STOPPED:
+            b.take("stop", "Deleted", "agent deleted; stopping its session and processes")
+        b.update(pid=None)
+        b.requeue(0.0)
+        return b.build()
+    forgotten = Event(b.target, EventType.NORMAL, "Forgotten", "agent stopped and removed")
+    return AgentPlan(None, (Forget(name),), events=(forgotten,))
 
 
 def _plan_stopped(
-    step: _Step, desired: DesiredAgent, observed: AgentObservation, is_new: bool
+    b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation, is_new: bool
 ) -> None:
     """Stopped, or never started: start it when it is new or its spec changed since it stopped."""
-    record = step.record
     if observed.alive and is_new:
-        # (new) -> Starting -> Running: a live session with our agent's name and no record, as
-        # after a lost store; adopt it rather than kill a healthy agent.
+        # (new) -> Starting: a live session with our agent's name and no record, as after a lost
+        # store; adopt it rather than kill a healthy agent.
         assert observed.pane is not None
-        step.take("start", "Adopted", f"adopted the live session (pid {observed.pane.pid})")
-        step.update(
+        b.take("start", "Adopted", f"adopted the live session (pid {observed.pane.pid})")
+        b.update(
             launch_id=observed.pane.launch_id,
             pid=observed.pane.pid,
-            started_at=step.now,
+            started_at=b.now,
             generation=desired.generation,
             launch_hash=launch_hash(desired.agent),
         )
         return
-    if is_new or desired.generation != record.generation:
-        _launch(
-            step,
-            desired,
-            desired.agent.spec.command,
-            "start",
-            "Launching",
-            f"starting: {desired.agent.spec.command}",
-        )
+    if is_new or desired.generation != b.record.generation:
+        command = desired.agent.spec.command
+        _launch(b, desired, command, "start", "Launching", f"starting: {command}")
 
 
-def _plan_crash_looping(step: _Step, desired: DesiredAgent, observed: AgentObservation) -> None:
+def _plan_crash_looping(b: PlanBuilder, desired: DesiredAgent) -> None:
     """CrashLooping -> Starting once the backoff ends (at once if the spec changed)."""
-    record = step.record
+    record = b.record
     spec_changed = desired.generation != record.generation
-    due = record.backoff_until is None or step.now >= record.backoff_until
+    due = record.backoff_until is None or b.now >= record.backoff_until
     if not (due or spec_changed):
         assert record.backoff_until is not None
-        step.requeue(record.backoff_until - step.now)
+        b.requeue(record.backoff_until - b.now)
         return
-    step.update(restarts=record.restarts + 1)
+    b.update(restarts=record.restarts + 1)
     _launch(
-        step,
+        b,
         desired,
-        _restart_command(desired),
+        restart_command(desired.agent),
         "retry",
         "BackoffEnded",
         "backoff ended; restarting" if due else "spec changed; restarting",
     )
 
 
-def _plan_exit(step: _Step, desired: DesiredAgent, observed: AgentObservation) -> None:
+def _plan_exit(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation) -> None:
     """The process exited or the session is gone: restart, back off, or stop, per policy."""
     spec = desired.agent.spec
-    record = step.record
+    record = b.record
     code = observed.exit_code
     what = f"exited with code {code}" if code is not None else "session disappeared"
-    step.update(exit_code=code, pid=None)
+    b.update(exit_code=code, pid=None, enter_due=None)
     if spec.restart_policy == "Never" or (spec.restart_policy == "OnFailure" and code == 0):
-        step.actions.append(Stop(record.name, record.launch_id, record.pid, kill_session=False))
-        step.take(
+        b.actions.append(Stop(record.name, record.launch_id, record.pid, kill_session=False))
+        b.take(
             "stop",
             "Completed" if code == 0 else "Exited",
             f"{what}; restartPolicy {spec.restart_policy} does not restart it",
         )
         return
     policy = spec.crash_loop
-    recent = (*(t for t in record.crash_times if t > step.now - policy.window), step.now)
-    step.update(crash_times=recent)
+    recent = (*(t for t in record.crash_times if t > b.now - policy.window), b.now)
+    b.update(crash_times=recent)
     if len(recent) > policy.max_restarts:
         backoff = min(max(record.backoff * 2, policy.backoff), policy.max_backoff)
-        step.update(backoff=backoff, backoff_until=step.now + backoff)
-        step.actions.append(Stop(record.name, record.launch_id, record.pid, kill_session=False))
-        step.take(
+        b.update(backoff=backoff, backoff_until=b.now + backoff)
+        b.actions.append(Stop(record.name, record.launch_id, record.pid, kill_session=False))
+        b.take(
             "crash_loop",
             "CrashLoopBackOff",
             f"{what}; {len(recent)} restarts within {format_duration(policy.window)}, "
             f"next try in {format_duration(backoff)}",
             warning=True,
         )
-        step.requeue(backoff)
+        b.requeue(backoff)
         return
-    step.update(restarts=record.restarts + 1)
-    _launch(
-        step,
-        desired,
-        _restart_command(desired),
-        "restart",
-        "Restarted",
-        f"{what}; restarted (restart {record.restarts + 1})",
-        warning=True,
-    )
+    _restart(b, desired, "Restarted", f"{what}; restarted (restart {record.restarts + 1})")
 
 
-def _plan_alive(step: _Step, desired: DesiredAgent, observed: AgentObservation) -> None:
-    """A live agent: finish its start-up, and forgive old crashes after a long healthy run."""
+def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation) -> None:
+    """A live agent: finish start-up, then whatever its screen calls for."""
     assert observed.pane is not None
-    record = step.record
+    record = b.record
     if record.pid != observed.pane.pid or record.generation != desired.generation:
-        step.update(pid=observed.pane.pid, generation=desired.generation)
+        b.update(pid=observed.pane.pid, generation=desired.generation)
     if observed.pane.launch_id and observed.pane.launch_id != record.launch_id:
         # The session belongs to a launch the store never recorded (the controller died between
         # starting it and committing): the session is the truth.
-        step.update(launch_id=observed.pane.launch_id)
-    if record.state is AgentState.STARTING:
-        startup = desired.agent.spec.startup
-        started = record.started_at if record.started_at is not None else step.now
-        ready_seen = bool(
-            startup.ready and observed.screen and _search(startup.ready, observed.screen)
-        )
-        if ready_seen or step.now - started >= startup.after:
-            how = (
-                "ready pattern seen"
-                if ready_seen
-                else f"alive for {format_duration(startup.after)}"
-            )
-            step.take("ready", "Started", f"running: {how}")
-        else:
-            step.requeue(started + startup.after - step.now)
+        b.update(launch_id=observed.pane.launch_id)
+    verdict = read_screen(b, desired, observed)
+    if finish_typing(b):
+        return
+    if b.record.state is AgentState.STARTING:
+        _plan_starting(b, desired, observed)
+        return
+    if plan_health(b, desired, verdict):
+        _restart(b, desired, "StaleRestarted", "restarted a silent agent")
         return
     reset_after = desired.agent.spec.crash_loop.reset_after
-    if record.crash_times and step.now - record.since >= reset_after:
+    if b.record.crash_times and b.now - b.record.since >= reset_after:
         # Healthy for resetAfter: earlier crashes no longer count toward CrashLooping.
-        step.update(crash_times=(), backoff=0.0, backoff_until=None)
+        b.update(crash_times=(), backoff=0.0, backoff_until=None)
 
 
-def _relaunch(step: _Step, desired: DesiredAgent, reason: str, message: str) -> None:
+def _plan_starting(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation) -> None:
+    """Starting -> Running once alive past startup.after, or at once when `ready` is on screen."""
+    startup = desired.agent.spec.startup
+    started = b.record.started_at if b.record.started_at is not None else b.now
+    ready_seen = bool(
+        startup.ready
+        and observed.screen
+        and re.search(startup.ready, observed.screen, re.MULTILINE)
+    )
+    if ready_seen or b.now - started >= startup.after:
+        how = "ready pattern seen" if ready_seen else f"alive for {format_duration(startup.after)}"
+        b.take("ready", "Started", f"running: {how}")
+    else:
+        b.requeue(started + startup.after - b.now)
+
+
+def _plan_message(b: PlanBuilder, observed: AgentObservation) -> None:
+    """Move this agent's next message one step, when it can take one and nothing else happens."""
+    message = b.ctx.message
+    if message is None:
+        return
+    if not observed.alive:
+        back = interrupted(message)
+        b.message = back if back != message else None
+        return
+    if b.record.state is not AgentState.RUNNING or b.acted or b.transitions:
+        return
+    step = step_delivery(message, b.record.screen_digest, b.now)
+    if step.action is not None:
+        b.actions.append(step.action)
+    if step.message != message:
+        b.message = step.message
+        if step.message.delivered_at is not None:
+            size = len(step.message.text.encode())
+            b.event(
+                "Delivered",
+                f"message {step.message.id} from {step.message.sender} ({size} bytes) delivered",
+            )
+    if step.requeue_after is not None:
+        b.requeue(step.requeue_after)
+
+
+def _restart(b: PlanBuilder, desired: DesiredAgent, reason: str, message: str) -> None:
+    """Restart with the conversation kept (the restart command), counting the restart."""
+    b.update(restarts=b.record.restarts + 1)
     _launch(
-        step, desired, desired.agent.spec.command, "restart", reason, message, replace_session=True
+        b,
+        desired,
+        restart_command(desired.agent),
+        "restart",
+        reason,
+        message,
+        warning=True,
+        replace_session=True,
     )
 
 
 def _launch(
-    step: _Step,
+    b: PlanBuilder,
     desired: DesiredAgent,
     command: str,
     trigger: str,
@@ -316,10 +265,10 @@ def _launch(
     replace_session: bool = False,
 ) -> None:
     """Start a fresh launch of the agent (ending the previous one) and take `trigger`."""
-    record = step.record
+    record = b.record
     spec = desired.agent.spec
     launch_id = f"{record.name}-{uuid.uuid4().hex[:12]}"
-    step.actions.append(
+    b.actions.append(
         Launch(
             agent=record.name,
             command=command,
@@ -331,35 +280,18 @@ def _launch(
             replace_session=replace_session,
         )
     )
-    step.take(trigger, reason, message, warning)
-    step.update(
+    b.take(trigger, reason, message, warning)
+    b.update(
         launch_id=launch_id,
         launch_hash=launch_hash(desired.agent),
         pid=None,
-        started_at=step.now,
+        started_at=b.now,
         generation=desired.generation,
         backoff_until=None,
+        screen_changed_at=b.now,
+        handled_prompt="",
+        handled_limit="",
+        enter_due=None,
+        nudged_at=None,
     )
-    step.requeue(spec.startup.after)
-
-
-def _restart_command(desired: DesiredAgent) -> str:
-    spec = desired.agent.spec
-    return spec.restart_command or spec.command
-
-
-def _search(pattern: str, text: str) -> bool:
-    return re.search(pattern, text, re.MULTILINE) is not None
-
-
-def _publish_session_ready(step: _Step, observed: AgentObservation) -> None:
-    """SessionReady: True while the agent's process runs and has finished starting."""
-    state = step.record.state
-    if state is AgentState.RUNNING and observed.alive:
-        step.condition("SessionReady", ConditionStatus.TRUE, "Running", "the agent's process runs")
-    elif state is AgentState.STARTING:
-        step.condition("SessionReady", ConditionStatus.FALSE, "Starting", "the agent is starting")
-    elif state in (AgentState.STOPPED, AgentState.CRASH_LOOPING):
-        step.condition(
-            "SessionReady", ConditionStatus.FALSE, step.record.reason, step.record.message
-        )
+    b.requeue(spec.startup.after)

@@ -87,7 +87,13 @@ class Transition:
 
 @dataclass(frozen=True)
 class AgentRecord:
-    """Everything the controller remembers about one agent between passes and across restarts."""
+    """Everything the controller remembers about one agent between passes and across restarts.
+
+    `screen_digest`/`screen_changed_at` date the last real change of the screen (for Stale);
+    `handled_prompt`/`handled_limit` are texts already acted on, so they do not fire twice while
+    they stay on screen; `cooldown_until` survives restarts of the agent and of the controller;
+    `enter_due` is when a typed answer, nudge or resume text gets its Enter.
+    """
 
     name: str
     state: AgentState
@@ -104,6 +110,13 @@ class AgentRecord:
     crash_times: tuple[float, ...] = ()
     backoff: float = 0.0
     backoff_until: float | None = None
+    screen_digest: str = ""
+    screen_changed_at: float | None = None
+    handled_prompt: str = ""
+    handled_limit: str = ""
+    cooldown_until: float | None = None
+    nudged_at: float | None = None
+    enter_due: float | None = None
     conditions: tuple[Condition, ...] = field(default=())
 
     @classmethod

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.lifecycle import AgentState
+from reconciler.messages import Phase, QueuedMessage
 from reconciler.status import AgentRecord, Condition, ConditionStatus, Event, EventType, Transition
 
 SCHEMA = """
@@ -44,6 +45,15 @@ CREATE TABLE IF NOT EXISTS events (
     time REAL NOT NULL, object TEXT NOT NULL, type TEXT NOT NULL,
     reason TEXT NOT NULL, message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent TEXT NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL,
+    created REAL NOT NULL,
+    phase TEXT NOT NULL DEFAULT 'queued', phase_at REAL, screen_digest TEXT NOT NULL DEFAULT '',
+    enters INTEGER NOT NULL DEFAULT 0, delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS messages_pending ON messages (agent, delivered_at, id);
+CREATE TABLE IF NOT EXISTS cooldowns (account TEXT PRIMARY KEY, until REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS events_object ON events (object, id);
 CREATE INDEX IF NOT EXISTS transitions_object ON transitions (object, id);
 """
@@ -242,12 +252,31 @@ class Store:
         records: Mapping[str, AgentRecord | None],
         events: Sequence[Event],
         transitions: Sequence[Transition],
+        messages: Sequence[QueuedMessage] = (),
+        cooldowns: Mapping[str, float | None] | None = None,
     ) -> None:
-        """Persist one controller pass at once: changed records (None: forget), history, events."""
-        if not (records or events or transitions):
+        """Persist one controller pass at once: changed records (None: forget), history, events,
+        delivery progress and account cooldowns (None: ended)."""
+        if not (records or events or transitions or messages or cooldowns):
             return
         now = time.time()
         with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE messages SET phase=?, phase_at=?, screen_digest=?, enters=?, delivered_at=?"
+                " WHERE id=?",
+                [
+                    (m.phase, m.phase_at, m.screen_digest, m.enters, m.delivered_at, m.id)
+                    for m in messages
+                ],
+            )
+            for account, until in (cooldowns or {}).items():
+                if until is None:
+                    conn.execute("DELETE FROM cooldowns WHERE account=?", (account,))
+                else:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO cooldowns (account, until) VALUES (?, ?)",
+                        (account, until),
+                    )
             for name, record in records.items():
                 if record is None:
                     conn.execute("DELETE FROM agent_records WHERE name=?", (name,))
@@ -265,6 +294,54 @@ class Store:
                 ],
             )
             _insert_events(conn, events, now)
+
+    # -- messages (queued by `orch send`, delivered by the controller) -----------------------
+
+    def enqueue(self, agent: str, sender: str, text: str) -> int:
+        """Queue a message; once this returns it is on disk and will not be lost."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO messages (agent, sender, text, created) VALUES (?, ?, ?, ?)",
+                (agent, sender, text, time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def pending_messages(self) -> dict[str, QueuedMessage]:
+        """The next message for each agent: one already on its way first, then the oldest."""
+        rows = self._conn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE delivered_at IS NULL"
+            " ORDER BY agent, phase = 'queued', id"
+        ).fetchall()
+        heads: dict[str, QueuedMessage] = {}
+        for row in rows:
+            heads.setdefault(row[1], _message(row))
+        return heads
+
+    def message(self, message_id: int) -> QueuedMessage | None:
+        """One message by id."""
+        row = self._conn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)
+        ).fetchone()
+        return _message(row) if row else None
+
+    def messages(self, agent: str, limit: int = 10) -> list[QueuedMessage]:
+        """An agent's newest messages, delivered or not, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE agent=? ORDER BY id DESC LIMIT ?",
+            (agent, limit),
+        ).fetchall()
+        return [_message(row) for row in reversed(rows)]
+
+    def queued_count(self, agent: str) -> int:
+        """How many messages still wait for `agent`."""
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM messages WHERE agent=? AND delivered_at IS NULL", (agent,)
+        ).fetchone()
+        return int(row[0])
+
+    def cooldowns(self) -> dict[str, float]:
+        """Shared cooldown deadlines by account."""
+        return dict(self._conn.execute("SELECT account, until FROM cooldowns").fetchall())
 
     def record_event(self, event: Event) -> None:
         """Persist one event outside a pass (a broken live edit, a controller start)."""
@@ -354,6 +431,26 @@ def _changes(
             if (kind, name) not in declared_keys
         )
     return changes
+
+
+MESSAGE_COLUMNS = (
+    "id, agent, sender, text, created, phase, phase_at, screen_digest, enters, delivered_at"
+)
+
+
+def _message(row: Sequence[Any]) -> QueuedMessage:
+    return QueuedMessage(
+        id=row[0],
+        agent=row[1],
+        sender=row[2],
+        text=row[3],
+        created=row[4],
+        phase=Phase(row[5]),
+        phase_at=row[6],
+        screen_digest=row[7],
+        enters=row[8],
+        delivered_at=row[9],
+    )
 
 
 def _insert_events(conn: sqlite3.Connection, events: Iterable[Event], now: float) -> None:

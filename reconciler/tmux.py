@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import time
@@ -141,10 +140,13 @@ class Tmux:
         width: int = 200,
         height: int = 50,
         launch_id: str = "",
+        pipe_command: str = "",
     ) -> PaneObservation:
         """Create detached session NAME running `/bin/sh -c SCRIPT`; return its pane.
 
         `launch_id` is stored on the session (option `@orch_launch`) and reported by `observe`.
+        `pipe_command` receives the pane's output from its first byte: it is attached in the same
+        tmux command, before the new process can print anything worth missing.
         """
         _session_target(name)
         if not os.path.isdir(workdir):
@@ -161,6 +163,7 @@ class Tmux:
             # set-option in 3.3a does not take an exact `=NAME` target; right after
             # new-session in the same chain the new session is the current one.
             *(";", "set-option", "@orch_launch", launch_id),
+            *((";", "pipe-pane", "-o", pipe_command) if pipe_command else ()),
         )
         if not result.ok:
             if result.err.startswith("duplicate session"):
@@ -260,9 +263,8 @@ class Tmux:
         for chunk in _utf8_chunks(text, LITERAL_CHUNK_BYTES):
             self._checked(name, "send-keys", "-l", "-t", _pane_target(name), "--", chunk)
 
-    def pipe_to_file(self, name: str, path: str) -> None:
-        """Append everything NAME's pane prints to `path` (no-op if a pipe is already open)."""
-        command = f"exec cat >> {shlex.quote(path)}"
+    def pipe_output(self, name: str, command: str) -> None:
+        """Feed everything NAME's pane prints to shell `command` (no-op if a pipe is open)."""
         self._checked(name, "pipe-pane", "-o", "-t", _pane_target(name), command)
 
     def _checked(self, name: str, *args: str, stdin: bytes = b"") -> _Result:

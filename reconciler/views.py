@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from reconciler.lifecycle import AgentState
+from reconciler.messages import QueuedMessage
 from reconciler.output import age, iso, local_time, table
 from reconciler.status import AgentRecord
 from reconciler.store import StoredEvent, StoredObject, StoredTransition
@@ -48,6 +49,8 @@ def agent_status(record: AgentRecord | None) -> dict[str, Any]:
     }
     if record.backoff_until is not None:
         status["backoffUntil"] = iso(record.backoff_until)
+    if record.cooldown_until is not None:
+        status["cooldownUntil"] = iso(record.cooldown_until)
     return status
 
 
@@ -90,8 +93,9 @@ def describe_agent(
     record: AgentRecord | None,
     transitions: list[StoredTransition],
     events: list[StoredEvent],
+    messages: list[QueuedMessage],
 ) -> str:
-    """`orch describe agent NAME`: spec, status, conditions, recent transitions and events."""
+    """`orch describe agent NAME`: spec, status, conditions, transitions, messages and events."""
     now = time.time()
     spec = stored.document["spec"]
     labels = stored.document["metadata"].get("labels") or {}
@@ -119,6 +123,8 @@ def describe_agent(
         ]
         if record.backoff_until is not None:
             fields.append(("Backoff Until", local_time(record.backoff_until)))
+        if record.cooldown_until is not None:
+            fields.append(("Cooldown Until", local_time(record.cooldown_until)))
     width = max(len(label) for label, _ in fields) + 2
     lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
     conditions = record.conditions if record else ()
@@ -154,6 +160,27 @@ def describe_agent(
             )
         )
         if transitions
+        else "  <none>"
+    )
+    lines.append("Messages:")
+    lines.append(
+        _indent(
+            table(
+                ("id", "from", "size", "queued", "state", "delivered"),
+                [
+                    (
+                        m.id,
+                        m.sender,
+                        f"{len(m.text.encode())}B",
+                        age(m.created, now),
+                        m.phase,
+                        local_time(m.delivered_at) if m.delivered_at else "",
+                    )
+                    for m in messages
+                ],
+            )
+        )
+        if messages
         else "  <none>"
     )
     lines.append("Events:")

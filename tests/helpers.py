@@ -58,6 +58,10 @@ def kill_test_processes(state_dir: Path, socket_name: str) -> None:
     subprocess.run(
         ["tmux", "-L", socket_name, "kill-server"], capture_output=True, check=False, timeout=10
     )
+    # tmux 3.3a leaves its socket file behind after kill-server.
+    (Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / socket_name).unlink(
+        missing_ok=True
+    )
     for proc in processes_with_env("ORCH_STATE_DIR", str(state_dir)):
         with contextlib.suppress(psutil.Error):
             proc.kill()

@@ -287,7 +287,7 @@ def test_pipe_to_file_appends_pane_output(tmux: Tmux, tmp_path: Path) -> None:
     log = tmp_path / "it's a log; $(touch pwned).txt"
     start_agent(tmux, "alpha", tmp_path)
 
-    tmux.pipe_to_file("alpha", str(log))
+    tmux.pipe_output("alpha", f"exec cat >> {shlex.quote(str(log))}")
     submit(tmux, "alpha", "say hello-pipe")
 
     wait_until(lambda: log.exists() and "hello-pipe" in log.read_text(), what="piped output")

@@ -11,7 +11,21 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 #: Modules that decide without doing: given inputs and a clock they return decisions.
-PURE_MODULES = ("actions", "duration", "lifecycle", "observation", "planner", "status")
+PURE_MODULES = (
+    "actions",
+    "duration",
+    "health",
+    "lifecycle",
+    "messages",
+    "observation",
+    "plan",
+    "planner",
+    "profiles",
+    "resettime",
+    "sanitize",
+    "screen",
+    "status",
+)
 #: What the pure core must never import: tmux, watchers, processes, YAML, the store.
 FORBIDDEN = {"libtmux", "watchdog", "subprocess", "ruamel", "sqlite3", "psutil", "os", "socket"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -11,13 +12,8 @@ from reconciler.actions import Forget, Launch, Stop
 from reconciler.lifecycle import AgentState
 from reconciler.manifest import Agent
 from reconciler.observation import PaneObservation
-from reconciler.planner import (
-    AgentObservation,
-    AgentPlan,
-    DesiredAgent,
-    launch_hash,
-    plan_agent,
-)
+from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.planner import launch_hash, plan_agent
 from reconciler.status import AgentRecord, ConditionStatus, EventType
 
 T0 = 1_800_000_000.0
@@ -62,7 +58,7 @@ def plan(
     recorded: AgentRecord | None,
     now: float = T0 + 5,
 ) -> AgentPlan:
-    return plan_agent("executor", desired, observed, recorded, now)
+    return plan_agent("executor", desired, observed, recorded, PlanContext(now, UTC))
 
 
 def test_new_agent_is_launched_and_starting() -> None:

@@ -1,0 +1,298 @@
+"""Pure: what a live agent's screen calls for — a cooldown, an answer, a human, a nudge, a restart.
+
+Called by the planner for an agent whose process runs. It reads the screen verdict (from
+`screen.classify`), the record and the clock, fires the machine's screen-driven edges
+(Running <-> Stale, CoolingDown, AwaitingHuman) and asks for at most one keystroke action.
+Texts already acted on are remembered, so a limit or a prompt that stays on screen fires once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from reconciler.actions import SendKeys
+from reconciler.duration import format_duration
+from reconciler.lifecycle import AgentState
+from reconciler.manifest import AgentSpec
+from reconciler.messages import PressEnter
+from reconciler.plan import AgentObservation, DesiredAgent, PlanBuilder
+from reconciler.screen import ScreenVerdict, classify
+from reconciler.status import ConditionStatus
+
+#: Pause between typing a short text (answer, nudge, resume) and its Enter: agents that batch
+#: fast input treat an Enter within ~120 ms of it as a newline.
+TYPE_SETTLE_SECONDS = 0.2
+#: The resume text when an agent has no rateLimit spec (cooling down for an account or profile).
+DEFAULT_RESUME = "continue"
+#: The cooldown when a limit names no reset time and the spec gives none.
+DEFAULT_COOLDOWN_SECONDS = 900.0
+
+
+def read_screen(
+    b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
+) -> ScreenVerdict | None:
+    """Classify the screen and date its last real change; forget handled texts that left it."""
+    if observed.screen is None:
+        return None
+    local_now = datetime.fromtimestamp(b.now, b.ctx.timezone).astimezone(b.ctx.timezone)
+    verdict = classify(observed.screen, desired.agent.spec, local_now)
+    record = b.record
+    if verdict.digest != record.screen_digest or record.screen_changed_at is None:
+        b.update(screen_digest=verdict.digest, screen_changed_at=b.now)
+    if record.state is not AgentState.AWAITING_HUMAN:
+        b.update(handled_prompt=_follow_prompt(record.handled_prompt, verdict))
+    limit_text = verdict.limit.text if verdict.limit else ""
+    if record.handled_limit and limit_text != record.handled_limit:
+        b.update(handled_limit="")
+    return verdict
+
+
+def _follow_prompt(handled: str, verdict: ScreenVerdict) -> str:
+    """The handled prompt as it now reads on screen, or "" once it is gone.
+
+    An answer typed at a prompt lands on the prompt's own line (`Proceed? [y/N] n`): that line
+    is still the prompt already handled, and it is tracked as it grows, so that only a prompt
+    printed anew (even with the same words) fires again.
+    """
+    seen = verdict.prompt.text if verdict.prompt else ""
+    return seen if handled and seen.startswith(handled) else ""
+
+
+def finish_typing(b: PlanBuilder) -> bool:
+    """Press the Enter a typed text is waiting for; True while one is pending."""
+    due = b.record.enter_due
+    if due is None:
+        return False
+    if b.now < due:
+        b.requeue(due - b.now)
+        return True
+    b.actions.append(PressEnter(b.record.name))
+    b.update(enter_due=None)
+    return True
+
+
+def plan_health(b: PlanBuilder, desired: DesiredAgent, verdict: ScreenVerdict | None) -> bool:
+    """Screen-driven edges for a live agent past start-up; True when it asks for a restart."""
+    spec = desired.agent.spec
+    state = b.record.state
+    if state is AgentState.COOLING_DOWN:
+        _plan_cooling(b, spec, verdict)
+        return False
+    if state is AgentState.AWAITING_HUMAN:
+        _plan_awaiting(b, verdict)
+        return False
+    if _start_cooldown(b, spec, verdict) or _handle_prompt(b, spec, verdict):
+        return False
+    if state is AgentState.STALE:
+        _plan_stale(b, spec)
+        return False
+    return _check_stall(b, spec)
+
+
+def _limits_watched(spec: AgentSpec) -> bool:
+    """Limit texts count for agents with a rateLimit spec or a real agent CLI profile.
+
+    A generic program that merely prints "rate limit" (say, while coding one) is not cooled down.
+    """
+    return spec.rate_limit is not None or spec.profile != "generic"
+
+
+def _account(spec: AgentSpec) -> str | None:
+    return spec.rate_limit.account if spec.rate_limit else None
+
+
+def _deadline(b: PlanBuilder, spec: AgentSpec) -> float:
+    """The cooldown deadline in force: the agent's own, or its account's, whichever is later."""
+    account = _account(spec)
+    shared = b.ctx.cooldowns.get(account, 0.0) if account else 0.0
+    return max(b.record.cooldown_until or 0.0, shared)
+
+
+def _local(b: PlanBuilder, timestamp: float) -> str:
+    return (
+        datetime.fromtimestamp(timestamp, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    )
+
+
+def _start_cooldown(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None) -> bool:
+    """Running/Stale -> CoolingDown: a new limit text on screen, or a deadline still in force."""
+    limit = verdict.limit if verdict and _limits_watched(spec) else None
+    account = _account(spec)
+    if limit is not None and limit.text != b.record.handled_limit:
+        cooldown = spec.rate_limit.cooldown if spec.rate_limit else DEFAULT_COOLDOWN_SECONDS
+        reset = limit.reset_at.timestamp() if limit.reset_at else None
+        deadline = reset if reset is not None and reset > b.now else b.now + cooldown
+        b.update(handled_limit=limit.text, cooldown_until=deadline)
+        if account:
+            b.cooldowns[account] = max(deadline, b.ctx.cooldowns.get(account, 0.0))
+        named = "the reset time on screen" if reset is not None else "the spec's cooldown"
+        b.take(
+            "rate_limit",
+            "RateLimited",
+            f"limit on screen: {limit.text!r}; cooling down until {_local(b, deadline)} ({named})",
+            warning=True,
+        )
+        b.requeue(deadline - b.now)
+        return True
+    deadline = _deadline(b, spec)
+    if deadline > b.now:
+        shared = account is not None and deadline > (b.record.cooldown_until or 0.0)
+        b.update(cooldown_until=deadline)
+        reason = "AccountCoolingDown" if shared else "CooldownContinues"
+        why = f"account {account} is cooling down" if shared else "the cooldown is still in force"
+        b.take("rate_limit", reason, f"{why}; waiting until {_local(b, deadline)}", warning=True)
+        b.requeue(deadline - b.now)
+        return True
+    return False
+
+
+def _plan_cooling(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None) -> None:
+    """CoolingDown -> Running once the deadline passed; the resume text is typed.
+
+    Not into a prompt, though (a limit menu asking what to do): that is left to the prompt rules
+    or to a human on the next pass.
+    """
+    deadline = _deadline(b, spec)
+    if b.now < deadline:
+        b.requeue(deadline - b.now)
+        return
+    account = _account(spec)
+    if account and account in b.ctx.cooldowns:
+        b.cooldowns[account] = None
+    resume = spec.rate_limit.resume if spec.rate_limit else DEFAULT_RESUME
+    b.update(cooldown_until=None)
+    if verdict is not None and verdict.prompt is not None:
+        b.take("cooled", "CooldownEnded", "cooldown over; a prompt is on screen, no resume sent")
+        return
+    b.take("cooled", "CooldownEnded", f"cooldown over; sending {resume!r}")
+    type_text(b, resume)
+
+
+def _handle_prompt(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None) -> bool:
+    """A new prompt: answer it by rule, or Running -> AwaitingHuman."""
+    prompt = verdict.prompt if verdict else None
+    if prompt is None or prompt.text == b.record.handled_prompt:
+        return False
+    b.update(handled_prompt=prompt.text)
+    if prompt.rule_index is not None and not prompt.blocked:
+        rule = spec.prompts[prompt.rule_index]
+        if rule.keys:
+            b.actions.append(SendKeys(b.record.name, keys=tuple(rule.keys)))
+            answer = "keys " + " ".join(rule.keys)
+        else:
+            answer = repr(rule.answer or "")
+            if rule.enter:
+                type_text(b, rule.answer or "")
+            else:
+                b.actions.append(SendKeys(b.record.name, literal=rule.answer or ""))
+        b.event("Answered", f"answered {answer} to: {prompt.text}")
+        return True
+    blocked = " (a menu no rule may answer)" if prompt.blocked else ""
+    b.take(
+        "await_human", "AwaitingHuman", f"waiting for a human: {prompt.text}{blocked}", warning=True
+    )
+    return True
+
+
+def _plan_awaiting(b: PlanBuilder, verdict: ScreenVerdict | None) -> None:
+    """AwaitingHuman -> Running once the screen moved on and the prompt is gone."""
+    record = b.record
+    moved = record.screen_changed_at is not None and record.screen_changed_at > record.since
+    still = (
+        verdict is not None
+        and verdict.prompt is not None
+        and (verdict.prompt.text == record.handled_prompt)
+    )
+    if moved and not still:
+        b.update(handled_prompt=_follow_prompt(record.handled_prompt, verdict) if verdict else "")
+        b.take("answered", "PromptAnswered", "the screen moved on: someone answered")
+
+
+def _check_stall(b: PlanBuilder, spec: AgentSpec) -> bool:
+    """Running -> Stale when the screen has not changed for stale.after; True: restart it."""
+    stale = spec.stale
+    changed = b.record.screen_changed_at
+    if stale is None or changed is None:
+        return False
+    idle = b.now - changed
+    if idle < stale.after:
+        b.requeue(stale.after - idle)
+        return False
+    b.take(
+        "stall",
+        "Stalled",
+        f"screen unchanged for {format_duration(idle)}; action {stale.action}",
+        warning=True,
+    )
+    if stale.action == "nudge":
+        _nudge(b, spec)
+    return stale.action == "restart"
+
+
+def _plan_stale(b: PlanBuilder, spec: AgentSpec) -> None:
+    """Stale -> Running when the screen moves; meanwhile nudge again every stale.after."""
+    record = b.record
+    stale = spec.stale
+    if record.screen_changed_at is not None and record.screen_changed_at > record.since:
+        b.take("recover", "Recovered", "the screen moved again")
+        return
+    if stale is None or stale.action != "nudge":
+        return
+    last = record.nudged_at or record.since
+    if b.now - last >= stale.after:
+        _nudge(b, spec)
+    else:
+        b.requeue(stale.after - (b.now - last))
+
+
+def _nudge(b: PlanBuilder, spec: AgentSpec) -> None:
+    text = spec.stale.nudge if spec.stale else DEFAULT_RESUME
+    b.update(nudged_at=b.now)
+    b.event("Nudged", f"sent {text!r} to a silent agent")
+    type_text(b, text)
+
+
+def type_text(b: PlanBuilder, text: str) -> None:
+    """Type a short text now and press Enter after TYPE_SETTLE_SECONDS (next pass)."""
+    b.actions.append(SendKeys(b.record.name, literal=text))
+    b.update(enter_due=b.now + TYPE_SETTLE_SECONDS)
+    b.requeue(TYPE_SETTLE_SECONDS)
+
+
+def publish_conditions(b: PlanBuilder, alive: bool) -> None:
+    """SessionReady, AwaitingInput, Stalled and RateLimited, from the state and the record."""
+    record = b.record
+    state = record.state
+    if state is AgentState.STARTING:
+        b.condition("SessionReady", ConditionStatus.FALSE, "Starting", "the agent is starting")
+    elif alive and state is not AgentState.STOPPED:
+        b.condition("SessionReady", ConditionStatus.TRUE, "Running", "the agent's process runs")
+    else:
+        b.condition(
+            "SessionReady",
+            ConditionStatus.FALSE,
+            record.reason or "NotRunning",
+            record.message or "no process",
+        )
+    awaiting = state is AgentState.AWAITING_HUMAN
+    b.condition(
+        "AwaitingInput",
+        ConditionStatus(str(awaiting)),
+        "PromptShown" if awaiting else "NoPrompt",
+        record.message if awaiting else "no prompt waiting for a human",
+    )
+    stalled = state is AgentState.STALE
+    b.condition(
+        "Stalled",
+        ConditionStatus(str(stalled)),
+        "ScreenUnchanged" if stalled else "ScreenMoving",
+        record.message if stalled else "the screen changes",
+    )
+    cooling = state is AgentState.COOLING_DOWN
+    until = f"until {_local(b, record.cooldown_until)}" if record.cooldown_until else ""
+    b.condition(
+        "RateLimited",
+        ConditionStatus(str(cooling)),
+        "UsageLimit" if cooling else "NoLimit",
+        until if cooling else "no limit in force",
+    )

@@ -1,0 +1,137 @@
+"""The shapes planning works with: its inputs, its output, and the builder that accumulates it.
+
+Pure data and bookkeeping shared by the planner (processes) and health (screens): a plan is the
+new record, the actions for the executor, the transitions and events to persist, the delivery
+progress of a message, shared cooldowns to record, and when to look again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import tzinfo
+from typing import Any
+
+from reconciler.actions import Action
+from reconciler.lifecycle import next_state
+from reconciler.manifest import Agent
+from reconciler.messages import QueuedMessage
+from reconciler.observation import PaneObservation
+from reconciler.status import (
+    AgentRecord,
+    Condition,
+    ConditionStatus,
+    Event,
+    EventType,
+    Transition,
+    set_condition,
+)
+
+
+@dataclass(frozen=True)
+class DesiredAgent:
+    """An applied Agent and the generation of its spec (bumped on every change)."""
+
+    agent: Agent
+    generation: int
+
+
+@dataclass(frozen=True)
+class AgentObservation:
+    """What tmux shows of one agent: its pane (None: no session), how it ended, its screen."""
+
+    pane: PaneObservation | None = None
+    exit_code: int | None = None
+    screen: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        """The agent's session exists and its process has not exited."""
+        return self.pane is not None and not self.pane.dead
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """Facts of the moment, shared by every agent's plan in a pass."""
+
+    now: float
+    timezone: tzinfo | None = None
+    cooldowns: Mapping[str, float] = field(default_factory=dict)
+    message: QueuedMessage | None = None
+
+
+@dataclass(frozen=True)
+class AgentPlan:
+    """The outcome of one planning step for one agent."""
+
+    record: AgentRecord | None
+    actions: tuple[Action, ...] = ()
+    events: tuple[Event, ...] = ()
+    transitions: tuple[Transition, ...] = ()
+    requeue_after: float | None = None
+    message: QueuedMessage | None = None
+    cooldowns: Mapping[str, float | None] = field(default_factory=dict)
+
+
+class PlanBuilder:
+    """Accumulates one plan: the record as it evolves, plus actions, events and transitions."""
+
+    def __init__(self, record: AgentRecord, ctx: PlanContext) -> None:
+        self.record = record
+        self.ctx = ctx
+        self.now = ctx.now
+        self.actions: list[Action] = []
+        self.events: list[Event] = []
+        self.transitions: list[Transition] = []
+        self.requeue_after: float | None = None
+        self.message: QueuedMessage | None = None
+        self.cooldowns: dict[str, float | None] = {}
+
+    @property
+    def target(self) -> str:
+        """The event object this plan is about, as `agent/NAME`."""
+        return f"agent/{self.record.name}"
+
+    @property
+    def acted(self) -> bool:
+        """Whether this plan already mutates something: at most one mutation per pass."""
+        return bool(self.actions)
+
+    def take(self, trigger: str, reason: str, message: str, warning: bool = False) -> None:
+        """Fire `trigger` on the machine and record the edge, its event and the status reason."""
+        source = self.record.state
+        dest = next_state(source, trigger)
+        self.update(state=dest, since=self.now, reason=reason, message=message)
+        self.transitions.append(Transition(self.target, source, dest, trigger, reason, message))
+        self.event(reason, message, warning)
+
+    def event(self, reason: str, message: str, warning: bool = False) -> None:
+        """Record an event about this agent."""
+        kind = EventType.WARNING if warning else EventType.NORMAL
+        self.events.append(Event(self.target, kind, reason, message))
+
+    def update(self, **changes: Any) -> None:
+        """Change fields of the record being built."""
+        self.record = replace(self.record, **changes)
+
+    def requeue(self, after: float) -> None:
+        """Ask to look again within `after` seconds."""
+        after = max(after, 0.0)
+        self.requeue_after = after if self.requeue_after is None else min(self.requeue_after, after)
+
+    def condition(self, type_: str, status: ConditionStatus, reason: str, message: str) -> None:
+        """Publish an observation as a condition (its time kept while its status holds)."""
+        new = Condition(type_, status, reason, message, self.now)
+        self.update(conditions=set_condition(self.record.conditions, new))
+
+    def build(self) -> AgentPlan:
+        """The finished plan."""
+        return AgentPlan(
+            self.record,
+            tuple(self.actions),
+            tuple(self.events),
+            tuple(self.transitions),
+            self.requeue_after,
+            self.message,
+            dict(self.cooldowns),
+        )

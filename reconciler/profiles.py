@@ -1,0 +1,200 @@
+"""Built-in screen patterns for each agent CLI a manifest's `profile` can name.
+
+Pure data: which screen texts mean the agent waits for a human, which menus must never get an
+automatic answer, which texts mean a usage or rate limit, which screen parts are noise for the
+stale check, and how the CLI resumes its last conversation after a restart. The texts come from
+agents-in-the-wild.md, section 5, and are checked against the screens in tests/fixtures/screens;
+CLIs restyle their screens often, so a new CLI version means a new fixture first.
+
+Every pattern is a Python regex searched with re.MULTILINE (so `^` and `$` anchor lines). Every CLI
+profile carries the generic profile's patterns too, after its own. Patterns run on every capture of
+every agent, so those for prompts, limits and noise start with a literal or a character class,
+never with `\\b`, `^`, `\\d`, a group or a lookbehind: Python's regex engine then skips ahead fast
+(a leading `\\b` makes a search about 40 times slower).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The built-in screen patterns of one agent CLI."""
+
+    name: str
+    human_patterns: tuple[str, ...]
+    """On screen: the agent waits for a human (approval, permission, trust, y/N)."""
+    never_answer: tuple[str, ...]
+    """On screen: no automatic answer, whatever the rules say (billing menus, model pickers)."""
+    rate_limit_patterns: tuple[str, ...]
+    """On screen: a usage or rate limit stops the agent."""
+    noise_patterns: tuple[str, ...]
+    """Screen parts that change while nothing happens (spinners, timers); left out of the digest."""
+    restart_suffix: str | None
+    """Appended to the command to resume the last conversation; None: restart the same command."""
+
+    def restart_command(self, command: str) -> str:
+        """The default command line that restarts `command` and resumes where it stopped."""
+        return f"{command} {self.restart_suffix}" if self.restart_suffix else command
+
+
+_GENERIC = Profile(
+    name="generic",
+    human_patterns=(
+        r"[\[(](?i:y(?:es)?/n(?:o)?)[\])]",  # [y/N], [Y/n], (y/n), (yes/no)
+        r"[Pp]ress [Ee]nter to continue",
+        r"[Pp]ass(?:word|phrase)(?: for [^\n:]+)?:[ \t]*$",
+    ),
+    never_answer=(
+        r"(?i)\b(?:switch to|buy|purchase|add|manage) (?:more |extra )?(?:usage )?credits\b",
+        r"(?i)\bupgrade your plan\b",
+        r"(?i)\bextra usage\b",
+    ),
+    rate_limit_patterns=(
+        r"[Uu]sage limit (?:reached|exceeded)\b",
+        r"hit your (?:usage |rate |session |weekly )?limit\b",
+        r"reached your (?:usage |rate |session |weekly )?limit\b",
+        r"[Rr]ate[- ]limit(?:ed\b| exceeded| reached)",
+        r"rate_limit_error",
+        r"RateLimitError",  # the openai and litellm clients (aider, hermes)
+        r"[Tt]oo [Mm]any [Rr]equests",
+        r"[Ee]rror(?: code)?:? 429\b",
+        r"[Ss]tatus(?: code)?:? 429\b",
+        r"HTTP(?:/[0-9.]+)? 429\b",
+    ),
+    noise_patterns=(
+        r"[\u2800-\u28ff✻✳✶✢✽·*↑↓]",  # spinner frames (braille dots, Claude's stars), arrows
+        r"esc to interrupt",
+        # elapsed 12s, 2m 18s, 1h 5m; 4.8k tokens; 92% left, 100% context left; clocks 12:34:56
+        (
+            r"[0-9][0-9.,]*(?:h ?[0-9]+m(?: ?[0-9]+s)?|m(?: ?[0-9]+s)?|s|[kKmM]? tokens"
+            r"|% (?:context )?left|(?::[0-9]{2}){2})\b"
+        ),
+    ),
+    restart_suffix=None,
+)
+
+
+def _cli(
+    name: str,
+    *,
+    human: tuple[str, ...],
+    never: tuple[str, ...] = (),
+    limits: tuple[str, ...] = (),
+    noise: tuple[str, ...] = (),
+    restart_suffix: str,
+) -> Profile:
+    """A CLI's profile: its own patterns first, then the generic ones."""
+    return Profile(
+        name=name,
+        human_patterns=human + _GENERIC.human_patterns,
+        never_answer=never + _GENERIC.never_answer,
+        rate_limit_patterns=limits + _GENERIC.rate_limit_patterns,
+        noise_patterns=noise + _GENERIC.noise_patterns,
+        restart_suffix=restart_suffix,
+    )
+
+
+_CLAUDE = _cli(
+    "claude",
+    human=(
+        r"Do you want to (?:proceed|make this edit|create|allow|use this API key)\b",
+        r", and tell Claude what to do differently",  # No, … / Deny, …
+        r"Do you trust the files in this folder\?",
+        r"Is this a project you created or one you trust\?",
+        r"Yes, I trust this folder",
+        r"Use skill \"[^\"\n]*\"\?",
+        r"Claude in Chrome wants to",
+        r"Resume from summary",
+        r"Select model",
+        r"What do you want to do\?",
+        r"Enter to (?:select|confirm|set as default)",  # pickers and menus
+    ),
+    never=(
+        r"Enter to set as default",  # the /model picker changes the default model
+        r"What do you want to do\?",  # the weekly-limit menu, whose options spend money
+        r"Stop and wait for limit to reset",
+    ),
+    limits=(
+        r"You[’']ve hit your (?:session |weekly )?limit\b",
+        r"5-hour limit reached",
+        r"You[’']ve reached your [^\n]{1,60}? limit\b",
+        r"Server is temporarily limiting requests",
+        r"Request rejected \(429\)",
+    ),
+    restart_suffix="--continue",
+)
+
+_CODEX = _cli(
+    "codex",
+    human=(
+        r"Would you like to (?:run the following command|make the following edits)\?",
+        r"Would you like to grant these permissions\?",
+        r"Allow command\?",
+        r"Approve and run now",
+        r", and tell Codex what to do differently",
+        r"No, and block this host in the future",
+        r"Do you trust the contents of this directory",
+        r"Yes, allow Codex to work in this folder",
+        r"Press enter to confirm or esc to cancel",
+    ),
+    limits=(
+        r"You[’']ve hit your usage limit",
+        r"usage_limit_reached",
+    ),
+    restart_suffix="resume --last",
+)
+
+_GEMINI = _cli(
+    "gemini",
+    human=(
+        r"Apply this change\?",
+        r"Allow execution of\b",
+        r"Do you want to proceed\?",
+        r"Does this plan sound good to you\?",
+        r"Waiting for user confirmation",
+        r"Yes, allow once",
+        r"No, (?:suggest changes|keep planning)",
+    ),
+    limits=(
+        r"[Qq]uota limit\b",
+        r"RESOURCE_EXHAUSTED",
+    ),
+    noise=(r"[\u2800-\u28ff] [^\n]*\(esc to cancel, [^)\n]*\)",),  # loading line, rotating quip
+    restart_suffix="--resume latest",
+)
+
+_AIDER = _cli(
+    "aider",
+    # Only an unanswered question: aider leaves "[Yes]: y" on screen once answered.
+    human=(r"\(Y\)es/\(N\)o\b[^\n]*\[[^\]\n]+\]:[ \t]*$",),
+    noise=(r"[░▒▓█]+", r"Waiting for [^\n]*"),  # the spinner line: "░░█▓▒░░░ Waiting for LLM"
+    restart_suffix="--restore-chat-history",
+)
+
+_HERMES = _cli(
+    "hermes",
+    # Only an unanswered choice: "Choice [o/s/a/D]: o" stays on screen once answered.
+    human=(r"Choice \[o/s(?:/a)?/D\]:[ \t]*$",),
+    noise=(
+        r"[\u2800-\u28ff] [^\n]*\([0-9.]+s\)",  # spinner line: frame, kawaii face, verb, time
+        r"Ctrl\+C to interrupt",
+    ),
+    restart_suffix="--continue",
+)
+
+#: Every built-in profile, by the name a manifest's `profile` field uses.
+PROFILES: Mapping[str, Profile] = MappingProxyType(
+    {profile.name: profile for profile in (_GENERIC, _CLAUDE, _CODEX, _GEMINI, _AIDER, _HERMES)}
+)
+
+
+def profile_for(name: str) -> Profile:
+    """The built-in profile called `name`; ValueError names the known ones when there is none."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}: use one of {', '.join(PROFILES)}") from None

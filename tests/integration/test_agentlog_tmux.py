@@ -1,0 +1,110 @@
+"""The pane log writer attached with `tmux pipe-pane`, on a private tmux server per test.
+
+The agent script waits for a GO file before printing, so the pipe is attached before any output
+(pipe-pane only sees output produced after it is attached). The fixture marks the environment of
+our tmux clients, so the server, its panes and the log writers carry the mark; teardown kills the
+server and anything still marked.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from reconciler.agentlog import log_path, pipe_command, read_log
+from reconciler.tmux import Tmux
+from tests.helpers import processes_with_env, wait_until
+
+MARK = "ORCH_TEST_TMUX_SOCKET"
+LINES = [f"line {i}" for i in range(1, 51)]
+
+
+@pytest.fixture
+def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tmux]:
+    """A Tmux adapter on a private socket; its server and all marked processes die afterwards."""
+    socket = f"orch-test-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv(MARK, socket)
+    try:
+        yield Tmux(socket)
+    finally:
+        subprocess.run(
+            ["tmux", "-L", socket, "kill-server"], capture_output=True, check=False, timeout=10
+        )
+        for proc in processes_with_env(MARK, socket):
+            if proc.pid != os.getpid():
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    continue
+
+
+def start_printer(tmux: Tmux, workdir: Path, go: Path) -> None:
+    """Session `alpha`: waits for `go`, prints LINES and a colored line, then idles."""
+    script = (
+        f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.02; done; "
+        "for i in $(seq 1 50); do echo line $i; done; "
+        "printf '\\033[1;32mcolored\\033[0m\\n'; sleep 1000"
+    )
+    tmux.start("alpha", script, str(workdir), {})
+
+
+def pipe_pane(tmux: Tmux, command: str) -> None:
+    """What the integrator's `Tmux.pipe_output(name, command)` runs."""
+    client = ["tmux", "-L", tmux.socket_name, "-f", "/dev/null"]
+    subprocess.run(
+        [*client, "pipe-pane", "-o", "-t", "=alpha:", command],
+        capture_output=True,
+        check=True,
+        timeout=10,
+    )
+
+
+def writers_of(log: Path) -> list[psutil.Process]:
+    """Log writer processes for `log`."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if str(log) in proc.cmdline():
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.tmux
+def test_pane_output_reaches_the_log(tmux: Tmux, tmp_path: Path) -> None:
+    log = log_path(tmp_path / "state" / "agents" / "alpha")
+    go = tmp_path / "go"
+    start_printer(tmux, tmp_path, go)
+
+    pipe_pane(tmux, pipe_command(log))
+    go.touch()
+
+    wait_until(lambda: read_log(log)[-1:] == ["colored"], what="the last line in the log")
+    assert read_log(log) == [*LINES, "colored"]
+    assert read_log(log, tail=2) == ["line 50", "colored"]
+
+    tmux.kill_session("alpha")
+    wait_until(lambda: not writers_of(log), what="the writer to exit with its pane")
+
+
+@pytest.mark.tmux
+def test_pane_output_is_rotated_without_loss(tmux: Tmux, tmp_path: Path) -> None:
+    log = log_path(tmp_path / "it's alpha; $(touch pwned)")
+    go = tmp_path / "go"
+    start_printer(tmux, tmp_path, go)
+
+    pipe_pane(tmux, pipe_command(log, max_bytes=100, keep=50))
+    go.touch()
+
+    wait_until(lambda: read_log(log)[-1:] == ["colored"], what="the last line in the log")
+    assert read_log(log) == [*LINES, "colored"]
+    assert len(list(log.parent.glob("pane.log.*"))) >= 3
+    assert not list(tmp_path.glob("pwned*"))

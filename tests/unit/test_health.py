@@ -1,0 +1,268 @@
+"""Screen-driven edges of the agent machine, with an injected clock and screen texts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from reconciler.actions import Launch, SendKeys
+from reconciler.lifecycle import AgentState
+from reconciler.manifest import Agent
+from reconciler.messages import Paste, Phase, PressEnter, QueuedMessage
+from reconciler.observation import PaneObservation
+from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.planner import launch_hash, plan_agent
+from reconciler.status import AgentRecord, ConditionStatus, EventType
+
+T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
+S = AgentState
+IDLE = "welcome\n› \n"
+LIMIT = "working...\nYou've hit your usage limit · resets 3pm\n› \n"
+PROMPT = "about to run rm -rf build\nDo you want to proceed? [y/N]\n"
+
+
+def agent(**spec: Any) -> DesiredAgent:
+    document = {
+        "apiVersion": "orch/v1",
+        "kind": "Agent",
+        "metadata": {"name": "executor"},
+        "spec": {"command": "claude", "workdir": "/work", "profile": "claude", **spec},
+    }
+    return DesiredAgent(Agent.model_validate(document), 1)
+
+
+def running(desired: DesiredAgent, **fields: Any) -> AgentRecord:
+    base = AgentRecord(
+        name="executor",
+        state=S.RUNNING,
+        since=T0,
+        launch_id="executor-1",
+        launch_hash=launch_hash(desired.agent),
+        pid=100,
+        started_at=T0,
+        generation=1,
+    )
+    return replace(base, **fields)
+
+
+def seen(screen: str) -> AgentObservation:
+    return AgentObservation(PaneObservation("executor", "%1", 100, False, 0, 0), None, screen)
+
+
+def plan(
+    desired: DesiredAgent,
+    screen: str,
+    record: AgentRecord,
+    now: float,
+    **ctx: Any,
+) -> AgentPlan:
+    return plan_agent("executor", desired, seen(screen), record, PlanContext(now, UTC, **ctx))
+
+
+def settle(desired: DesiredAgent, screen: str, record: AgentRecord, now: float) -> AgentRecord:
+    """One pass that just looks (records the screen digest), as the controller does first."""
+    got = plan(desired, screen, record, now)
+    assert got.record is not None
+    return got.record
+
+
+def condition(record: AgentRecord | None, type_: str) -> ConditionStatus:
+    assert record is not None
+    return next(c.status for c in record.conditions if c.type == type_)
+
+
+def test_running_to_cooling_down_until_reset_time_on_screen() -> None:
+    desired = agent()
+    got = plan(desired, LIMIT, running(desired), T0 + 1)
+    assert got.record is not None and got.record.state is S.COOLING_DOWN
+    reset = datetime(2026, 7, 1, 15, 0, tzinfo=UTC).timestamp()
+    assert got.record.cooldown_until == reset
+    assert got.requeue_after == pytest.approx(reset - T0 - 1)
+    assert got.events[-1].type is EventType.WARNING
+    assert condition(got.record, "RateLimited") is ConditionStatus.TRUE
+
+
+def test_limit_without_reset_time_uses_spec_cooldown() -> None:
+    desired = agent(rateLimit={"patterns": ["(?i)slow down"], "cooldown": "10m"})
+    got = plan(desired, "please slow down\n", running(desired), T0)
+    assert got.record is not None and got.record.cooldown_until == T0 + 600
+
+
+def test_generic_program_printing_rate_limit_is_not_cooled() -> None:
+    desired = agent(profile="generic", command="vim")
+    got = plan(desired, "fixing the rate limit bug\n", running(desired), T0)
+    assert got.record is not None and got.record.state is S.RUNNING
+
+
+def test_cooling_down_keeps_deadline_and_never_goes_stale() -> None:
+    desired = agent(stale={"after": "1m"})
+    record = running(
+        desired,
+        state=S.COOLING_DOWN,
+        cooldown_until=T0 + 3600,
+        screen_changed_at=T0 - 7200,
+        handled_limit="x",
+    )
+    got = plan(desired, LIMIT, record, T0)
+    assert got.record is not None and got.record.state is S.COOLING_DOWN
+    assert got.actions == ()
+    assert got.requeue_after == pytest.approx(3600)
+
+
+def test_cooling_down_to_running_at_deadline_sends_resume() -> None:
+    desired = agent(rateLimit={"resume": "go on"})
+    text = "You've hit your usage limit · resets 3pm"
+    record = running(desired, state=S.COOLING_DOWN, cooldown_until=T0 - 1, handled_limit=text)
+    got = plan(desired, LIMIT, record, T0)
+    assert got.record is not None and got.record.state is S.RUNNING
+    assert got.actions == (SendKeys("executor", literal="go on"),)
+    enter = plan(desired, LIMIT, got.record, T0 + 1)
+    assert enter.actions == (PressEnter("executor"),)
+    assert enter.record is not None and enter.record.state is S.RUNNING  # old text: no re-trigger
+
+
+def test_agents_of_one_account_share_the_cooldown() -> None:
+    desired = agent(rateLimit={"account": "team"})
+    first = plan(desired, LIMIT, running(desired), T0)
+    assert first.cooldowns["team"] is not None
+    other = plan(
+        desired, IDLE, running(desired), T0 + 1, cooldowns={"team": first.cooldowns["team"]}
+    )
+    assert other.record is not None and other.record.state is S.COOLING_DOWN
+    assert other.record.reason == "AccountCoolingDown"
+
+
+def test_prompt_answered_by_rule_then_enter() -> None:
+    desired = agent(prompts=[{"match": "Do you want to proceed", "answer": "y"}])
+    got = plan(desired, PROMPT, running(desired), T0)
+    assert got.record is not None and got.record.state is S.RUNNING
+    assert got.actions == (SendKeys("executor", literal="y"),)
+    assert got.events[-1].reason == "Answered"
+    again = plan(desired, PROMPT, got.record, T0 + 1)
+    assert again.actions == (PressEnter("executor"),)
+    still = plan(desired, PROMPT, again.record or got.record, T0 + 2)
+    assert still.actions == ()  # the handled prompt does not fire twice
+
+
+def test_prompt_rule_with_keys_sends_keys() -> None:
+    desired = agent(prompts=[{"match": "proceed", "keys": ["Down", "Enter"]}])
+    got = plan(desired, PROMPT, running(desired), T0)
+    assert got.actions == (SendKeys("executor", keys=("Down", "Enter")),)
+
+
+def test_running_to_awaiting_human_on_unanswered_prompt() -> None:
+    desired = agent()
+    got = plan(desired, PROMPT, running(desired), T0)
+    assert got.record is not None and got.record.state is S.AWAITING_HUMAN
+    assert "Do you want to proceed" in got.record.message
+    assert got.events[-1].type is EventType.WARNING
+    assert condition(got.record, "AwaitingInput") is ConditionStatus.TRUE
+
+
+def test_awaiting_human_to_running_when_screen_moves_on() -> None:
+    desired = agent(stale={"after": "1s"})
+    held = plan(desired, PROMPT, running(desired), T0).record
+    assert held is not None
+    waiting = plan(desired, PROMPT, held, T0 + 600)
+    assert waiting.record is not None and waiting.record.state is S.AWAITING_HUMAN
+    moved = plan(desired, "ok, running the command\n› \n", waiting.record, T0 + 601)
+    assert moved.record is not None and moved.record.state is S.RUNNING
+
+
+def test_running_to_stale_after_unchanged_screen_restarts() -> None:
+    desired = agent(stale={"after": "5m", "action": "restart"})
+    record = settle(desired, IDLE, running(desired), T0)
+    assert plan(desired, IDLE, record, T0 + 299).record.state is S.RUNNING  # type: ignore[union-attr]
+    got = plan(desired, IDLE, record, T0 + 301)
+    assert got.record is not None and got.record.state is S.STARTING
+    assert [t.dest for t in got.transitions] == [S.STALE, S.STARTING]
+    (launch,) = got.actions
+    assert isinstance(launch, Launch) and launch.command == "claude --continue"
+    assert got.record.restarts == 1
+
+
+def test_spinner_and_timer_do_not_count_as_progress() -> None:
+    desired = agent(stale={"after": "5m", "action": "none"})
+    record = settle(desired, "✻ Thinking… (1m 2s · ↓ 4.8k tokens)\n", running(desired), T0)
+    got = plan(desired, "✳ Thinking… (6m 9s · ↓ 4.8k tokens)\n", record, T0 + 301)
+    assert got.record is not None and got.record.state is S.STALE
+
+
+def test_stale_nudge_types_the_nudge_text() -> None:
+    desired = agent(stale={"after": "5m", "action": "nudge", "nudge": "keep going"})
+    record = settle(desired, IDLE, running(desired), T0)
+    got = plan(desired, IDLE, record, T0 + 301)
+    assert got.record is not None and got.record.state is S.STALE
+    assert got.actions == (SendKeys("executor", literal="keep going"),)
+
+
+def test_stale_to_running_when_screen_moves() -> None:
+    desired = agent(stale={"after": "5m", "action": "none"})
+    record = settle(desired, IDLE, running(desired), T0)
+    stale = plan(desired, IDLE, record, T0 + 301).record
+    assert stale is not None and stale.state is S.STALE
+    got = plan(desired, "new output\n› \n", stale, T0 + 302)
+    assert got.record is not None and got.record.state is S.RUNNING
+
+
+def message(phase: Phase = Phase.QUEUED, **fields: Any) -> QueuedMessage:
+    return replace(
+        QueuedMessage(7, "executor", "user", "line one\nline two", T0), phase=phase, **fields
+    )
+
+
+def test_message_is_pasted_then_submitted_then_delivered() -> None:
+    desired = agent()
+    record = settle(desired, IDLE, running(desired), T0)
+    pasted = plan(desired, IDLE, record, T0, message=message())
+    assert pasted.actions == (Paste("executor", "line one\nline two"),)
+    assert pasted.message is not None and pasted.message.phase is Phase.PASTED
+    early = plan(desired, IDLE, record, T0 + 0.05, message=pasted.message)
+    assert early.actions == ()
+    entered = plan(desired, "line one\nline two\n", record, T0 + 0.5, message=pasted.message)
+    assert entered.actions == (PressEnter("executor"),)
+    assert entered.message is not None and entered.message.phase is Phase.SUBMITTED
+    done = plan(
+        desired, "received\n› \n", entered.record or record, T0 + 1, message=entered.message
+    )
+    assert done.message is not None and done.message.phase is Phase.DELIVERED
+    assert done.events[-1].reason == "Delivered"
+
+
+def test_swallowed_enter_is_pressed_once_more() -> None:
+    desired = agent()
+    record = settle(desired, "draft\n", running(desired), T0)
+    submitted = message(Phase.SUBMITTED, phase_at=T0, screen_digest=record.screen_digest, enters=1)
+    got = plan(desired, "draft\n", record, T0 + 1, message=submitted)
+    assert got.actions == (PressEnter("executor"),)
+
+
+def test_message_waits_while_cooling_down() -> None:
+    desired = agent()
+    record = running(desired, state=S.COOLING_DOWN, cooldown_until=T0 + 60)
+    got = plan(desired, LIMIT, record, T0, message=message())
+    assert got.actions == () and got.message is None
+
+
+def test_paste_never_submitted_goes_back_to_the_queue_when_agent_dies() -> None:
+    desired = agent()
+    got = plan_agent(
+        "executor",
+        desired,
+        AgentObservation(exit_code=1),
+        running(desired),
+        PlanContext(T0, UTC, message=message(Phase.PASTED, phase_at=T0)),
+    )
+    assert got.message is not None and got.message.phase is Phase.QUEUED
+
+
+def test_no_resume_is_typed_into_a_menu_after_the_cooldown() -> None:
+    desired = agent()
+    menu = "What do you want to do?\n❯ 1. Stop and wait for limit to reset\n2. Upgrade your plan\n"
+    record = running(desired, state=S.COOLING_DOWN, cooldown_until=T0 - 1)
+    got = plan(desired, menu, record, T0)
+    assert got.record is not None and got.record.state is S.RUNNING
+    assert got.actions == ()
