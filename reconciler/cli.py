@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,20 +28,26 @@ from reconciler.desired import apply_files, declarations
 from reconciler.duration import parse_duration
 from reconciler.errors import InvalidInput, NotFound, OrchError
 from reconciler.lifecycle import AgentState
-from reconciler.manifest import manifest_json_schema
+from reconciler.manifest import Playbook, manifest_json_schema
 from reconciler.output import list_document, table, to_json, to_yaml
 from reconciler.paths import StatePaths
+from reconciler.runs import RunRecord, StepPhase
 from reconciler.sanitize import check_size, sanitize
-from reconciler.store import Change, Store, StoredObject, ensure_state_dir
+from reconciler.steps import validate_params
+from reconciler.store import Change, Store, StoredObject, StoredRun, ensure_state_dir
 from reconciler.tmux import Tmux, require_tmux
 from reconciler.views import (
     AGENT_COLUMNS,
     AGENT_WIDE_COLUMNS,
+    RUN_COLUMNS,
     agent_item,
     agent_row,
     describe_agent,
+    describe_run,
     event_item,
     event_table,
+    run_item,
+    run_row,
 )
 from reconciler.wake import notify
 
@@ -209,6 +216,9 @@ def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
             raise InvalidInput("delete: give either KIND NAME or -f FILE, not both")
         declared, _ = declarations(files)
         targets = [(d.kind, d.name) for d in declared]
+    elif kind and name and _kind(kind) == "Run":
+        _delete_run(inst, name)
+        return
     elif kind and name:
         targets = [(_kind(kind), name)]
     else:
@@ -224,10 +234,28 @@ def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
 
 
 def _wait_forgotten(inst: Installation, names: list[str], limit: float = 30.0) -> None:
+    _wait_for(
+        lambda: all(inst.store.agent_record(n) is None for n in names),
+        limit,
+        f"the controller did not stop {', '.join(names)}",
+    )
+
+
+def _delete_run(inst: Installation, name: str) -> None:
+    """Cancel a run: the controller drops its queued prompts and forgets it."""
+    if not inst.store.cancel_run(name):
+        raise NotFound(f'run "{name}" not found')
+    inst.start_controller()
+    _wait_for(lambda: inst.store.run(name) is None, 30.0, f"the controller did not cancel {name}")
+    click.echo(f"run/{name} deleted")
+
+
+def _wait_for(done: Callable[[], bool], limit: float, failure: str) -> None:
+    """Poll the store until `done`; an OrchError naming `failure` at the deadline."""
     deadline = time.monotonic() + limit
-    while any(inst.store.agent_record(n) is not None for n in names):
+    while not done():
         if time.monotonic() > deadline:
-            raise OrchError(f"the controller did not stop {', '.join(names)} within {limit:g}s")
+            raise OrchError(f"{failure} within {limit:g}s")
         time.sleep(POLL_SECONDS)
 
 
@@ -240,6 +268,8 @@ KINDS = {
     "playbook": "Playbook",
     "playbooks": "Playbook",
     "pb": "Playbook",
+    "run": "Run",
+    "runs": "Run",
 }
 
 
@@ -247,7 +277,7 @@ def _kind(word: str) -> str:
     try:
         return KINDS[word.lower()]
     except KeyError:
-        raise InvalidInput(f'unknown kind "{word}" (use agents or playbooks)') from None
+        raise InvalidInput(f'unknown kind "{word}" (use agents, playbooks or runs)') from None
 
 
 def _objects(inst: Installation, kind: str, name: str | None) -> list[StoredObject]:
@@ -269,22 +299,57 @@ OUTPUTS = click.Choice(["wide", "json", "yaml", "name"])
 @click.option("-o", "--output", type=OUTPUTS, help="wide | json | yaml | name")
 @click.option("-w", "--watch", is_flag=True, help="after the listing, print rows as they change")
 def get(kind: str, name: str | None, output: str | None, watch: bool) -> None:
-    """List agents or playbooks (`get agents`, `get agent NAME -o json`)."""
+    """List agents, playbooks or runs (`get agents`, `get agent NAME -o json`, `get runs`)."""
     inst = installation()
     kind = _kind(kind)
-    render = _render_agents if kind == "Agent" else _render_playbooks
-    first = render(inst, _objects(inst, kind, name), output, header=True)
+    renderers: dict[str, Callable[[Installation, Any, str | None, bool], str]] = {
+        "Agent": _render_agents,
+        "Playbook": _render_playbooks,
+        "Run": _render_runs,
+    }
+    render = renderers[kind]
+    first = render(inst, _listed(inst, kind, name), output, True)
     click.echo(first)
     if not watch:
         return
     shown = set(first.splitlines())
     while True:
         time.sleep(POLL_SECONDS * 5)
-        text = render(inst, _objects(inst, kind, name), output, header=False)
+        text = render(inst, _listed(inst, kind, name), output, False)
         for line in text.splitlines():
             if line not in shown:
                 click.echo(line)
         shown = set(text.splitlines()) | shown
+
+
+def _listed(inst: Installation, kind: str, name: str | None) -> Any:
+    """What `get KIND [NAME]` lists: desired objects, or playbook runs."""
+    if kind != "Run":
+        return _objects(inst, kind, name)
+    if name is None:
+        return inst.store.runs()
+    return [_run(inst, name)]
+
+
+def _run(inst: Installation, name: str) -> StoredRun:
+    run = inst.store.run(name)
+    if run is None:
+        raise NotFound(f'run "{name}" not found')
+    return run
+
+
+def _render_runs(
+    inst: Installation, runs: list[StoredRun], output: str | None, header: bool
+) -> str:
+    if output in ("json", "yaml"):
+        document = list_document([run_item(r) for r in runs])
+        return to_json(document) if output == "json" else to_yaml(document).rstrip("\n")
+    if output == "name":
+        return "\n".join(f"run/{r.name}" for r in runs)
+    if not runs:
+        return "No runs found." if header else ""
+    text = table(RUN_COLUMNS, [run_row(r) for r in runs])
+    return text if header else "\n".join(text.splitlines()[1:])
 
 
 def _render_agents(
@@ -341,6 +406,9 @@ def describe(kind: str, name: str) -> None:
     """Show an object's spec, status, conditions, recent transitions and events."""
     inst = installation()
     kind = _kind(kind)
+    if kind == "Run":
+        click.echo(describe_run(_run(inst, name), inst.store.events(f"run/{name}", limit=30)))
+        return
     (stored,) = _objects(inst, kind, name)
     if kind == "Playbook":
         click.echo(to_yaml(stored.document).rstrip("\n"))
@@ -466,6 +534,79 @@ def logs(agent: str, tail: int | None, follow: bool) -> None:
         return
     for line in read_log(path, tail):
         click.echo(line)
+
+
+# -- playbook runs ---------------------------------------------------------------------------
+
+
+@cli.command("run")
+@installation_options
+@click.argument("playbook")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="a parameter")
+def run_playbook(playbook: str, params: tuple[str, ...]) -> None:
+    """Start a run of PLAYBOOK; prints run/NAME created."""
+    inst = installation()
+    stored = inst.store.object("Playbook", playbook)
+    if stored is None:
+        raise NotFound(f'playbook "{playbook}" not found')
+    spec = Playbook.model_validate(stored.document).spec
+    given: dict[str, str] = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--param: expected KEY=VALUE, got {param!r}")
+        given[key] = value
+    values = validate_params(spec, given, playbook=playbook)
+    name = f"{playbook[:33]}-{secrets.token_hex(3)}"
+    inst.store.create_run(
+        RunRecord.new(name, playbook, spec, values, time.time()), stored.document["spec"]
+    )
+    click.echo(f"run/{name} created")
+    inst.start_controller()
+
+
+@cli.command()
+@installation_options
+@click.argument("run")
+@click.argument("step", required=False)
+def approve(run: str, step: str | None) -> None:
+    """Pass the approval gate RUN waits at (or STEP's)."""
+    inst = installation()
+    record = _run(inst, run).record
+    current = record.current
+    if (
+        current is None
+        or current.phase is not StepPhase.AWAITING_APPROVAL
+        or (step is not None and current.name != step)
+    ):
+        where = f"{record.state} at step {current.name}" if current else str(record.state)
+        raise InvalidInput(
+            f"run {run} is not waiting for an approval of {step or 'any step'} ({where})"
+        )
+    inst.store.add_signal(run, "approve", current.name)
+    inst.start_controller()
+    click.echo(f"run/{run} step {current.name} approved")
+
+
+@cli.group()
+def step() -> None:
+    """Signals from agents about their playbook steps."""
+
+
+@step.command("done")
+@installation_options
+@click.argument("run")
+def step_done(run: str) -> None:
+    """Say the current step of RUN is done (the agent's outputs are written)."""
+    inst = installation()
+    record = _run(inst, run).record
+    current = record.current
+    if current is None or current.phase is not StepPhase.WORKING:
+        where = f"step {current.name} is {current.phase}" if current else str(record.state)
+        raise InvalidInput(f"run {run} has no step in progress ({where})")
+    inst.store.add_signal(run, "done", current.name)
+    inst.start_controller()
+    click.echo(f"run/{run} step {current.name} done")
 
 
 # -- controller, attach, schema ------------------------------------------------------------------

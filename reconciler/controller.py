@@ -44,6 +44,7 @@ from reconciler.observation import PaneObservation
 from reconciler.paths import StatePaths
 from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.planner import plan_agent
+from reconciler.playbook import PlaybookRunner
 from reconciler.status import AgentRecord, Event, EventType, Transition
 from reconciler.store import Store, ensure_state_dir
 from reconciler.tmux import Tmux
@@ -155,6 +156,7 @@ class Controller:
         self.tmux = Tmux(socket)
         self.store = Store(state_dir)
         self.executor = Executor(self.tmux, self.paths, socket)
+        self.runner = PlaybookRunner(self.store, self.wake)
         self._stopping = False
         self._pidfds: dict[int, int] = {}
         self._parsed: dict[tuple[str, int], DesiredAgent] = {}
@@ -212,6 +214,7 @@ class Controller:
                     timeout = min(timeout, settle_wait)
                 self._wait(result.pids, channel, timeout)
         finally:
+            self.runner.close()
             watcher.stop()
             channel.close()
             for fd in self._pidfds.values():
@@ -277,6 +280,7 @@ class Controller:
         """Observe every agent once, plan each, act, and persist the outcome in one transaction."""
         now = time.time()
         desired = self._desired()
+        self.runner.run_pass(desired, now)  # first: the prompts it queues go out this pass
         records = self.store.agent_records()
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)

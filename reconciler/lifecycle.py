@@ -8,7 +8,7 @@ Callbacks are deliberately absent: side effects belong to the executor, not to t
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from transitions import Machine
 
@@ -65,40 +65,75 @@ AGENT_TRANSITIONS: tuple[tuple[str, tuple[AgentState, ...], AgentState], ...] = 
 )
 
 
-def _machine_tables() -> dict[str, Any]:
-    """The machine's states and transitions in the form `transitions` takes."""
+class RunState(StrEnum):
+    """Where a playbook run is (the contract's run states)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    AWAITING_HUMAN = "AwaitingHuman"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+_R = RunState
+
+#: trigger, sources, destination: the playbook run machine.
+RUN_TRANSITIONS: tuple[tuple[str, tuple[RunState, ...], RunState], ...] = (
+    # Pending -> Running: the first step begins
+    ("start", (_R.PENDING,), _R.RUNNING),
+    # Running -> AwaitingHuman: an approval gate waits for `orch approve`
+    ("await_approval", (_R.RUNNING,), _R.AWAITING_HUMAN),
+    # AwaitingHuman -> Running: approved
+    ("approved", (_R.AWAITING_HUMAN,), _R.RUNNING),
+    # Running -> Succeeded: every step passed or was skipped
+    ("succeed", (_R.RUNNING,), _R.SUCCEEDED),
+    # any unfinished state -> Failed: gates failed maxAttempts times, a timeout, a missing agent
+    ("fail", (_R.PENDING, _R.RUNNING, _R.AWAITING_HUMAN), _R.FAILED),
+)
+
+State = TypeVar("State", AgentState, RunState)
+Table = tuple[tuple[str, tuple[State, ...], State], ...]
+
+
+def _machine_tables(states: type[StrEnum], table: Table[Any]) -> dict[str, Any]:
+    """A machine's states and transitions in the form `transitions` takes."""
     return {
-        "states": [state.value for state in AgentState],
+        "states": [state.value for state in states],
         "transitions": [
             {"trigger": trigger, "source": [s.value for s in sources], "dest": dest.value}
-            for trigger, sources, dest in AGENT_TRANSITIONS
+            for trigger, sources, dest in table
         ],
         "auto_transitions": False,
     }
 
 
-class AgentLifecycle:
-    """One agent's machine, rebuilt from its recorded state whenever a trigger fires."""
+class Lifecycle:
+    """One object's machine, rebuilt from its recorded state whenever a trigger fires."""
 
-    state: AgentState
+    state: str
 
-    def __init__(self, state: AgentState) -> None:
-        Machine(model=self, initial=state.value, **_machine_tables())
+    def __init__(self, states: type[StrEnum], table: Table[Any], state: StrEnum) -> None:
+        Machine(model=self, initial=state.value, **_machine_tables(states, table))
 
-    def fire(self, trigger: str) -> AgentState:
+    def fire(self, trigger: str) -> str:
         """Take the edge named `trigger`; raises `transitions.MachineError` if it does not exist."""
         machine_trigger: Any = getattr(self, trigger)
         machine_trigger()
-        return AgentState(self.state)
+        return self.state
 
 
 def next_state(state: AgentState, trigger: str) -> AgentState:
-    """Where `trigger` leads from `state`, as the machine says."""
-    return AgentLifecycle(state).fire(trigger)
+    """Where `trigger` leads an agent from `state`, as the machine says."""
+    return AgentState(Lifecycle(AgentState, AGENT_TRANSITIONS, state).fire(trigger))
 
 
-def mermaid_diagram() -> str:
-    """The machine drawn by `transitions` itself, as Mermaid, for docs/lifecycle.md."""
+def next_run_state(state: RunState, trigger: str) -> RunState:
+    """Where `trigger` leads a playbook run from `state`, as the machine says."""
+    return RunState(Lifecycle(RunState, RUN_TRANSITIONS, state).fire(trigger))
+
+
+def mermaid_diagram(states: type[StrEnum], table: Table[Any], initial: StrEnum, title: str) -> str:
+    """A machine drawn by `transitions` itself, as Mermaid, for docs/lifecycle.md."""
     from transitions.extensions.diagrams import GraphMachine
 
     class _Drawing:
@@ -107,9 +142,9 @@ def mermaid_diagram() -> str:
     drawing = _Drawing()
     GraphMachine(
         model=drawing,
-        initial=AgentState.STOPPED.value,
+        initial=initial.value,
         graph_engine="mermaid",
-        title="orch agent lifecycle",
-        **_machine_tables(),
+        title=title,
+        **_machine_tables(states, table),
     )
     return str(drawing.get_graph().draw(None))

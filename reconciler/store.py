@@ -17,9 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.lifecycle import AgentState
+from reconciler.lifecycle import AgentState, RunState
 from reconciler.messages import Phase, QueuedMessage
+from reconciler.runs import RunRecord, StepPhase, StepStatus
 from reconciler.status import AgentRecord, Condition, ConditionStatus, Event, EventType, Transition
+from reconciler.steps import GateResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -54,6 +56,14 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (agent, delivered_at, id);
 CREATE TABLE IF NOT EXISTS cooldowns (account TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY, playbook TEXT NOT NULL, spec TEXT NOT NULL, record TEXT NOT NULL,
+    created REAL NOT NULL, cancelled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS run_signals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run TEXT NOT NULL, kind TEXT NOT NULL,
+    step TEXT NOT NULL, created REAL NOT NULL, consumed INTEGER NOT NULL DEFAULT 0
+);
 CREATE INDEX IF NOT EXISTS events_object ON events (object, id);
 CREATE INDEX IF NOT EXISTS transitions_object ON transitions (object, id);
 """
@@ -343,6 +353,76 @@ class Store:
         """Shared cooldown deadlines by account."""
         return dict(self._conn.execute("SELECT account, until FROM cooldowns").fetchall())
 
+    # -- playbook runs (created by `orch run`, advanced by the controller) ----------------------
+
+    def create_run(self, record: RunRecord, spec: Mapping[str, Any]) -> None:
+        """Record a new run with a snapshot of its playbook's spec (later edits do not touch it)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO runs (name, playbook, spec, record, created) VALUES (?, ?, ?, ?, ?)",
+                (record.name, record.playbook, _dumps(spec), _run_to_json(record), record.created),
+            )
+
+    def runs(self) -> list[StoredRun]:
+        """Every run, oldest first."""
+        rows = self._conn.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created, name")
+        return [_stored_run(row) for row in rows.fetchall()]
+
+    def run(self, name: str) -> StoredRun | None:
+        """One run, or None."""
+        row = self._conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE name=?", (name,)).fetchone()
+        return _stored_run(row) if row else None
+
+    def cancel_run(self, name: str) -> bool:
+        """Ask the controller to cancel and forget a run."""
+        with self.transaction() as conn:
+            return conn.execute("UPDATE runs SET cancelled=1 WHERE name=?", (name,)).rowcount > 0
+
+    def save_run(
+        self,
+        record: RunRecord,
+        prompts: Sequence[tuple[str, str, str]],
+        consumed: Sequence[int],
+        events: Sequence[Event],
+    ) -> None:
+        """A run's checkpoint with the prompts it queues and the signals it used, all at once."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET record=? WHERE name=?", (_run_to_json(record), record.name)
+            )
+            conn.executemany(
+                "INSERT INTO messages (agent, sender, text, created) VALUES (?, ?, ?, ?)",
+                [(agent, sender, text, now) for agent, sender, text in prompts],
+            )
+            conn.executemany(
+                "UPDATE run_signals SET consumed=1 WHERE id=?", [(i,) for i in consumed]
+            )
+            _insert_events(conn, events, now)
+
+    def forget_run(self, name: str, event: Event) -> None:
+        """Drop a cancelled run and the prompts it queued that were not delivered yet."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM runs WHERE name=?", (name,))
+            conn.execute("DELETE FROM run_signals WHERE run=?", (name,))
+            conn.execute("DELETE FROM messages WHERE sender=? AND phase='queued'", (f"run/{name}",))
+            _insert_events(conn, [event], time.time())
+
+    def add_signal(self, run: str, kind: str, step: str) -> None:
+        """`orch approve` / `orch step done`: a fact for the controller to act on once."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO run_signals (run, kind, step, created) VALUES (?, ?, ?, ?)",
+                (run, kind, step, time.time()),
+            )
+
+    def signals(self) -> list[RunSignal]:
+        """Signals not acted on yet, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, run, kind, step, created FROM run_signals WHERE consumed=0 ORDER BY id"
+        ).fetchall()
+        return [RunSignal(*row) for row in rows]
+
     def record_event(self, event: Event) -> None:
         """Persist one event outside a pass (a broken live edit, a controller start)."""
         with self.transaction() as conn:
@@ -431,6 +511,57 @@ def _changes(
             if (kind, name) not in declared_keys
         )
     return changes
+
+
+RUN_COLUMNS = "name, playbook, spec, record, created, cancelled"
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as stored: its playbook snapshot and its checkpoint."""
+
+    name: str
+    playbook: str
+    spec: dict[str, Any]
+    record: RunRecord
+    created: float
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class RunSignal:
+    """An `orch approve` or `orch step done` not acted on yet."""
+
+    id: int
+    run: str
+    kind: str  # approve | done
+    step: str
+    created: float
+
+
+def _stored_run(row: Sequence[Any]) -> StoredRun:
+    return StoredRun(
+        row[0], row[1], json.loads(row[2]), _run_from_json(row[3]), row[4], bool(row[5])
+    )
+
+
+def _run_to_json(record: RunRecord) -> str:
+    return json.dumps(asdict(record), sort_keys=True)
+
+
+def _run_from_json(text: str) -> RunRecord:
+    data = json.loads(text)
+    steps = tuple(
+        StepStatus(
+            **{
+                **step,
+                "phase": StepPhase(step["phase"]),
+                "gates": tuple(GateResult(**gate) for gate in step.get("gates", ())),
+            }
+        )
+        for step in data.pop("steps", ())
+    )
+    return RunRecord(**{**data, "state": RunState(data["state"]), "steps": steps})
 
 
 MESSAGE_COLUMNS = (

@@ -9,7 +9,7 @@ from reconciler.lifecycle import AgentState
 from reconciler.messages import QueuedMessage
 from reconciler.output import age, iso, local_time, table
 from reconciler.status import AgentRecord
-from reconciler.store import StoredEvent, StoredObject, StoredTransition
+from reconciler.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
@@ -209,3 +209,111 @@ def event_item(event: StoredEvent) -> dict[str, Any]:
 
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def run_item(run: StoredRun) -> dict[str, Any]:
+    """One playbook run as `-o json` shows it."""
+    record = run.record
+    current = record.steps[min(record.step, len(record.steps) - 1)] if record.steps else None
+    return {
+        "apiVersion": "orch/v1",
+        "kind": "Run",
+        "metadata": {"name": run.name, "creationTimestamp": iso(run.created)},
+        "spec": {"playbook": run.playbook, "params": record.params},
+        "status": {
+            "state": record.state.value,
+            "step": current.name if current else None,
+            "attempt": current.attempt if current else 0,
+            "reason": record.reason,
+            "message": record.message,
+            "since": iso(record.since),
+            "steps": [
+                {
+                    "name": s.name,
+                    "agent": s.agent,
+                    "phase": s.phase.value,
+                    "attempt": s.attempt,
+                    "startedAt": iso(s.started_at),
+                    "finishedAt": iso(s.finished_at),
+                    "reason": s.reason,
+                    "gates": [
+                        {
+                            "name": g.name,
+                            "passed": g.passed,
+                            "pending": g.pending,
+                            "output": g.output,
+                            "seconds": round(g.duration, 3),
+                        }
+                        for g in s.gates
+                    ],
+                }
+                for s in record.steps
+            ],
+        },
+    }
+
+
+RUN_COLUMNS = ("name", "playbook", "state", "step", "attempt", "age", "reason")
+
+
+def run_row(run: StoredRun) -> list[Any]:
+    """One row of `orch get runs`."""
+    status = run_item(run)["status"]
+    return [
+        run.name,
+        run.playbook,
+        status["state"],
+        status["step"],
+        status["attempt"],
+        age(run.created),
+        status["reason"],
+    ]
+
+
+def describe_run(run: StoredRun, events: list[StoredEvent]) -> str:
+    """`orch describe run NAME`: every step, attempt and gate result with its output."""
+    now = time.time()
+    record = run.record
+    status = run_item(run)["status"]
+    params = ", ".join(f"{k}={v}" for k, v in record.params.items()) or "<none>"
+    lines = [
+        f"Name:       {run.name}",
+        f"Playbook:   {run.playbook}",
+        f"Params:     {params}",
+        f"State:      {status['state']}",
+        f"Reason:     {record.reason}",
+        f"Message:    {record.message}",
+        f"Since:      {local_time(record.since)} ({age(record.since, now)} ago)",
+        f"Step:       {status['step']} (attempt {status['attempt']})",
+        "Steps:",
+        _indent(
+            table(
+                ("step", "agent", "phase", "attempt", "started", "finished", "reason"),
+                [
+                    (
+                        s.name,
+                        s.agent,
+                        s.phase,
+                        s.attempt,
+                        local_time(s.started_at) if s.started_at else "",
+                        local_time(s.finished_at) if s.finished_at else "",
+                        s.reason,
+                    )
+                    for s in record.steps
+                ],
+            )
+        ),
+        "Gates:",
+    ]
+    gates = [(s, g) for s in record.steps for g in s.gates]
+    if not gates:
+        lines.append("  <none>")
+    for step, gate in gates:
+        verdict = "pending" if gate.pending else ("passed" if gate.passed else "FAILED")
+        lines.append(
+            f"  {step.name} (attempt {step.attempt}): {gate.name}: {verdict} ({gate.duration:.1f}s)"
+        )
+        lines.extend(f"      {line}" for line in gate.output.splitlines()[-20:])
+    lines.append("Events:")
+    lines.append(_indent(event_table(events, now)) if events else "  <none>")
+    return "\n".join(lines)

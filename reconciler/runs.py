@@ -1,0 +1,340 @@
+"""Pure planning of playbook runs: which step is where, and what moves it on.
+
+A run is a `transitions` machine (Pending, Running, AwaitingHuman, Succeeded, Failed) plus a
+checkpoint per step. `plan_run` reads the run's record and the facts the runner gathered (outputs
+on disk, `orch step done` and `orch approve` signals, gate results, whether the step's agent is
+busy) and returns the new record, the prompts to queue, and the gate evaluations it needs. The
+record and the queued prompt are committed in one transaction, so a prompt is never sent twice
+and never lost, whatever moment the controller dies at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from reconciler.duration import format_duration
+from reconciler.lifecycle import RunState, next_run_state
+from reconciler.manifest import PlaybookSpec, Step
+from reconciler.status import Event, EventType
+from reconciler.steps import GateResult, render_prompt, rework_message
+
+
+class StepPhase(StrEnum):
+    """Where one step of a run is."""
+
+    PENDING = "Pending"
+    WORKING = "Working"
+    CHECKING = "Checking"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    PASSED = "Passed"
+    SKIPPED = "Skipped"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    """The checkpoint of one step."""
+
+    name: str
+    agent: str
+    phase: StepPhase = StepPhase.PENDING
+    attempt: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    prompted_attempt: int = 0
+    approved: bool = False
+    gates: tuple[GateResult, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run's checkpoint: its state, where it is, and every step's status."""
+
+    name: str
+    playbook: str
+    params: dict[str, str]
+    state: RunState
+    since: float
+    created: float
+    step: int = 0
+    reason: str = ""
+    message: str = ""
+    steps: tuple[StepStatus, ...] = ()
+
+    @classmethod
+    def new(
+        cls, name: str, playbook: str, spec: PlaybookSpec, params: dict[str, str], now: float
+    ) -> RunRecord:
+        """A run just created by `orch run`: Pending, every step Pending."""
+        steps = tuple(StepStatus(s.name, s.agent) for s in spec.steps)
+        return cls(
+            name,
+            playbook,
+            params,
+            RunState.PENDING,
+            now,
+            now,
+            steps=steps,
+            reason="Created",
+            message="waiting for the controller",
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Succeeded or Failed: nothing more will happen."""
+        return self.state in (RunState.SUCCEEDED, RunState.FAILED)
+
+    @property
+    def current(self) -> StepStatus | None:
+        """The step the run is at, if it is not finished."""
+        return None if self.finished or self.step >= len(self.steps) else self.steps[self.step]
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """The result of evaluating a step's gates (or its `when`) for one attempt."""
+
+    step: int
+    attempt: int
+    results: tuple[GateResult, ...]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the runner observed for a run's current step this pass."""
+
+    agent_exists: bool = True
+    agent_busy_with: str = ""
+    outputs_ready: bool = False
+    done_signal: bool = False
+    approved: bool = False
+    when: GateOutcome | None = None
+    gates: GateOutcome | None = None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A message to queue for a step's agent, atomically with the run's checkpoint."""
+
+    agent: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one pass decides for a run."""
+
+    record: RunRecord
+    prompts: tuple[Prompt, ...] = ()
+    evaluate: str = ""  # "when" | "gates" | "": what the runner must evaluate now
+    consume_done: bool = False
+    consume_approval: bool = False
+    events: tuple[Event, ...] = ()
+
+
+@dataclass
+class _Builder:
+    record: RunRecord
+    now: float
+    prompts: list[Prompt] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    evaluate: str = ""
+    consume_done: bool = False
+    consume_approval: bool = False
+
+    def take(self, trigger: str, reason: str, message: str, warning: bool = False) -> None:
+        state = next_run_state(self.record.state, trigger)
+        self.record = replace(
+            self.record, state=state, since=self.now, reason=reason, message=message
+        )
+        self.event(reason, message, warning)
+
+    def event(self, reason: str, message: str, warning: bool = False) -> None:
+        kind = EventType.WARNING if warning else EventType.NORMAL
+        self.events.append(Event(f"run/{self.record.name}", kind, reason, message))
+
+    def step(self, **changes: object) -> None:
+        index = self.record.step
+        steps = list(self.record.steps)
+        steps[index] = replace(steps[index], **changes)  # type: ignore[arg-type]
+        self.record = replace(self.record, steps=tuple(steps))
+
+    def build(self) -> RunPlan:
+        return RunPlan(
+            self.record,
+            tuple(self.prompts),
+            self.evaluate,
+            self.consume_done,
+            self.consume_approval,
+            tuple(self.events),
+        )
+
+
+def plan_run(record: RunRecord, spec: PlaybookSpec, facts: RunFacts, now: float) -> RunPlan:
+    """Move a run on by what `facts` show; at most one step changes phase per pass."""
+    b = _Builder(record, now)
+    if record.finished:
+        return b.build()
+    if record.state is RunState.PENDING:
+        # Pending -> Running: begin with the first step
+        b.take("start", "Started", f"starting step {spec.steps[0].name}")
+    current = b.record.current
+    assert current is not None
+    step = spec.steps[b.record.step]
+    if not facts.agent_exists:
+        b.step(phase=StepPhase.FAILED, finished_at=now, reason=f"agent {step.agent} not found")
+        b.take(
+            "fail",
+            "AgentNotFound",
+            f"step {step.name}: agent {step.agent} does not exist",
+            warning=True,
+        )
+        return b.build()
+    phase = current.phase
+    if phase is StepPhase.PENDING:
+        _plan_pending(b, spec, step, facts)
+    elif phase is StepPhase.WORKING:
+        _plan_working(b, spec, step, facts)
+    elif phase is StepPhase.CHECKING:
+        _plan_checking(b, spec, step, facts)
+    elif phase is StepPhase.AWAITING_APPROVAL and facts.approved:
+        # AwaitingHuman -> Running: a person approved; the gates are checked again
+        b.consume_approval = True
+        b.step(phase=StepPhase.CHECKING, approved=True)
+        b.take("approved", "Approved", f"step {step.name} approved")
+        b.evaluate = "gates"
+    return b.build()
+
+
+def _plan_pending(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts) -> None:
+    """A step not begun: check its `when`, wait for its agent, then queue its prompt."""
+    if step.when is not None:
+        outcome = facts.when
+        if outcome is None or outcome.step != b.record.step:
+            b.evaluate = "when"
+            return
+        result = outcome.results[0]
+        if not result.passed:
+            b.step(
+                phase=StepPhase.SKIPPED,
+                finished_at=b.now,
+                gates=outcome.results,
+                reason=f"when {result.name} is false: {result.output}",
+            )
+            b.event("StepSkipped", f"step {step.name} skipped: when {result.name} is false")
+            _advance(b, spec)
+            return
+    if facts.agent_busy_with:
+        b.record = replace(
+            b.record,
+            message=f"step {step.name} waits for agent {step.agent} "
+            f"(busy with {facts.agent_busy_with})",
+        )
+        return
+    _prompt(b, step, attempt=1, text=step_prompt(step, b.record))
+    b.event("StepStarted", f"step {step.name} sent to agent {step.agent}")
+
+
+def _plan_working(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts) -> None:
+    """A step handed out: done when its outputs appear or the agent says so; bounded in time."""
+    current = b.record.steps[b.record.step]
+    if facts.done_signal or (step.outputs and facts.outputs_ready):
+        b.consume_done = facts.done_signal
+        b.step(phase=StepPhase.CHECKING)
+        b.evaluate = "gates"
+        return
+    started = current.started_at or b.now
+    if step.timeout is not None and b.now - started > step.timeout:
+        timeout = GateResult(
+            "timeout", False, f"the step took longer than {format_duration(step.timeout)}"
+        )
+        _attempt_failed(b, spec, step, timeout)
+
+
+def _plan_checking(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts) -> None:
+    """Gates evaluated: pass the step, wait for an approval, or ask for rework."""
+    current = b.record.steps[b.record.step]
+    outcome = facts.gates
+    if outcome is None or (outcome.step, outcome.attempt) != (b.record.step, current.attempt):
+        b.evaluate = "gates"
+        return
+    b.step(gates=outcome.results)
+    failed = next((r for r in outcome.results if not r.passed and not r.pending), None)
+    if failed is not None:
+        _attempt_failed(b, spec, step, failed)
+        return
+    if any(r.pending for r in outcome.results):
+        b.step(phase=StepPhase.AWAITING_APPROVAL)
+        b.take(
+            "await_approval",
+            "AwaitingApproval",
+            f"step {step.name} needs approval: orch approve {b.record.name} {step.name}",
+            warning=True,
+        )
+        return
+    b.step(phase=StepPhase.PASSED, finished_at=b.now)
+    b.event("StepPassed", f"step {step.name} passed its gates (attempt {current.attempt})")
+    _advance(b, spec)
+
+
+def _attempt_failed(b: _Builder, spec: PlaybookSpec, step: Step, failed: GateResult) -> None:
+    """Rework while attempts remain; then the run fails with the reason."""
+    current = b.record.steps[b.record.step]
+    if current.attempt < step.max_attempts:
+        attempt = current.attempt + 1
+        text = rework_prompt(step, b.record, attempt, failed)
+        b.event(
+            "Rework",
+            f"step {step.name}: {failed.name} failed; attempt {attempt} of {step.max_attempts}",
+            warning=True,
+        )
+        _prompt(b, step, attempt, text)
+        return
+    b.step(phase=StepPhase.FAILED, finished_at=b.now, reason=f"{failed.name} failed")
+    b.take(
+        "fail",
+        "GateFailed",
+        f"step {step.name}: {failed.name} failed after "
+        f"{current.attempt} attempts: {failed.output.strip().splitlines()[-1:] or ''}",
+        warning=True,
+    )
+
+
+def _prompt(b: _Builder, step: Step, attempt: int, text: str) -> None:
+    """Queue the step's prompt for `attempt` (committed with this checkpoint, so exactly once)."""
+    b.prompts.append(Prompt(step.agent, text))
+    b.step(phase=StepPhase.WORKING, attempt=attempt, started_at=b.now, prompted_attempt=attempt)
+    b.record = replace(
+        b.record, message=f"step {step.name} (attempt {attempt}) with agent {step.agent}"
+    )
+
+
+def _advance(b: _Builder, spec: PlaybookSpec) -> None:
+    """On to the next step, or Running -> Succeeded after the last."""
+    following = b.record.step + 1
+    if following >= len(spec.steps):
+        b.take("succeed", "Succeeded", "every step passed")
+        return
+    b.record = replace(b.record, step=following, message=f"step {spec.steps[following].name} next")
+
+
+def step_prompt(step: Step, record: RunRecord) -> str:
+    """The message that hands a step to its agent."""
+    return _with_footer(render_prompt(step.prompt, record.params), step, record)
+
+
+def rework_prompt(step: Step, record: RunRecord, attempt: int, failed: GateResult) -> str:
+    """The message asking for rework: the failed gate and its output, then the task again."""
+    task = render_prompt(step.prompt, record.params)
+    message = rework_message(task, step.name, attempt, step.max_attempts, failed)
+    return _with_footer(message, step, record)
+
+
+def _with_footer(text: str, step: Step, record: RunRecord) -> str:
+    outputs = f" Write: {', '.join(step.outputs)}." if step.outputs else ""
+    return (
+        f"{text}\n\n[orch run {record.name}, step {step.name}]{outputs} When the step is "
+        f"done, run: orch step done {record.name}"
+    )
