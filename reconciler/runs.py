@@ -296,8 +296,8 @@ def _attempt_failed(b: _Builder, spec: PlaybookSpec, step: Step, failed: GateRes
     b.take(
         "fail",
         "GateFailed",
-        f"step {step.name}: {failed.name} failed after "
-        f"{current.attempt} attempts: {failed.output.strip().splitlines()[-1:] or ''}",
+        f"step {step.name}: {failed.name} failed after {current.attempt} attempts: "
+        f"{(failed.output.strip().splitlines() or [''])[-1]}",
         warning=True,
     )
 
