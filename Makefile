@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ORCH := $(VENV)/bin/orch
 STAMP := $(VENV)/.installed-test
 
-.PHONY: help install tmux test unit integration lint demo demo-down bench docs clean
+.PHONY: help install tmux test unit integration lint demo demo-down bench chaos docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ demo-down: install ## delete the demo agents and stop them
 
 bench: install tmux ## run the benchmarks and print their table
 	$(PY) -m bench
+
+chaos: install tmux ## the reliability suite at full size (more kills, more controller SIGKILLs)
+	ORCH_CHAOS_SCALE=5 $(PY) -m pytest -q -s tests/integration/test_chaos.py tests/integration/test_bad_input.py
 
 docs: install ## regenerate docs/lifecycle.md from the machine's tables
 	$(PY) docs/render_lifecycle.py
