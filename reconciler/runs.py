@@ -333,6 +333,8 @@ def rework_prompt(step: Step, record: RunRecord, attempt: int, failed: GateResul
 
 
 def _with_footer(text: str, step: Step, record: RunRecord) -> str:
+    """Name the run and how to finish the step; `$ORCH_RUN` in a prompt is the run's name."""
+    text = text.replace("$ORCH_RUN", record.name)
     outputs = f" Write: {', '.join(step.outputs)}." if step.outputs else ""
     return (
         f"{text}\n\n[orch run {record.name}, step {step.name}]{outputs} When the step is "

@@ -22,9 +22,11 @@ PURE_MODULES = (
     "planner",
     "profiles",
     "resettime",
+    "runs",
     "sanitize",
     "screen",
     "status",
+    "steps",
 )
 #: What the pure core must never import: tmux, watchers, processes, YAML, the store.
 FORBIDDEN = {"libtmux", "watchdog", "subprocess", "ruamel", "sqlite3", "psutil", "os", "socket"}
