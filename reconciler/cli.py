@@ -27,12 +27,15 @@ from reconciler.controller import Controller, configure_logging, ensure_controll
 from reconciler.desired import apply_files, declarations
 from reconciler.duration import parse_duration
 from reconciler.errors import InvalidInput, NotFound, OrchError
+from reconciler.guardkeeper import backups
 from reconciler.lifecycle import AgentState
 from reconciler.manifest import Playbook, manifest_json_schema
 from reconciler.output import list_document, table, to_json, to_yaml
 from reconciler.paths import StatePaths
 from reconciler.runs import RunRecord, StepPhase
 from reconciler.sanitize import check_size, sanitize
+from reconciler.service import install as install_unit
+from reconciler.service import uninstall as uninstall_unit
 from reconciler.steps import validate_params
 from reconciler.store import Change, Store, StoredObject, StoredRun, ensure_state_dir
 from reconciler.tmux import Tmux, require_tmux
@@ -421,6 +424,7 @@ def describe(kind: str, name: str) -> None:
             inst.store.transitions(obj, limit=15),
             inst.store.events(obj, limit=15),
             inst.store.messages(name, limit=10),
+            backups(inst.paths, name),
         )
     )
 
@@ -634,6 +638,41 @@ def attach(agent: str) -> None:
     if not tmux.session_exists(agent):
         raise NotFound(f'agent "{agent}" has no running session')
     tmux.attach(agent)
+
+
+@cli.group()
+def service() -> None:
+    """The systemd user unit that keeps this installation's controller running."""
+
+
+@service.command("install")
+@installation_options
+def service_install() -> None:
+    """Write the unit (KillMode=process: restarting the controller never kills the agents)."""
+    inst = installation()
+    path, commands = install_unit(
+        inst.state_dir,
+        inst.socket,
+        [sys.executable, "-m", "reconciler"],
+        environment={"PATH": os.environ.get("PATH", "")},
+    )
+    click.echo(f"wrote {path}")
+    click.echo("to start it now and at every boot, run:")
+    for command in commands:
+        click.echo(f"  {command}")
+
+
+@service.command("uninstall")
+@installation_options
+def service_uninstall() -> None:
+    """Remove the unit written by `orch service install`."""
+    inst = installation()
+    path, commands = uninstall_unit(inst.state_dir)
+    if path is None:
+        raise NotFound(f"no orch service is installed for {inst.state_dir}")
+    click.echo(f"removed {path}")
+    for command in commands:
+        click.echo(f"  {command}")
 
 
 @cli.command()

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -39,6 +39,7 @@ from watchdog.observers import Observer
 from reconciler.desired import agent_from, apply_files
 from reconciler.errors import ManifestError, Unavailable
 from reconciler.executor import Executor
+from reconciler.guardkeeper import GuardKeeper
 from reconciler.messages import QueuedMessage
 from reconciler.observation import PaneObservation
 from reconciler.paths import StatePaths
@@ -157,6 +158,7 @@ class Controller:
         self.store = Store(state_dir)
         self.executor = Executor(self.tmux, self.paths, socket)
         self.runner = PlaybookRunner(self.store, self.wake)
+        self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self._stopping = False
         self._pidfds: dict[int, int] = {}
         self._parsed: dict[tuple[str, int], DesiredAgent] = {}
@@ -215,6 +217,7 @@ class Controller:
                 self._wait(result.pids, channel, timeout)
         finally:
             self.runner.close()
+            self.guards.close()
             watcher.stop()
             channel.close()
             for fd in self._pidfds.values():
@@ -281,6 +284,7 @@ class Controller:
         now = time.time()
         desired = self._desired()
         self.runner.run_pass(desired, now)  # first: the prompts it queues go out this pass
+        guard_reports = self.guards.check(desired)
         records = self.store.agent_records()
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
@@ -295,7 +299,9 @@ class Controller:
         cooldown_changes: dict[str, float | None] = {}
         for name in sorted(set(desired) | set(records)):
             recorded = records.get(name)
-            observation = self._observe(name, panes, screens, recorded)
+            observation = replace(
+                self._observe(name, panes, screens, recorded), guard=guard_reports.get(name)
+            )
             ctx = PlanContext(now, timezone, cooldowns, pending.get(name))
             plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
             record = self._execute(plan, events)

@@ -15,7 +15,7 @@ from reconciler.duration import format_duration
 from reconciler.lifecycle import AgentState
 from reconciler.manifest import AgentSpec
 from reconciler.messages import PressEnter
-from reconciler.plan import AgentObservation, DesiredAgent, PlanBuilder
+from reconciler.plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
 from reconciler.screen import ScreenVerdict, classify
 from reconciler.status import ConditionStatus
 
@@ -259,8 +259,8 @@ def type_text(b: PlanBuilder, text: str) -> None:
     b.requeue(TYPE_SETTLE_SECONDS)
 
 
-def publish_conditions(b: PlanBuilder, alive: bool) -> None:
-    """SessionReady, AwaitingInput, Stalled and RateLimited, from the state and the record."""
+def publish_conditions(b: PlanBuilder, alive: bool, guard: GuardReport | None) -> None:
+    """SessionReady, AwaitingInput, Stalled, RateLimited (and GuardTripped for guarded agents)."""
     record = b.record
     state = record.state
     if state is AgentState.STARTING:
@@ -296,3 +296,7 @@ def publish_conditions(b: PlanBuilder, alive: bool) -> None:
         "UsageLimit" if cooling else "NoLimit",
         until if cooling else "no limit in force",
     )
+    if guard is not None:
+        b.condition(
+            "GuardTripped", ConditionStatus(str(guard.tripped)), guard.reason, guard.message
+        )

@@ -37,12 +37,22 @@ class DesiredAgent:
 
 
 @dataclass(frozen=True)
+class GuardReport:
+    """The latest guard check of an agent's workdir, published as the GuardTripped condition."""
+
+    tripped: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class AgentObservation:
     """What tmux shows of one agent: its pane (None: no session), how it ended, its screen."""
 
     pane: PaneObservation | None = None
     exit_code: int | None = None
     screen: str | None = None
+    guard: GuardReport | None = None
 
     @property
     def alive(self) -> bool:

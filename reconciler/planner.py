@@ -73,7 +73,7 @@ def plan_agent(
     else:
         _plan_alive(b, desired, observed)
     _plan_message(b, observed)
-    publish_conditions(b, observed.alive)
+    publish_conditions(b, observed.alive, observed.guard)
     return b.build()
 
 

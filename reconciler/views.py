@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from reconciler.lifecycle import AgentState
@@ -94,6 +95,7 @@ def describe_agent(
     transitions: list[StoredTransition],
     events: list[StoredEvent],
     messages: list[QueuedMessage],
+    backups: list[Path],
 ) -> str:
     """`orch describe agent NAME`: spec, status, conditions, transitions, messages and events."""
     now = time.time()
@@ -183,6 +185,10 @@ def describe_agent(
         if messages
         else "  <none>"
     )
+    lines.append("Guard Backups:")
+    lines.extend(f"  {backup}" for backup in backups[-10:])
+    if not backups:
+        lines.append("  <none>")
     lines.append("Events:")
     lines.append(_indent(event_table(events, now)) if events else "  <none>")
     return "\n".join(lines)

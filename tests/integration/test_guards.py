@@ -1,0 +1,121 @@
+"""Guards and the service through the real controller: protected files restored, alerts raised."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FAKE_AGENT, Orch
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.tmux
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"},
+    ).stdout
+
+
+@pytest.fixture
+def repo(orch: Orch) -> Path:
+    repo = orch.workdir / "repo"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "src").mkdir()
+    (repo / "tests" / "test_a.py").write_text("def test_a():\n    assert True\n")
+    (repo / "SPRINT.md").write_text("# sprint\n")
+    (repo / "src" / "app.py").write_text("print('v1')\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "start")
+    return repo
+
+
+def apply_guarded(orch: Orch, repo: Path, action: str) -> Path:
+    record = orch.workdir / "agent.jsonl"
+    manifest = orch.workdir / "team.yaml"
+    manifest.write_text(f"""\
+apiVersion: orch/v1
+kind: Agent
+metadata: {{name: executor}}
+spec:
+  command: {sys.executable} {FAKE_AGENT} --record {record}
+  workdir: repo
+  startup: {{after: 200ms}}
+  guards:
+    - protect: ["tests/**", "SPRINT.md"]
+      action: {action}
+""")
+    orch.run("apply", "-f", str(manifest), "--wait")
+    return record
+
+
+def agent_types(orch: Orch, text: str) -> None:
+    orch.tmux("send-keys", "-t", "=executor:", "-l", text)
+    orch.tmux("send-keys", "-t", "=executor:", "Enter")
+
+
+def events(orch: Orch, reason: str) -> list[dict[str, Any]]:
+    return [
+        e for e in orch.json("events", "--for", "agent/executor")["items"] if e["reason"] == reason
+    ]
+
+
+def test_protected_change_is_restored_and_kept_as_backup(orch: Orch, repo: Path) -> None:
+    record = apply_guarded(orch, repo, "restore")
+    agent_types(orch, "write src/app.py print('v2')")
+    agent_types(orch, "write tests/test_a.py def test_a(): pass")
+    agent_types(orch, "write tests/test_new.py cheat")
+    (event,) = wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the restore")
+    assert event["type"] == "Warning"
+    assert (repo / "tests" / "test_a.py").read_text() == "def test_a():\n    assert True\n"
+    assert not (repo / "tests" / "test_new.py").exists()
+    assert (repo / "src" / "app.py").read_text() == "print('v2')"  # not protected: untouched
+    backup = Path(event["message"].rsplit(" ", 1)[-1])
+    kept = {p.name: p.read_text() for p in backup.rglob("*.py")}
+    assert kept["test_a.py"] == "def test_a(): pass" and kept["test_new.py"] == "cheat"
+    assert str(backup) in orch.run("describe", "agent", "executor").stdout
+    told = wait_until(
+        lambda: [m for m in _received(record) if m.startswith("orch: you changed")],
+        what="the agent told",
+    )
+    assert "tests/**" in told[0] and str(backup) in told[0]
+
+
+def test_alert_only_reports(orch: Orch, repo: Path) -> None:
+    apply_guarded(orch, repo, "alert")
+    agent_types(orch, "write SPRINT.md # my sprint now")
+    wait_until(lambda: events(orch, "ProtectedFileChanged"), what="the alert")
+    assert (repo / "SPRINT.md").read_text() == "# my sprint now"
+    status = orch.agents()["executor"]["status"]
+    tripped = {c["type"]: c["status"] for c in status["conditions"]}.get("GuardTripped")
+    assert tripped == "True"
+
+
+def test_service_install_writes_a_unit_that_spares_the_agents(orch: Orch, tmp_path: Path) -> None:
+    orch.env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    out = orch.run("service", "install").stdout
+    (unit,) = (tmp_path / "config" / "systemd" / "user").glob("orch-controller-*.service")
+    text = unit.read_text()
+    assert "KillMode=process" in text and "Restart=always" in text
+    assert str(orch.state_dir) in text and orch.socket in text
+    assert "systemctl --user enable --now" in out and "loginctl enable-linger" in out
+    orch.run("service", "uninstall")
+    assert not unit.exists()
+    assert orch.run("service", "uninstall", check=False).returncode == 2
+
+
+def _received(record: Path) -> list[str]:
+    if not record.exists():
+        return []
+    return [json.loads(line)["message"] for line in record.read_text().splitlines()]
