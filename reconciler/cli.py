@@ -654,7 +654,8 @@ def service_install() -> None:
         inst.state_dir,
         inst.socket,
         [sys.executable, "-m", "reconciler"],
-        environment={"PATH": os.environ.get("PATH", "")},
+        # The user manager's PATH is minimal: the controller needs the one that finds tmux.
+        environment={"PATH": os.environ["PATH"]} if os.environ.get("PATH") else None,
     )
     click.echo(f"wrote {path}")
     click.echo("to start it now and at every boot, run:")

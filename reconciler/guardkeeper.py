@@ -42,6 +42,7 @@ class _Seen:
     checked_at: float
     report: GuardReport
     alerted: frozenset[str] = frozenset()
+    failure: str = ""  # the last restore error, reported once until it changes
 
 
 class GuardKeeper:
@@ -89,20 +90,17 @@ class GuardKeeper:
             log.warning("guard check of %s failed: %s", name, err)
             return _Seen(now, GuardReport(False, "GuardCheckFailed", str(err)))
         restoring = [v for v in violations if guards[v.rule_index].action == "restore"]
-        alerting = [v for v in violations if guards[v.rule_index].action != "restore"]
+        restored_paths = {v.path for v in restoring}
+        alerting = [
+            v
+            for v in violations
+            if guards[v.rule_index].action != "restore" and v.path not in restored_paths
+        ]
         alerted = seen.alerted if seen else frozenset()
-        if restoring:
-            self._restore(name, workdir, restoring)
+        failure = self._restore(name, workdir, restoring, seen.failure if seen else "")
         paths = frozenset(v.path for v in alerting)
         if alerting and paths != alerted:
-            self.store.record_event(
-                Event(
-                    f"agent/{name}",
-                    EventType.WARNING,
-                    "ProtectedFileChanged",
-                    event_message(alerting, None),
-                )
-            )
+            self._warn(name, "ProtectedFileChanged", event_message(alerting, None))
         if not violations:
             return _Seen(now, GuardReport(False, "NoViolation", "no protected path changed"))
         what = "restored" if restoring else "changed"
@@ -111,32 +109,26 @@ class GuardKeeper:
             "ProtectedFileRestored" if restoring else "ProtectedFileChanged",
             f"protected paths {what}: {', '.join(v.local_path for v in violations)}",
         )
-        return _Seen(now, report, paths)
+        return _Seen(now, report, paths, failure)
 
-    def _restore(self, name: str, workdir: Path, violations: list[Violation]) -> None:
+    def _warn(self, name: str, reason: str, message: str) -> None:
+        self.store.record_event(Event(f"agent/{name}", EventType.WARNING, reason, message))
+
+    def _restore(self, name: str, workdir: Path, violations: list[Violation], failed: str) -> str:
+        """Restore `violations`; the error if it failed (a Warning only when it is a new one)."""
+        if not violations:
+            return ""
         backup_root = self.paths.agent_dir(name) / "backups"
         try:
             backup = restore(workdir, violations, backup_root, time.time())
         except (OrchError, OSError, ValueError) as err:
             log.warning("guard restore for %s failed: %s", name, err, exc_info=True)
-            self.store.record_event(
-                Event(
-                    f"agent/{name}",
-                    EventType.WARNING,
-                    "RestoreFailed",
-                    f"could not restore protected paths: {err}",
-                )
-            )
-            return
-        self.store.record_event(
-            Event(
-                f"agent/{name}",
-                EventType.WARNING,
-                "ProtectedFileRestored",
-                event_message(violations, backup),
-            )
-        )
+            if str(err) != failed:
+                self._warn(name, "RestoreFailed", f"could not restore protected paths: {err}")
+            return str(err)
+        self._warn(name, "ProtectedFileRestored", event_message(violations, backup))
         self.store.enqueue(name, "orch", agent_message(violations, backup))
+        return ""
 
 
 def backups(paths: StatePaths, agent: str) -> list[Path]:

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 PURE_MODULES = (
     "actions",
     "duration",
+    "globmatch",
     "health",
     "lifecycle",
     "messages",
