@@ -33,7 +33,7 @@ CORPUS: dict[str, bytes] = {
     b"spec: {command: [1], restartPolicy: 7, env: [a]}\n",
     "unknown-field": GOOD.encode() + b"  bogus: 1\n",
     "bad-duration": GOOD.encode().replace(b'sleep 1000"}', b'sleep", crashLoop: {window: 5x}}'),
-    "bad-regex": GOOD.encode().replace(b"1000\"}", b"1000\", ignore: ['([']}"),
+    "bad-regex": GOOD.encode().replace(b'1000"}', b"1000\", ignore: ['([']}"),
     "bad-name": GOOD.encode().replace(b"executor", b"Executor_1"),
     "duplicate": (GOOD + "---\n" + GOOD).encode(),
     "unknown-kind": GOOD.encode().replace(b"kind: Agent", b"kind: Pod"),
