@@ -23,7 +23,7 @@ import click
 
 from reconciler.agentlog import follow as follow_log
 from reconciler.agentlog import log_path, read_log
-from reconciler.controller import Controller, configure_logging, ensure_controller
+from reconciler.daemon import ensure_controller
 from reconciler.desired import apply_files, declarations
 from reconciler.duration import parse_duration
 from reconciler.errors import InvalidInput, NotFound, OrchError
@@ -622,6 +622,9 @@ def controller() -> None:
     """Run the control loop in the foreground (what the systemd unit starts)."""
     inst = installation()
     require_tmux()
+    # Imported here: the loop's dependencies (watchdog, the runner) would slow every other command.
+    from reconciler.controller import Controller, configure_logging
+
     ensure_state_dir(inst.state_dir)
     configure_logging(inst.paths)
     Controller(inst.state_dir, inst.socket).run()

@@ -15,8 +15,6 @@ import logging.handlers
 import os
 import select
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +34,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from reconciler.daemon import read_pid
 from reconciler.desired import agent_from, apply_files
 from reconciler.errors import ManifestError, Unavailable
 from reconciler.executor import Executor
@@ -374,57 +373,6 @@ class Controller:
         outcome = self.executor.execute(plan.record, plan.actions)
         events.extend(outcome.events)
         return outcome.record
-
-
-def read_pid(paths: StatePaths) -> int | None:
-    """The pid the running controller wrote, if any."""
-    try:
-        return int(paths.pid.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def controller_running(paths: StatePaths) -> bool:
-    """Whether some process holds this state dir's controller lock."""
-    if not paths.lock.exists():
-        return False
-    lock = FileLock(paths.lock)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False
-
-
-def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
-    """Start a background controller for this state dir unless one runs."""
-    paths = StatePaths(ensure_state_dir(state_dir))
-    if controller_running(paths):
-        return
-    with open(paths.log, "ab") as log_file:
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reconciler",
-                "--state-dir",
-                str(state_dir),
-                "--socket",
-                socket,
-                "controller",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-            start_new_session=True,
-            close_fds=True,
-        )
-    deadline = time.monotonic() + wait
-    while not (controller_running(paths) and read_pid(paths)):
-        if time.monotonic() > deadline:
-            raise Unavailable(f"the controller did not start; see {paths.log}")
-        time.sleep(0.02)
 
 
 def configure_logging(paths: StatePaths) -> None:

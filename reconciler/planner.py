@@ -169,7 +169,14 @@ def _plan_exit(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
         )
         b.requeue(backoff)
         return
-    _restart(b, desired, "Restarted", f"{what}; restarted (restart {record.restarts + 1})")
+    # The session is usually gone already; only a dead pane still holding it needs killing.
+    _restart(
+        b,
+        desired,
+        "Restarted",
+        f"{what}; restarted (restart {record.restarts + 1})",
+        replace_session=observed.pane is not None,
+    )
 
 
 def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation) -> None:
@@ -189,7 +196,7 @@ def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservatio
         _plan_starting(b, desired, observed)
         return
     if plan_health(b, desired, verdict):
-        _restart(b, desired, "StaleRestarted", "restarted a silent agent")
+        _restart(b, desired, "StaleRestarted", "restarted a silent agent", replace_session=True)
         return
     reset_after = desired.agent.spec.crash_loop.reset_after
     if b.record.crash_times and b.now - b.record.since >= reset_after:
@@ -230,6 +237,7 @@ def _plan_message(b: PlanBuilder, observed: AgentObservation) -> None:
     if step.message != message:
         b.message = step.message
         if step.message.delivered_at is not None:
+            b.requeue(0.0)  # the next queued message need not wait for the safety pass
             size = len(step.message.text.encode())
             b.event(
                 "Delivered",
@@ -239,7 +247,9 @@ def _plan_message(b: PlanBuilder, observed: AgentObservation) -> None:
         b.requeue(step.requeue_after)
 
 
-def _restart(b: PlanBuilder, desired: DesiredAgent, reason: str, message: str) -> None:
+def _restart(
+    b: PlanBuilder, desired: DesiredAgent, reason: str, message: str, replace_session: bool
+) -> None:
     """Restart with the conversation kept (the restart command), counting the restart."""
     b.update(restarts=b.record.restarts + 1)
     _launch(
@@ -250,7 +260,7 @@ def _restart(b: PlanBuilder, desired: DesiredAgent, reason: str, message: str) -
         reason,
         message,
         warning=True,
-        replace_session=True,
+        replace_session=replace_session,
     )
 
 

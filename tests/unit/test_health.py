@@ -230,6 +230,7 @@ def test_message_is_pasted_then_submitted_then_delivered() -> None:
     )
     assert done.message is not None and done.message.phase is Phase.DELIVERED
     assert done.events[-1].reason == "Delivered"
+    assert done.requeue_after == 0.0  # the next queued message goes out at once
 
 
 def test_swallowed_enter_is_pressed_once_more() -> None:

@@ -230,3 +230,9 @@ def test_unrecorded_launch_seen_on_the_session_is_adopted() -> None:
     got = plan(agent(), AgentObservation(pane), record(S.RUNNING))
     assert got.actions == ()
     assert got.record is not None and got.record.launch_id == "executor-new"
+
+
+def test_restart_after_the_session_vanished_does_not_kill_it_again() -> None:
+    got = plan(agent(), GONE, record(S.RUNNING))
+    (launch,) = got.actions
+    assert isinstance(launch, Launch) and not launch.replace_session

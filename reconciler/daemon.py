@@ -1,0 +1,69 @@
+"""Starting and finding the background controller of a state dir, for the CLI.
+
+Kept apart from `controller` so that a short command such as `orch send` does not import the
+control loop's dependencies (watchdog, the playbook runner) just to see whether one runs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from reconciler.errors import Unavailable
+from reconciler.paths import StatePaths
+from reconciler.store import ensure_state_dir
+
+
+def read_pid(paths: StatePaths) -> int | None:
+    """The pid the running controller wrote, if any."""
+    try:
+        return int(paths.pid.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def controller_running(paths: StatePaths) -> bool:
+    """Whether some process holds this state dir's controller lock."""
+    if not paths.lock.exists():
+        return False
+    lock = FileLock(paths.lock)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
+    """Start a background controller for this state dir unless one runs."""
+    paths = StatePaths(ensure_state_dir(state_dir))
+    if controller_running(paths):
+        return
+    with open(paths.log, "ab") as log_file:
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "--state-dir",
+                str(state_dir),
+                "--socket",
+                socket,
+                "controller",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + wait
+    while not (controller_running(paths) and read_pid(paths)):
+        if time.monotonic() > deadline:
+            raise Unavailable(f"the controller did not start; see {paths.log}")
+        time.sleep(0.02)
