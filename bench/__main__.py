@@ -1,4 +1,4 @@
-"""`make bench`: measure orch against the performance budgets of DESIGN.md and print one table.
+"""`make bench`: measure orch against the performance budgets of DESIGN.md; print the tables.
 
 Figures (each module's docstring says exactly what it measures and how):
 
@@ -7,11 +7,17 @@ Figures (each module's docstring says exactly what it measures and how):
 3. bench.observe    one observation pass over 10 / 50 / 100 agents         < 30 ms at 100, linear
                     (plus a full Controller.run_pass() per size, for information)
 4. bench.idle       controller idle CPU with 20 agents                     < 1 % of one core
+5. bench.stale      stale.after elapsed since the last output -> Stale     info (ref: 1 s pass)
+6. bench.classify   screen.classify() on a 200x50 screen + 2,000 lines     info (µs per call)
+7. bench.delivery   orch send 1 KB / 100 KB / 1 MB -> recorded by agent    100 KB median < 1 s
+8. bench.throughput 50 msgs to 1 agent, 100 msgs over 20 agents            info (msg/s)
+9. bench.peers      crash -> replacement: orch, seed shell loop, supervisord  info (side by side)
 
 Every benchmark runs in its own sandbox (bench.sandbox): a temp state dir and a tmux socket named
 `orch-bench-<random>`, torn down in a `finally` that kills only what that sandbox started. The
 results, raw samples included, go to a JSON file in a fresh temp dir (or --json PATH); nothing is
-written inside the repository. Progress goes to stderr, the table to stdout.
+written inside the repository. Progress goes to stderr, the tables to stdout: one for every
+figure, then one per side-by-side group (bench.peers) with each peer's ratio to orch.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import idle, live_edit, observe, restart
+from bench import classify, delivery, idle, live_edit, observe, peers, restart, stale, throughput
 from bench.report import Figure, failed_figure, render_table, write_json
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
@@ -31,6 +37,11 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
     "edit": ("manifest saved -> change applied", lambda: [live_edit.run()]),
     "observe": ("observation pass over 10/50/100 agents", observe.run),
     "idle": ("controller idle CPU with 20 agents", idle.run),
+    "stale": ("stale.after elapsed -> Stale", stale.run),
+    "classify": ("classify() cost per screen", classify.run),
+    "send": ("orch send 1 KB / 100 KB / 1 MB -> recorded", delivery.run),
+    "throughput": ("messages per second, 1 and 20 agents", throughput.run),
+    "peers": ("crash -> replacement: orch, seed loop, supervisord", peers.run),
 }
 
 

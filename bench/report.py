@@ -16,7 +16,10 @@ Statistic = Literal["median", "p95", "mean"]
 
 @dataclass(frozen=True)
 class Budget:
-    """An upper bound on one statistic of a figure; `limit` None means informational only."""
+    """An upper bound on one statistic of a figure; `limit` None means informational only.
+
+    An informational budget may still carry a `text` (a reference value to read the figure by).
+    """
 
     limit: float | None
     statistic: Statistic = "median"
@@ -25,7 +28,7 @@ class Budget:
     def describe(self, unit: str) -> str:
         """The budget as the table shows it."""
         if self.limit is None:
-            return "-"
+            return self.text or "-"
         return self.text or f"{self.statistic} < {self.limit:g} {unit}"
 
 
@@ -39,6 +42,12 @@ class Figure:
     budget: Budget
     note: str = ""
     error: str = ""
+    group: str = ""
+    """Figures sharing a non-empty group form their own side-by-side table (see render_table)."""
+    baseline: bool = False
+    """In a group: the figure every other one is compared with (its ratio is 1)."""
+    model: bool = False
+    """The samples come from a model, not a measurement (the table's n column says so)."""
 
     @property
     def median(self) -> float:
@@ -84,16 +93,24 @@ def failed_figure(name: str, error: BaseException) -> Figure:
 
 
 def render_table(figures: Sequence[Figure]) -> str:
-    """The results table: figure, n, median, p95, budget, verdict."""
+    """The results table (figure, n, median, p95, budget, verdict), then one table per group."""
+    ungrouped = [f for f in figures if not f.group]
+    tables = [_main_table(ungrouped)] if ungrouped or not figures else []
+    groups = dict.fromkeys(f.group for f in figures if f.group)
+    tables.extend(_group_table(group, [f for f in figures if f.group == group]) for group in groups)
+    return "\n\n".join(tables)
+
+
+def _main_table(figures: Sequence[Figure]) -> str:
     rows = []
     for fig in figures:
         if fig.error:
-            rows.append((fig.name, 0, "-", "-", "-", fig.verdict))
+            rows.append((fig.name, "0", "-", "-", "-", fig.verdict))
             continue
         rows.append(
             (
                 fig.name,
-                len(fig.samples),
+                _count(fig),
                 _format(fig.median, fig.unit),
                 _format(fig.p95, fig.unit),
                 fig.budget.describe(fig.unit),
@@ -102,6 +119,43 @@ def render_table(figures: Sequence[Figure]) -> str:
         )
     headers = ("figure", "n", "median", "p95", "budget", "verdict")
     return tabulate(rows, headers=headers, disable_numparse=True)
+
+
+def _group_table(group: str, figures: Sequence[Figure]) -> str:
+    """Side by side: each figure's median and p95, and their ratios to the baseline figure's."""
+    base = next((f for f in figures if f.baseline and not f.error), None)
+    rows = []
+    for fig in figures:
+        if fig.error:
+            rows.append((fig.name, "0", "-", "-", "-", "-", fig.verdict))
+            continue
+        rows.append(
+            (
+                fig.name,
+                _count(fig),
+                _format(fig.median, fig.unit),
+                _format(fig.p95, fig.unit),
+                _ratio(fig, base, "median"),
+                _ratio(fig, base, "p95"),
+                fig.verdict,
+            )
+        )
+    name = base.name if base else "baseline"
+    headers = (group, "n", "median", "p95", f"median / {name}", f"p95 / {name}", "verdict")
+    return tabulate(rows, headers=headers, disable_numparse=True)
+
+
+def _ratio(fig: Figure, base: Figure | None, statistic: Statistic) -> str:
+    if base is None or base.unit != fig.unit:
+        return "-"
+    denominator = base.value(statistic)
+    if denominator <= 0:
+        return "-"
+    return _format(fig.value(statistic) / denominator, "x")
+
+
+def _count(fig: Figure) -> str:
+    return "model" if fig.model else str(len(fig.samples))
 
 
 def write_json(figures: Sequence[Figure], path: Path) -> None:
@@ -120,4 +174,7 @@ def write_json(figures: Sequence[Figure], path: Path) -> None:
 
 
 def _format(value: float, unit: str) -> str:
+    """Three significant digits, without an exponent for values of 1000 and more."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f} {unit}"
     return f"{value:.3g} {unit}"
