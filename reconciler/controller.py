@@ -203,13 +203,19 @@ class Controller:
         try:
             while not self._stopping:
                 changed, settle_wait = watcher.settled()
-                for path in changed:
-                    self._reapply(path)
-                result = self.run_pass()
-                watcher.watch(self.store.sources())
-                if time.monotonic() - last_prune > PRUNE_SECONDS:
-                    self.store.prune_history()
-                    last_prune = time.monotonic()
+                try:
+                    for path in changed:
+                        self._reapply(path)
+                    result = self.run_pass()
+                    watcher.watch(self.store.sources())
+                    if time.monotonic() - last_prune > PRUNE_SECONDS:
+                        self.store.prune_history()
+                        last_prune = time.monotonic()
+                except Exception:  # transient until proven otherwise (kopf)
+                    # A pass that fails (tmux restarting, the disk full a moment) is logged with
+                    # its traceback and tried again; the next pass re-reads everything anyway.
+                    log.exception("pass failed; trying again in %.0fs", RESYNC_SECONDS)
+                    result = PassResult()
                 timeout = result.requeue_after
                 if settle_wait is not None:
                     timeout = min(timeout, settle_wait)
