@@ -39,12 +39,14 @@ from reconciler.desired import agent_from, apply_files
 from reconciler.errors import ManifestError, Unavailable
 from reconciler.executor import Executor
 from reconciler.guardkeeper import GuardKeeper
+from reconciler.health import local_time
 from reconciler.messages import QueuedMessage
 from reconciler.observation import PaneObservation
 from reconciler.paths import StatePaths
 from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.planner import plan_agent
 from reconciler.playbook import PlaybookRunner
+from reconciler.screen import ScreenVerdict, classify
 from reconciler.status import AgentRecord, Event, EventType, Transition
 from reconciler.store import Store, ensure_state_dir
 from reconciler.tmux import Tmux
@@ -70,6 +72,8 @@ class CachedScreen:
     activity: int
     captured_at: float
     text: str
+    verdict: ScreenVerdict | None = None  # classified for `generation` of the agent's spec
+    generation: int = 0
 
     def current_for(self, pane: PaneObservation) -> bool:
         """No output since this capture: same pane, and its last output second ended before it.
@@ -332,8 +336,9 @@ class Controller:
 
     def _capture(
         self, panes: Mapping[str, PaneObservation], desired: Mapping[str, DesiredAgent]
-    ) -> dict[str, str]:
-        """Screens of live desired agents: captured again only where tmux saw output."""
+    ) -> dict[str, CachedScreen]:
+        """Screens of live desired agents (captured again only where tmux saw output), classified
+        once per screen and spec generation."""
         live = {name: pane for name, pane in panes.items() if name in desired and not pane.dead}
         stale = [
             name
@@ -347,7 +352,13 @@ class Controller:
                 self._screens[name] = CachedScreen(pane.pane_id, pane.activity, captured_at, text)
         for name in set(self._screens) - set(live):
             del self._screens[name]
-        return {name: cached.text for name, cached in self._screens.items()}
+        local_now = local_time(time.time(), None)
+        for name, cached in self._screens.items():
+            agent = desired[name]
+            if cached.verdict is None or cached.generation != agent.generation:
+                verdict = classify(cached.text, agent.agent.spec, local_now)
+                self._screens[name] = replace(cached, verdict=verdict, generation=agent.generation)
+        return dict(self._screens)
 
     def _desired(self) -> dict[str, DesiredAgent]:
         """Desired agents, parsed once per generation."""
@@ -363,14 +374,17 @@ class Controller:
         self,
         name: str,
         panes: Mapping[str, PaneObservation],
-        screens: Mapping[str, str],
+        screens: Mapping[str, CachedScreen],
         recorded: AgentRecord | None,
     ) -> AgentObservation:
         pane = panes.get(name)
         if pane is None:
             launch_id = recorded.launch_id if recorded else ""
             return AgentObservation(None, self.executor.exit_code(name, launch_id))
-        return AgentObservation(pane, None, screens.get(name))
+        cached = screens.get(name)
+        if cached is None:
+            return AgentObservation(pane)
+        return AgentObservation(pane, screen=cached.text, verdict=cached.verdict)
 
     def _execute(self, plan: AgentPlan, events: list[Event]) -> AgentRecord | None:
         events.extend(plan.events)

@@ -8,7 +8,7 @@ Texts already acted on are remembered, so a limit or a prompt that stays on scre
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from reconciler.actions import SendKeys
 from reconciler.duration import format_duration
@@ -31,11 +31,16 @@ DEFAULT_COOLDOWN_SECONDS = 900.0
 def read_screen(
     b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
 ) -> ScreenVerdict | None:
-    """Classify the screen and date its last real change; forget handled texts that left it."""
+    """Classify the screen and date its last real change; forget handled texts that left it.
+
+    The controller passes the verdict it keeps for a screen that has not changed (classifying
+    twenty unchanged screens every second is most of an idle pass); without one it is made here.
+    """
     if observed.screen is None:
         return None
-    local_now = datetime.fromtimestamp(b.now, b.ctx.timezone).astimezone(b.ctx.timezone)
-    verdict = classify(observed.screen, desired.agent.spec, local_now)
+    verdict = observed.verdict or classify(
+        observed.screen, desired.agent.spec, local_time(b.now, b.ctx.timezone)
+    )
     record = b.record
     if verdict.digest != record.screen_digest or record.screen_changed_at is None:
         b.update(screen_digest=verdict.digest, screen_changed_at=b.now)
@@ -87,6 +92,11 @@ def plan_health(b: PlanBuilder, desired: DesiredAgent, verdict: ScreenVerdict | 
         _plan_stale(b, spec)
         return False
     return _check_stall(b, spec)
+
+
+def local_time(timestamp: float, timezone: tzinfo | None) -> datetime:
+    """An aware datetime in `timezone` (the machine's when None): what reset times are read in."""
+    return datetime.fromtimestamp(timestamp, timezone).astimezone(timezone)
 
 
 def _limits_watched(spec: AgentSpec) -> bool:

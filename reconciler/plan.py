@@ -17,6 +17,7 @@ from reconciler.lifecycle import next_state
 from reconciler.manifest import Agent
 from reconciler.messages import QueuedMessage
 from reconciler.observation import PaneObservation
+from reconciler.screen import ScreenVerdict
 from reconciler.status import (
     AgentRecord,
     Condition,
@@ -52,6 +53,7 @@ class AgentObservation:
     pane: PaneObservation | None = None
     exit_code: int | None = None
     screen: str | None = None
+    verdict: ScreenVerdict | None = None
     guard: GuardReport | None = None
 
     @property
@@ -121,8 +123,10 @@ class PlanBuilder:
         self.events.append(Event(self.target, kind, reason, message))
 
     def update(self, **changes: Any) -> None:
-        """Change fields of the record being built."""
-        self.record = replace(self.record, **changes)
+        """Change fields of the record being built (a no-op when nothing differs: idle passes
+        update nothing, and `replace` is most of their cost)."""
+        if any(getattr(self.record, name) != value for name, value in changes.items()):
+            self.record = replace(self.record, **changes)
 
     def requeue(self, after: float) -> None:
         """Ask to look again within `after` seconds."""

@@ -43,6 +43,8 @@ def set_condition(conditions: tuple[Condition, ...], new: Condition) -> tuple[Co
     """
     old = next((c for c in conditions if c.type == new.type), None)
     if old is not None and old.status == new.status:
+        if (old.reason, old.message) == (new.reason, new.message):
+            return conditions  # nothing to say: the common case on an idle pass
         new = replace(new, last_transition_time=old.last_transition_time)
     merged = {c.type: c for c in conditions}
     merged[new.type] = new

@@ -7,6 +7,7 @@ with a busy timeout keeps concurrent CLI and controller use consistent, also aft
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -603,7 +604,9 @@ def _record_to_json(record: AgentRecord) -> str:
     return json.dumps(asdict(record), sort_keys=True)
 
 
+@functools.lru_cache(maxsize=4096)
 def _record_from_json(text: str) -> AgentRecord:
+    """Records are immutable, so an unchanged row parses to the same shared object."""
     data = json.loads(text)
     data["state"] = AgentState(data["state"])
     data["crash_times"] = tuple(data.get("crash_times", ()))

@@ -155,3 +155,20 @@ def test_logs_keep_output_across_restarts(orch: Orch, executor: Path) -> None:
     assert "before the crash" in log
     assert log.count("FAKE AGENT READY executor") == 2
     assert "\x1b" not in log
+
+
+def test_message_is_held_through_a_cooldown_then_delivered_once(orch: Orch) -> None:
+    records = apply_agents(orch, "executor", extra="  rateLimit: {patterns: ['usage limit']}\n")
+    record = records["executor"]
+    orch.tmux(
+        "send-keys", "-t", "=executor:", "-l", "limit usage limit hit, try again in 4 seconds"
+    )
+    orch.tmux("send-keys", "-t", "=executor:", "Enter")
+    wait_until(lambda: state(orch, "executor") == "CoolingDown", what="CoolingDown")
+    orch.run("send", "executor", "after the cooldown")
+    assert state(orch, "executor") == "CoolingDown"
+    assert "after the cooldown" not in received(record)
+    wait_until(lambda: "after the cooldown" in received(record), timeout=30, what="delivery")
+    got = received(record)
+    assert got.count("after the cooldown") == 1
+    assert got.index("continue") < got.index("after the cooldown")  # resume first, then the queue
