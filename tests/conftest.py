@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import kill_test_processes
+from reconciler.tmux import Tmux
+from tests.helpers import kill_marked, kill_test_processes, kill_tmux_server
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
@@ -83,3 +84,20 @@ def orch(tmp_path: Path) -> Iterator[Orch]:
         yield installation
     finally:
         kill_test_processes(state_dir, socket)
+
+
+#: Set in the environment of the tmux clients a `tmux` fixture starts, so its server, its panes and
+#: any daemons they leave all carry it, and teardown can find exactly them.
+TMUX_MARK = "ORCH_TEST_TMUX_SOCKET"
+
+
+@pytest.fixture
+def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tmux]:
+    """A Tmux adapter on a private socket; its server and all marked processes die afterwards."""
+    socket = f"orch-test-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv(TMUX_MARK, socket)
+    try:
+        yield Tmux(socket)
+    finally:
+        kill_tmux_server(socket)
+        kill_marked(TMUX_MARK, socket)

@@ -55,16 +55,29 @@ def kill_test_processes(state_dir: Path, socket_name: str) -> None:
                 os.kill(pid, signal.SIGKILL)
         except (ValueError, ProcessLookupError, PermissionError):
             pass
+    kill_tmux_server(socket_name)
+    kill_marked("ORCH_STATE_DIR", str(state_dir))
+
+
+def kill_tmux_server(socket_name: str) -> None:
+    """Kill the tmux server of one private socket and remove the socket file.
+
+    tmux 3.3a leaves its socket file behind after kill-server.
+    """
     subprocess.run(
         ["tmux", "-L", socket_name, "kill-server"], capture_output=True, check=False, timeout=10
     )
-    # tmux 3.3a leaves its socket file behind after kill-server.
-    (Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / socket_name).unlink(
+    (Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / socket_name).unlink(
         missing_ok=True
     )
-    for proc in processes_with_env("ORCH_STATE_DIR", str(state_dir)):
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
+
+
+def kill_marked(key: str, value: str) -> None:
+    """Kill every process (but this one) whose environment carries KEY=VALUE."""
+    for proc in processes_with_env(key, value):
+        if proc.pid != os.getpid():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
 
 def _is_our_controller(pid: int, state_dir: Path) -> bool:

@@ -8,11 +8,8 @@ server and anything still marked.
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -20,29 +17,9 @@ import pytest
 
 from reconciler.agentlog import log_path, pipe_command, read_log
 from reconciler.tmux import Tmux
-from tests.helpers import processes_with_env, wait_until
+from tests.helpers import wait_until
 
-MARK = "ORCH_TEST_TMUX_SOCKET"
 LINES = [f"line {i}" for i in range(1, 51)]
-
-
-@pytest.fixture
-def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tmux]:
-    """A Tmux adapter on a private socket; its server and all marked processes die afterwards."""
-    socket = f"orch-test-{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv(MARK, socket)
-    try:
-        yield Tmux(socket)
-    finally:
-        subprocess.run(
-            ["tmux", "-L", socket, "kill-server"], capture_output=True, check=False, timeout=10
-        )
-        for proc in processes_with_env(MARK, socket):
-            if proc.pid != os.getpid():
-                try:
-                    proc.kill()
-                except psutil.Error:
-                    continue
 
 
 def start_printer(tmux: Tmux, workdir: Path, go: Path) -> None:

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,35 +26,8 @@ from reconciler.errors import NotFound
 from reconciler.observation import PaneObservation
 from reconciler.processes import launch_processes, stop_launch, terminate
 from reconciler.tmux import SessionExists, Tmux
+from tests.conftest import FAKE_AGENT
 from tests.helpers import processes_with_env, wait_until
-
-FAKE_AGENT = Path(__file__).resolve().parent.parent / "fakes" / "fake_agent.py"
-MARK = "ORCH_TEST_TMUX_SOCKET"
-
-
-@pytest.fixture
-def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tmux]:
-    """A Tmux adapter on a private socket; its server and all marked processes die afterwards."""
-    socket = f"orch-test-{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv(MARK, socket)
-    try:
-        yield Tmux(socket)
-    finally:
-        subprocess.run(
-            ["tmux", "-L", socket, "kill-server"], capture_output=True, check=False, timeout=10
-        )
-        _kill_marked(socket)
-        socket_dir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
-        (socket_dir / socket).unlink(missing_ok=True)
-
-
-def _kill_marked(socket: str) -> None:
-    for proc in processes_with_env(MARK, socket):
-        if proc.pid != os.getpid():
-            try:
-                proc.kill()
-            except psutil.Error:
-                continue
 
 
 def agent_script(*args: str, exec_: bool = True) -> str:
