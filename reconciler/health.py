@@ -269,6 +269,21 @@ def type_text(b: PlanBuilder, text: str) -> None:
     b.requeue(TYPE_SETTLE_SECONDS)
 
 
+#: Conditions that hold exactly while the agent is in one state: type, state, reason when True,
+#: reason and message when False (when True, the message is the state's own).
+STATE_CONDITIONS = (
+    (
+        "AwaitingInput",
+        AgentState.AWAITING_HUMAN,
+        "PromptShown",
+        "NoPrompt",
+        "no prompt waiting for a human",
+    ),
+    ("Stalled", AgentState.STALE, "ScreenUnchanged", "ScreenMoving", "the screen changes"),
+    ("RateLimited", AgentState.COOLING_DOWN, "UsageLimit", "NoLimit", "no limit in force"),
+)
+
+
 def publish_conditions(b: PlanBuilder, alive: bool, guard: GuardReport | None) -> None:
     """SessionReady, AwaitingInput, Stalled, RateLimited (and GuardTripped for guarded agents)."""
     record = b.record
@@ -284,28 +299,15 @@ def publish_conditions(b: PlanBuilder, alive: bool, guard: GuardReport | None) -
             record.reason or "NotRunning",
             record.message or "no process",
         )
-    awaiting = state is AgentState.AWAITING_HUMAN
-    b.condition(
-        "AwaitingInput",
-        ConditionStatus(str(awaiting)),
-        "PromptShown" if awaiting else "NoPrompt",
-        record.message if awaiting else "no prompt waiting for a human",
-    )
-    stalled = state is AgentState.STALE
-    b.condition(
-        "Stalled",
-        ConditionStatus(str(stalled)),
-        "ScreenUnchanged" if stalled else "ScreenMoving",
-        record.message if stalled else "the screen changes",
-    )
-    cooling = state is AgentState.COOLING_DOWN
-    until = f"until {_local(b, record.cooldown_until)}" if record.cooldown_until else ""
-    b.condition(
-        "RateLimited",
-        ConditionStatus(str(cooling)),
-        "UsageLimit" if cooling else "NoLimit",
-        until if cooling else "no limit in force",
-    )
+    for type_, held_in, reason_true, reason_false, message_false in STATE_CONDITIONS:
+        held = state is held_in
+        if held and type_ == "RateLimited" and record.cooldown_until:
+            message = f"until {_local(b, record.cooldown_until)}"
+        else:
+            message = record.message if held else message_false
+        b.condition(
+            type_, ConditionStatus(str(held)), reason_true if held else reason_false, message
+        )
     if guard is not None:
         b.condition(
             "GuardTripped", ConditionStatus(str(guard.tripped)), guard.reason, guard.message
