@@ -305,3 +305,37 @@ def test_a_failing_pass_is_logged_and_the_controller_lives_on(orch: Orch) -> Non
     orch.run("apply", "-f", str(path))
     wait_until(lambda: running(orch, "executor"), what="Running again")
     assert int((orch.state_dir / "controller.pid").read_text()) == controller
+
+
+def test_events_watch_prints_new_events(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("executor"))
+    orch.run("apply", "-f", str(path), "--wait")
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "events", "-w", "--for", "agent/executor"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=orch.env,
+        cwd=orch.workdir,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(watcher.stdout or []), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("Started" in line for line in lines), what="the listing")
+        orch.tmux("kill-session", "-t", "=executor")
+        wait_until(lambda: any("Restarted" in line for line in lines), what="a new event")
+    finally:
+        watcher.kill()
+        watcher.wait()
+
+
+def test_missing_tmux_is_one_line_naming_apt_get(orch: Orch, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    orch.env["PATH"] = str(bin_dir)
+    path = write_manifest(orch, agent_doc("executor"))
+    result = orch.run("apply", "-f", str(path), check=False)
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1 and "apt-get install tmux" in result.stderr
+    assert orch.agents() == {}
