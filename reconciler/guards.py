@@ -132,11 +132,6 @@ class Backup:
 # -- finding violations --------------------------------------------------------------------------
 
 
-def is_git_repo(workdir: Path) -> bool:
-    """Whether `workdir` is inside a git work tree."""
-    return _repo(workdir) is not None
-
-
 def find_violations(workdir: Path, protect_rules: Sequence[Sequence[str]]) -> list[Violation]:
     """Protected paths changed in the workdir's repository, staged or not; [] outside git.
 

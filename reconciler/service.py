@@ -171,9 +171,8 @@ def install(
         f"orch controller for {state} (tmux socket {socket})",
         environment=environment,
     )
-    folder = unit_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
+    path = unit_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         replaced = path.read_text() != text
     except FileNotFoundError:
@@ -196,8 +195,8 @@ def uninstall(state_dir: Path) -> tuple[Path | None, list[str]]:
     the commands left for the user (stop, daemon-reload) work with the file already gone.
     """
     name = unit_name(state_dir)
-    folder = unit_dir()
-    path = folder / name
+    path = unit_path(state_dir)
+    folder = path.parent
     links = [
         link
         for pattern in ("*.wants", "*.requires")

@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -185,21 +184,6 @@ class Tmux:
         if not result.ok and not _has(result.err, _NO_SERVER + _MISSING):
             raise self._error(result.err)
 
-    def kill_server(self) -> None:
-        """Kill the tmux server on this socket, if one runs, and wait until it is gone.
-
-        kill-server returns while the server is still exiting (a client then gets "server
-        exited unexpectedly" for ≈ 10 ms), so repeat it until tmux says no server runs.
-        """
-        deadline = time.monotonic() + self.timeout
-        result = self._run("kill-server")
-        while not _has(result.err, _NO_SERVER):
-            if not result.ok and not _has(result.err, _EXITING):
-                raise self._error(result.err)
-            if time.monotonic() > deadline:
-                raise Unavailable(f"tmux (socket {self.socket_name}) did not exit")
-            result = self._run("kill-server")
-
     def session_exists(self, name: str) -> bool:
         """Whether session NAME exists (False when no server runs)."""
         result = self._run("has-session", "-t", _session_target(name))
@@ -262,10 +246,6 @@ class Tmux:
         """Type `text` into NAME's pane as literal keys (one call per ≈ 8 KB)."""
         for chunk in _utf8_chunks(text, LITERAL_CHUNK_BYTES):
             self._checked(name, "send-keys", "-l", "-t", _pane_target(name), "--", chunk)
-
-    def pipe_output(self, name: str, command: str) -> None:
-        """Feed everything NAME's pane prints to shell `command` (no-op if a pipe is open)."""
-        self._checked(name, "pipe-pane", "-o", "-t", _pane_target(name), command)
 
     def _checked(self, name: str, *args: str, stdin: bytes = b"") -> _Result:
         """Run a command aimed at session NAME; raise NotFound when it (or the server) is gone."""

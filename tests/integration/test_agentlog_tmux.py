@@ -9,7 +9,6 @@ server and anything still marked.
 from __future__ import annotations
 
 import shlex
-import subprocess
 from pathlib import Path
 
 import psutil
@@ -22,25 +21,14 @@ from tests.helpers import wait_until
 LINES = [f"line {i}" for i in range(1, 51)]
 
 
-def start_printer(tmux: Tmux, workdir: Path, go: Path) -> None:
+def start_printer(tmux: Tmux, workdir: Path, go: Path, pipe: str) -> None:
     """Session `alpha`: waits for `go`, prints LINES and a colored line, then idles."""
     script = (
         f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.02; done; "
         "for i in $(seq 1 50); do echo line $i; done; "
         "printf '\\033[1;32mcolored\\033[0m\\n'; sleep 1000"
     )
-    tmux.start("alpha", script, str(workdir), {})
-
-
-def pipe_pane(tmux: Tmux, command: str) -> None:
-    """What the integrator's `Tmux.pipe_output(name, command)` runs."""
-    client = ["tmux", "-L", tmux.socket_name, "-f", "/dev/null"]
-    subprocess.run(
-        [*client, "pipe-pane", "-o", "-t", "=alpha:", command],
-        capture_output=True,
-        check=True,
-        timeout=10,
-    )
+    tmux.start("alpha", script, str(workdir), {}, pipe_command=pipe)
 
 
 def writers_of(log: Path) -> list[psutil.Process]:
@@ -59,9 +47,8 @@ def writers_of(log: Path) -> list[psutil.Process]:
 def test_pane_output_reaches_the_log(tmux: Tmux, tmp_path: Path) -> None:
     log = log_path(tmp_path / "state" / "agents" / "alpha")
     go = tmp_path / "go"
-    start_printer(tmux, tmp_path, go)
+    start_printer(tmux, tmp_path, go, pipe_command(log))
 
-    pipe_pane(tmux, pipe_command(log))
     go.touch()
 
     wait_until(lambda: read_log(log)[-1:] == ["colored"], what="the last line in the log")
@@ -76,9 +63,8 @@ def test_pane_output_reaches_the_log(tmux: Tmux, tmp_path: Path) -> None:
 def test_pane_output_is_rotated_without_loss(tmux: Tmux, tmp_path: Path) -> None:
     log = log_path(tmp_path / "it's alpha; $(touch pwned)")
     go = tmp_path / "go"
-    start_printer(tmux, tmp_path, go)
+    start_printer(tmux, tmp_path, go, pipe_command(log, max_bytes=100, keep=50))
 
-    pipe_pane(tmux, pipe_command(log, max_bytes=100, keep=50))
     go.touch()
 
     wait_until(lambda: read_log(log)[-1:] == ["colored"], what="the last line in the log")
