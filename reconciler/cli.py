@@ -211,7 +211,7 @@ def diff(files: tuple[str, ...]) -> None:
     help="delete every object the file declares",
 )
 def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
-    """Stop and forget an agent (`delete agent NAME`) or every object of a file (`-f FILE`)."""
+    """Stop and forget an agent, cancel a run (`delete run NAME`), or remove a file's objects."""
     inst = installation()
     targets: list[tuple[str, str]] = []
     if files:
