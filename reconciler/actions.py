@@ -18,7 +18,6 @@ class Launch:
     env: Mapping[str, str]
     launch_id: str
     previous_launch: str = ""
-    previous_pid: int | None = None
     replace_session: bool = False
 
 

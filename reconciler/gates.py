@@ -74,15 +74,16 @@ def evaluate_condition(condition: Condition, workdir: Path) -> GateResult:
     return GateResult(name, passed, output, duration=time.monotonic() - started)
 
 
-def missing_outputs(outputs: Sequence[str], workdir: Path) -> list[str]:
-    """The outputs that do not exist yet; a path outside the workdir never counts as existing."""
+def missing_outputs(outputs: Sequence[str], workdir: Path, since: float = 0.0) -> list[str]:
+    """The outputs not written yet: missing, or last modified before `since` (a leftover of an
+    earlier attempt). A path outside the workdir never counts as written."""
     missing = []
     for output in outputs:
         try:
-            exists = _locate(workdir, output).exists()
-        except _Refused:
-            exists = False
-        if not exists:
+            written = _locate(workdir, output).stat().st_mtime >= since
+        except (_Refused, OSError):
+            written = False
+        if not written:
             missing.append(output)
     return missing
 

@@ -286,7 +286,6 @@ def _launch(
             env=dict(spec.env),
             launch_id=launch_id,
             previous_launch=record.launch_id,
-            previous_pid=record.pid,
             replace_session=replace_session,
         )
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from reconciler.gates import evaluate_condition, evaluate_gate
+from reconciler.gates import evaluate_condition, evaluate_gate, missing_outputs
 from reconciler.manifest import PlaybookSpec, Step
 from reconciler.plan import DesiredAgent
 from reconciler.runs import GateOutcome, RunFacts, RunRecord, StepPhase, plan_run
@@ -110,15 +110,8 @@ class PlaybookRunner:
         current = record.current
         if current is None or current.phase is not StepPhase.WORKING or not step.outputs:
             return False
-        since = current.started_at or 0.0  # older files are leftovers of an earlier attempt
         workdir = Path(desired.agent.spec.workdir)
-        for output in step.outputs:
-            try:
-                if (workdir / output).stat().st_mtime < since:
-                    return False
-            except OSError:
-                return False
-        return True
+        return not missing_outputs(step.outputs, workdir, since=current.started_at or 0.0)
 
     def _finished(self, run: str, index: int, kind: str) -> GateOutcome | None:
         """A finished evaluation for this run's step, taken out of the pool's results."""

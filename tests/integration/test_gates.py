@@ -260,3 +260,10 @@ def test_seed_qa_gates_refuse_open_p0_and_p1_findings(
     (workdir / "qa-report.md").write_text(report)
     results = [evaluate_gate(g, workdir, approved=False) for g in gates]
     assert all(r.passed for r in results) is passes, results
+
+
+def test_missing_outputs_counts_leftovers_older_than_the_attempt(workdir: Path) -> None:
+    (workdir / "plan.md").write_text("old\n")
+    written = (workdir / "plan.md").stat().st_mtime
+    assert missing_outputs(["plan.md"], workdir, since=written) == []
+    assert missing_outputs(["plan.md"], workdir, since=written + 1) == ["plan.md"]
