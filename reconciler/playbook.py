@@ -44,7 +44,7 @@ class PlaybookRunner:
 
     def run_pass(self, agents: Mapping[str, DesiredAgent], now: float) -> None:
         """Plan and checkpoint every unfinished run."""
-        runs = self.store.runs()
+        runs = self.store.runs(unfinished_only=True)
         signals = self.store.signals()
         busy = {
             step.agent: run.name
@@ -54,7 +54,7 @@ class PlaybookRunner:
         for run in runs:
             if run.cancelled:
                 self._cancel(run)
-            elif not run.record.finished:
+            else:
                 self._advance(run, agents, signals, busy, now)
 
     def _advance(

@@ -364,9 +364,15 @@ class Store:
                 (record.name, record.playbook, _dumps(spec), _run_to_json(record), record.created),
             )
 
-    def runs(self) -> list[StoredRun]:
-        """Every run, oldest first."""
-        rows = self._conn.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created, name")
+    def runs(self, unfinished_only: bool = False) -> list[StoredRun]:
+        """Every run, oldest first; with `unfinished_only`, those the controller still has to
+        move (not Succeeded or Failed, or cancelled), so finished runs cost a pass nothing."""
+        where = (
+            " WHERE cancelled = 1 OR json_extract(record, '$.state') NOT IN ('Succeeded', 'Failed')"
+            if unfinished_only
+            else ""
+        )
+        rows = self._conn.execute(f"SELECT {RUN_COLUMNS} FROM runs{where} ORDER BY created, name")
         return [_stored_run(row) for row in rows.fetchall()]
 
     def run(self, name: str) -> StoredRun | None:

@@ -130,3 +130,31 @@ def test_kill_9_of_a_writer_leaves_the_store_intact(tmp_path: Path) -> None:
         store = Store(tmp_path)
         assert store.integrity_ok()
         assert store.object("Agent", "a") is not None
+
+
+def test_runs_unfinished_only_leaves_finished_runs_out(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from reconciler.lifecycle import RunState
+    from reconciler.manifest import Playbook
+    from reconciler.runs import RunRecord
+
+    document = {
+        "apiVersion": "orch/v1",
+        "kind": "Playbook",
+        "metadata": {"name": "p"},
+        "spec": {"steps": [{"name": "s", "agent": "a", "prompt": "go"}]},
+    }
+    spec = Playbook.model_validate(document).spec
+    store = Store(tmp_path)
+    for name, state in [
+        ("done", RunState.SUCCEEDED),
+        ("busy", RunState.RUNNING),
+        ("lost", RunState.FAILED),
+    ]:
+        store.create_run(
+            replace(RunRecord.new(name, "p", spec, {}, 1.0), state=state), document["spec"]
+        )
+    store.cancel_run("lost")
+    assert [r.name for r in store.runs(unfinished_only=True)] == ["busy", "lost"]
+    assert len(store.runs()) == 3
