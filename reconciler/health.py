@@ -119,9 +119,8 @@ def _deadline(b: PlanBuilder, spec: AgentSpec) -> float:
 
 
 def _local(b: PlanBuilder, timestamp: float) -> str:
-    return (
-        datetime.fromtimestamp(timestamp, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
-    )
+    """A deadline as people read it, in the pass's time zone."""
+    return local_time(timestamp, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _start_cooldown(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None) -> bool:
