@@ -32,6 +32,7 @@ from reconciler.lifecycle import AgentState
 from reconciler.manifest import Playbook, manifest_json_schema
 from reconciler.output import list_document, table, to_json, to_yaml
 from reconciler.paths import StatePaths
+from reconciler.poll import wait_for
 from reconciler.runs import RunRecord, StepPhase
 from reconciler.sanitize import check_size, sanitize
 from reconciler.service import install as install_unit
@@ -167,17 +168,17 @@ def apply(files: tuple[str, ...], wait: bool, timeout: str) -> None:
 
 
 def _wait_running(inst: Installation, names: list[str], limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while True:
+
+    def pending() -> dict[str, str]:
         records = inst.store.agent_records()
-        pending = {n: records[n].state if n in records else "Pending" for n in names}
-        pending = {n: s for n, s in pending.items() if s != AgentState.RUNNING}
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            detail = ", ".join(f"{n} ({s})" for n, s in sorted(pending.items()))
-            raise OrchError(f"timed out after {limit:g}s waiting for Running: {detail}")
-        time.sleep(POLL_SECONDS)
+        states = {n: records[n].state if n in records else "Pending" for n in names}
+        return {n: s for n, s in states.items() if s != AgentState.RUNNING}
+
+    def failure() -> OrchError:
+        detail = ", ".join(f"{n} ({s})" for n, s in sorted(pending().items()))
+        return OrchError(f"timed out after {limit:g}s waiting for Running: {detail}")
+
+    wait_for(lambda: not pending(), limit, failure, POLL_SECONDS)
 
 
 @cli.command()
@@ -255,11 +256,7 @@ def _delete_run(inst: Installation, name: str) -> None:
 
 def _wait_for(done: Callable[[], bool], limit: float, failure: str) -> None:
     """Poll the store until `done`; an OrchError naming `failure` at the deadline."""
-    deadline = time.monotonic() + limit
-    while not done():
-        if time.monotonic() > deadline:
-            raise OrchError(f"{failure} within {limit:g}s")
-        time.sleep(POLL_SECONDS)
+    wait_for(done, limit, lambda: OrchError(f"{failure} within {limit:g}s"), POLL_SECONDS)
 
 
 # -- get, describe, events ---------------------------------------------------------------------
@@ -511,14 +508,11 @@ def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
 
 
 def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while True:
+    def delivered() -> bool:
         message = inst.store.message(message_id)
-        if message is not None and message.delivered_at is not None:
-            return
-        if time.monotonic() > deadline:
-            raise OrchError(f"message/{message_id} not delivered within {limit:g}s (still queued)")
-        time.sleep(POLL_SECONDS)
+        return message is not None and message.delivered_at is not None
+
+    _wait_for(delivered, limit, f"message/{message_id} was not delivered (still queued)")
 
 
 @cli.command()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from reconciler.errors import Unavailable
 from reconciler.paths import StatePaths
+from reconciler.poll import wait_for
 from reconciler.store import ensure_state_dir
 
 
@@ -62,8 +62,9 @@ def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
             start_new_session=True,
             close_fds=True,
         )
-    deadline = time.monotonic() + wait
-    while not (controller_running(paths) and read_pid(paths)):
-        if time.monotonic() > deadline:
-            raise Unavailable(f"the controller did not start; see {paths.log}")
-        time.sleep(0.02)
+    wait_for(
+        lambda: controller_running(paths) and read_pid(paths) is not None,
+        wait,
+        lambda: Unavailable(f"the controller did not start; see {paths.log}"),
+        interval=0.02,
+    )
