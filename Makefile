@@ -34,10 +34,11 @@ unit: install ## only the fast unit tests (no tmux)
 integration: install tmux ## only the integration tests (real tmux, private sockets)
 	$(PY) -m pytest -q -n 2 tests/integration
 
-lint: install ## ruff and mypy --strict
+lint: install ## ruff, mypy --strict and the import-linter layer contracts
 	$(VENV)/bin/ruff check reconciler tests bench docs
 	$(VENV)/bin/ruff format --check reconciler tests bench docs
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 demo: install tmux ## apply manifests/demo.yaml (no AI subscription needed) and show the agents
 	$(ORCH) apply -f manifests/demo.yaml --wait

@@ -1,4 +1,4 @@
-"""Figure 6: what classifying one screen costs — `reconciler.screen.classify`, in µs per call.
+"""Figure 6: what classifying one screen costs — `reconciler.core.screen.classify`, in µs per call.
 
 In-process, no tmux. The screen is built here: what an agent CLI in a 200 x 50 pane prints over
 a long session — prose, tool calls, diffs, test runs, spinner and timer lines — as 2,000 lines of
@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from bench.report import Budget, Figure
-from reconciler.manifest import AgentSpec
-from reconciler.screen import classify
+from reconciler.api.manifest import AgentSpec
+from reconciler.core.screen import classify
 
 HISTORY = 2000
 ROWS = 50

@@ -9,7 +9,7 @@ incrementally) minus t0. The recorded text must equal the text sent, byte for by
 
 So the figure covers the CLI (start-up, reading stdin, sanitizing, queuing, waking the
 controller), the controller's paste, the settle pause before Enter (0.15 s + 1 s per MiB, see
-reconciler.messages) and the Enter. The CLI's own run time is in each figure's note.
+reconciler.core.delivery) and the Enter. The CLI's own run time is in each figure's note.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bench.poll import Timeout, wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import Sandbox, sandbox
 from bench.workload import RecordLog, agent_document, fake_agent_command, manifest
-from reconciler.store import Store
+from reconciler.adapters.store import Store
 
 AGENT = "receiver"
 #: (label, bytes, rounds, budget in ms)

@@ -23,9 +23,9 @@ from bench.poll import wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import StoreReader, sandbox
 from bench.workload import IDLE, idle_agents
-from reconciler.controller import Controller
-from reconciler.desired import apply_files
-from reconciler.tmux import Tmux
+from reconciler.adapters.tmux import Tmux
+from reconciler.controller.apply import apply_files
+from reconciler.controller.loop import Controller
 
 SIZES = (10, 50, 100)
 OBSERVE_CALLS = 50

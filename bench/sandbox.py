@@ -23,9 +23,8 @@ from pathlib import Path
 
 import psutil
 
-from reconciler.lifecycle import AgentState
-from reconciler.status import AgentRecord
-from reconciler.store import Store
+from reconciler.adapters.store import Store
+from reconciler.api.status import AgentRecord, AgentState
 
 REPO = Path(__file__).resolve().parent.parent
 

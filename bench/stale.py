@@ -25,8 +25,8 @@ from bench.poll import wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import Sandbox, StoreReader, sandbox
 from bench.workload import RecordLog, agent_document, fake_agent_command, manifest
-from reconciler.controller import RESYNC_SECONDS
-from reconciler.lifecycle import AgentState
+from reconciler.api.status import AgentState
+from reconciler.controller.loop import RESYNC_SECONDS
 
 AGENT = "quiet"
 AFTER_SECONDS = 2.0

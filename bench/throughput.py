@@ -24,9 +24,9 @@ from bench.poll import wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import sandbox
 from bench.workload import RecordLog, agent_document, fake_agent_command, manifest
-from reconciler.paths import StatePaths
-from reconciler.store import Store
-from reconciler.wake import notify
+from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.store import Store
+from reconciler.adapters.wake import notify
 
 #: (agents, messages per agent)
 PARTS = ((1, 50), (20, 5))

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.lifecycle import (
-    AGENT_TRANSITIONS,
-    RUN_TRANSITIONS,
-    AgentState,
-    RunState,
-    mermaid_diagram,
-)
+from reconciler.api.status import AgentState, RunState
+from reconciler.core.lifecycle import AGENT_TRANSITIONS, RUN_TRANSITIONS, mermaid_diagram
 
 HEADER = """# Lifecycles
 

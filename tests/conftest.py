@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.tmux import Tmux
+from reconciler.adapters.tmux import Tmux
 from tests.helpers import kill_marked, kill_test_processes, kill_tmux_server
 
 REPO = Path(__file__).resolve().parent.parent

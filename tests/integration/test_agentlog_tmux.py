@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from reconciler.agentlog import log_path, pipe_command, read_log
-from reconciler.tmux import Tmux
+from reconciler.adapters.agentlog import log_path, pipe_command, read_log
+from reconciler.adapters.tmux import Tmux
 from tests.helpers import wait_until
 
 LINES = [f"line {i}" for i in range(1, 51)]

@@ -11,13 +11,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from reconciler.gates import (
+from reconciler.adapters.gates import (
     MAX_OUTPUT_CHARS,
     evaluate_condition,
     evaluate_gate,
     missing_outputs,
 )
-from reconciler.manifest import Condition, FileMatches, Gate, Playbook, load_files
+from reconciler.adapters.manifest_files import load_files
+from reconciler.api.manifest import Condition, FileMatches, Gate, Playbook
 from tests.helpers import processes_with_env
 
 REPO = Path(__file__).resolve().parents[2]

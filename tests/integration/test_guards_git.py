@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.guards import (
+from reconciler.adapters.git import (
     FILES_NAME,
     Backup,
     GuardError,

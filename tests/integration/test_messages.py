@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.sanitize import clean_message
+from reconciler.core.sanitize import clean_message
 from tests.conftest import FAKE_AGENT, Orch
 from tests.helpers import wait_until
 

@@ -10,9 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reconciler.lifecycle import AgentState
-from reconciler.status import AgentRecord, Event, EventType
-from reconciler.store import Declaration, Store
+from reconciler.adapters.store import Declaration, Store
+from reconciler.api.status import AgentRecord, AgentState, Event, EventType
 from tests.helpers import wait_until
 
 
@@ -98,7 +97,7 @@ def test_concurrent_writers_leave_a_consistent_store(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from reconciler.store import Store, Declaration
+from reconciler.adapters.store import Store, Declaration
 store = Store(Path(sys.argv[1]))
 i = 0
 print("ready", flush=True)
@@ -135,9 +134,9 @@ def test_kill_9_of_a_writer_leaves_the_store_intact(tmp_path: Path) -> None:
 def test_runs_unfinished_only_leaves_finished_runs_out(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from reconciler.lifecycle import RunState
-    from reconciler.manifest import Playbook
-    from reconciler.runs import RunRecord
+    from reconciler.api.manifest import Playbook
+    from reconciler.core.lifecycle import RunState
+    from reconciler.core.runs import RunRecord
 
     document = {
         "apiVersion": "orch/v1",

@@ -22,10 +22,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from reconciler.errors import NotFound
-from reconciler.observation import PaneObservation
-from reconciler.processes import launch_processes, stop_launch, terminate
-from reconciler.tmux import SessionExists, Tmux
+from reconciler.adapters.processes import launch_processes, stop_launch, terminate
+from reconciler.adapters.tmux import SessionExists, Tmux
+from reconciler.api.errors import NotFound
+from reconciler.api.observation import PaneObservation
 from tests.conftest import FAKE_AGENT
 from tests.helpers import processes_with_env, wait_until
 

@@ -15,8 +15,8 @@ from typing import BinaryIO
 
 import pytest
 
-from reconciler import agentlog
-from reconciler.agentlog import (
+from reconciler.adapters import agentlog
+from reconciler.adapters.agentlog import (
     LOG_NAME,
     RotatingLog,
     copy_to_log,
@@ -200,7 +200,7 @@ def test_pipe_command_uses_this_interpreter_and_absolute_paths() -> None:
     command = pipe_command(Path("relative/pane.log"), max_bytes=123, keep=4)
 
     assert command.startswith("export PYTHONPATH=")
-    assert f"; exec {sys.executable} -P -m reconciler.logwriter " in command
+    assert f"; exec {sys.executable} -P -m reconciler.adapters.logwriter " in command
     assert f"{Path.cwd() / 'relative' / 'pane.log'} 123 4" in command
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.duration import DURATION_PATTERN, format_duration, parse_duration
+from reconciler.api.duration import DURATION_PATTERN, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

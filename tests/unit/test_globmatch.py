@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.globmatch import StatusEntry, first_match, glob_match, parse_porcelain
-from reconciler.guards import changed_paths
+from reconciler.adapters.git import changed_paths
+from reconciler.core.globmatch import StatusEntry, first_match, glob_match, parse_porcelain
 
 GLOB_CASES = [
     # a trailing /** is everything inside, at any depth, anchored to the workdir
@@ -104,7 +104,7 @@ def test_a_trailing_double_star_matches_only_inside(folder: str, rest: str) -> N
 
 
 def test_globmatch_is_pure() -> None:
-    source = Path(__file__).resolve().parents[2] / "reconciler" / "globmatch.py"
+    source = Path(__file__).resolve().parents[2] / "reconciler" / "core" / "globmatch.py"
     roots = set()
     for node in ast.walk(ast.parse(source.read_text())):
         if isinstance(node, ast.Import):

@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
-from reconciler.actions import Launch, SendKeys
-from reconciler.lifecycle import AgentState
-from reconciler.manifest import Agent
-from reconciler.messages import Paste, Phase, PressEnter, QueuedMessage
-from reconciler.observation import PaneObservation
-from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
-from reconciler.planner import launch_hash, plan_agent
-from reconciler.status import AgentRecord, ConditionStatus, EventType
+from reconciler.api.actions import Launch, Paste, PressEnter, SendKeys
+from reconciler.api.manifest import Agent
+from reconciler.api.observation import PaneObservation
+from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
+from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.core.delivery import Phase, QueuedMessage
+from reconciler.core.planner import launch_hash, plan_agent
 
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
 S = AgentState

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from transitions import MachineError
 
-from reconciler.lifecycle import AGENT_TRANSITIONS, AgentState, next_state
+from reconciler.api.status import AgentState
+from reconciler.core.lifecycle import AGENT_TRANSITIONS, next_state
 
 S = AgentState
 

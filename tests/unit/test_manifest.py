@@ -12,19 +12,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from reconciler.errors import ManifestError
-from reconciler.manifest import (
+from reconciler.adapters.manifest_files import Declared, load_files
+from reconciler.api.errors import ManifestError
+from reconciler.api.manifest import (
     MAX_FILE_BYTES,
     Agent,
     AgentSpec,
     CrashLoopSpec,
-    Declared,
     Gate,
     Playbook,
     PlaybookSpec,
     PromptRule,
     Step,
-    load_files,
     manifest_json_schema,
 )
 

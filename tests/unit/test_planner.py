@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
-from reconciler.actions import Forget, Launch, Stop
-from reconciler.lifecycle import AgentState
-from reconciler.manifest import Agent
-from reconciler.observation import PaneObservation
-from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
-from reconciler.planner import launch_hash, plan_agent
-from reconciler.status import AgentRecord, ConditionStatus, EventType
+from reconciler.api.actions import Forget, Launch, Stop
+from reconciler.api.manifest import Agent
+from reconciler.api.observation import PaneObservation
+from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
+from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.core.planner import launch_hash, plan_agent
 
 T0 = 1_800_000_000.0
 S = AgentState

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.errors import Unavailable
-from reconciler.poll import wait_for
+from reconciler.adapters.deadline import wait_for
+from reconciler.api.errors import Unavailable
 
 
 def test_returns_when_the_condition_holds() -> None:

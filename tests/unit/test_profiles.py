@@ -10,8 +10,8 @@ from typing import get_args
 
 import pytest
 
-from reconciler.manifest import Profile as ProfileName
-from reconciler.profiles import PROFILES, Profile, profile_for
+from reconciler.api.manifest import Profile as ProfileName
+from reconciler.core.profiles import PROFILES, Profile, profile_for
 
 CLI_PROFILES = [name for name in PROFILES if name != "generic"]
 PATTERN_FIELDS = ("human_patterns", "never_answer", "rate_limit_patterns", "noise_patterns")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.resettime import parse_reset_time
+from reconciler.core.resettime import parse_reset_time
 
 NEW_YORK = ZoneInfo("America/New_York")
 #: Wednesday 1 July 2026, 10:00 in New York (14:00 UTC, 07:00 in Los Angeles, 09:00 in Chicago).

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from transitions import MachineError
 
-from reconciler.lifecycle import RunState, next_run_state
-from reconciler.manifest import Playbook, PlaybookSpec
-from reconciler.runs import GateOutcome, RunFacts, RunRecord, StepPhase, plan_run
-from reconciler.steps import GateResult
+from reconciler.api.manifest import Playbook, PlaybookSpec
+from reconciler.api.status import RunState
+from reconciler.core.lifecycle import next_run_state
+from reconciler.core.runs import GateOutcome, RunFacts, RunRecord, StepPhase, plan_run
+from reconciler.core.steps import GateResult
 
 T0 = 1_800_000_000.0
 R = RunState

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.errors import InvalidInput
-from reconciler.sanitize import (
+from reconciler.api.errors import InvalidInput
+from reconciler.core.sanitize import (
     MAX_MESSAGE_BYTES,
     SanitizedMessage,
     check_size,

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.manifest import Agent, AgentSpec
-from reconciler.screen import LIMIT_LINES, NOISE_LINES, PROMPT_LINES, PromptSeen, classify
+from reconciler.api.manifest import Agent, AgentSpec
+from reconciler.core.screen import LIMIT_LINES, NOISE_LINES, PROMPT_LINES, PromptSeen, classify
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "screens"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -414,9 +414,12 @@ def test_an_agent_manifest_spec_classifies_too() -> None:
 def test_classification_imports_only_the_stdlib_and_the_manifest(module: str) -> None:
     allowed = {
         "__future__", "collections.abc", "dataclasses", "datetime", "functools", "hashlib", "re",
-        "types", "zoneinfo", "reconciler.manifest", "reconciler.profiles", "reconciler.resettime",
+        "types", "zoneinfo", "reconciler.api.manifest", "reconciler.core.profiles",
+        "reconciler.core.resettime",
     }  # fmt: skip
-    source = (Path(__file__).resolve().parents[2] / "reconciler" / f"{module}.py").read_text()
+    source = (
+        Path(__file__).resolve().parents[2] / "reconciler" / "core" / f"{module}.py"
+    ).read_text()
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):

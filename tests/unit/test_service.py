@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.service import (
+from reconciler.adapters.systemd import (
     exec_line,
     install,
     systemd_quote,

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import InvalidInput
-from reconciler.manifest import ParamSpec, Playbook, PlaybookSpec, Step, load_files
-from reconciler.steps import (
+from reconciler.adapters.manifest_files import load_files
+from reconciler.api.errors import InvalidInput
+from reconciler.api.manifest import ParamSpec, Playbook, PlaybookSpec, Step
+from reconciler.core.steps import (
     GateResult,
     render_prompt,
     rework_message,

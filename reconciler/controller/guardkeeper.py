@@ -15,8 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import OrchError
-from reconciler.guards import (
+from reconciler.adapters.git import (
     GuardWatcher,
     Violation,
     agent_message,
@@ -24,10 +23,11 @@ from reconciler.guards import (
     find_violations,
     restore,
 )
-from reconciler.paths import StatePaths
-from reconciler.plan import DesiredAgent, GuardReport
-from reconciler.status import Event, EventType
-from reconciler.store import Store
+from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.store import Store
+from reconciler.api.errors import OrchError
+from reconciler.api.status import Event, EventType
+from reconciler.core.agent_plan import DesiredAgent, GuardReport
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import Any
 
-from reconciler.actions import Action
-from reconciler.lifecycle import next_state
-from reconciler.manifest import Agent
-from reconciler.messages import QueuedMessage
-from reconciler.observation import PaneObservation
-from reconciler.screen import ScreenVerdict
-from reconciler.status import (
+from reconciler.api.actions import Action
+from reconciler.api.manifest import Agent
+from reconciler.api.observation import PaneObservation
+from reconciler.api.status import (
     AgentRecord,
     Condition,
     ConditionStatus,
@@ -27,6 +24,9 @@ from reconciler.status import (
     Transition,
     set_condition,
 )
+from reconciler.core.delivery import QueuedMessage
+from reconciler.core.lifecycle import next_state
+from reconciler.core.screen import ScreenVerdict
 
 
 @dataclass(frozen=True)

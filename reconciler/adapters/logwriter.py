@@ -1,8 +1,9 @@
-"""The pane-log writer that `tmux pipe-pane` runs: `python -m reconciler.logwriter PATH MAX KEEP`.
+"""The pane-log writer that `tmux pipe-pane` runs: `python -m reconciler.adapters.logwriter`.
 
-Copies its stdin (the pane's output) to PATH until end of file, rotating PATH when it would pass
-MAX bytes and keeping KEEP rotated files (see reconciler.agentlog, which builds this command line
-with `pipe_command` and holds the logic). Standard library only, so it starts fast and needs
+Its arguments are PATH MAX KEEP. Copies its stdin (the pane's output) to PATH until end of file,
+rotating PATH when it would pass MAX bytes and keeping KEEP rotated files (see
+reconciler.adapters.agentlog, which builds this command line with `pipe_command` and holds the
+logic). Standard library only, so it starts fast and needs
 nothing from the controller's environment but this package on its path.
 """
 
@@ -13,12 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.agentlog import copy_to_log
+from reconciler.adapters.agentlog import copy_to_log
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse PATH MAX KEEP and copy stdin to the rotating log."""
-    parser = argparse.ArgumentParser(prog="python -m reconciler.logwriter")
+    parser = argparse.ArgumentParser(prog="python -m reconciler.adapters.logwriter")
     parser.add_argument("path", type=Path)
     parser.add_argument("max_bytes", type=int)
     parser.add_argument("keep", type=int)

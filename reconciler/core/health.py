@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from reconciler.actions import SendKeys
-from reconciler.duration import format_duration
-from reconciler.lifecycle import AgentState
-from reconciler.manifest import AgentSpec
-from reconciler.messages import PressEnter
-from reconciler.plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
-from reconciler.screen import ScreenVerdict, classify
-from reconciler.status import ConditionStatus
+from reconciler.api.actions import PressEnter, SendKeys
+from reconciler.api.duration import format_duration
+from reconciler.api.manifest import AgentSpec
+from reconciler.api.status import AgentState, ConditionStatus
+from reconciler.core.agent_plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
+from reconciler.core.screen import ScreenVerdict, classify
 
 #: Pause between typing a short text (answer, nudge, resume) and its Enter: agents that batch
 #: fast input treat an Enter within ~120 ms of it as a newline.

@@ -44,8 +44,8 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from reconciler.errors import OrchError
-from reconciler.globmatch import StatusEntry, first_match, parse_porcelain
+from reconciler.api.errors import OrchError
+from reconciler.core.globmatch import StatusEntry, first_match, parse_porcelain
 
 log = logging.getLogger(__name__)
 

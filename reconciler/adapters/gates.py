@@ -8,7 +8,7 @@ This is an adapter: it reads the agent's files and runs gate commands, and turns
 - A command runs as `/bin/sh -c COMMAND` in the workdir, in a session of its own, with no stdin and
   the controller's environment plus `ORCH_GATE=1`. Its combined output is kept (the last
   `MAX_OUTPUT_CHARS` characters: failures are reported at the end). On timeout every process of
-  its session and process tree is ended (`reconciler.processes`), so a hung test run leaves
+  its session and process tree is ended (`reconciler.adapters.processes`), so a hung test run leaves
   nothing behind, and the result says how long it was given.
 - Nothing raises for a failing check: an unreadable file or a missing workdir is a failed result
   with the reason, since the agent is the one who can fix it.
@@ -23,10 +23,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.duration import format_duration
-from reconciler.manifest import Condition, FileMatches, Gate
-from reconciler.processes import stop_launch
-from reconciler.steps import GateResult
+from reconciler.adapters.processes import stop_launch
+from reconciler.api.duration import format_duration
+from reconciler.api.manifest import Condition, FileMatches, Gate
+from reconciler.core.steps import GateResult
 
 __all__ = ["GateResult", "evaluate_condition", "evaluate_gate", "missing_outputs"]
 

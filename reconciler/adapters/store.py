@@ -18,11 +18,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.lifecycle import AgentState, RunState
-from reconciler.messages import Phase, QueuedMessage
-from reconciler.runs import RunRecord, StepPhase, StepStatus
-from reconciler.status import AgentRecord, Condition, ConditionStatus, Event, EventType, Transition
-from reconciler.steps import GateResult
+from reconciler.api.status import (
+    AgentRecord,
+    AgentState,
+    Condition,
+    ConditionStatus,
+    Event,
+    EventType,
+    RunState,
+    Transition,
+)
+from reconciler.core.delivery import Phase, QueuedMessage
+from reconciler.core.runs import RunRecord, StepPhase, StepStatus
+from reconciler.core.steps import GateResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (

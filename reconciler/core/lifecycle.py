@@ -12,27 +12,7 @@ from typing import Any, TypeVar
 
 from transitions import Machine
 
-
-class AgentState(StrEnum):
-    """What the supervisor is doing with an agent (the contract's states)."""
-
-    STARTING = "Starting"
-    RUNNING = "Running"
-    STALE = "Stale"
-    COOLING_DOWN = "CoolingDown"
-    CRASH_LOOPING = "CrashLooping"
-    AWAITING_HUMAN = "AwaitingHuman"
-    STOPPED = "Stopped"
-
-
-#: States in which the agent's process is supposed to be alive.
-LIVE_STATES = (
-    AgentState.STARTING,
-    AgentState.RUNNING,
-    AgentState.STALE,
-    AgentState.AWAITING_HUMAN,
-    AgentState.COOLING_DOWN,
-)
+from reconciler.api.status import LIVE_STATES, AgentState, RunState
 
 _S = AgentState
 
@@ -63,16 +43,6 @@ AGENT_TRANSITIONS: tuple[tuple[str, tuple[AgentState, ...], AgentState], ...] = 
     # AwaitingHuman -> Running: the screen moved on (a person answered)
     ("answered", (_S.AWAITING_HUMAN,), _S.RUNNING),
 )
-
-
-class RunState(StrEnum):
-    """Where a playbook run is (the contract's run states)."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    AWAITING_HUMAN = "AwaitingHuman"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
 
 
 _R = RunState

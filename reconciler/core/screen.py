@@ -2,8 +2,9 @@
 
 Pure: `classify` reads the captured text of a pane, the agent's spec and the time it was taken,
 and returns a verdict; it never talks to tmux or reads the clock. The patterns are the built-in
-profile named by `spec.profile` (reconciler.profiles) extended by the spec's own: `prompts[].match`
-and `humanPatterns` for prompts, `rateLimit.patterns` for limits, `ignore` for the digest.
+profile named by `spec.profile` (reconciler.core.profiles) extended by the spec's own:
+`prompts[].match` and `humanPatterns` for prompts, `rateLimit.patterns` for limits, `ignore` for
+the digest.
 
 Only the bottom of the screen counts for prompts and limits (the last 10 and 15 non-blank lines):
 what scrolled up is history, not what the agent waits on now. The digest covers the whole text,
@@ -22,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from reconciler.manifest import AgentSpec
-from reconciler.profiles import Profile, profile_for
-from reconciler.resettime import parse_reset_time
+from reconciler.api.manifest import AgentSpec
+from reconciler.core.profiles import Profile, profile_for
+from reconciler.core.resettime import parse_reset_time
 
 #: Non-blank lines at the bottom of the screen searched for a prompt.
 PROMPT_LINES = 10

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from reconciler.errors import Unavailable
-from reconciler.paths import StatePaths
-from reconciler.poll import wait_for
-from reconciler.store import ensure_state_dir
+from reconciler.adapters.deadline import wait_for
+from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.store import ensure_state_dir
+from reconciler.api.errors import Unavailable
 
 
 def read_pid(paths: StatePaths) -> int | None:

@@ -14,15 +14,20 @@ import json
 import re
 import uuid
 
-from reconciler.actions import Forget, Launch, Stop
-from reconciler.duration import format_duration
-from reconciler.health import finish_typing, plan_health, publish_conditions, read_screen
-from reconciler.lifecycle import LIVE_STATES, AgentState
-from reconciler.manifest import Agent
-from reconciler.messages import interrupted, step_delivery
-from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanBuilder, PlanContext
-from reconciler.profiles import profile_for
-from reconciler.status import AgentRecord, Event, EventType
+from reconciler.api.actions import Forget, Launch, Stop
+from reconciler.api.duration import format_duration
+from reconciler.api.manifest import Agent
+from reconciler.api.status import LIVE_STATES, AgentRecord, AgentState, Event, EventType
+from reconciler.core.agent_plan import (
+    AgentObservation,
+    AgentPlan,
+    DesiredAgent,
+    PlanBuilder,
+    PlanContext,
+)
+from reconciler.core.delivery import interrupted, step_delivery
+from reconciler.core.health import finish_typing, plan_health, publish_conditions, read_screen
+from reconciler.core.profiles import profile_for
 
 
 def launch_hash(agent: Agent) -> str:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from reconciler.errors import InvalidInput
+from reconciler.api.errors import InvalidInput
 
 #: The largest message `orch send` accepts, in UTF-8 bytes.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024

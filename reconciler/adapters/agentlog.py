@@ -1,10 +1,10 @@
 """The per-agent pane log: written through `tmux pipe-pane`, rotated by size, read by `orch logs`.
 
 Writing. tmux appends the raw pane output (escape sequences and all) to the stdin of one command
-per pane. That command is `pipe_command()`: `python -m reconciler.logwriter`, which copies stdin
-to `<agent dir>/pane.log` with `copy_to_log()` and rotates the file itself. Rotation has to live
-in the writer: `cat >> pane.log` keeps its descriptor, so after someone else renamed the file the
-output would go on into the renamed file, and re-attaching the pipe to fix that would lose what
+per pane. That command is `pipe_command()`: `python -m reconciler.adapters.logwriter`, which copies
+stdin to `<agent dir>/pane.log` with `copy_to_log()` and rotates the file itself. Rotation has to
+live in the writer: `cat >> pane.log` keeps its descriptor, so after someone else renamed the file
+the output would go on into the renamed file, and re-attaching the pipe to fix that would lose what
 the pane prints meanwhile. A tiny stdlib-only Python program rather than a shell pipeline: sh has
 no way to rotate per chunk (and rotatelogs-style tools are not on a fresh machine), while this is
 plain Python, tested without tmux.
@@ -72,7 +72,7 @@ def pipe_command(log: Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFA
     working folder (which may hold another checkout of orch) off that path.
     """
     _check_limits(max_bytes, keep)
-    argv = [sys.executable, "-P", "-m", "reconciler.logwriter"]
+    argv = [sys.executable, "-P", "-m", "reconciler.adapters.logwriter"]
     argv += [str(log.absolute()), str(max_bytes), str(keep)]
     return f"export PYTHONPATH={shlex.quote(str(_PACKAGE_ROOT))}; exec {shlex.join(argv)}"
 

@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from reconciler.gates import evaluate_condition, evaluate_gate, missing_outputs
-from reconciler.manifest import PlaybookSpec, Step
-from reconciler.plan import DesiredAgent
-from reconciler.runs import GateOutcome, RunFacts, RunRecord, StepPhase, plan_run
-from reconciler.status import Event, EventType
-from reconciler.steps import GateResult
-from reconciler.store import RunSignal, Store, StoredRun
+from reconciler.adapters.gates import evaluate_condition, evaluate_gate, missing_outputs
+from reconciler.adapters.store import RunSignal, Store, StoredRun
+from reconciler.api.manifest import PlaybookSpec, Step
+from reconciler.api.status import Event, EventType
+from reconciler.core.agent_plan import DesiredAgent
+from reconciler.core.runs import GateOutcome, RunFacts, RunRecord, StepPhase, plan_run
+from reconciler.core.steps import GateResult
 
 log = logging.getLogger(__name__)
 

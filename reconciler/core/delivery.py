@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from reconciler.api.actions import Paste, PressEnter
+
 #: Base pause between the paste and Enter; long pastes get more (see `settle_seconds`).
 PASTE_SETTLE_SECONDS = 0.15
 #: Extra pause per MiB pasted: agents re-render their input box after a large paste.
@@ -45,21 +47,6 @@ class QueuedMessage:
     screen_digest: str = ""
     enters: int = 0
     delivered_at: float | None = None
-
-
-@dataclass(frozen=True)
-class Paste:
-    """Paste `text` into the agent as one bracketed paste (no Enter)."""
-
-    agent: str
-    text: str
-
-
-@dataclass(frozen=True)
-class PressEnter:
-    """Submit what the agent's input holds."""
-
-    agent: str
 
 
 DeliveryAction = Paste | PressEnter

@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reconciler.lifecycle import AgentState
-from reconciler.messages import QueuedMessage
-from reconciler.output import age, iso, local_time, table
-from reconciler.status import AgentRecord
-from reconciler.store import StoredEvent, StoredObject, StoredRun, StoredTransition
+from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
+from reconciler.api.status import AgentRecord, AgentState
+from reconciler.cli.output import age, iso, local_time, table
+from reconciler.core.delivery import QueuedMessage
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")

@@ -6,9 +6,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.errors import ManifestError
-from reconciler.manifest import Agent, load_files
-from reconciler.store import Change, Declaration, Store, StoredObject
+from reconciler.adapters.manifest_files import load_files
+from reconciler.adapters.store import Change, Declaration, Store, StoredObject
+from reconciler.api.errors import ManifestError
+from reconciler.api.manifest import Agent
 
 
 def declarations(paths: Sequence[str | Path]) -> tuple[list[Declaration], list[str]]:

@@ -21,26 +21,21 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.agentlog import follow as follow_log
-from reconciler.agentlog import log_path, read_log
-from reconciler.daemon import ensure_controller
-from reconciler.desired import apply_files, declarations
-from reconciler.duration import parse_duration
-from reconciler.errors import InvalidInput, NotFound, OrchError
-from reconciler.guardkeeper import backups
-from reconciler.lifecycle import AgentState
-from reconciler.manifest import Playbook, manifest_json_schema
-from reconciler.output import list_document, table, to_json, to_yaml
-from reconciler.paths import StatePaths
-from reconciler.poll import wait_for
-from reconciler.runs import RunRecord, StepPhase
-from reconciler.sanitize import check_size, sanitize
-from reconciler.service import install as install_unit
-from reconciler.service import uninstall as uninstall_unit
-from reconciler.steps import validate_params
-from reconciler.store import Change, Store, StoredObject, StoredRun, ensure_state_dir
-from reconciler.tmux import Tmux, require_tmux
-from reconciler.views import (
+from reconciler.adapters.agentlog import follow as follow_log
+from reconciler.adapters.agentlog import log_path, read_log
+from reconciler.adapters.deadline import wait_for
+from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.store import Change, Store, StoredObject, StoredRun, ensure_state_dir
+from reconciler.adapters.systemd import install as install_unit
+from reconciler.adapters.systemd import uninstall as uninstall_unit
+from reconciler.adapters.tmux import Tmux, require_tmux
+from reconciler.adapters.wake import notify
+from reconciler.api.duration import parse_duration
+from reconciler.api.errors import InvalidInput, NotFound, OrchError
+from reconciler.api.manifest import Playbook, manifest_json_schema
+from reconciler.api.status import AgentState
+from reconciler.cli.output import list_document, table, to_json, to_yaml
+from reconciler.cli.render import (
     AGENT_COLUMNS,
     AGENT_WIDE_COLUMNS,
     RUN_COLUMNS,
@@ -53,7 +48,12 @@ from reconciler.views import (
     run_item,
     run_row,
 )
-from reconciler.wake import notify
+from reconciler.controller.apply import apply_files, declarations
+from reconciler.controller.daemon import ensure_controller
+from reconciler.controller.guardkeeper import backups
+from reconciler.core.runs import RunRecord, StepPhase
+from reconciler.core.sanitize import check_size, sanitize
+from reconciler.core.steps import validate_params
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -617,7 +617,7 @@ def controller() -> None:
     inst = installation()
     require_tmux()
     # Imported here: the loop's dependencies (watchdog, the runner) would slow every other command.
-    from reconciler.controller import Controller, configure_logging
+    from reconciler.controller.loop import Controller, configure_logging
 
     ensure_state_dir(inst.state_dir)
     configure_logging(inst.paths)

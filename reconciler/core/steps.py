@@ -4,8 +4,8 @@
 (`validate_params`), so a typo in `--param` or a prompt naming a parameter that does not exist is
 one clear line at the terminal, not a half-started run. The planner then renders each step's prompt
 (`render_prompt`) and, when a gate fails, the rework message (`rework_message`). Gates themselves
-are evaluated by the adapter `reconciler.gates`; their `GateResult` is defined here so the planner
-can read results without importing anything that runs commands.
+are evaluated by the adapter `reconciler.adapters.gates`; their `GateResult` is defined here so
+the planner can read results without importing anything that runs commands.
 
 Only the braced form `${name}` is a parameter: a prompt can mention `$HOME` or `$ORCH_RUN` for the
 agent's shell without it being taken for one, and `$${name}` writes a literal `${name}`.
@@ -19,8 +19,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reconciler.errors import InvalidInput
-from reconciler.manifest import PlaybookSpec
+from reconciler.api.errors import InvalidInput
+from reconciler.api.manifest import PlaybookSpec
 
 #: `${name}`, or `$${name}` (an escaped, literal `${name}`).
 _REFERENCE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_-]*)\}")

@@ -34,23 +34,23 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from reconciler.daemon import read_pid
-from reconciler.desired import agent_from, apply_files
-from reconciler.errors import ManifestError, Unavailable
-from reconciler.executor import Executor
-from reconciler.guardkeeper import GuardKeeper
-from reconciler.health import local_time
-from reconciler.messages import QueuedMessage
-from reconciler.observation import PaneObservation
-from reconciler.paths import StatePaths
-from reconciler.plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
-from reconciler.planner import plan_agent
-from reconciler.playbook import PlaybookRunner
-from reconciler.screen import ScreenVerdict, classify
-from reconciler.status import AgentRecord, Event, EventType, Transition
-from reconciler.store import Store, ensure_state_dir
-from reconciler.tmux import Tmux
-from reconciler.wake import WakeChannel
+from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.store import Store, ensure_state_dir
+from reconciler.adapters.tmux import Tmux
+from reconciler.adapters.wake import WakeChannel
+from reconciler.api.errors import ManifestError, Unavailable
+from reconciler.api.observation import PaneObservation
+from reconciler.api.status import AgentRecord, Event, EventType, Transition
+from reconciler.controller.apply import agent_from, apply_files
+from reconciler.controller.daemon import read_pid
+from reconciler.controller.executor import Executor
+from reconciler.controller.guardkeeper import GuardKeeper
+from reconciler.controller.runner import PlaybookRunner
+from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.core.delivery import QueuedMessage
+from reconciler.core.health import local_time
+from reconciler.core.planner import plan_agent
+from reconciler.core.screen import ScreenVerdict, classify
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reconciler.messages import Paste, PressEnter
-
 
 @dataclass(frozen=True)
 class Launch:
@@ -45,6 +43,21 @@ class SendKeys:
     agent: str
     literal: str = ""
     keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Paste:
+    """Paste `text` into the agent as one bracketed paste (no Enter)."""
+
+    agent: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PressEnter:
+    """Submit what the agent's input holds."""
+
+    agent: str
 
 
 Action = Launch | Stop | Forget | SendKeys | Paste | PressEnter

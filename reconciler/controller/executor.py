@@ -13,15 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler.actions import Action, Forget, Launch, SendKeys, Stop
-from reconciler.agentlog import log_path, pipe_command
-from reconciler.errors import OrchError
-from reconciler.messages import Paste, PressEnter
-from reconciler.paths import StatePaths
-from reconciler.processes import stop_launch
-from reconciler.sanitize import clean_message
-from reconciler.status import AgentRecord, Event, EventType
-from reconciler.tmux import Tmux
+from reconciler.adapters.agentlog import log_path, pipe_command
+from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.processes import stop_launch
+from reconciler.adapters.tmux import Tmux
+from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
+from reconciler.api.errors import OrchError
+from reconciler.api.status import AgentRecord, Event, EventType
+from reconciler.core.sanitize import clean_message
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from reconciler.duration import format_duration
-from reconciler.lifecycle import RunState, next_run_state
-from reconciler.manifest import PlaybookSpec, Step
-from reconciler.status import Event, EventType
-from reconciler.steps import GateResult, render_prompt, rework_message
+from reconciler.api.duration import format_duration
+from reconciler.api.manifest import PlaybookSpec, Step
+from reconciler.api.status import Event, EventType, RunState
+from reconciler.core.lifecycle import next_run_state
+from reconciler.core.steps import GateResult, render_prompt, rework_message
 
 
 class StepPhase(StrEnum):

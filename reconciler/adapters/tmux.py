@@ -41,8 +41,8 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.errors import InvalidInput, NotFound, OrchError, Unavailable
-from reconciler.observation import PaneObservation
+from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
+from reconciler.api.observation import PaneObservation
 
 INSTALL_HINT = "tmux is not installed: run apt-get install tmux"
 

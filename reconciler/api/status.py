@@ -9,7 +9,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from reconciler.lifecycle import AgentState
+
+class AgentState(StrEnum):
+    """What the supervisor is doing with an agent (the contract's states)."""
+
+    STARTING = "Starting"
+    RUNNING = "Running"
+    STALE = "Stale"
+    COOLING_DOWN = "CoolingDown"
+    CRASH_LOOPING = "CrashLooping"
+    AWAITING_HUMAN = "AwaitingHuman"
+    STOPPED = "Stopped"
+
+
+#: States in which the agent's process is supposed to be alive.
+LIVE_STATES = (
+    AgentState.STARTING,
+    AgentState.RUNNING,
+    AgentState.STALE,
+    AgentState.AWAITING_HUMAN,
+    AgentState.COOLING_DOWN,
+)
+
+
+class RunState(StrEnum):
+    """Where a playbook run is (the contract's run states)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    AWAITING_HUMAN = "AwaitingHuman"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
 
 
 class ConditionStatus(StrEnum):

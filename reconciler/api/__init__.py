@@ -1,0 +1,1 @@
+"""The shapes everything else speaks: manifest models, status, observations, actions, errors."""

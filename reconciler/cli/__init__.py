@@ -1,0 +1,1 @@
+"""The `orch` command: its verbs, rendering and output formats."""

@@ -1,0 +1,1 @@
+"""Pure decisions: given desired, observed and recorded state and a clock, what to do."""
