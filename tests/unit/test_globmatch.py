@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -101,17 +98,6 @@ def test_an_anchored_literal_path_matches_itself_and_what_is_below(path: str) ->
 def test_a_trailing_double_star_matches_only_inside(folder: str, rest: str) -> None:
     assert glob_match(folder + "/**", f"{folder}/{rest}")
     assert not glob_match(folder + "/**", folder)
-
-
-def test_globmatch_is_pure() -> None:
-    source = Path(__file__).resolve().parents[2] / "reconciler" / "core" / "globmatch.py"
-    roots = set()
-    for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            roots.add(node.module.split(".")[0])
-    assert roots <= {"__future__", "functools", "re", "collections", "dataclasses"}
 
 
 # -- porcelain -----------------------------------------------------------------------------------
