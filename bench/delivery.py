@@ -21,10 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.poll import Timeout, wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import Sandbox, sandbox
 from bench.workload import RecordLog, agent_document, fake_agent_command, manifest
+from reconciler.adapters.deadline import DeadlinePassed, wait_until
 from reconciler.adapters.store import Store
 
 AGENT = "receiver"
@@ -113,8 +113,8 @@ def _send_once(box: Sandbox, store: Store, log: RecordLog, text: str) -> tuple[f
 
             try:
                 done = wait_until(arrived, timeout=30, what="the message recorded")
-            except Timeout:
-                raise Timeout(f"message of {len(text)} bytes not recorded in 30 s") from None
+            except DeadlinePassed:
+                raise DeadlinePassed(f"message of {len(text)} bytes not recorded in 30 s") from None
             proc.wait(timeout=30)
             cli_done = cli_done or time.monotonic()
         finally:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench.poll import wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import StoreReader, sandbox
 from bench.workload import StartLog, agent_document, manifest, recording_command
+from reconciler.adapters.deadline import wait_until
 
 AGENT = "edited"
 EDITS = 10

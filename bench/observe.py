@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.poll import wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import StoreReader, sandbox
 from bench.workload import IDLE, idle_agents
+from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.tmux import Tmux
 from reconciler.controller.apply import apply_files
 from reconciler.controller.loop import Controller

@@ -46,10 +46,10 @@ from pathlib import Path
 import psutil
 
 from bench import restart
-from bench.poll import wait_until
 from bench.report import Budget, Figure, failed_figure
 from bench.sandbox import Sandbox, sandbox
 from bench.workload import IDLE, StartLog, recording_command
+from reconciler.adapters.deadline import wait_until
 
 KILLS = 20
 GROUP = "crash -> replacement started"

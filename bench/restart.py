@@ -17,10 +17,10 @@ import time
 
 import psutil
 
-from bench.poll import wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import Sandbox, StoreReader, sandbox
 from bench.workload import StartLog, agent_document, manifest, recording_command
+from reconciler.adapters.deadline import wait_until
 
 AGENT = "victim"
 KILLS = 30

@@ -21,10 +21,10 @@ from __future__ import annotations
 import random
 import time
 
-from bench.poll import wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import Sandbox, StoreReader, sandbox
 from bench.workload import RecordLog, agent_document, fake_agent_command, manifest
+from reconciler.adapters.deadline import wait_until
 from reconciler.api.status import AgentState
 from reconciler.controller.loop import RESYNC_SECONDS
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import itertools
 import time
 
-from bench.poll import wait_until
 from bench.report import Budget, Figure
 from bench.sandbox import sandbox
 from bench.workload import RecordLog, agent_document, fake_agent_command, manifest
+from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.store import Store
 from reconciler.adapters.wake import notify

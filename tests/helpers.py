@@ -6,12 +6,13 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import psutil
+
+from reconciler.adapters import deadline
 
 T = TypeVar("T")
 
@@ -22,15 +23,15 @@ DEADLINE_FACTOR = float(os.environ.get("ORCH_TEST_DEADLINE_FACTOR", "1"))
 def wait_until(
     predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
 ) -> T:
-    """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout * DEADLINE_FACTOR
-    last: T = predicate()
-    while not last:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
-        last = predicate()
-    return last
+    """Poll `predicate` until it returns something truthy; fail the test at the scaled deadline."""
+    return deadline.wait_until(
+        predicate,
+        timeout * DEADLINE_FACTOR,
+        interval=interval,
+        failure=lambda: AssertionError(
+            f"timed out after {timeout}s waiting for {what or predicate}"
+        ),
+    )
 
 
 def processes_with_env(key: str, value: str) -> list[psutil.Process]:

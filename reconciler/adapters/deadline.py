@@ -1,20 +1,38 @@
-"""Waiting for the controller to reach a state, with a deadline: `--wait`s and start-up."""
+"""Waiting for a condition with a deadline: the CLI's `--wait`s, controller start-up, tests, bench.
+
+The one polling loop of the project. Nothing synchronises with a bare sleep: it waits until a
+predicate holds, and at the deadline it raises the caller's own error, built then so it can say why.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def wait_for(
-    done: Callable[[], bool],
-    limit: float,
-    failure: Callable[[], Exception],
-    interval: float = 0.1,
-) -> None:
-    """Poll `done` until it holds; at the limit raise `failure()`, built then so it can say why."""
-    deadline = time.monotonic() + limit
-    while not done():
+class DeadlinePassed(RuntimeError):
+    """A condition did not hold before its deadline (when the caller gave no error of its own)."""
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    *,
+    interval: float = 0.005,
+    failure: Callable[[], Exception] | None = None,
+    what: str = "",
+) -> T:
+    """Poll `predicate` until it returns something truthy and return that; raise at the deadline."""
+    deadline = time.monotonic() + timeout
+    result = predicate()
+    while not result:
         if time.monotonic() > deadline:
-            raise failure()
+            if failure is not None:
+                raise failure()
+            raise DeadlinePassed(f"timed out after {timeout:g}s waiting for {what or predicate}")
         time.sleep(interval)
+        result = predicate()
+    return result

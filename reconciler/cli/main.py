@@ -23,7 +23,7 @@ import click
 
 from reconciler.adapters.agentlog import follow as follow_log
 from reconciler.adapters.agentlog import log_path, read_log
-from reconciler.adapters.deadline import wait_for
+from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.store import Change, Store, StoredObject, StoredRun, ensure_state_dir
 from reconciler.adapters.systemd import install as install_unit
@@ -178,7 +178,7 @@ def _wait_running(inst: Installation, names: list[str], limit: float) -> None:
         detail = ", ".join(f"{n} ({s})" for n, s in sorted(pending().items()))
         return OrchError(f"timed out after {limit:g}s waiting for Running: {detail}")
 
-    wait_for(lambda: not pending(), limit, failure, POLL_SECONDS)
+    wait_until(lambda: not pending(), limit, interval=POLL_SECONDS, failure=failure)
 
 
 @cli.command()
@@ -256,7 +256,12 @@ def _delete_run(inst: Installation, name: str) -> None:
 
 def _wait_for(done: Callable[[], bool], limit: float, failure: str) -> None:
     """Poll the store until `done`; an OrchError naming `failure` at the deadline."""
-    wait_for(done, limit, lambda: OrchError(f"{failure} within {limit:g}s"), POLL_SECONDS)
+    wait_until(
+        done,
+        limit,
+        interval=POLL_SECONDS,
+        failure=lambda: OrchError(f"{failure} within {limit:g}s"),
+    )
 
 
 # -- get, describe, events ---------------------------------------------------------------------

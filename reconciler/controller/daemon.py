@@ -12,7 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from reconciler.adapters.deadline import wait_for
+from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.store import ensure_state_dir
 from reconciler.api.errors import Unavailable
@@ -62,9 +62,9 @@ def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
             start_new_session=True,
             close_fds=True,
         )
-    wait_for(
+    wait_until(
         lambda: controller_running(paths) and read_pid(paths) is not None,
         wait,
-        lambda: Unavailable(f"the controller did not start; see {paths.log}"),
         interval=0.02,
+        failure=lambda: Unavailable(f"the controller did not start; see {paths.log}"),
     )
