@@ -79,6 +79,14 @@ def _check_not_blank(value: str) -> str:
     return value
 
 
+def _check_glob(value: str) -> str:
+    if value[-1:].isspace() and value[-1:] != " ":
+        raise ValueError(f"{shown(value)} ends in whitespace other than a space, which globs drop")
+    return value
+
+
+#: A gitignore-style glob of guarded paths.
+Glob = Annotated[str, AfterValidator(_check_glob)]
 #: A DNS label naming an object (an agent, a playbook, a step).
 Name = Annotated[
     str,
@@ -207,7 +215,7 @@ class PromptRule(_Model):
 class GuardSpec(_Model):
     """Paths the agent must not change."""
 
-    protect: list[str] = Field(min_length=1)
+    protect: list[Glob] = Field(min_length=1)
     """Glob patterns relative to the agent's workdir."""
     action: Literal["restore", "alert"] = "restore"
     """restore the protected files, or only raise an alert."""

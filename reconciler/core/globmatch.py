@@ -4,7 +4,9 @@ The globs in a guard's `protect` list follow gitignore, relative to the agent's 
 that is the syntax people already write for "these paths". Matching is `pathspec`'s gitignore
 implementation (what git itself does), with three choices of orch's on top:
 
-- A leading `./` is dropped (`./SPRINT.md` is `SPRINT.md`).
+- A leading `./` is dropped (`./SPRINT.md` is `SPRINT.md`); a leading `#` and trailing spaces
+  are part of the name (a manifest has no comments in its globs), and other trailing whitespace
+  is refused by the manifest's validation.
 - `!` negation is not supported: a leading `!` is a literal character.
 - An unterminated `[` is a literal character (git would match nothing, silently).
 """
@@ -15,6 +17,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pathspec.patterns.gitignore.base import GitIgnorePatternError
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 
@@ -36,12 +39,18 @@ def _compile(pattern: str) -> GitIgnoreSpecPattern | None:
         pattern = pattern[2:]
     if not pattern.strip("/"):
         return None
-    if pattern.startswith("!"):
+    if pattern.startswith(("!", "#")):
         pattern = "\\" + pattern
-    compiled = GitIgnoreSpecPattern(pattern)
-    if compiled.include is None:  # an unterminated class: take its brackets literally
-        compiled = GitIgnoreSpecPattern(pattern.replace("[", "\\["))
-    return compiled if compiled.include is not None else None
+    stripped = pattern.rstrip(" ")
+    pattern = stripped + "\\ " * (len(pattern) - len(stripped))
+    for candidate in (pattern, pattern.replace("[", "\\[")):  # an unterminated class: literal
+        try:
+            compiled = GitIgnoreSpecPattern(candidate)
+        except GitIgnorePatternError:  # e.g. a trailing lone backslash: it can match nothing
+            return None
+        if compiled.include is not None:
+            return compiled
+    return None
 
 
 # -- git status --porcelain=v1 -z --------------------------------------------------------------

@@ -70,6 +70,12 @@ GLOB_CASES = [
     ("", "x", False),
     ("/", "x", False),
     ("!SPRINT.md", "SPRINT.md", False),
+    ("!SPRINT.md", "!SPRINT.md", True),
+    # a manifest's globs have no comments, and trailing spaces are part of the name
+    ("#notes", "#notes", True),
+    ("notes ", "notes ", True),
+    ("notes ", "notes", False),
+    ("trailing\\", "trailing\\", False),
 ]
 
 
@@ -83,8 +89,15 @@ def test_first_match_returns_the_first_glob_that_matches() -> None:
     assert first_match(["src/**"], "docs/SPRINT.md") is None
 
 
-NAME = st.text(st.characters(codec="utf-8", exclude_characters="/\\*?[]!\0"), min_size=1)
+NAME = st.text(st.characters(codec="utf-8", exclude_characters="/\\*?[]!\0"), min_size=1).filter(
+    lambda name: not name[-1].isspace() or name[-1] == " "  # other trailing whitespace is refused
+)
 PATHS = st.lists(NAME.filter(lambda n: n not in (".", "..")), min_size=1, max_size=5).map("/".join)
+
+
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_glob_match_never_raises(pattern: str, path: str) -> None:
+    glob_match(pattern, path)
 
 
 @given(PATHS)
