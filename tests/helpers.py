@@ -21,7 +21,7 @@ DEADLINE_FACTOR = float(os.environ.get("ORCH_TEST_DEADLINE_FACTOR", "1"))
 
 
 def wait_until(
-    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
+    predicate: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.02, what: str = ""
 ) -> T:
     """Poll `predicate` until it returns something truthy; fail the test at the scaled deadline."""
     return deadline.wait_until(

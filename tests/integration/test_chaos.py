@@ -15,7 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -49,7 +51,7 @@ spec:
     return manifest
 
 
-def records(orch: Orch) -> dict[str, dict[str, object]]:
+def records(orch: Orch) -> dict[str, dict[str, Any]]:
     """Agent status straight from the store (cheaper than the CLI in tight loops)."""
     with sqlite3.connect(orch.state_dir / "orch.db", timeout=30) as conn:
         rows = conn.execute("SELECT name, record FROM agent_records").fetchall()
@@ -69,10 +71,7 @@ def test_random_kills_of_agents_and_sessions_are_all_recovered(orch: Orch) -> No
     for _ in range(20 * SCALE):
         name = rng.choice(sorted(kills))
         before = records(orch)[name]["restarts"]
-        wait_until(
-            lambda n=name: records(orch)[n]["state"] == "Running" and pane_pid(orch, n),
-            what=f"{name} Running",
-        )
+        wait_until(partial(_running_with_pane, orch, name), what=f"{name} Running")
         if rng.random() < 0.5:
             pid = pane_pid(orch, name)
             assert pid is not None
@@ -81,9 +80,7 @@ def test_random_kills_of_agents_and_sessions_are_all_recovered(orch: Orch) -> No
         else:
             orch.tmux("kill-session", "-t", f"={name}")
         kills[name] += 1
-        wait_until(
-            lambda n=name, b=before: records(orch)[n]["restarts"] == b + 1, what=f"{name} restarted"
-        )
+        wait_until(partial(_restarted_once, orch, name, before), what=f"{name} restarted")
     wait_until(
         lambda: all(r["state"] == "Running" for r in records(orch).values()),
         timeout=30,
@@ -134,7 +131,7 @@ spec:
             time.sleep(rng.uniform(0.0, 0.4))  # a random moment in its life, not a sync point
             os.kill(pid, signal.SIGKILL)
             controller_kills += 1
-            wait_until(lambda p=pid: not psutil.pid_exists(p) or _zombie(p), what="killed")
+            wait_until(partial(_gone, pid), what="killed")
             orch.run("apply", "-f", str(manifest))  # the successor
     finally:
         stop.set()
@@ -165,6 +162,18 @@ def _controller_pid(orch: Orch) -> int | None:
     except (OSError, ValueError):
         return None
     return pid if psutil.pid_exists(pid) and not _zombie(pid) else None
+
+
+def _running_with_pane(orch: Orch, name: str) -> bool:
+    return records(orch)[name]["state"] == "Running" and pane_pid(orch, name) is not None
+
+
+def _restarted_once(orch: Orch, name: str, before: int) -> bool:
+    return bool(records(orch)[name]["restarts"] == before + 1)
+
+
+def _gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or _zombie(pid)
 
 
 def _zombie(pid: int) -> bool:

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from reconciler.adapters.store import Declaration, Store
 from reconciler.api.status import AgentRecord, AgentState, Event, EventType
@@ -16,7 +17,7 @@ from tests.helpers import wait_until
 
 
 def declaration(name: str, command: str = "codex", source: str = "/m/team.yaml") -> Declaration:
-    document = {
+    document: dict[str, Any] = {
         "apiVersion": "orch/v1",
         "kind": "Agent",
         "metadata": {"name": name},
@@ -135,10 +136,10 @@ def test_runs_unfinished_only_leaves_finished_runs_out(tmp_path: Path) -> None:
     from dataclasses import replace
 
     from reconciler.api.manifest import Playbook
-    from reconciler.core.lifecycle import RunState
+    from reconciler.api.status import RunState
     from reconciler.core.runs import RunRecord
 
-    document = {
+    document: dict[str, Any] = {
         "apiVersion": "orch/v1",
         "kind": "Playbook",
         "metadata": {"name": "p"},

@@ -532,7 +532,7 @@ SCALARS = (
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False)
-    | st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
+    | st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
     | st.sampled_from(["10s", "1h30m", "(", "a-b", "Always", "human", "orch/v1", "Agent"])
 )
 VALUES = st.recursive(
