@@ -69,7 +69,8 @@ def _rfc3339(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def _limit_headers(reset_in: int = 20) -> dict:
+def _limit_headers(reset_in: int | None = None) -> dict:
+    reset_in = core.retry_after() if reset_in is None else reset_in
     ts = core.reset_epoch(reset_in)
     return {
         "retry-after": str(reset_in),

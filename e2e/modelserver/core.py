@@ -31,6 +31,8 @@ Plug-in interface (for anthropic.py, openai_responses.py, gemini.py, openai_chat
     - `TOOL_COMMAND`            -> shell command the `tool` mode asks to run
     - `hang(req)`               -> block until the client goes away (mode hang)
     - `SLOW_SECONDS`            -> how long `slow` streams take in total
+    - `retry_after()`           -> seconds for retry-after/reset headers
+                                   (<control-dir>/retry_after, default 20)
     - `reset_epoch(seconds)`    -> unix time `seconds` from now, for headers
 * Modules are imported by __main__ (optional ones inside try/except), so a
   provider module only needs to exist and use @route.
@@ -72,6 +74,25 @@ def current_mode() -> str:
         except OSError:
             pass
     return "text"
+
+
+def control_value(name: str, default: str) -> str:
+    """Another knob from <control-dir>/<name> (e.g. retry_after), else default."""
+    d = CONFIG["control_dir"]
+    if d:
+        try:
+            with open(os.path.join(d, name)) as f:
+                v = f.read().strip()
+            if v:
+                return v
+        except OSError:
+            pass
+    return default
+
+
+def retry_after() -> int:
+    """Seconds for retry-after / reset headers (<control-dir>/retry_after, default 20)."""
+    return int(control_value("retry_after", "20"))
 
 
 def set_mode(mode: str) -> None:
@@ -247,6 +268,14 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
         finally:
+            if CONFIG["control_dir"] and req.raw and req.api not in ("control", "?"):
+                # the last body per API, to see what a CLI sends (tools, schemas)
+                try:
+                    with open(os.path.join(CONFIG["control_dir"], f"last-{req.api}.json"),
+                              "wb") as f:
+                        f.write(req.raw)
+                except OSError:
+                    pass
             write_log({
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0)),
                 "t": round(t0, 3),
@@ -273,6 +302,9 @@ class Handler(BaseHTTPRequestHandler):
             if mode not in MODES:
                 return req.send_json(400, {"error": f"mode must be one of {MODES}"})
             set_mode(mode)
+            if "retry_after" in (req.json or {}):
+                with open(os.path.join(CONFIG["control_dir"], "retry_after"), "w") as f:
+                    f.write(str(int(req.json["retry_after"])))
         return req.send_json(200, {"mode": current_mode()})
 
     def do_GET(self):

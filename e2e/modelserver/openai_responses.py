@@ -54,7 +54,9 @@ def _tool_call(body: dict) -> dict | None:
     if "shell_command" in tools:
         name, args = "shell_command", {"command": cmd}
     elif "exec_command" in tools:
-        name, args = "exec_command", {"cmd": cmd}
+        # require_escalated makes Codex ask for approval even inside its sandbox
+        name, args = "exec_command", {"cmd": cmd, "sandbox_permissions": "require_escalated",
+                                      "justification": "Create the e2e marker file?"}
     elif "shell" in tools:
         name, args = "shell", {"command": ["bash", "-lc", cmd]}
     elif "local_shell" in tools:
@@ -80,7 +82,8 @@ def _usage(req: Request) -> dict:
     return usage
 
 
-def _limit_headers(reset_in: int = 20) -> dict:
+def _limit_headers(reset_in: int | None = None) -> dict:
+    reset_in = core.retry_after() if reset_in is None else reset_in
     return {
         "retry-after": str(reset_in),
         "x-ratelimit-limit-requests": "500",
