@@ -90,6 +90,8 @@ class Tmux:
               " ".join(shq(a) for a in argv) + "; echo '[e2e: cli exited '$?']'; sleep 3600"
         self._t("new-session", "-d", "-s", "main", "-x", str(self.width), "-y",
                 str(self.height), "-c", cwd, cmd)
+        # keep the pane (and its last screen) when the CLI and the wrapper exit
+        self._t("set-option", "-t", "main", "remain-on-exit", "on")
 
     def respawn(self, argv: list[str], env: dict, cwd: str):
         cmd = "env -i " + " ".join(f"{k}={shq(v)}" for k, v in env.items()) + " " + \

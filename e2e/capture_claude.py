@@ -144,7 +144,10 @@ def scenarios(run: Run, only=None):
     t.keys("Escape")
     idle(run)
     time.sleep(1)
-    run.save("429-interrupted")
+    run.save("429-interrupted")   # Esc puts the interrupted prompt back into the input
+    t.keys("C-u")                  # clear it, as orch must before typing anything else
+    time.sleep(0.5)
+    run.save("429-interrupted-cleared")
 
     run.step("hang")
     run.server.mode("hang")
@@ -160,15 +163,8 @@ def scenarios(run: Run, only=None):
     idle(run)
     time.sleep(1)
     run.save("hang-interrupted")
-
-    run.step("100 KB paste")
-    t.paste(big_paste(100))
-    time.sleep(3)
-    run.save("paste-100k")
-    t.keys("Enter")
-    t.wait_for("OK: ", 30)
-    time.sleep(3)
-    run.save("paste-100k-submitted")
+    t.keys("C-u")
+    time.sleep(0.5)
 
     run.step("restart with --continue")
     t.type("/exit")
@@ -191,6 +187,16 @@ def scenarios(run: Run, only=None):
     time.sleep(1)
     run.save("429-final")
     run.server.mode("text")
+    run.step("100 KB paste")
+    t.paste(big_paste(100))
+    time.sleep(3)
+    run.save("paste-100k")
+    t.keys("Enter")
+    time.sleep(1)
+    idle(run, 30)
+    time.sleep(2)
+    run.save("paste-100k-submitted")
+
     t.keys("C-c")
     time.sleep(0.5)
     t.keys("C-c")

@@ -17,7 +17,8 @@ import time
 from e2e.capture import RECORDER, Run, base_env, big_paste
 
 VERSION = "0.171.0"
-READY = r"^› "                 # the composer line (› + space), placeholder or typed text
+COMPOSER = r"^› (?!\d+\. )"   # the composer line (› + space); "› 1. " is a menu selection
+READY = r"\? for shortcuts"    # footer drawn under the composer once it is ready
 HOOK_EVENTS = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest",
                "PostToolUse", "Stop", "SessionEnd"]
 
@@ -155,20 +156,8 @@ def scenarios(run: Run, only=None):
     run.save("hang-interrupted")
     run.server.mode("text")
 
-    run.step("100 KB paste")
-    t.paste(big_paste(100))
-    time.sleep(3)
-    run.save("paste-100k")
-    t.keys("Enter")
-    t.wait_for("OK: ", 30)
-    time.sleep(3)
-    run.save("paste-100k-submitted")
-
     run.step("restart with resume --last")
-    t.keys("C-c")
-    time.sleep(1)
-    run.save("ctrl-c-once")
-    t.keys("C-c")
+    t.keys("C-c")   # one Ctrl-C at an empty composer exits Codex
     t.wait_for(r"\[e2e: cli exited", 20)
     time.sleep(1)
     run.save("exit")
@@ -177,16 +166,30 @@ def scenarios(run: Run, only=None):
     t.wait_for(READY, 40)
     time.sleep(3)
     run.save("resume-last")
-    t.keys("C-c")
-    time.sleep(0.5)
-    t.keys("C-c")
+
+    run.step("100 KB paste")
+    t.paste(big_paste(100))
+    time.sleep(3)
+    run.save("paste-100k")
+    t.keys("Enter")
+    time.sleep(1)
+    t.wait_for("esc to interrupt", 30, gone=True)
     time.sleep(2)
+    run.save("paste-100k-submitted")
+    t.keys("C-c")
+    t.wait_for(r"\[e2e: cli exited", 20)
+    time.sleep(1)
 
     run.step("hooks without --dangerously-bypass-hook-trust")
     t.respawn(base + signal_args(run, "untrusted-"), env(run), run.work)
-    t.wait_for(READY, 40)
-    time.sleep(2)
+    t.wait_for("Hooks need review", 40)
+    time.sleep(1)
     run.save("hooks-untrusted-start")
+    t.keys("Down", "Down")
+    time.sleep(0.5)
+    t.keys("Enter")   # 3. Continue without trusting (hooks won't run)
+    t.wait_for(READY, 20)
+    time.sleep(1)
     submit(run, "are untrusted hooks run")
     t.wait_for("OK: are untrusted hooks run", 30)
     time.sleep(2)
@@ -195,3 +198,4 @@ def scenarios(run: Run, only=None):
     time.sleep(0.5)
     t.keys("C-c")
     time.sleep(2)
+
