@@ -17,6 +17,15 @@ Plug-in interface (for anthropic.py, openai_responses.py, gemini.py, openai_chat
 * `route(method, path_regex)` registers a handler; the first registered match
   wins (regex is matched with re.match against the full path incl. query).
   Handlers get a `Request` (see below) and write the response through it.
+* Modes, as anthropic.py / openai_responses.py implement them:
+    text  "OK: <first 40 chars of the last user text>" (after a tool result: "Done: the command ran.")
+    tool  a shell tool call that needs permission (Claude: Bash `touch e2e-tool-ran`;
+          Codex: exec_command with sandbox_permissions=require_escalated), once per turn
+    429   HTTP 429, rate-limit body, retry-after + provider reset headers (retry_after())
+    quota Anthropic 400 "credit balance is too low" / OpenAI 429 insufficient_quota
+    hang  streaming: headers + first event(s), then silence until the client hangs up;
+          non-streaming: no answer at all
+    slow  the answer streamed word by word over SLOW_SECONDS
 * `req.mode` is the scenario mode, read per request from
   `<control-dir>/mode` (one word; default "text") or set by
   `POST /_control {"mode": "..."}` (which writes the same file).
