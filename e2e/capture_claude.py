@@ -1,0 +1,213 @@
+"""Claude Code scenarios for e2e/capture.py (python -m e2e.capture claude)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from e2e.capture import RECORDER, Run, base_env, big_paste
+
+VERSION = "2.1.332"
+API_KEY = "sk-ant-api03-e2e-offline-key-0000000000000000"
+READY = "^❯\u00a0"          # the prompt line of the drawn input box (❯ + NBSP)
+HOOK_EVENTS = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest",
+               "PostToolUse", "PostToolUseFailure", "Notification", "Stop", "StopFailure",
+               "SessionEnd", "PermissionDenied", "PreCompact"]
+
+
+def hook_settings(run: Run, label_prefix: str = "") -> dict:
+    def cmd(ev):
+        return {"type": "command",
+                "command": f"python3 {RECORDER} {run.signals} {label_prefix}{ev}"}
+    return {"hooks": {ev: [{"matcher": "*", "hooks": [cmd(ev)]}] if "Tool" in ev or
+                      ev.startswith("Permission") else [{"hooks": [cmd(ev)]}]
+                      for ev in HOOK_EVENTS}}
+
+
+def setup_home(run: Run):
+    # onboarding done; the trust and API-key dialogs are left to appear on purpose
+    with open(os.path.join(run.home, ".claude.json"), "w") as f:
+        json.dump({"hasCompletedOnboarding": True, "theme": "dark",
+                   "lastOnboardingVersion": VERSION,
+                   "messageIdleNotifThresholdMs": 15000}, f)
+    # a user-level hook, to check that --settings merges with (not replaces) it
+    os.makedirs(os.path.join(run.home, ".claude"), exist_ok=True)
+    with open(os.path.join(run.home, ".claude", "settings.json"), "w") as f:
+        json.dump({"hooks": {"Stop": [{"hooks": [{
+            "type": "command",
+            "command": f"python3 {RECORDER} {run.signals} user-settings-Stop"}]}]}}, f)
+    path = os.path.join(run.root, "orch-claude-settings.json")
+    with open(path, "w") as f:
+        json.dump(hook_settings(run), f, indent=1)
+    return path
+
+
+def env(run: Run) -> dict:
+    e = base_env(run)
+    e.update({"ANTHROPIC_BASE_URL": run.server.url, "ANTHROPIC_API_KEY": API_KEY,
+              "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+              "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1"})
+    return e
+
+
+def submit(run: Run, text: str):
+    run.tmux.type(text)
+    time.sleep(0.5)
+    run.tmux.keys("Enter")
+
+
+def scenarios(run: Run, only=None):
+    t = run.tmux
+    settings = setup_home(run)
+    argv = ["claude", "--settings", settings, "--permission-mode", "manual"]
+    run.step("first start")
+    t.start(argv, env(run), run.work)
+    assert t.wait_for("trust this folder", 30), t.cap()
+    time.sleep(1)
+    run.save("trust-folder")
+    t.keys("Down")
+    time.sleep(0.5)
+    run.save("trust-folder-selected")
+    t.keys("Enter")
+    assert t.wait_for("Do you want to use this API key", 20), t.cap()
+    time.sleep(0.5)
+    run.save("api-key-confirm")
+    t.keys("Up")
+    time.sleep(0.3)
+    t.keys("Enter")
+    assert t.wait_for(READY, 30), t.cap()
+    run.save("ready-first-frame")
+    time.sleep(3)
+    run.save("idle-first-start")
+
+    run.step("typed, not submitted")
+    t.type("hello from the e2e capture")
+    time.sleep(1)
+    run.save("typed-unsubmitted")
+    t.keys("Enter")
+    assert t.wait_for("OK: hello from the e2e capture", 30), t.cap()
+    time.sleep(2)
+    run.save("idle")
+
+    run.step("idle notification wait (20 s)")
+    time.sleep(20)
+    run.save("idle-after-20s")
+
+    run.step("busy (slow)")
+    run.server.mode("slow")
+    submit(run, "please answer slowly")
+    time.sleep(2.5)
+    run.save("busy", ansi=True)
+    time.sleep(1.5)
+    run.save("busy-next-frame", ansi=True)
+    assert t.wait_for("OK: please answer slowly", 30), t.cap()
+    time.sleep(2)
+    run.save("after-busy-idle")
+
+    run.step("permission prompt")
+    run.server.mode("tool")
+    submit(run, "run the e2e tool")
+    ok = t.wait_for("Do you want|Allow|proceed", 40)
+    time.sleep(1)
+    run.save("permission", ansi=True)
+    time.sleep(12)  # does Notification(permission_prompt) fire while it waits?
+    run.save("permission-after-12s")
+    if ok:
+        t.keys("Enter")
+        t.wait_for("Done: the command ran", 30)
+        time.sleep(2)
+        run.save("permission-answered")
+    run.server.mode("text")
+    submit(run, "second prompt after the tool")
+    t.wait_for("OK: second prompt after the tool", 30)
+    time.sleep(2)
+    run.save("second-prompt")
+
+    run.step("quota")
+    run.server.mode("quota")
+    submit(run, "will my credit run out")
+    t.wait_for("[Cc]redit balance", 40)
+    time.sleep(2)
+    run.save("quota")
+
+    run.step("429")
+    run.server.mode("429")
+    _retry_after(run, 5)
+    submit(run, "am I rate limited")
+    time.sleep(4)
+    run.save("429", ansi=True)
+    time.sleep(6)
+    run.save("429-next-frame")
+    time.sleep(20)
+    run.save("429-after-30s")
+    run.server.mode("text")
+    t.keys("Escape")
+    idle(run)
+    time.sleep(1)
+    run.save("429-interrupted")   # Esc puts the interrupted prompt back into the input
+    t.keys("C-u")                  # clear it, as orch must before typing anything else
+    time.sleep(0.5)
+    run.save("429-interrupted-cleared")
+
+    run.step("hang")
+    run.server.mode("hang")
+    submit(run, "this request will hang")
+    time.sleep(4)
+    run.save("hang", ansi=True)
+    time.sleep(4)
+    run.save("hang-next-frame", ansi=True)
+    time.sleep(25)
+    run.save("hang-after-30s")
+    run.server.mode("text")
+    t.keys("Escape")
+    idle(run)
+    time.sleep(1)
+    run.save("hang-interrupted")
+    t.keys("C-u")
+    time.sleep(0.5)
+
+    run.step("restart with --continue")
+    t.type("/exit")
+    time.sleep(1)
+    t.keys("Enter")
+    t.wait_for(r"\[e2e: cli exited", 20)
+    time.sleep(1)
+    run.save("exit")
+    e = env(run)
+    e["CLAUDE_CODE_MAX_RETRIES"] = "1"   # so the 429 below gives up fast
+    t.respawn(argv + ["--continue"], e, run.work)
+    t.wait_for(READY, 40)
+    time.sleep(3)
+    run.save("resume-continue")
+    run.step("429 with CLAUDE_CODE_MAX_RETRIES=1")
+    run.server.mode("429")
+    submit(run, "rate limited with few retries")
+    time.sleep(2)
+    idle(run, 90)
+    time.sleep(1)
+    run.save("429-final")
+    run.server.mode("text")
+    run.step("100 KB paste")
+    t.paste(big_paste(100))
+    time.sleep(3)
+    run.save("paste-100k")
+    t.keys("Enter")
+    time.sleep(1)
+    idle(run, 30)
+    time.sleep(2)
+    run.save("paste-100k-submitted")
+
+    t.keys("C-c")
+    time.sleep(0.5)
+    t.keys("C-c")
+    time.sleep(3)
+
+
+def idle(run: Run, timeout: float = 60):
+    """Busy while the footer says "esc to interrupt"."""
+    return run.tmux.wait_for("esc to interrupt", timeout, gone=True)
+
+
+def _retry_after(run: Run, seconds: int):
+    with open(os.path.join(run.server.ctl, "retry_after"), "w") as f:
+        f.write(str(seconds))

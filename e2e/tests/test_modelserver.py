@@ -1,0 +1,101 @@
+"""Light tests of the e2e model server (not part of `make test`).
+
+Run: python -m pytest e2e/tests -q   (or python -m unittest e2e.tests.test_modelserver)
+"""
+import json
+import os
+import tempfile
+import threading
+import unittest
+import urllib.error
+import urllib.request
+
+from e2e.modelserver.core import make_server
+
+
+class ModelServerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        cls.log = os.path.join(cls.dir, "log.jsonl")
+        cls.srv = make_server(0, cls.log, os.path.join(cls.dir, "ctl"))
+        cls.url = f"http://127.0.0.1:{cls.srv.server_address[1]}"
+        threading.Thread(target=cls.srv.serve_forever, daemon=True).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.shutdown()
+
+    def post(self, path, body):
+        req = urllib.request.Request(self.url + path, json.dumps(body).encode(),
+                                     {"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, dict(r.headers), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read().decode()
+
+    def mode(self, m):
+        self.assertEqual(self.post("/_control", {"mode": m})[0], 200)
+
+    def last_log(self, path="/v1/messages"):
+        import time
+        for _ in range(40):  # the server logs after it has answered
+            with open(self.log) as f:
+                rec = json.loads(f.readlines()[-1])
+            if rec["path"] == path:
+                return rec
+            time.sleep(0.05)
+        return rec
+
+    def test_anthropic_text_and_usage(self):
+        self.mode("text")
+        st, _, body = self.post("/v1/messages", {"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hello there"}]}]})
+        self.assertEqual(st, 200)
+        msg = json.loads(body)
+        self.assertEqual(msg["content"][0]["text"], "OK: hello there")
+        self.assertGreater(msg["usage"]["input_tokens"], 0)
+        rec = self.last_log()
+        self.assertEqual(rec["user_texts"], ["hello there"])
+        self.assertEqual(rec["usage"], msg["usage"])
+
+    def test_anthropic_stream_tool(self):
+        self.mode("tool")
+        st, _, body = self.post("/v1/messages", {"model": "m", "stream": True,
+                                                 "tools": [{"name": "Bash"}],
+                                                 "messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual(st, 200)
+        self.assertIn('"name": "Bash"', body)
+        self.assertIn("event: message_stop", body)
+        self.mode("text")
+
+    def test_limits(self):
+        self.mode("429")
+        st, h, body = self.post("/v1/messages", {"messages": []})
+        self.assertEqual(st, 429)
+        self.assertIn("retry-after", {k.lower() for k in h})
+        self.assertIn("rate_limit_error", body)
+        st, h, body = self.post("/v1/responses", {"input": "x"})
+        self.assertEqual(st, 429)
+        self.assertIn("x-ratelimit-reset-requests", {k.lower() for k in h})
+        self.mode("quota")
+        st, _, body = self.post("/v1/messages", {"messages": []})
+        self.assertEqual(st, 400)
+        self.assertIn("credit balance is too low", body)
+        st, _, body = self.post("/v1/responses", {"input": "x"})
+        self.assertIn("insufficient_quota", body)
+        self.mode("text")
+
+    def test_responses_stream(self):
+        self.mode("text")
+        st, _, body = self.post("/v1/responses", {"model": "gpt-5", "stream": True, "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "hi codex"}]}]})
+        self.assertEqual(st, 200)
+        self.assertIn("response.output_text.delta", body)
+        self.assertIn("OK: hi codex", body)
+        self.assertIn('"type": "response.completed"', body)
+
+
+if __name__ == "__main__":
+    unittest.main()
