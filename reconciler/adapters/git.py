@@ -637,3 +637,98 @@ def _inside(path: str, folder: str) -> str | None:
     if path == folder:
         return ""
     return path[len(folder) + 1 :] if path.startswith(folder + os.sep) else None
+
+
+# -- worktrees: a checkout per agent -------------------------------------------------------------
+
+
+class WorktreeError(OrchError):
+    """A worktree cannot be made or adopted as declared (branch taken, path not a worktree)."""
+
+
+@dataclass(frozen=True)
+class WorktreeStatus:
+    """Where an agent's worktree stands against its base, for `describe`."""
+
+    branch: str
+    ahead: int
+    behind: int
+    dirty: tuple[str, ...]
+
+
+def ensure_worktree(repo: Path, branch: str, base: str, path: Path) -> str:
+    """Make `path` a worktree of `repo` on `branch` (from `base` if new): "created" or "adopted".
+
+    An existing worktree at `path` on `branch` is adopted as it is (a restart keeps the agent's
+    work); anything else at `path`, or `branch` checked out elsewhere, is a WorktreeError.
+    """
+    top = _repo(repo)
+    if top is None:
+        raise WorktreeError(f"{repo} is not a git repository")
+    root = top[0]
+    listed = _worktrees(root)
+    ref = f"refs/heads/{branch}"
+    here = listed.get(str(path.resolve())) if path.exists() else None
+    if here is not None:
+        if here != ref:
+            on = here or "a detached HEAD"
+            raise WorktreeError(f"{path} is a worktree on {on}, not {branch}")
+        return "adopted"
+    if path.exists():
+        raise WorktreeError(f"{path} exists and is not a worktree of {root}")
+    taken = next((where for where, on in listed.items() if on == ref), None)
+    if taken is not None:
+        raise WorktreeError(f"branch {branch} is checked out at {taken}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _git(root, "rev-parse", "--verify", "--quiet", ref).returncode == 0:
+        result = _git(root, "worktree", "add", "--", str(path), branch)
+    else:
+        result = _git(root, "worktree", "add", "-b", branch, "--", str(path), base)
+    if result.returncode != 0:
+        raise WorktreeError(f"git worktree add {branch}: {_first_line(result.stderr)}")
+    return "created"
+
+
+def remove_worktree_if_clean(path: Path) -> tuple[str, ...]:
+    """Remove the worktree at `path` unless it has changes; return the changed files (kept then)."""
+    if not path.is_dir():
+        return ()
+    status = _git(path, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+    if status.returncode != 0:
+        raise WorktreeError(f"git status in {path}: {_first_line(status.stderr)}")
+    dirty = tuple(entry.path for entry in parse_porcelain(status.stdout))
+    if dirty:
+        return dirty
+    removed = _git(path, "worktree", "remove", "--", str(path))
+    if removed.returncode != 0:
+        raise WorktreeError(f"git worktree remove {path}: {_first_line(removed.stderr)}")
+    return ()
+
+
+def worktree_status(path: Path, base: str) -> WorktreeStatus | None:
+    """Branch, commits ahead of and behind `base`, and changed files; None if it is no worktree."""
+    head = _git(path, "symbolic-ref", "--quiet", "--short", "HEAD") if path.is_dir() else None
+    if head is None or head.returncode != 0:
+        return None
+    counts = _git(path, "rev-list", "--left-right", "--count", f"{base}...HEAD", "--")
+    behind, ahead = (int(n) for n in counts.stdout.split()) if counts.returncode == 0 else (0, 0)
+    status = _git(path, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+    dirty = tuple(e.path for e in parse_porcelain(status.stdout)) if status.returncode == 0 else ()
+    return WorktreeStatus(os.fsdecode(head.stdout).strip(), ahead, behind, dirty)
+
+
+def _worktrees(root: Path) -> dict[str, str]:
+    """The repository's worktrees: resolved path -> checked-out ref ("" when detached)."""
+    result = _git(root, "worktree", "list", "--porcelain", "-z")
+    if result.returncode != 0:
+        raise WorktreeError(f"git worktree list in {root}: {_first_line(result.stderr)}")
+    found: dict[str, str] = {}
+    where = ""
+    for field in _nul_list(result.stdout):
+        key, _, value = field.partition(" ")
+        if key == "worktree":
+            where = str(Path(value).resolve())
+            found[where] = ""
+        elif key == "branch" and where:
+            found[where] = value
+    return found

@@ -79,8 +79,17 @@ def load_files(paths: Sequence[str | Path]) -> list[Declared]:
 
 
 def _with_absolute_workdir(agent: Agent, folder: str) -> Agent:
-    workdir = os.path.normpath(os.path.join(folder, os.path.expanduser(agent.spec.workdir)))
-    return agent.model_copy(update={"spec": agent.spec.model_copy(update={"workdir": workdir})})
+    """Relative paths made absolute against the manifest's folder; a worktree's workdir stays
+    relative to the worktree, which only apply places (under the state dir)."""
+    spec = agent.spec
+    if spec.workspace is None:
+        workdir = os.path.normpath(os.path.join(folder, os.path.expanduser(spec.workdir)))
+        return agent.model_copy(update={"spec": spec.model_copy(update={"workdir": workdir})})
+    tree = spec.workspace.worktree
+    repo = os.path.normpath(os.path.join(folder, os.path.expanduser(tree.repo)))
+    tree = tree.model_copy(update={"repo": repo})
+    workspace = spec.workspace.model_copy(update={"worktree": tree})
+    return agent.model_copy(update={"spec": spec.model_copy(update={"workspace": workspace})})
 
 
 # --- YAML to plain data, with line numbers -----------------------------------------------------

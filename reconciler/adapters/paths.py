@@ -32,6 +32,10 @@ class StatePaths:
         """A FIFO: a byte written here wakes the controller for an early pass."""
         return self.root / "controller.wake"
 
+    def worktree(self, agent: str) -> Path:
+        """The agent's git worktree, when its spec asks for one."""
+        return self.root / "worktrees" / agent
+
     def agent_dir(self, agent: str) -> Path:
         """Per-agent files: exit codes, logs, backups."""
         return self.root / "agents" / agent

@@ -85,6 +85,20 @@ def _check_glob(value: str) -> str:
     return value
 
 
+#: What git refuses in a branch name (git check-ref-format), plus a leading "-" (an option).
+_BAD_BRANCH = re.compile(
+    r"(^[-/.])|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|([/.]$)|(\.lock$)|(//)|(/\.)"
+)
+
+
+def _check_branch(value: str) -> str:
+    if value == "@" or _BAD_BRANCH.search(value):
+        raise ValueError(f"{shown(value)} is not a valid git branch name")
+    return value
+
+
+#: A git branch name, checked as git would (and never an option).
+Branch = Annotated[str, AfterValidator(_check_branch)]
 #: A gitignore-style glob of guarded paths.
 Glob = Annotated[str, AfterValidator(_check_glob)]
 #: A DNS label naming an object (an agent, a playbook, a step).
@@ -221,6 +235,24 @@ class GuardSpec(_Model):
     """restore the protected files, or only raise an alert."""
 
 
+class WorktreeSpec(_Model):
+    """A git worktree of `repo` on `branch`, made from `base` when the branch is new."""
+
+    repo: NonBlank = "."
+    """The repository; relative paths are relative to the manifest file's folder."""
+    branch: Branch
+    """The agent's own branch: two agents never share one."""
+    base: Branch = "HEAD"
+    """What a new branch starts from (a branch, tag or commit)."""
+
+
+class WorkspaceSpec(_Model):
+    """Where the agent works, when not in `workdir` itself."""
+
+    worktree: WorktreeSpec
+    """A git worktree under the state dir; `workdir` is then relative to it."""
+
+
 class AgentSpec(_Model):
     """The desired state of one agent: what runs in its tmux session and how it is supervised."""
 
@@ -229,7 +261,9 @@ class AgentSpec(_Model):
     restart_command: str | None = None
     """Command line used for restarts (profiles may supply one)."""
     workdir: str = "."
-    """Working folder; relative paths are relative to the manifest file's folder."""
+    """Working folder; relative to the manifest file's folder, or to the worktree with one."""
+    workspace: WorkspaceSpec | None = None
+    """A git worktree per agent (unset: the agent works in `workdir`)."""
     env: dict[EnvName, str] = {}
     """Extra environment variables for the command."""
     profile: Profile = "generic"

@@ -17,9 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from reconciler.adapters.git import WorktreeStatus
 
 from reconciler.adapters.agentlog import follow as follow_log
 from reconciler.adapters.agentlog import log_path, read_log
@@ -427,8 +430,22 @@ def describe(kind: str, name: str) -> None:
             inst.store.events(obj, limit=15),
             inst.store.messages(name, limit=10),
             backups(inst.paths, name),
+            _worktree(inst, stored),
         )
     )
+
+
+def _worktree(
+    inst: Installation, stored: StoredObject
+) -> tuple[Path, WorktreeStatus | None] | None:
+    """An agent's worktree and where it stands against its base, if its spec asks for one."""
+    workspace = stored.document["spec"].get("workspace")
+    if not workspace:
+        return None
+    from reconciler.adapters.git import worktree_status  # git and watchdog: only when asked
+
+    path = inst.paths.worktree(stored.name)
+    return path, worktree_status(path, workspace["worktree"].get("base", "HEAD"))
 
 
 @cli.command()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reconciler.adapters.git import WorktreeStatus
 
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 from reconciler.api.status import AgentRecord, AgentState
@@ -95,8 +98,12 @@ def describe_agent(
     events: list[StoredEvent],
     messages: list[QueuedMessage],
     backups: list[Path],
+    worktree: tuple[Path, WorktreeStatus | None] | None = None,
 ) -> str:
-    """`orch describe agent NAME`: spec, status, conditions, transitions, messages and events."""
+    """`orch describe agent NAME`: spec, status, conditions, transitions, messages and events.
+
+    `worktree` is the agent's worktree and where it stands, for an agent with a workspace.
+    """
     now = time.time()
     spec = stored.document["spec"]
     labels = stored.document["metadata"].get("labels") or {}
@@ -111,6 +118,7 @@ def describe_agent(
         ("Workdir", spec.get("workdir")),
         ("Profile", spec.get("profile", "generic")),
         ("Restart Policy", spec.get("restartPolicy", "Always")),
+        *_worktree_fields(spec, worktree),
         ("State", status["state"]),
         ("Reason", status["reason"]),
         ("Message", status["message"]),
@@ -191,6 +199,24 @@ def describe_agent(
     lines.append("Events:")
     lines.append(_indent(event_table(events, now)) if events else "  <none>")
     return "\n".join(lines)
+
+
+def _worktree_fields(
+    spec: dict[str, Any], worktree: tuple[Path, WorktreeStatus | None] | None
+) -> list[tuple[str, Any]]:
+    """Worktree, branch against its base, and uncommitted files of an agent with a workspace."""
+    if worktree is None or "workspace" not in spec:
+        return []
+    path, status = worktree
+    base = spec["workspace"]["worktree"].get("base", "HEAD")
+    if status is None:
+        return [("Worktree", f"{path} (missing)")]
+    dirty = ", ".join(status.dirty[:10]) + (" …" if len(status.dirty) > 10 else "")
+    return [
+        ("Worktree", str(path)),
+        ("Branch", f"{status.branch} ({status.ahead} ahead, {status.behind} behind {base})"),
+        ("Uncommitted", f"{len(status.dirty)} files: {dirty}" if status.dirty else "<none>"),
+    ]
 
 
 def event_table(events: list[StoredEvent], now: float | None = None) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from reconciler.adapters.git import ensure_worktree
 from reconciler.adapters.manifest_files import load_files
-from reconciler.adapters.store import Change, Declaration, Store, StoredObject
-from reconciler.api.errors import ManifestError
+from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.store import Change, Declaration, Store
+from reconciler.api.errors import InvalidInput, ManifestError
 from reconciler.api.manifest import Agent
 
 
@@ -37,11 +40,51 @@ def declarations(paths: Sequence[str | Path]) -> tuple[list[Declaration], list[s
 
 
 def apply_files(store: Store, paths: Sequence[str | Path]) -> list[Change]:
-    """Validate all of `paths`, then record them in one transaction."""
+    """Validate all of `paths`, make or adopt the worktrees they ask for, then record them."""
     declared, files = declarations(paths)
+    prepare_worktrees(store, declared)
     return store.apply(declared, files)
 
 
-def agent_from(stored: StoredObject) -> Agent:
-    """The validated Agent model of a stored desired object."""
-    return Agent.model_validate(stored.document)
+def prepare_worktrees(store: Store, declared: Sequence[Declaration]) -> None:
+    """Create or adopt each declared agent's worktree, after checking no branch is taken twice.
+
+    A branch clash with another declared or already applied agent is refused before any git runs.
+    """
+    state = StatePaths(store.state_dir)
+    wanted = {d.name: agent_from(d.document, state) for d in declared if d.kind == "Agent"}
+    trees = {name: a for name, a in wanted.items() if a.spec.workspace is not None}
+    if not trees:
+        return
+    owners: dict[tuple[str, str], str] = {}
+    others = [s for s in store.objects("Agent") if s.name not in wanted]
+    for agent in [*trees.values(), *(agent_from(s.document, state) for s in others)]:
+        if agent.spec.workspace is None:
+            continue
+        tree = agent.spec.workspace.worktree
+        key = (os.path.realpath(tree.repo), tree.branch)
+        if key in owners:
+            raise InvalidInput(
+                f"agent/{agent.metadata.name}: branch {tree.branch} of {tree.repo} is already"
+                f" agent/{owners[key]}'s; two agents never share a branch"
+            )
+        owners[key] = agent.metadata.name
+    for name, agent in trees.items():
+        assert agent.spec.workspace is not None
+        tree = agent.spec.workspace.worktree
+        ensure_worktree(Path(tree.repo), tree.branch, tree.base, state.worktree(name))
+
+
+def agent_from(document: Mapping[str, Any], state: StatePaths) -> Agent:
+    """The validated Agent model of a desired object, its workdir inside its worktree if any."""
+    agent = Agent.model_validate(document)
+    if agent.spec.workspace is None:
+        return agent
+    root = state.worktree(agent.metadata.name)
+    workdir = os.path.normpath(root / agent.spec.workdir)
+    if os.path.commonpath([workdir, root]) != str(root):
+        raise InvalidInput(
+            f"agent/{agent.metadata.name}: workdir {agent.spec.workdir} leaves its worktree"
+        )
+    spec = agent.spec.model_copy(update={"workdir": workdir})
+    return agent.model_copy(update={"spec": spec})

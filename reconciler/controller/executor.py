@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler.adapters.agentlog import log_path, pipe_command
+from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.processes import stop_launch
 from reconciler.adapters.tmux import Tmux
@@ -77,6 +78,7 @@ class Executor:
                 stop_launch(action.launch_id, ())
         elif isinstance(action, Forget):
             self._remove_exit_files(action.agent)
+            self._remove_worktree(action.agent, outcome)
         elif isinstance(action, Paste):
             self.tmux.paste(action.agent, clean_message(action.text))
         elif isinstance(action, PressEnter):
@@ -123,6 +125,21 @@ class Executor:
             # The agent can run `orch send` itself: the orch that launched it comes first on PATH.
             "ORCH_PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
         }
+
+    def _remove_worktree(self, agent: str, outcome: Outcome) -> None:
+        """A deleted agent's clean worktree goes; a dirty one stays, and a Warning says where."""
+        path = self.paths.worktree(agent)
+        dirty = remove_worktree_if_clean(path)
+        if dirty:
+            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+            outcome.events.append(
+                Event(
+                    f"agent/{agent}",
+                    EventType.WARNING,
+                    "WorktreeKept",
+                    f"worktree {path} kept: uncommitted changes in {shown}",
+                )
+            )
 
     def _remove_exit_files(self, agent: str) -> None:
         agent_dir = self.paths.agent_dir(agent)

@@ -366,7 +366,9 @@ class Controller:
         for stored in self.store.objects("Agent"):
             key = (stored.name, stored.generation)
             if key not in self._parsed:
-                self._parsed[key] = DesiredAgent(agent_from(stored), stored.generation)
+                self._parsed[key] = DesiredAgent(
+                    agent_from(stored.document, self.paths), stored.generation
+                )
             desired[stored.name] = self._parsed[key]
         return desired
 
