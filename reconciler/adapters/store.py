@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.api.status import (
     AgentRecord,
@@ -31,6 +31,7 @@ from reconciler.api.status import (
 from reconciler.core.delivery import Phase, QueuedMessage
 from reconciler.core.runs import RunRecord, StepPhase, StepStatus
 from reconciler.core.steps import GateResult
+from reconciler.core.usage import UsageEntry, UsageTotals
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -72,6 +73,16 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS run_signals (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run TEXT NOT NULL, kind TEXT NOT NULL,
     step TEXT NOT NULL, created REAL NOT NULL, consumed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS usage (
+    agent TEXT NOT NULL, key TEXT NOT NULL, time REAL NOT NULL, model TEXT NOT NULL,
+    input INTEGER NOT NULL, output INTEGER NOT NULL, cache_read INTEGER NOT NULL, cost REAL,
+    account TEXT, run TEXT, step TEXT,
+    PRIMARY KEY (agent, key)
+);
+CREATE INDEX IF NOT EXISTS usage_time ON usage (time);
+CREATE TABLE IF NOT EXISTS usage_files (
+    agent TEXT NOT NULL, path TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (agent, path)
 );
 CREATE INDEX IF NOT EXISTS events_object ON events (object, id);
 CREATE INDEX IF NOT EXISTS transitions_object ON transitions (object, id);
@@ -362,6 +373,67 @@ class Store:
         """Shared cooldown deadlines by account."""
         return dict(self._conn.execute("SELECT account, until FROM cooldowns").fetchall())
 
+    # -- usage (read from the agents' own transcripts by the controller) ------------------------
+
+    def usage_offsets(self, agent: str) -> dict[str, int]:
+        """How far each of an agent's usage records has been read, by file."""
+        rows = self._conn.execute("SELECT path, offset FROM usage_files WHERE agent=?", (agent,))
+        return dict(rows.fetchall())
+
+    def record_usage(
+        self, agent: str, calls: Sequence[StoredUsage], offsets: Mapping[str, int]
+    ) -> int:
+        """Add calls not seen before and move the read offsets, in one transaction; count new."""
+        with self.transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO usage (agent, key, time, model, input, output, cache_read,"
+                " cost, account, run, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (agent, c.entry.key, c.time, c.entry.model, c.entry.input_tokens,
+                     c.entry.output_tokens, c.entry.cache_read_tokens, c.entry.cost_usd,
+                     c.account, c.run, c.step)
+                    for c in calls
+                ],
+            )  # fmt: skip
+            added = conn.total_changes - before
+            conn.executemany(
+                "INSERT OR REPLACE INTO usage_files (agent, path, offset) VALUES (?, ?, ?)",
+                [(agent, path, offset) for path, offset in offsets.items()],
+            )
+        return added
+
+    def usage_totals(
+        self, by: Literal["agent", "account", "run", "step"] = "agent", since: float = 0.0
+    ) -> dict[str, UsageTotals]:
+        """Usage summed per agent, account, run or run step (`run/step`) since `since`."""
+        key = USAGE_GROUPS[by]
+        rows = self._conn.execute(
+            f"SELECT {key}, SUM(input), SUM(output), SUM(cache_read), SUM(COALESCE(cost, 0)),"
+            f" COUNT(*) FROM usage WHERE time >= ? AND {key} IS NOT NULL"
+            f" GROUP BY {key} ORDER BY {key}",
+            (since,),
+        )
+        return {row[0]: UsageTotals(*row[1:]) for row in rows}
+
+    def usage(self, since: float = 0.0, agent: str | None = None) -> list[StoredUsage]:
+        """Recorded model calls since `since` (of one agent, or all), oldest first."""
+        query = (
+            "SELECT agent, key, time, model, input, output, cache_read, cost, account, run, step"
+            " FROM usage WHERE time >= ?"
+        )
+        args: tuple[Any, ...] = (since,)
+        if agent is not None:
+            query += " AND agent = ?"
+            args += (agent,)
+        return [
+            StoredUsage(
+                row[0], row[2], UsageEntry(row[1], row[3], row[4], row[5], row[6], row[7]),
+                row[8], row[9], row[10],
+            )
+            for row in self._conn.execute(query + " ORDER BY time, rowid", args)
+        ]  # fmt: skip
+
     # -- playbook runs (created by `orch run`, advanced by the controller) ----------------------
 
     def create_run(self, record: RunRecord, spec: Mapping[str, Any]) -> None:
@@ -529,6 +601,22 @@ def _changes(
 
 
 RUN_COLUMNS = "name, playbook, spec, record, created, cancelled"
+
+
+#: What `usage_totals` can group by, as SQL over the usage table (a fixed set: never user text).
+USAGE_GROUPS = {"agent": "agent", "account": "account", "run": "run", "step": "run || '/' || step"}
+
+
+@dataclass(frozen=True)
+class StoredUsage:
+    """One model call of an agent, with what it was working for when it made it."""
+
+    agent: str
+    time: float
+    entry: UsageEntry
+    account: str | None = None
+    run: str | None = None
+    step: str | None = None
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,25 @@ class RateLimitSpec(_Model):
     """Agents naming the same account share one cooldown."""
 
 
+class BudgetSpec(_Model):
+    """A limit on what an agent may spend within a sliding window."""
+
+    tokens: int | None = Field(default=None, gt=0)
+    """Tokens (input, output and cache reads) within the window."""
+    usd: float | None = Field(default=None, gt=0)
+    """US dollars within the window (the CLI's own figure, else the price table's)."""
+    window: Duration = 86400.0
+    """The sliding window the budget applies to."""
+    action: Literal["cooldown", "stop", "warn"] = "cooldown"
+    """What a spent budget does: cool down until the window frees up, stop, or only warn."""
+
+    @model_validator(mode="after")
+    def _a_limit(self) -> Self:
+        if self.tokens is None and self.usd is None:
+            raise ValueError("give tokens, usd or both")
+        return self
+
+
 class PromptRule(_Model):
     """An automatic answer to a prompt that would otherwise wait for a human."""
 
@@ -288,6 +307,8 @@ class AgentSpec(_Model):
     """Agents that `orch send --from` this agent may address."""
     guards: list[GuardSpec] = []
     """Paths the agent must not change."""
+    budget: BudgetSpec | None = None
+    """A spending limit read from the CLI's own usage record (unset: none)."""
 
 
 class Agent(_Model):

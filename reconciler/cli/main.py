@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
@@ -50,6 +50,7 @@ from reconciler.cli.render import (
     event_table,
     run_item,
     run_row,
+    usage_table,
 )
 from reconciler.controller.apply import apply_files, declarations
 from reconciler.controller.daemon import ensure_controller
@@ -364,14 +365,17 @@ def _render_agents(
     inst: Installation, objects: list[StoredObject], output: str | None, header: bool
 ) -> str:
     records = inst.store.agent_records()
+    usage = inst.store.usage_totals("agent")
     if output in ("json", "yaml"):
-        document = list_document([agent_item(o, records.get(o.name)) for o in objects])
+        document = list_document(
+            [agent_item(o, records.get(o.name), usage.get(o.name)) for o in objects]
+        )
         return to_json(document) if output == "json" else to_yaml(document).rstrip("\n")
     if output == "name":
         return "\n".join(f"agent/{o.name}" for o in objects)
     wide = output == "wide"
     headers = AGENT_COLUMNS + (AGENT_WIDE_COLUMNS if wide else ())
-    rows = [agent_row(o, records.get(o.name), wide) for o in objects]
+    rows = [agent_row(o, records.get(o.name), wide, usage.get(o.name)) for o in objects]
     if not rows:
         return "No agents found." if header else ""
     text = table(headers, rows)
@@ -415,7 +419,9 @@ def describe(kind: str, name: str) -> None:
     inst = installation()
     kind = _kind(kind)
     if kind == "Run":
-        click.echo(describe_run(_run(inst, name), inst.store.events(f"run/{name}", limit=30)))
+        run = _run(inst, name)
+        usage = inst.store.usage_totals("step")
+        click.echo(describe_run(run, inst.store.events(f"run/{name}", limit=30), usage))
         return
     (stored,) = _objects(inst, kind, name)
     if kind == "Playbook":
@@ -431,6 +437,7 @@ def describe(kind: str, name: str) -> None:
             inst.store.messages(name, limit=10),
             backups(inst.paths, name),
             _worktree(inst, stored),
+            inst.store.usage_totals("agent").get(name),
         )
     )
 
@@ -693,6 +700,30 @@ def service_uninstall() -> None:
     click.echo(f"removed {path}")
     for command in commands:
         click.echo(f"  {command}")
+
+
+@cli.command()
+@installation_options
+@click.option(
+    "--by",
+    type=click.Choice(["agent", "account", "run", "step"]),
+    default="agent",
+    show_default=True,
+)
+@click.option("--since", "since", default="", metavar="DURATION", help="only the last 24h, 30m…")
+@click.option("-o", "--output", type=click.Choice(["json"]))
+def usage(by: Literal["agent", "account", "run", "step"], since: str, output: str | None) -> None:
+    """Tokens and cost the agents' CLIs recorded, summed per agent, account, run or step."""
+    inst = installation()
+    start = time.time() - _duration_option("--since", since) if since else 0.0
+    totals = inst.store.usage_totals(by, start)
+    if output == "json":
+        items = [{by: key, **t.to_json()} for key, t in totals.items()]
+        click.echo(to_json(list_document(items)))
+    elif totals:
+        click.echo(usage_table(totals, by))
+    else:
+        click.echo("No usage recorded.")
 
 
 @cli.command()

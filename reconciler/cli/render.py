@@ -13,14 +13,22 @@ from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, Stor
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age, iso, local_time, table
 from reconciler.core.delivery import QueuedMessage
+from reconciler.core.usage import UsageTotals
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
-AGENT_WIDE_COLUMNS = ("since", "pid", "profile", "command", "message")
+AGENT_WIDE_COLUMNS = ("since", "pid", "profile", "tokens", "cost", "command", "message")
 
 
-def agent_status(record: AgentRecord | None) -> dict[str, Any]:
+def agent_status(record: AgentRecord | None, usage: UsageTotals | None = None) -> dict[str, Any]:
     """The `status` block of an agent; an agent the controller has not handled yet is Starting."""
+    status = _record_status(record)
+    if usage is not None:
+        status["usage"] = usage.to_json()
+    return status
+
+
+def _record_status(record: AgentRecord | None) -> dict[str, Any]:
     if record is None:
         return {
             "state": AgentState.STARTING.value,
@@ -57,7 +65,9 @@ def agent_status(record: AgentRecord | None) -> dict[str, Any]:
     return status
 
 
-def agent_item(stored: StoredObject, record: AgentRecord | None) -> dict[str, Any]:
+def agent_item(
+    stored: StoredObject, record: AgentRecord | None, usage: UsageTotals | None = None
+) -> dict[str, Any]:
     """One agent as `-o json` shows it: its manifest plus metadata and status."""
     document = stored.document
     metadata = {
@@ -71,11 +81,13 @@ def agent_item(stored: StoredObject, record: AgentRecord | None) -> dict[str, An
         "kind": document["kind"],
         "metadata": metadata,
         "spec": document["spec"],
-        "status": agent_status(record),
+        "status": agent_status(record, usage),
     }
 
 
-def agent_row(stored: StoredObject, record: AgentRecord | None, wide: bool) -> list[Any]:
+def agent_row(
+    stored: StoredObject, record: AgentRecord | None, wide: bool, usage: UsageTotals | None = None
+) -> list[Any]:
     """One row of `orch get agents`."""
     status = agent_status(record)
     row = [stored.name, status["state"], status["restarts"], age(stored.created), status["reason"]]
@@ -85,6 +97,8 @@ def agent_row(stored: StoredObject, record: AgentRecord | None, wide: bool) -> l
             age(record.since) if record else "",
             record.pid if record else "",
             spec.get("profile", "generic"),
+            count(usage.tokens) if usage else "",
+            f"${usage.cost_usd:.2f}" if usage else "",
             spec["command"],
             status["message"],
         ]
@@ -99,6 +113,7 @@ def describe_agent(
     messages: list[QueuedMessage],
     backups: list[Path],
     worktree: tuple[Path, WorktreeStatus | None] | None = None,
+    usage: UsageTotals | None = None,
 ) -> str:
     """`orch describe agent NAME`: spec, status, conditions, transitions, messages and events.
 
@@ -119,6 +134,7 @@ def describe_agent(
         ("Profile", spec.get("profile", "generic")),
         ("Restart Policy", spec.get("restartPolicy", "Always")),
         *_worktree_fields(spec, worktree),
+        ("Usage", _usage_line(usage)),
         ("State", status["state"]),
         ("Reason", status["reason"]),
         ("Message", status["message"]),
@@ -219,6 +235,48 @@ def _worktree_fields(
     ]
 
 
+def _usage_line(usage: UsageTotals | None) -> str:
+    if usage is None:
+        return "<none recorded>"
+    return (
+        f"{count(usage.input_tokens)} in, {count(usage.output_tokens)} out, "
+        f"{count(usage.cache_read_tokens)} cache read, ${usage.cost_usd:.4f} in {usage.calls} calls"
+    )
+
+
+def _step_usage(run: str, usage: dict[str, UsageTotals]) -> str:
+    """Tokens and cost per step of one run, and their sum."""
+    steps = {key.split("/", 1)[1]: t for key, t in usage.items() if key.startswith(f"{run}/")}
+    if not steps:
+        return "<none recorded>"
+    steps["(total)"] = UsageTotals(
+        sum(t.input_tokens for t in steps.values()),
+        sum(t.output_tokens for t in steps.values()),
+        sum(t.cache_read_tokens for t in steps.values()),
+        sum(t.cost_usd for t in steps.values()),
+        sum(t.calls for t in steps.values()),
+    )
+    return usage_table(steps, "step")
+
+
+def count(n: int) -> str:
+    """A token count as people read it: 950, 12.3k, 4.5M."""
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def usage_table(totals: dict[str, UsageTotals], by: str) -> str:
+    """`orch usage`: one row per agent, account or run."""
+    rows = [
+        (key, t.calls, count(t.input_tokens), count(t.output_tokens), count(t.cache_read_tokens),
+         f"${t.cost_usd:.4f}")
+        for key, t in totals.items()
+    ]  # fmt: skip
+    return table((by, "calls", "input", "output", "cache read", "cost"), rows)
+
+
 def event_table(events: list[StoredEvent], now: float | None = None) -> str:
     """Events as `orch events` lists them."""
     return table(
@@ -301,8 +359,11 @@ def run_row(run: StoredRun) -> list[Any]:
     ]
 
 
-def describe_run(run: StoredRun, events: list[StoredEvent]) -> str:
-    """`orch describe run NAME`: every step, attempt and gate result with its output."""
+def describe_run(
+    run: StoredRun, events: list[StoredEvent], usage: dict[str, UsageTotals] | None = None
+) -> str:
+    """`orch describe run NAME`: every step, attempt and gate result with its output, and what
+    each step cost (`usage`: totals by `run/step`)."""
     now = time.time()
     record = run.record
     status = run_item(run)["status"]
@@ -334,6 +395,8 @@ def describe_run(run: StoredRun, events: list[StoredEvent]) -> str:
                 ],
             )
         ),
+        "Usage:",
+        _indent(_step_usage(run.name, usage or {})),
         "Gates:",
     ]
     gates = [(s, g) for s in record.steps for g in s.gates]

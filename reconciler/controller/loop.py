@@ -46,6 +46,7 @@ from reconciler.controller.daemon import read_pid
 from reconciler.controller.executor import Executor
 from reconciler.controller.guardkeeper import GuardKeeper
 from reconciler.controller.runner import PlaybookRunner
+from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.delivery import QueuedMessage
 from reconciler.core.health import local_time
@@ -162,6 +163,7 @@ class Controller:
         self.executor = Executor(self.tmux, self.paths, socket)
         self.runner = PlaybookRunner(self.store, self.wake)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
+        self.usage = UsageCollector(self.store)
         self._stopping = False
         self._pidfds: dict[int, int] = {}
         self._parsed: dict[tuple[str, int], DesiredAgent] = {}
@@ -294,18 +296,20 @@ class Controller:
         desired = self._desired()
         self.runner.run_pass(desired, now)  # first: the prompts it queues go out this pass
         guard_reports = self.guards.check(desired)
+        usage_events, budget_cooldowns = self.usage.collect(desired, now)
         records = self.store.agent_records()
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
         pending = self.store.pending_messages()
         cooldowns = self.store.cooldowns()
+        cooldowns.update({k: until for k, until in budget_cooldowns.items() if until is not None})
         timezone = datetime.now().astimezone().tzinfo
         result = PassResult()
         changed: dict[str, AgentRecord | None] = {}
-        events: list[Event] = []
+        events: list[Event] = list(usage_events)
         transitions: list[Transition] = []
         messages: list[QueuedMessage] = []
-        cooldown_changes: dict[str, float | None] = {}
+        cooldown_changes: dict[str, float | None] = dict(budget_cooldowns)
         for name in sorted(set(desired) | set(records)):
             recorded = records.get(name)
             observation = replace(

@@ -16,6 +16,7 @@ from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import AgentState, ConditionStatus
 from reconciler.core.agent_plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
 from reconciler.core.screen import ScreenVerdict, classify
+from reconciler.core.usage import budget_key
 
 #: Pause between typing a short text (answer, nudge, resume) and its Enter: agents that batch
 #: fast input treat an Enter within ~120 ms of it as a newline.
@@ -110,10 +111,16 @@ def _account(spec: AgentSpec) -> str | None:
 
 
 def _deadline(b: PlanBuilder, spec: AgentSpec) -> float:
-    """The cooldown deadline in force: the agent's own, or its account's, whichever is later."""
+    """The cooldown deadline in force: the agent's own, its account's or its budget's, whichever
+    is latest."""
     account = _account(spec)
     shared = b.ctx.cooldowns.get(account, 0.0) if account else 0.0
-    return max(b.record.cooldown_until or 0.0, shared)
+    return max(b.record.cooldown_until or 0.0, shared, _budget_deadline(b))
+
+
+def _budget_deadline(b: PlanBuilder) -> float:
+    """When a spent budget's window frees up (0 when no budget is spent)."""
+    return b.ctx.cooldowns.get(budget_key(b.record.name), 0.0)
 
 
 def _local(b: PlanBuilder, timestamp: float) -> str:
@@ -143,10 +150,17 @@ def _start_cooldown(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | No
         return True
     deadline = _deadline(b, spec)
     if deadline > b.now:
-        shared = account is not None and deadline > (b.record.cooldown_until or 0.0)
+        own = b.record.cooldown_until or 0.0
+        budget = deadline == _budget_deadline(b) and deadline > own
+        shared = not budget and account is not None and deadline > own
         b.update(cooldown_until=deadline)
-        reason = "AccountCoolingDown" if shared else "CooldownContinues"
-        why = f"account {account} is cooling down" if shared else "the cooldown is still in force"
+        reason, why = (
+            ("BudgetExhausted", "its budget is spent")
+            if budget
+            else ("AccountCoolingDown", f"account {account} is cooling down")
+            if shared
+            else ("CooldownContinues", "the cooldown is still in force")
+        )
         b.take("rate_limit", reason, f"{why}; waiting until {_local(b, deadline)}", warning=True)
         b.requeue(deadline - b.now)
         return True
@@ -166,6 +180,8 @@ def _plan_cooling(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None
     account = _account(spec)
     if account and account in b.ctx.cooldowns:
         b.cooldowns[account] = None
+    if budget_key(b.record.name) in b.ctx.cooldowns:
+        b.cooldowns[budget_key(b.record.name)] = None
     resume = spec.rate_limit.resume if spec.rate_limit else DEFAULT_RESUME
     b.update(cooldown_until=None)
     if verdict is not None and verdict.prompt is not None:

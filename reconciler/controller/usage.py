@@ -1,0 +1,130 @@
+"""Reading what each agent spent from its CLI's own records, and holding agents to their budgets.
+
+Runs inside the controller's pass, but at most every `USAGE_INTERVAL_SECONDS`: spend is a slow
+fact, and each look is a few `stat`s plus reading the bytes added since the last one. A call is
+attributed to the agent whose workdir (and HOME) the record belongs to, to its rateLimit account,
+and to the playbook run and step the agent was working on when orch read it.
+
+A spent budget with `action: cooldown` becomes a cooldown deadline under `budget_key(agent)` in
+the same table as account cooldowns, so the health machine sits it out like a usage limit and
+resumes the agent when the window frees up; `warn` only raises the events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reconciler.adapters.store import Store, StoredUsage
+from reconciler.adapters.transcripts import read_new_lines, transcript_files
+from reconciler.api.manifest import AgentSpec
+from reconciler.api.status import Event, EventType
+from reconciler.core.agent_plan import DesiredAgent
+from reconciler.core.usage import USAGE_PROFILES, budget_key, budget_verdict, parse_line
+
+log = logging.getLogger(__name__)
+
+#: How often the agents' usage records are read.
+USAGE_INTERVAL_SECONDS = 5.0
+
+
+@dataclass
+class UsageCollector:
+    """Turns new lines of the agents' usage records into stored calls, and budgets into events."""
+
+    store: Store
+    _next: float = 0.0
+    _budget_state: dict[str, str] = field(default_factory=dict)
+
+    def collect(
+        self, desired: Mapping[str, DesiredAgent], now: float
+    ) -> tuple[list[Event], dict[str, float | None]]:
+        """Read new usage if it is time; return budget events and budget cooldowns to record."""
+        if now < self._next:
+            return [], {}
+        self._next = now + USAGE_INTERVAL_SECONDS
+        created = {o.name: o.created for o in self.store.objects("Agent")}
+        working = self._working_on()
+        for name, agent in desired.items():
+            spec = agent.agent.spec
+            if spec.profile in USAGE_PROFILES:
+                try:
+                    self._read(name, spec, created.get(name, now), working.get(name), now)
+                except OSError as err:  # a record we may not read is not a failed pass
+                    log.warning("usage of agent/%s: %s", name, err)
+        return self._budgets(desired, now)
+
+    def _read(
+        self,
+        name: str,
+        spec: AgentSpec,
+        since: float,
+        working: tuple[str, str] | None,
+        now: float,
+    ) -> None:
+        offsets = self.store.usage_offsets(name)
+        account = spec.rate_limit.account if spec.rate_limit else None
+        run, step = working or (None, None)
+        calls: list[StoredUsage] = []
+        moved: dict[str, int] = {}
+        for path in transcript_files(spec.profile, spec.workdir, spec.env, since):
+            key = str(path)
+            start = offsets.get(key)
+            if start is None and path.stat().st_mtime < since:
+                start = path.stat().st_size  # a record from before the agent: only what follows
+            lines, end = read_new_lines(path, start or 0)
+            for offset, line in lines:
+                entry = parse_line(spec.profile, line, f"{key}:{offset}")
+                if entry is not None:
+                    calls.append(StoredUsage(name, now, entry, account, run, step))
+            if end != offsets.get(key):
+                moved[key] = end
+        if calls or moved:
+            self.store.record_usage(name, calls, moved)
+
+    def _working_on(self) -> dict[str, tuple[str, str]]:
+        """The run and step each agent works on now (the current step of an unfinished run)."""
+        working = {}
+        for run in self.store.runs(unfinished_only=True):
+            record = run.record
+            if record.step < len(record.steps):
+                step = record.steps[record.step]
+                working[step.agent] = (record.name, step.name)
+        return working
+
+    def _budgets(
+        self, desired: Mapping[str, DesiredAgent], now: float
+    ) -> tuple[list[Event], dict[str, float | None]]:
+        events: list[Event] = []
+        cooldowns: dict[str, float | None] = {}
+        for name, agent in desired.items():
+            budget = agent.agent.spec.budget
+            if budget is None:
+                continue
+            calls = self.store.usage(now - budget.window, name)
+            verdict = budget_verdict(
+                budget.tokens, budget.usd, budget.window, [(c.time, c.entry) for c in calls], now
+            )
+            before = self._budget_state.get(name, "ok")
+            self._budget_state[name] = verdict.state
+            if verdict.state == before:
+                continue
+            obj = f"agent/{name}"
+            if verdict.state == "warning":
+                events.append(
+                    Event(obj, EventType.WARNING, "BudgetWarning", f"80% spent: {verdict.spent}")
+                )
+            elif verdict.state == "exhausted":
+                what = {"cooldown": "cooling down", "warn": "warning only", "stop": "stopping"}
+                events.append(
+                    Event(
+                        obj,
+                        EventType.WARNING,
+                        "BudgetExhausted",
+                        f"budget spent: {verdict.spent}; {what[budget.action]}",
+                    )
+                )
+                if budget.action == "cooldown" and verdict.frees_at is not None:
+                    cooldowns[budget_key(name)] = verdict.frees_at
+        return events, cooldowns

@@ -1,0 +1,106 @@
+"""Usage read from a CLI's own transcript by the real controller, summed, shown, and budgeted."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FAKE_AGENT, Orch
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.tmux
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "usage" / "claude"
+
+
+def claude_agent(orch: Orch, home: Path, extra: str = "") -> Path:
+    """A fake agent run as a `claude`-profile agent whose HOME holds its transcripts."""
+    manifest = orch.workdir / "team.yaml"
+    manifest.write_text(f"""\
+apiVersion: orch/v1
+kind: Agent
+metadata: {{name: executor}}
+spec:
+  command: {sys.executable} {FAKE_AGENT}
+  profile: claude
+  startup: {{after: 200ms}}
+  env: {{HOME: "{home}"}}
+{extra}""")
+    orch.run("apply", "-f", str(manifest), "--wait")
+    return manifest
+
+
+def transcript(orch: Orch, home: Path) -> Path:
+    folder = home / ".claude" / "projects" / re.sub(r"[^A-Za-z0-9]", "-", str(orch.workdir))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "0b1c.jsonl"
+
+
+def assistant_lines() -> list[str]:
+    lines = (FIXTURE / "session-transcript.jsonl").read_text().splitlines()
+    return [line for line in lines if '"type":"assistant"' in line.replace(" ", "")]
+
+
+def usage(orch: Orch, calls: int) -> dict[str, Any] | None:
+    """The agent's status.usage once it counts `calls` calls."""
+    found = orch.agents()["executor"]["status"].get("usage") or {}
+    return dict(found) if found.get("calls") == calls else None
+
+
+def test_usage_from_the_transcript_matches_what_the_model_server_handed_out(
+    orch: Orch, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    claude_agent(orch, home)
+    path = transcript(orch, home)
+    lines = assistant_lines()
+    path.write_text("\n".join(lines[:3]) + "\n")
+    server = [
+        json.loads(line)["usage"]
+        for line in (FIXTURE / "modelserver-log.jsonl").read_text().splitlines()
+        if json.loads(line).get("status") == 200 and json.loads(line).get("mode") != "hang"
+    ]
+    first = {m["message"]["id"] for m in map(json.loads, lines[:3])}
+
+    seen = wait_until(lambda: usage(orch, len(first)), timeout=20, what="usage")
+    assert seen["outputTokens"] == 17 * len(first)
+
+    with path.open("a") as file:  # the rest arrives later: read from where orch left off
+        file.write("\n".join(lines[3:]) + "\n")
+    done = wait_until(lambda: usage(orch, len(server)), timeout=20, what="all")
+    assert done["outputTokens"] == sum(u["output_tokens"] for u in server)
+    assert done["cacheReadTokens"] == sum(u["cache_read_input_tokens"] for u in server)
+    assert done["costUSD"] > 0
+
+    table = orch.run("usage", "--by", "agent").stdout
+    assert "executor" in table and str(len(server)) in table
+    listed = orch.json("usage", "--since", "1h")["items"]
+    assert listed[0]["agent"] == "executor" and listed[0]["calls"] == len(server)
+    assert "Usage:" in orch.run("describe", "agent", "executor").stdout
+
+
+def test_a_spent_budget_cools_the_agent_down_until_the_window_frees(
+    orch: Orch, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    claude_agent(orch, home, "  budget: {tokens: 1000, window: 4s, action: cooldown}\n")
+
+    transcript(orch, home).write_text(assistant_lines()[0] + "\n")
+
+    wait_until(
+        lambda: orch.agents()["executor"]["status"]["state"] == "CoolingDown",
+        timeout=20,
+        what="CoolingDown",
+    )
+    reasons = [e["reason"] for e in orch.json("events", "--for", "agent/executor")["items"]]
+    assert "BudgetExhausted" in reasons
+    wait_until(
+        lambda: orch.agents()["executor"]["status"]["state"] == "Running",
+        timeout=20,
+        what="Running again once the window passed",
+    )
