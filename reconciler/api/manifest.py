@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from reconciler.api.duration import DURATION_PATTERN, format_duration, parse_duration
+from reconciler.api.keys import check_key
 
 #: Larger files are refused before parsing: no manifest needs more, and it bounds the work.
 MAX_FILE_BYTES = 1 << 20
@@ -126,6 +127,8 @@ Pattern = Annotated[
     str, AfterValidator(_check_regex), WithJsonSchema({"type": "string", "format": "regex"})
 ]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
+#: A tmux key name (Enter, C-c, Up, ...) or one character: nothing else reaches `send-keys`.
+Key = Annotated[str, AfterValidator(check_key)]
 NonBlank = Annotated[str, AfterValidator(_check_not_blank)]
 ApiVersion = Literal["orch/v1"]
 Profile = Literal["generic", "codex", "claude", "gemini", "aider", "hermes"]
@@ -215,7 +218,7 @@ class PromptRule(_Model):
     """Regex that recognises the prompt on screen."""
     answer: str | None = None
     """Text to send (set this or `keys`)."""
-    keys: list[str] | None = Field(default=None, min_length=1)
+    keys: list[Key] | None = Field(default=None, min_length=1)
     """tmux key names to send, e.g. [Down, Enter] (set this or `answer`)."""
     enter: bool = True
     """Press Enter after `answer`."""

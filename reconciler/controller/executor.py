@@ -27,9 +27,7 @@ log = logging.getLogger(__name__)
 
 #: The pane runs the user's command through /bin/sh and records how it ended, because tmux 3.3a
 #: can lose `#{pane_dead_status}` to a SIGCHLD race with libutempter.
-#: tmux gives a new pane the PATH of the client that created it, whatever `-e PATH=` says, so
-#: the wrapper restores the PATH orch chose from ORCH_PATH.
-WRAPPER = 'PATH="$ORCH_PATH"; export PATH\n{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
+WRAPPER = '{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
 
 
 @dataclass
@@ -105,6 +103,7 @@ class Executor:
             self._environment(action),
             launch_id=action.launch_id,
             pipe_command=pipe_command(log_path(agent_dir)),
+            env_dir=agent_dir,
         )
         if action.previous_launch:
             # Leftovers of the previous launch (children, daemons) go after the new process runs,
@@ -123,7 +122,7 @@ class Executor:
             "ORCH_LAUNCH_ID": action.launch_id,
             "ORCH_EXIT_FILE": str(self.paths.exit_file(action.agent, action.launch_id)),
             # The agent can run `orch send` itself: the orch that launched it comes first on PATH.
-            "ORCH_PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
+            "PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
         }
 
     def _remove_worktree(self, agent: str, outcome: Outcome) -> None:

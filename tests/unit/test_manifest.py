@@ -357,6 +357,13 @@ BAD: list[tuple[str, str, int | None, str, str]] = [
         "exactly one of: answer, keys",
     ),
     (
+        "key-that-is-a-command",
+        spec_line("  prompts:\n    - match: x\n      keys: [Down, 'y;', run-shell]\n"),
+        9,
+        "spec.prompts[0].keys[1]",
+        "invalid key 'y;'",
+    ),
+    (
         "neither-answer-nor-keys",
         spec_line("  prompts:\n    - {match: x}\n"),
         8,
