@@ -30,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from reconciler.api.duration import DURATION_PATTERN, format_duration, parse_duration
 from reconciler.api.keys import check_key
+from reconciler.api.regex import check_pattern
 
 #: Larger files are refused before parsing: no manifest needs more, and it bounds the work.
 MAX_FILE_BYTES = 1 << 20
@@ -59,10 +60,9 @@ def _check_name(value: str) -> str:
 
 def _check_regex(value: str) -> str:
     try:
-        re.compile(value)
-    except (re.error, OverflowError, RecursionError) as error:
+        return check_pattern(value)
+    except ValueError as error:
         raise ValueError(f"invalid regex {shown(value)}: {error}") from None
-    return value
 
 
 def _check_env_name(value: str) -> str:
@@ -122,7 +122,7 @@ Duration = Annotated[
         }
     ),
 ]
-#: A Python regular expression, checked when the manifest is loaded.
+#: A regular expression (RE2 syntax, linear-time matching), checked when the manifest is loaded.
 Pattern = Annotated[
     str, AfterValidator(_check_regex), WithJsonSchema({"type": "string", "format": "regex"})
 ]

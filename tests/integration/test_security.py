@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ from hypothesis import strategies as st
 from reconciler.adapters.agentlog import log_path, pipe_command
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.errors import InvalidInput
+from tests.conftest import Orch
 from tests.helpers import wait_until
+from tests.integration.test_playbooks import in_state, setup, start
 
 #: Characters tmux's command and format parsers treat specially, and shell metacharacters.
 SPECIALS = "#{}()[];\\$~'\"`%,:=!&|<> *?\t"
@@ -155,3 +158,29 @@ def _text(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+@pytest.mark.tmux
+def test_a_catastrophic_pattern_does_not_stop_supervision(orch: Orch) -> None:
+    """`^(\\w+\\s?)+$` over an agent-written line froze Python's re (and the GIL) for minutes."""
+    (orch.workdir / "plan.md").write_text("word " * 40 + "!\n")
+    setup(
+        orch,
+        """\
+    - name: one
+      agent: worker
+      prompt: "never sent: the step is skipped"
+      when: {fileMatches: {path: plan.md, pattern: '^(\\\\w+\\\\s?)+$'}}
+""",
+        agents=("worker", "bystander"),
+    )
+    before = orch.agents()["bystander"]["status"]["restarts"]
+    run = start(orch)
+    os.kill(int(orch.agents()["bystander"]["status"]["pid"]), signal.SIGKILL)
+
+    wait_until(lambda: in_state(orch, run, "Succeeded"), timeout=20, what="the run to finish")
+    wait_until(
+        lambda: orch.agents()["bystander"]["status"]["restarts"] > before,
+        timeout=20,
+        what="the killed bystander to be restarted",
+    )

@@ -340,7 +340,14 @@ BAD: list[tuple[str, str, int | None, str, str]] = [
         spec_line("  prompts:\n    - match: '('\n      answer: y\n"),
         8,
         "spec.prompts[0].match",
-        'invalid regex "(": missing ), unterminated subpattern',
+        'invalid regex "(": missing ): (',
+    ),
+    (
+        "regex-that-could-backtrack",
+        spec_line("  humanPatterns: ['(?<=x)y']\n"),
+        7,
+        "spec.humanPatterns[0]",
+        "invalid perl operator: (?<",
     ),
     (
         "bad-regex-in-list",
