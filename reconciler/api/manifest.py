@@ -265,6 +265,20 @@ class WorkspaceSpec(_Model):
     """A git worktree under the state dir; `workdir` is then relative to it."""
 
 
+class SecretSource(_Model):
+    """Where a secret environment value is read from when the agent starts."""
+
+    file: PathText
+    """A file holding the value (one trailing newline dropped); relative to the manifest."""
+
+
+class EnvFrom(_Model):
+    """An environment value kept out of the manifest and the store: read at each launch."""
+
+    value_from: SecretSource
+    """The value's source."""
+
+
 class AgentSpec(_Model):
     """The desired state of one agent: what runs in its tmux session and how it is supervised."""
 
@@ -276,8 +290,8 @@ class AgentSpec(_Model):
     """Working folder; relative to the manifest file's folder, or to the worktree with one."""
     workspace: WorkspaceSpec | None = None
     """A git worktree per agent (unset: the agent works in `workdir`)."""
-    env: dict[EnvName, EnvValue] = Field(default={}, max_length=MAX_ITEMS)
-    """Extra environment variables for the command."""
+    env: dict[EnvName, EnvValue | EnvFrom] = Field(default={}, max_length=MAX_ITEMS)
+    """Extra environment variables for the command: a value, or {valueFrom: {file: PATH}}."""
     profile: Profile = "generic"
     """Built-in screen patterns for a known agent CLI."""
     restart_policy: RestartPolicy = "Always"

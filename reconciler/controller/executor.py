@@ -17,6 +17,7 @@ from reconciler.adapters.agentlog import log_path, pipe_command
 from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.processes import stop_launch
+from reconciler.adapters.secrets import read_secret
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import OrchError
@@ -116,6 +117,7 @@ class Executor:
         path = os.environ.get("PATH", "")
         return {
             **action.env,
+            **{name: read_secret(file) for name, file in action.secret_files.items()},
             "ORCH_AGENT_NAME": action.agent,
             "ORCH_STATE_DIR": str(self.paths.root),
             "ORCH_TMUX_SOCKET": self.socket,

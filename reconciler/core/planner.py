@@ -36,7 +36,7 @@ def launch_hash(agent: Agent) -> str:
     basis = {
         "command": spec.command,
         "workdir": spec.workdir,
-        "env": dict(sorted(spec.env.items())),
+        "env": agent.model_dump(mode="json", by_alias=True)["spec"]["env"],
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -286,10 +286,15 @@ def _launch(
             agent=record.name,
             command=command,
             workdir=spec.workdir,
-            env=dict(spec.env),
+            env={name: value for name, value in spec.env.items() if isinstance(value, str)},
             launch_id=launch_id,
             previous_launch=record.launch_id,
             replace_session=replace_session,
+            secret_files={
+                name: value.value_from.file
+                for name, value in spec.env.items()
+                if not isinstance(value, str)
+            },
         )
     )
     b.take(trigger, reason, message, warning)

@@ -8,11 +8,15 @@ tmux (a private socket per test) and check that tmux received them literally.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +24,7 @@ from hypothesis import strategies as st
 from reconciler.adapters.agentlog import log_path, pipe_command
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.errors import InvalidInput
-from tests.conftest import Orch
+from tests.conftest import FAKE_AGENT, Orch
 from tests.helpers import wait_until
 from tests.integration.test_playbooks import in_state, setup, start
 
@@ -44,8 +48,12 @@ HYPOTHESIS = settings(
 
 def read_when_written(path: Path, size: int = 1) -> str:
     """The text of `path` once it holds at least `size` bytes."""
+
+    def written() -> str:
+        return path.read_text() if path.exists() and path.stat().st_size >= size else ""
+
     return wait_until(
-        lambda: path.exists() and path.stat().st_size >= size and path.read_text(),
+        written,
         what=str(path),
     )
 
@@ -184,3 +192,162 @@ def test_a_catastrophic_pattern_does_not_stop_supervision(orch: Orch) -> None:
         timeout=20,
         what="the killed bystander to be restarted",
     )
+
+
+def team(orch: Orch, agents: dict[str, str]) -> Path:
+    """Apply fake agents (name -> extra spec lines) and wait until they run."""
+    docs = [
+        f"""\
+apiVersion: orch/v1
+kind: Agent
+metadata: {{name: {name}}}
+spec:
+  command: {sys.executable} {FAKE_AGENT}
+  startup: {{after: 200ms}}
+{extra}"""
+        for name, extra in agents.items()
+    ]
+    manifest = orch.workdir / "team.yaml"
+    manifest.write_text("---\n".join(docs))
+    orch.run("apply", "-f", str(manifest), "--wait")
+    return manifest
+
+
+def agent_tree_environ(pid: int) -> list[dict[str, str]]:
+    """The environments of a pane process and everything under it."""
+    found = []
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            found.append(proc.environ())
+    return found
+
+
+def cmdlines_holding(secret: str) -> list[str]:
+    """Every /proc/PID/cmdline that contains `secret`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if secret.encode() in cmdline.read_bytes():
+                found.append(str(cmdline))
+    return found
+
+
+@pytest.mark.tmux
+def test_secrets_stay_out_of_argv_get_describe_events_and_logs(orch: Orch) -> None:
+    inline, from_file = "inline-" + os.urandom(6).hex(), "filed-" + os.urandom(6).hex()
+    (orch.workdir / "token.txt").write_text(from_file + "\n")
+    out = orch.workdir / "seen.txt"
+    team(
+        orch,
+        {
+            "aa": f"""\
+  env:
+    TOKEN: {inline}
+    FILED: {{valueFrom: {{file: token.txt}}}}
+    SEEN: {out}
+"""
+        },
+    )
+    # The fake agent is the pane's command; a second command line reads what it was given.
+    pid = orch.agents()["aa"]["status"]["pid"]
+    environs = agent_tree_environ(pid)
+    assert any(e.get("TOKEN") == inline and e.get("FILED") == from_file for e in environs)
+
+    shown = [
+        orch.run("get", "agents", "-o", "json").stdout,
+        orch.run("get", "agents", "-o", "yaml").stdout,
+        orch.run("describe", "agent", "aa").stdout,
+        orch.run("events", "-o", "json").stdout,
+        (orch.state_dir / "controller.log").read_text(),
+    ]
+    for text in shown:
+        assert inline not in text and from_file not in text
+    assert orch.agents()["aa"]["spec"]["env"]["TOKEN"] == "********"
+    assert orch.agents()["aa"]["spec"]["env"]["FILED"] == {
+        "valueFrom": {"file": str(orch.workdir / "token.txt")}
+    }
+    assert from_file.encode() not in (orch.state_dir / "orch.db").read_bytes()
+    assert cmdlines_holding(inline) == [] and cmdlines_holding(from_file) == []
+    assert not list((orch.state_dir / "agents" / "aa").glob("env-*"))
+
+
+def stop_controller(orch: Orch) -> None:
+    pid = int((orch.state_dir / "controller.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not psutil.pid_exists(pid), what="the controller to stop")
+
+
+@pytest.mark.tmux
+def test_a_controller_started_from_inside_an_agent_carries_none_of_its_environment(
+    orch: Orch,
+) -> None:
+    team(orch, {"aa": "", "zz": "  env: {SECRET_OF_ZZ: zz-only}\n"})
+    zz_pid = orch.agents()["zz"]["status"]["pid"]
+    zz_env = next(e for e in agent_tree_environ(zz_pid) if "SECRET_OF_ZZ" in e)
+    stop_controller(orch)
+
+    # `orch send` from inside zz, with zz's whole environment, starts the controller.
+    inside = {**orch.env, **zz_env, "PYTHONPATH": orch.env["PYTHONPATH"]}
+    subprocess.run(
+        [sys.executable, "-m", "reconciler", "send", "aa", "hi"],
+        env=inside,
+        cwd=orch.workdir,
+        check=True,
+        capture_output=True,
+    )
+    controller = int(
+        wait_until(lambda: (orch.state_dir / "controller.pid").read_text().strip(), what="pid")
+    )
+    environ = psutil.Process(controller).environ()
+    assert "SECRET_OF_ZZ" not in environ and "ORCH_LAUNCH_ID" not in environ
+    assert "ORCH_AGENT_NAME" not in environ
+
+    # After a tmux server loss the controller's new server and aa carry nothing of zz.
+    aa_before = orch.agents()["aa"]["status"]["pid"]
+    orch.tmux("kill-server")
+    wait_until(
+        lambda: (
+            orch.agents()["aa"]["status"]["pid"] not in (None, aa_before)
+            and orch.agents()["zz"]["status"]["state"] == "Running"
+            and orch.agents()["aa"]["status"]["state"] == "Running"
+        ),
+        timeout=20,
+        what="aa and zz restarted",
+    )
+    aa_pid = orch.agents()["aa"]["status"]["pid"]
+    assert all("SECRET_OF_ZZ" not in e for e in agent_tree_environ(aa_pid))
+    server = psutil.Process(aa_pid).parent()
+    assert server is not None
+    assert "SECRET_OF_ZZ" not in server.environ()
+    assert "ORCH_LAUNCH_ID" not in server.environ()
+    # Restarting zz no longer ends the tmux server (it carried zz's launch marker).
+    orch.run("delete", "agent", "zz")
+    wait_until(lambda: "zz" not in orch.agents(), what="zz deleted")
+    assert server.is_running()
+    assert orch.agents()["aa"]["status"]["pid"] == aa_pid
+
+
+@pytest.mark.tmux
+def test_inside_an_agent_from_is_implied_and_cannot_be_forged(orch: Orch) -> None:
+    team(orch, {"aa": "  talksTo: [bb]\n", "bb": "", "cc": ""})
+    inside = {**orch.env, "ORCH_AGENT_NAME": "aa"}
+
+    def send(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler", "send", *args],
+            env=inside,
+            cwd=orch.workdir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    refused = send("cc", "hi")
+    assert refused.returncode == 1 and 'agent "aa" may not address "cc"' in refused.stderr
+    forged = send("cc", "hi", "--from", "bb")
+    assert forged.returncode == 1
+    assert (
+        forged.stderr
+        == 'orch: error: --from bb: this command runs inside agent "aa" and sends as "aa"\n'
+    )
+    assert send("bb", "hi").returncode == 0
