@@ -46,10 +46,10 @@ def open_private(path: Path, flags: int, mode: int = 0o600) -> int:
     """os.open of a file in the state dir that never follows a symlink (O_NOFOLLOW)."""
     try:
         return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    except OSError as error:
+    except OSError:
         if os.path.islink(path):
             raise UntrustedStateDir(f"refused: {path} is a symlink") from None
-        raise error
+        raise
 
 
 def _check_folder(folder: Path, what: str) -> None:
