@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -351,3 +356,120 @@ def test_inside_an_agent_from_is_implied_and_cannot_be_forged(orch: Orch) -> Non
         == 'orch: error: --from bb: this command runs inside agent "aa" and sends as "aa"\n'
     )
     assert send("bb", "hi").returncode == 0
+
+
+AGENT_YAML = """\
+apiVersion: orch/v1
+kind: Agent
+metadata: {name: lone}
+spec: {command: "sleep 600"}
+"""
+
+
+def apply_with_state_dir(orch: Orch, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    manifest = orch.workdir / "lone.yaml"
+    manifest.write_text(AGENT_YAML)
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "-f", str(manifest)],
+        env={**orch.env, "ORCH_STATE_DIR": str(state_dir)},
+        cwd=orch.workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_state_dir_writable_by_others_is_refused(orch: Orch, tmp_path: Path) -> None:
+    state_dir = tmp_path / "open"
+    state_dir.mkdir()
+    state_dir.chmod(0o777)
+    result = apply_with_state_dir(orch, state_dir)
+    assert result.returncode == 3
+    assert result.stderr == (
+        f"orch: error: refused: state dir {state_dir} is writable by group or others "
+        "(mode 0777); it must be private to you\n"
+    )
+    assert list(state_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("planted", ["controller.log", "controller.pid", "orch.db"])
+def test_a_symlink_planted_in_the_state_dir_is_refused(
+    orch: Orch, tmp_path: Path, planted: str
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    state_dir = tmp_path / "planted"
+    state_dir.mkdir(mode=0o700)
+    (state_dir / planted).symlink_to(victim)
+    result = apply_with_state_dir(orch, state_dir)
+    assert result.returncode == 3
+    assert (
+        result.stderr
+        == f"orch: error: refused: {state_dir / planted} in the state dir is a symlink\n"
+    )
+    assert victim.read_text() == "precious\n"
+
+
+@pytest.fixture
+def other_user() -> Iterator[pwd.struct_passwd]:
+    """A throwaway second local user (needs root; removed afterwards)."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("a second local user can only be created by root with useradd")
+    name = f"orchsec{uuid.uuid4().hex[:8]}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", name], check=True)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+def as_user(user: pwd.struct_passwd, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["su", "-s", "/bin/sh", user.pw_name, "-c", command],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+    )
+
+
+@pytest.mark.tmux
+def test_a_state_dir_planted_by_another_user_is_refused(
+    orch: Orch, other_user: pwd.struct_passwd
+) -> None:
+    base = Path(tempfile.mkdtemp(prefix="orch-planted-", dir="/tmp"))
+    try:
+        state_dir = base / "state"
+        state_dir.mkdir(mode=0o700)
+        (state_dir / "orch.db").write_text("planted")
+        for path in (state_dir, state_dir / "orch.db"):
+            os.chown(path, other_user.pw_uid, other_user.pw_gid)
+        result = apply_with_state_dir(orch, state_dir)
+        assert result.returncode == 3
+        assert result.stderr == (
+            f"orch: error: refused: {state_dir} belongs to uid {other_user.pw_uid}, "
+            f"not to you (uid {os.geteuid()})\n"
+        )
+        assert (state_dir / "orch.db").read_text() == "planted"
+    finally:
+        shutil.rmtree(base)
+
+
+@pytest.mark.tmux
+def test_another_user_cannot_read_secrets_or_attach(
+    orch: Orch, other_user: pwd.struct_passwd
+) -> None:
+    secret = "other-" + os.urandom(6).hex()
+    team(orch, {"aa": f"  env: {{TOKEN: {secret}}}\n"})
+    pid = orch.agents()["aa"]["status"]["pid"]
+    child = max(proc.pid for proc in psutil.Process(pid).children(recursive=True))
+
+    peek = as_user(
+        other_user,
+        f"ps -eo args; cat /proc/{child}/environ /proc/{pid}/environ; "
+        f"ls -R {shlex.quote(str(orch.state_dir))}; cat {shlex.quote(str(orch.state_dir))}/*",
+    )
+    assert secret not in peek.stdout + peek.stderr
+    assert "Permission denied" in peek.stderr
+    attach = as_user(other_user, f"tmux -L {orch.socket} attach -t aa")
+    assert attach.returncode != 0
