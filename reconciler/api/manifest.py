@@ -21,7 +21,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -279,6 +281,54 @@ class EnvFrom(_Model):
     """The value's source."""
 
 
+_ENV_VALUE: TypeAdapter[str] = TypeAdapter(EnvValue)
+
+
+def _env_entry(value: object) -> str | EnvFrom:
+    """A literal value or a {valueFrom: ...}; one error, at the variable, naming what is wrong."""
+    try:
+        if isinstance(value, dict | EnvFrom):
+            return EnvFrom.model_validate(value)
+        return _ENV_VALUE.validate_python(value, strict=True)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        where = ".".join(str(part) for part in detail["loc"])
+        message = str(detail["ctx"]["error"]) if detail["type"] == "value_error" else detail["msg"]
+        got = "" if isinstance(value, dict) else f", got {shown(value)}"
+        where = f"{where}: " if where else ""
+        raise ValueError(f"{where}{message[0].lower()}{message[1:]}{got}") from None
+
+
+def _env_entry_data(value: str | EnvFrom) -> str | dict[str, Any]:
+    return value if isinstance(value, str) else value.model_dump(mode="json", by_alias=True)
+
+
+#: An environment value: a string, or {valueFrom: {file: PATH}} for a secret read at launch.
+EnvEntry = Annotated[
+    str | EnvFrom,
+    PlainValidator(_env_entry),
+    PlainSerializer(_env_entry_data),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "valueFrom": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string"}},
+                            "required": ["file"],
+                        }
+                    },
+                    "required": ["valueFrom"],
+                },
+            ]
+        }
+    ),
+]
+
+
 class AgentSpec(_Model):
     """The desired state of one agent: what runs in its tmux session and how it is supervised."""
 
@@ -290,7 +340,7 @@ class AgentSpec(_Model):
     """Working folder; relative to the manifest file's folder, or to the worktree with one."""
     workspace: WorkspaceSpec | None = None
     """A git worktree per agent (unset: the agent works in `workdir`)."""
-    env: dict[EnvName, EnvValue | EnvFrom] = Field(default={}, max_length=MAX_ITEMS)
+    env: dict[EnvName, EnvEntry] = Field(default={}, max_length=MAX_ITEMS)
     """Extra environment variables for the command: a value, or {valueFrom: {file: PATH}}."""
     profile: Profile = "generic"
     """Built-in screen patterns for a known agent CLI."""
