@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.api.status import (
     AgentRecord,
     AgentState,
@@ -151,20 +152,13 @@ class Declaration:
     line: int | None
 
 
-def ensure_state_dir(state_dir: Path) -> Path:
-    """Create the state dir private to the user (0700), tightening an existing one."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(state_dir, 0o700)
-    return state_dir
-
-
 class Store:
     """One connection to the store of one state dir."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = ensure_state_dir(state_dir)
         self.path = state_dir / DB_NAME
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = open_private(self.path, os.O_CREAT | os.O_RDWR)
         os.close(fd)
         os.chmod(self.path, 0o600)
         self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)

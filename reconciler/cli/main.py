@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 from reconciler.adapters.agentlog import follow as follow_log
 from reconciler.adapters.agentlog import log_path, read_log
 from reconciler.adapters.deadline import wait_until
+from reconciler.adapters.environment import use_controller_environment
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Change, Store, StoredObject, StoredRun, ensure_state_dir
+from reconciler.adapters.statedir import ensure_state_dir
+from reconciler.adapters.store import Change, Store, StoredObject, StoredRun
 from reconciler.adapters.systemd import install as install_unit
 from reconciler.adapters.systemd import uninstall as uninstall_unit
 from reconciler.adapters.tmux import Tmux, require_tmux
@@ -509,6 +511,7 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
     message = sanitize(text)
     if not message.text.strip():
         raise InvalidInput("send: the message is empty")
+    sender = _sender(inst, sender)
     _check_route(inst, sender, agent)
     if message.removed:
         click.echo(f"orch: warning: removed {message.removed} control characters", err=True)
@@ -518,6 +521,20 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
     if wait:
         _wait_delivered(inst, message_id, limit)
         click.echo(f"message/{message_id} delivered")
+
+
+def _sender(inst: Installation, given: str | None) -> str | None:
+    """Who sends: inside an agent of this installation (ORCH_AGENT_NAME) that agent, whatever
+    --from says, so talksTo cannot be walked around by leaving --from out or forging it."""
+    inside = os.environ.get("ORCH_AGENT_NAME")
+    home = os.environ.get("ORCH_STATE_DIR")
+    if not inside or not home or Path(home).expanduser().resolve() != inst.state_dir:
+        return given
+    if given is not None and given != inside:
+        raise InvalidInput(
+            f'--from {given}: this command runs inside agent "{inside}" and sends as "{inside}"'
+        )
+    return inside
 
 
 def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
@@ -649,6 +666,7 @@ def controller() -> None:
     from reconciler.controller.loop import Controller, configure_logging
 
     ensure_state_dir(inst.state_dir)
+    use_controller_environment(inst.state_dir, inst.socket)
     configure_logging(inst.paths)
     Controller(inst.state_dir, inst.socket).run()
 

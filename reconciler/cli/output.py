@@ -27,12 +27,23 @@ def iso(timestamp: float | None) -> str | None:
     """RFC 3339 UTC timestamp, as Kubernetes writes them."""
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return _out_of_range(timestamp)
 
 
 def local_time(timestamp: float) -> str:
     """A timestamp in the machine's local time zone, for people."""
-    return datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    try:
+        return datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (OverflowError, ValueError, OSError):
+        return _out_of_range(timestamp)
+
+
+def _out_of_range(timestamp: float) -> str:
+    """A stored timestamp no calendar holds (a planted or pre-bounds store): shown, not fatal."""
+    return f"{timestamp:.0f} (epoch seconds, out of range)"
 
 
 def age(timestamp: float | None, now: float | None = None) -> str:

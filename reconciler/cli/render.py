@@ -65,6 +65,19 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
     return status
 
 
+#: What `get` and `describe` show instead of an environment value: it may be a secret.
+MASK = "********"
+
+
+def masked_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """An agent's spec with its env values masked (a `valueFrom` source is shown: not a secret)."""
+    env = spec.get("env")
+    if not env:
+        return spec
+    masked = {name: value if isinstance(value, dict) else MASK for name, value in env.items()}
+    return {**spec, "env": masked}
+
+
 def agent_item(
     stored: StoredObject, record: AgentRecord | None, usage: UsageTotals | None = None
 ) -> dict[str, Any]:
@@ -80,7 +93,7 @@ def agent_item(
         "apiVersion": document["apiVersion"],
         "kind": document["kind"],
         "metadata": metadata,
-        "spec": document["spec"],
+        "spec": masked_spec(document["spec"]),
         "status": agent_status(record, usage),
     }
 

@@ -6,6 +6,7 @@ control loop's dependencies (watchdog, the playbook runner) just to see whether 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,9 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from reconciler.adapters.deadline import wait_until
+from reconciler.adapters.environment import controller_environment
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import ensure_state_dir
+from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.api.errors import Unavailable
 
 
@@ -44,7 +46,9 @@ def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
     paths = StatePaths(ensure_state_dir(state_dir))
     if controller_running(paths):
         return
-    with open(paths.log, "ab") as log_file:
+    with os.fdopen(
+        open_private(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab"
+    ) as log_file:
         subprocess.Popen(
             [
                 sys.executable,
@@ -61,6 +65,7 @@ def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
             stderr=log_file,
             start_new_session=True,
             close_fds=True,
+            env=controller_environment(os.environ, state_dir, socket),
         )
     wait_until(
         lambda: controller_running(paths) and read_pid(paths) is not None,

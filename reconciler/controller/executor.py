@@ -17,6 +17,7 @@ from reconciler.adapters.agentlog import log_path, pipe_command
 from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.processes import stop_launch
+from reconciler.adapters.secrets import read_secret
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import OrchError
@@ -27,9 +28,7 @@ log = logging.getLogger(__name__)
 
 #: The pane runs the user's command through /bin/sh and records how it ended, because tmux 3.3a
 #: can lose `#{pane_dead_status}` to a SIGCHLD race with libutempter.
-#: tmux gives a new pane the PATH of the client that created it, whatever `-e PATH=` says, so
-#: the wrapper restores the PATH orch chose from ORCH_PATH.
-WRAPPER = 'PATH="$ORCH_PATH"; export PATH\n{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
+WRAPPER = '{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
 
 
 @dataclass
@@ -105,6 +104,7 @@ class Executor:
             self._environment(action),
             launch_id=action.launch_id,
             pipe_command=pipe_command(log_path(agent_dir)),
+            env_dir=agent_dir,
         )
         if action.previous_launch:
             # Leftovers of the previous launch (children, daemons) go after the new process runs,
@@ -117,13 +117,14 @@ class Executor:
         path = os.environ.get("PATH", "")
         return {
             **action.env,
+            **{name: read_secret(file) for name, file in action.secret_files.items()},
             "ORCH_AGENT_NAME": action.agent,
             "ORCH_STATE_DIR": str(self.paths.root),
             "ORCH_TMUX_SOCKET": self.socket,
             "ORCH_LAUNCH_ID": action.launch_id,
             "ORCH_EXIT_FILE": str(self.paths.exit_file(action.agent, action.launch_id)),
             # The agent can run `orch send` itself: the orch that launched it comes first on PATH.
-            "ORCH_PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
+            "PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
         }
 
     def _remove_worktree(self, agent: str, outcome: Outcome) -> None:

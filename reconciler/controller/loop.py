@@ -35,7 +35,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Store, ensure_state_dir
+from reconciler.adapters.statedir import ensure_state_dir, open_private
+from reconciler.adapters.store import Store
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
 from reconciler.api.errors import ManifestError, Unavailable
@@ -185,7 +186,9 @@ class Controller:
                 f"a controller already runs for {self.paths.root} (pid {read_pid(self.paths)})"
             ) from None
         try:
-            self.paths.pid.write_text(f"{os.getpid()}\n")
+            fd = open_private(self.paths.pid, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            with os.fdopen(fd, "w") as pid_file:
+                pid_file.write(f"{os.getpid()}\n")
             self._serve()
         finally:
             self.paths.pid.unlink(missing_ok=True)

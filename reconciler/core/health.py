@@ -124,8 +124,11 @@ def _budget_deadline(b: PlanBuilder) -> float:
 
 
 def _local(b: PlanBuilder, timestamp: float) -> str:
-    """A deadline as people read it, in the pass's time zone."""
-    return local_time(timestamp, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    """A deadline as people read it, in the pass's time zone (as a number when out of range)."""
+    try:
+        return local_time(timestamp, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (OverflowError, ValueError, OSError):
+        return f"{timestamp:.0f} (epoch seconds)"
 
 
 def _start_cooldown(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None) -> bool:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 
 from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.duration import format_duration
 from reconciler.api.manifest import Agent
+from reconciler.api.regex import compile_pattern
 from reconciler.api.status import LIVE_STATES, AgentRecord, AgentState, Event, EventType
 from reconciler.core.agent_plan import (
     AgentObservation,
@@ -36,7 +36,7 @@ def launch_hash(agent: Agent) -> str:
     basis = {
         "command": spec.command,
         "workdir": spec.workdir,
-        "env": dict(sorted(spec.env.items())),
+        "env": agent.model_dump(mode="json", by_alias=True)["spec"]["env"],
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -214,9 +214,7 @@ def _plan_starting(b: PlanBuilder, desired: DesiredAgent, observed: AgentObserva
     startup = desired.agent.spec.startup
     started = b.record.started_at if b.record.started_at is not None else b.now
     ready_seen = bool(
-        startup.ready
-        and observed.screen
-        and re.search(startup.ready, observed.screen, re.MULTILINE)
+        startup.ready and observed.screen and compile_pattern(startup.ready).search(observed.screen)
     )
     if ready_seen or b.now - started >= startup.after:
         how = "ready pattern seen" if ready_seen else f"alive for {format_duration(startup.after)}"
@@ -288,10 +286,15 @@ def _launch(
             agent=record.name,
             command=command,
             workdir=spec.workdir,
-            env=dict(spec.env),
+            env={name: value for name, value in spec.env.items() if isinstance(value, str)},
             launch_id=launch_id,
             previous_launch=record.launch_id,
             replace_session=replace_session,
+            secret_files={
+                name: value.value_from.file
+                for name, value in spec.env.items()
+                if not isinstance(value, str)
+            },
         )
     )
     b.take(trigger, reason, message, warning)
