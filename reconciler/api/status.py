@@ -132,8 +132,8 @@ class AgentRecord:
     `handled_prompt`/`handled_limit` are texts already acted on, so they do not fire twice while
     they stay on screen; `cooldown_until` survives restarts of the agent and of the controller;
     `enter_due` is when a typed answer, nudge or resume text gets its Enter; `keys_sent_at` is
-    set (written ahead) while keys for a prompt answer are on their way, so a controller that died
-    meanwhile never answers that prompt twice.
+    set (written ahead) while a prompt answer or that Enter is on its way, so a controller that
+    died meanwhile never sends them twice.
     """
 
     name: str

@@ -59,7 +59,7 @@ from reconciler.core.delivery import (
     judge_echo,
     settle,
 )
-from reconciler.core.health import local_time, settle_answer
+from reconciler.core.health import local_time, settle_keys
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import ScreenVerdict, classify
 
@@ -430,7 +430,7 @@ class Controller:
         failed = [f for f in outcome.failures if isinstance(f.action, KEYSTROKES)]
         record = outcome.record
         if record is not None:
-            record = settle_answer(record, bool(failed))
+            record = settle_keys(record, bool(failed))
         if message is not None:
             definite = all(f.definite for f in failed)
             message = settle(message, bool(failed), definite, time.time())

@@ -34,6 +34,7 @@ from reconciler.core.agent_plan import (
 from reconciler.core.delivery import (
     AgentView,
     DeliveryStep,
+    Phase,
     input_ready,
     interrupted,
     step_delivery,
@@ -43,7 +44,7 @@ from reconciler.core.health import (
     plan_health,
     publish_conditions,
     read_screen,
-    resolve_answer,
+    resolve_keys,
 )
 from reconciler.core.profiles import profile_for
 
@@ -215,7 +216,7 @@ def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservatio
         b.update(launch_id=observed.pane.launch_id)
     digest_before = record.screen_digest
     verdict = read_screen(b, desired, observed)
-    if resolve_answer(b, verdict, digest_before):
+    if resolve_keys(b, verdict, digest_before):
         return
     if observed.pane.attached and b.record.state is not AgentState.STARTING:
         # Hands off: a person at the pane gets no keystrokes from orch until they detach. Only
@@ -256,10 +257,12 @@ def ready_pattern(agent: Agent) -> str | None:
 
 
 def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation) -> None:
-    """Move this agent's next message one step, when it can take one and nothing else happens.
+    """Move this agent's next message one step.
 
-    Running and Stale agents take messages (a Stale one may be idle at its input); not while a
-    person is attached, nor in another state, nor in a pass that already acts on the agent.
+    Keystrokes go only to a Running or Stale agent (a Stale one may be idle at its input), in a
+    pass that does nothing else to it, with no typed text waiting for its Enter and no person
+    attached. A submitted message is confirmed whatever the agent does next (its answer may well
+    be a question for a human).
     """
     message = b.ctx.message
     if message is None:
@@ -268,10 +271,14 @@ def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservat
         back, notice = interrupted(message)
         _step(b, DeliveryStep(None, back, None, notice))
         return
-    if b.record.state not in (AgentState.RUNNING, AgentState.STALE) or b.acted or b.transitions:
-        return
     assert observed.pane is not None
-    if observed.pane.attached:
+    may_type = (
+        b.record.state in (AgentState.RUNNING, AgentState.STALE)
+        and not (b.acted or b.transitions or observed.pane.attached)
+        and b.record.enter_due is None
+        and b.record.keys_sent_at is None
+    )
+    if not may_type and message.phase not in (Phase.ENTERING, Phase.SUBMITTED):
         return
     verdict = observed.verdict
     view = AgentView(
@@ -286,7 +293,9 @@ def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservat
         turn_started_at=b.ctx.turn_started_at,
         evidence=b.ctx.evidence,
     )
-    _step(b, step_delivery(message, view, b.now))
+    step = step_delivery(message, view, b.now)
+    if may_type or step.action is None:
+        _step(b, step)
 
 
 def _step(b: PlanBuilder, step: DeliveryStep) -> None:

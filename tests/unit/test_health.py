@@ -13,7 +13,7 @@ from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
-from reconciler.core.health import settle_answer
+from reconciler.core.health import settle_keys
 from reconciler.core.planner import launch_hash, plan_agent
 
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
@@ -141,19 +141,36 @@ def test_prompt_answered_by_rule_then_enter() -> None:
     assert got.actions == (SendKeys("executor", literal="y"),)
     assert got.events[-1].reason == "Answered"
     assert got.record.keys_sent_at == T0  # written ahead of the keys
-    sent = settle_answer(got.record, failed=False)  # as the controller does once they went out
+    sent = settle_keys(got.record, failed=False)  # as the controller does once they went out
     assert sent.keys_sent_at is None
     again = plan(desired, PROMPT, sent, T0 + 1)
     assert again.actions == (PressEnter("executor"),)
-    still = plan(desired, PROMPT, again.record or sent, T0 + 2)
+    assert again.record is not None and again.record.keys_sent_at == T0 + 1
+    pressed = settle_keys(again.record, failed=False)
+    assert pressed.enter_due is None
+    still = plan(desired, PROMPT, pressed, T0 + 2)
     assert still.actions == ()  # the handled prompt does not fire twice
+
+
+def test_enter_cut_off_by_a_controller_kill_is_pressed_again_only_if_it_never_arrived() -> None:
+    desired = agent(prompts=[{"match": "Do you want to proceed", "answer": "y"}])
+    answered = plan(desired, PROMPT, running(desired), T0).record
+    assert answered is not None
+    typed = settle_keys(answered, failed=False)
+    intent = plan(desired, PROMPT, typed, T0 + 1).record
+    assert intent is not None and intent.keys_sent_at == T0 + 1  # the controller died here
+    arrived = plan(desired, "answered: yes\n› \n", intent, T0 + 1.2)
+    assert arrived.actions == ()
+    assert arrived.record is not None and arrived.record.enter_due is None
+    lost = plan(desired, PROMPT, intent, T0 + 2.5)
+    assert lost.actions == (PressEnter("executor"),)
 
 
 def test_answer_refused_by_tmux_is_tried_again() -> None:
     desired = agent(prompts=[{"match": "Do you want to proceed", "keys": ["Enter"]}])
     got = plan(desired, PROMPT, running(desired), T0)
     assert got.record is not None
-    failed = settle_answer(got.record, failed=True)
+    failed = settle_keys(got.record, failed=True)
     again = plan(desired, PROMPT, failed, T0 + 1)
     assert again.actions == (SendKeys("executor", keys=("Enter",)),)
 
