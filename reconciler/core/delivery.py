@@ -49,9 +49,10 @@ RETRY_SECONDS = 1.0
 EVIDENCE_GRACE_SECONDS = 1.0
 #: Characters of the message (whitespace left out) looked for in the agent's echo.
 ECHO_SLICE_CHARS = 24
-#: What agent CLIs print for a paste they fold into a placeholder ("[Pasted text #1 +40 lines]"),
+#: What agent CLIs print for a paste they fold into a placeholder ("[Pasted text #1 +40 lines]",
+#: Codex: "[Pasted Content 102416 chars]"),
 #: matched with whitespace left out.
-PASTE_PLACEHOLDER = re.compile(r"(?i)\[pasted_?text")
+PASTE_PLACEHOLDER = re.compile(r"(?i)\[pasted_?(?:text|content)")
 #: Terminal escape sequences (CSI, OSC/DCS strings, charset selection, two-byte escapes).
 _ESCAPES = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[ -/]+[0-~]|\x1b[0-~]?"

@@ -152,7 +152,7 @@ _CODEX = _cli(
         r"usage_limit_reached",
     ),
     restart_suffix="resume --last",
-    ready=r"^[ \t]*›|⏎ send",  # the composer's prompt, or its key hint
+    ready=r"^[ \t]*›|\? for shortcuts",  # the composer's prompt, or its footer hint
 )
 
 _GEMINI = _cli(

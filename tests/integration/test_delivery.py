@@ -15,7 +15,7 @@ import subprocess
 import sys
 import termios
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +197,9 @@ def controller_pid(orch: Orch) -> int | None:
     return pid if alive else None
 
 
-def keep_a_controller_running(orch: Orch, manifest: Path, done: Any, limit: float) -> int:
+def keep_a_controller_running(
+    orch: Orch, manifest: Path, done: Callable[[], bool], limit: float
+) -> int:
     """Start a successor each time the killer strikes, until `done()`; the number of kills."""
     kills = 0
     while not done():
@@ -205,9 +207,11 @@ def keep_a_controller_running(orch: Orch, manifest: Path, done: Any, limit: floa
         if pid is None:
             orch.run("apply", "-f", str(manifest))
             continue
-        wait_until(
-            lambda p=pid: done() or controller_pid(orch) != p, timeout=limit, what="progress"
-        )
+
+        def progressed(killed: int = pid) -> bool:
+            return done() or controller_pid(orch) != killed
+
+        wait_until(progressed, timeout=limit, what="progress")
         if not done():
             kills += 1
     return kills

@@ -227,7 +227,7 @@ def test_agent_gone_mid_delivery(phase: Phase, after: Phase) -> None:
     [
         ("claude", "╭───╮\n│ ❯ \n╰───╯\n  ? for shortcuts\n", True),
         ("claude", "Welcome to Claude Code\nLoading…\n", False),
-        ("codex", "› Ask Codex to do anything\n\n  ⏎ send   ⇧⏎ newline\n", True),
+        ("codex", "› Ask Codex to do anything\n\n  ← for agents · ? for shortcuts\n", True),
         ("codex", ">_ OpenAI Codex\nbooting\n", False),
         ("gemini", "╭──────╮\n│ >   Type your message or @path/to/file │\n╰──────╯\n", True),
         ("gemini", "Gemini CLI\n", False),
@@ -249,6 +249,7 @@ def test_ready_patterns_of_the_profiles(profile: str, screen: str, ready: bool) 
         (b"\x1b[32mline\x1b[1Cone\r\nline two", Evidence.ARRIVED),
         (b"[Pasted text #1 +1000 lines]", Evidence.ARRIVED),
         (b"[pasted text]", Evidence.ARRIVED),
+        (b"\xe2\x80\xba [Pasted Content 102416 chars]", Evidence.ARRIVED),
         (b"\xe2\xa0\x8b Working (3s)", Evidence.UNKNOWN),
     ],
 )
