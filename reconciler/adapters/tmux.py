@@ -68,6 +68,7 @@ PANE_FORMAT = "\t".join(
         "pane_dead",
         "window_activity",
         "session_created",
+        "session_attached",
         "@orch_launch",
     )
 )
@@ -368,7 +369,7 @@ def _pane_target(name: str) -> str:
 
 def _parse_pane(line: str) -> PaneObservation:
     """One PANE_FORMAT line."""
-    session, pane_id, pid, dead, activity, created, launch_id = line.split("\t")
+    session, pane_id, pid, dead, activity, created, attached, launch_id = line.split("\t")
     return PaneObservation(
         session=session,
         pane_id=pane_id,
@@ -377,6 +378,7 @@ def _parse_pane(line: str) -> PaneObservation:
         activity=int(activity),
         created=int(created),
         launch_id=launch_id,
+        attached=attached not in ("", "0"),
     )
 
 

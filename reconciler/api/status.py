@@ -51,7 +51,14 @@ class ConditionStatus(StrEnum):
 
 
 #: The observations published on every agent, in display order.
-CONDITION_TYPES = ("SessionReady", "AwaitingInput", "Stalled", "RateLimited", "GuardTripped")
+CONDITION_TYPES = (
+    "SessionReady",
+    "AwaitingInput",
+    "Stalled",
+    "RateLimited",
+    "Attached",
+    "GuardTripped",
+)
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,9 @@ class AgentRecord:
     `screen_digest`/`screen_changed_at` date the last real change of the screen (for Stale);
     `handled_prompt`/`handled_limit` are texts already acted on, so they do not fire twice while
     they stay on screen; `cooldown_until` survives restarts of the agent and of the controller;
-    `enter_due` is when a typed answer, nudge or resume text gets its Enter.
+    `enter_due` is when a typed answer, nudge or resume text gets its Enter; `keys_sent_at` is
+    set (written ahead) while a prompt answer or that Enter is on its way, so a controller that
+    died meanwhile never sends them twice.
     """
 
     name: str
@@ -149,6 +158,7 @@ class AgentRecord:
     cooldown_until: float | None = None
     nudged_at: float | None = None
     enter_due: float | None = None
+    keys_sent_at: float | None = None
     conditions: tuple[Condition, ...] = field(default=())
 
     @classmethod

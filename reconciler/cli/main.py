@@ -57,6 +57,7 @@ from reconciler.cli.render import (
 from reconciler.controller.apply import apply_files, declarations
 from reconciler.controller.daemon import ensure_controller
 from reconciler.controller.guardkeeper import backups
+from reconciler.core.delivery import FINISHED, Phase
 from reconciler.core.runs import RunRecord, StepPhase
 from reconciler.core.sanitize import check_size, sanitize
 from reconciler.core.steps import validate_params
@@ -554,11 +555,16 @@ def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
 
 
 def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
-    def delivered() -> bool:
-        message = inst.store.message(message_id)
-        return message is not None and message.delivered_at is not None
+    """Wait until the message left the queue; an error unless the agent took it."""
 
-    _wait_for(delivered, limit, f"message/{message_id} was not delivered (still queued)")
+    def finished() -> bool:
+        message = inst.store.message(message_id)
+        return message is None or message.phase in FINISHED
+
+    _wait_for(finished, limit, f"message/{message_id} was not delivered (still queued)")
+    message = inst.store.message(message_id)
+    if message is not None and message.phase is not Phase.DELIVERED:
+        raise OrchError(f"message/{message_id} is {message.phase}: see orch describe agent")
 
 
 @cli.command()

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age, iso, local_time, table
-from reconciler.core.delivery import QueuedMessage
+from reconciler.core.delivery import Phase, QueuedMessage
 from reconciler.core.usage import UsageTotals
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
@@ -211,7 +211,7 @@ def describe_agent(
                         m.sender,
                         f"{len(m.text.encode())}B",
                         age(m.created, now),
-                        m.phase,
+                        "Uncertain" if m.phase is Phase.UNCERTAIN else m.phase,
                         local_time(m.delivered_at) if m.delivered_at else "",
                     )
                     for m in messages

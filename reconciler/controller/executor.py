@@ -1,7 +1,8 @@
 """Carries out the planner's actions: the only code that starts and stops agents.
 
-Each action is attempted on its own; a failure becomes a Warning event and the next pass (which
-re-observes everything) decides again, so an error here never leaves the store inconsistent.
+Each action is attempted on its own; a failure becomes a Warning event and is reported with the
+outcome (`Outcome.failures`), so the caller records only what happened; the next pass (which
+re-observes everything) decides again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from reconciler.adapters.processes import stop_launch
 from reconciler.adapters.secrets import read_secret
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
-from reconciler.api.errors import OrchError
+from reconciler.api.errors import OrchError, Unavailable
 from reconciler.api.status import AgentRecord, Event, EventType
 from reconciler.core.sanitize import clean_message
 
@@ -31,12 +32,23 @@ log = logging.getLogger(__name__)
 WRAPPER = '{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
 
 
+@dataclass(frozen=True)
+class Failure:
+    """An action that failed; `definite`: it surely did nothing (tmux refused it), as opposed to
+    a timeout or a lost server, after which it may or may not have happened."""
+
+    action: Action
+    error: str
+    definite: bool
+
+
 @dataclass
 class Outcome:
     """What executing one agent's actions changed beyond the plan: the new pid, failures."""
 
     record: AgentRecord | None
     events: list[Event] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,8 @@ class Executor:
                 self._run(action, outcome)
             except (OrchError, OSError) as err:
                 log.warning("action %s failed: %s", action, err, exc_info=True)
+                definite = not isinstance(err, Unavailable)
+                outcome.failures.append(Failure(action, str(err), definite))
                 outcome.events.append(
                     Event(
                         f"agent/{action.agent}",

@@ -34,11 +34,14 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from reconciler.adapters.agentlog import log_path
+from reconciler.adapters.logmark import log_mark, output_since
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.adapters.store import Store
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
+from reconciler.api.actions import Paste, PressEnter, SendKeys
 from reconciler.api.errors import ManifestError, Unavailable
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, Transition
@@ -49,8 +52,15 @@ from reconciler.controller.guardkeeper import GuardKeeper
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
-from reconciler.core.delivery import QueuedMessage
-from reconciler.core.health import local_time
+from reconciler.core.delivery import (
+    EVIDENCE_GRACE_SECONDS,
+    Evidence,
+    Phase,
+    QueuedMessage,
+    judge_echo,
+    settle,
+)
+from reconciler.core.health import local_time, settle_keys
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import ScreenVerdict, classify
 
@@ -62,6 +72,8 @@ RESYNC_SECONDS = 1.0
 EDIT_SETTLE_SECONDS = 0.05
 #: watchdog event types that mean a file's content may have changed.
 WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
+#: Actions that type into an agent: written ahead, so none is sent twice.
+KEYSTROKES = (Paste, PressEnter, SendKeys)
 #: How often old events and transitions are pruned.
 PRUNE_SECONDS = 600.0
 
@@ -318,14 +330,15 @@ class Controller:
             observation = replace(
                 self._observe(name, panes, screens, recorded), guard=guard_reports.get(name)
             )
-            ctx = PlanContext(now, timezone, cooldowns, pending.get(name))
+            message = pending.get(name)
+            ctx = PlanContext(now, timezone, cooldowns, message, self._evidence(message, now))
             plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
-            record = self._execute(plan, events)
+            record, settled = self._execute(name, plan, events)
             if record != recorded:
                 changed[name] = record
             transitions.extend(plan.transitions)
-            if plan.message is not None:
-                messages.append(plan.message)
+            if settled is not None:
+                messages.append(settled)
             if plan.cooldowns:
                 cooldown_changes.update(plan.cooldowns)
                 # Agents planned later in this pass see an account's new cooldown at once.
@@ -395,13 +408,55 @@ class Controller:
             return AgentObservation(pane)
         return AgentObservation(pane, screen=cached.text, verdict=cached.verdict)
 
-    def _execute(self, plan: AgentPlan, events: list[Event]) -> AgentRecord | None:
+    def _execute(
+        self, name: str, plan: AgentPlan, events: list[Event]
+    ) -> tuple[AgentRecord | None, QueuedMessage | None]:
+        """Carry out a plan; keystrokes (pastes, Enters, answers) are written ahead.
+
+        Before a keystroke the plan's record and message are committed as intended; right after
+        it, as done or failed. A controller that dies in between leaves the intent for the next
+        one to resolve from evidence, so no keystroke is sent twice or lost without a trace.
+        """
         events.extend(plan.events)
+        message = plan.message
         if not plan.actions:
-            return plan.record
+            return plan.record, message
+        keystrokes = any(isinstance(a, KEYSTROKES) for a in plan.actions)
+        if keystrokes:
+            if message is not None and message.phase is Phase.PASTING:
+                message = self._mark_log(message)
+            self.store.write_ahead(name, plan.record, message)
         outcome = self.executor.execute(plan.record, plan.actions)
         events.extend(outcome.events)
-        return outcome.record
+        if not keystrokes:
+            return outcome.record, message
+        failed = [f for f in outcome.failures if isinstance(f.action, KEYSTROKES)]
+        record = outcome.record
+        if record is not None:
+            record = settle_keys(record, bool(failed))
+        if message is not None:
+            definite = all(f.definite for f in failed)
+            message = settle(message, bool(failed), definite, time.time())
+        self.store.write_ahead(name, record, message)
+        return record, message
+
+    def _mark_log(self, message: QueuedMessage) -> QueuedMessage:
+        """The paste's intent with the pane log's position: its evidence comes after it."""
+        mark = log_mark(log_path(self.paths.agent_dir(message.agent)))
+        inode, offset = mark if mark is not None else (None, None)
+        return replace(message, log_inode=inode, log_offset=offset)
+
+    def _evidence(self, message: QueuedMessage | None, now: float) -> Evidence | None:
+        """What the pane log says about an unsettled paste, once the log has caught up."""
+        if message is None or message.phase is not Phase.PASTING or message.phase_at is None:
+            return None
+        if now - message.phase_at < EVIDENCE_GRACE_SECONDS:
+            return None
+        output = None
+        if message.log_inode is not None and message.log_offset is not None:
+            log = log_path(self.paths.agent_dir(message.agent))
+            output = output_since(log, message.log_inode, message.log_offset)
+        return judge_echo(output, message.text)
 
 
 def configure_logging(paths: StatePaths) -> None:

@@ -24,7 +24,7 @@ from reconciler.api.status import (
     Transition,
     set_condition,
 )
-from reconciler.core.delivery import QueuedMessage
+from reconciler.core.delivery import Evidence, QueuedMessage
 from reconciler.core.lifecycle import next_state
 from reconciler.core.screen import ScreenVerdict
 
@@ -70,6 +70,10 @@ class PlanContext:
     timezone: tzinfo | None = None
     cooldowns: Mapping[str, float] = field(default_factory=dict)
     message: QueuedMessage | None = None
+    evidence: Evidence | None = None
+    """The pane log's verdict on `message` when it is an unsettled paste."""
+    turn_started_at: float | None = None
+    """The agent's last turn-start signal (its own hooks), when it sends them."""
 
 
 @dataclass(frozen=True)

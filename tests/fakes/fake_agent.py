@@ -13,11 +13,16 @@ A submitted message that is one of these commands changes behaviour:
   spin               show a spinner with an elapsed timer every 100 ms until the next message
   limit [TEXT]       print a usage-limit line
   ask                print `Do you want to proceed? [y/N]` and wait for a y/n answer line
+  dialog             the same on a cleared screen (a TUI drawing its dialog in place)
   daemon             fork a detached grandchild (double fork + setsid) that sleeps forever
   write PATH TEXT    write TEXT to PATH (relative to the working directory)
   say TEXT           print TEXT
 Keys: C-c clears the input (and stops a spinner), Escape interrupts a spinner, C-d on an empty
 input exits 0. SIGTERM and SIGHUP restore the terminal and exit 128+signal.
+
+Misbehaviours of real CLIs, by flag: --draw-delay S draws the `› ` input S seconds after the
+banner and throws away whatever was typed or pasted before (as Gemini CLI does while it starts);
+--ignore-enter never submits (an agent that does not take a message).
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ class Agent:
         self.asking = False
         self.spin_start: float | None = None
         self.next_tick = 0.0
+        self.draw_delay: float = args.draw_delay
+        self.ignore_enter: bool = args.ignore_enter
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -81,6 +88,10 @@ class Agent:
     def run(self) -> None:
         """Read and react to keys until a command, a timer, EOF or a signal ends the agent."""
         self.out(f"FAKE AGENT READY {self.name}\n")
+        if self.draw_delay:
+            time.sleep(self.draw_delay)
+            with contextlib.suppress(termios.error):
+                termios.tcflush(0, termios.TCIFLUSH)  # input before the prompt is lost
         self.prompt()
         while True:
             ready, _, _ = select.select([0], [], [], self._timeout())
@@ -160,7 +171,8 @@ class Agent:
     def key(self, byte: int) -> None:
         """One typed byte."""
         if byte == 0x0D:
-            self.submit()
+            if not self.ignore_enter:
+                self.submit()
         elif byte in (0x7F, 0x08):
             self._backspace()
         elif byte == 0x03:
@@ -236,7 +248,9 @@ class Agent:
             return True
         elif verb == "limit":
             self.out(f"{rest or DEFAULT_LIMIT}\n")
-        elif verb == "ask":
+        elif verb in ("ask", "dialog"):
+            if verb == "dialog":
+                self.out("\x1b[2J\x1b[H")
             self.asking = True
             self.out("Do you want to proceed? [y/N] ")
             return True
@@ -353,6 +367,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--exit-code", type=int, default=0, help="code for --exit-after")
     parser.add_argument("--pid-file", help="write our pid here at start")
     parser.add_argument("--slow-start", type=float, default=0.0, help="wait before READY")
+    parser.add_argument(
+        "--draw-delay", type=float, default=0.0, help="draw the input late, losing earlier input"
+    )
+    parser.add_argument("--ignore-enter", action="store_true", help="never submit the input")
     return parser.parse_args(argv)
 
 
