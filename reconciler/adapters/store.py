@@ -208,11 +208,6 @@ class Store:
             raise
         self._conn.execute("COMMIT")
 
-    def data_version(self) -> int:
-        """Changes whenever another connection commits: how the controller notices CLI writes."""
-        row = self._conn.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
-
     # -- desired objects (written by apply and delete) -------------------------------------------
 
     def plan_apply(self, declared: Sequence[Declaration], files: Iterable[str]) -> list[Change]:
@@ -391,13 +386,6 @@ class Store:
             (agent, limit),
         ).fetchall()
         return [_message(row) for row in reversed(rows)]
-
-    def queued_count(self, agent: str) -> int:
-        """How many messages still wait for `agent`."""
-        row = self._conn.execute(
-            f"SELECT COUNT(*) FROM messages WHERE agent=? AND {_OPEN} AND {_SAME_AGENT}", (agent,)
-        ).fetchone()
-        return int(row[0])
 
     def cooldowns(self) -> dict[str, float]:
         """Shared cooldown deadlines by account."""
@@ -591,10 +579,6 @@ class Store:
             )
             for row in reversed(rows)
         ]
-
-    def integrity_ok(self) -> bool:
-        """SQLite's own integrity check passes."""
-        return bool(self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 
 
 def _changes(

@@ -129,10 +129,6 @@ class Tmux:
         self.tmux_bin = tmux_bin
         self.timeout = timeout
 
-    def available(self) -> bool:
-        """Whether the tmux binary can be found."""
-        return shutil.which(self.tmux_bin) is not None
-
     def observe(self) -> dict[str, PaneObservation]:
         """Every session's first pane, from one `list-panes -a`; {} when no server runs."""
         result = self._run(("list-panes", "-a", "-F", PANE_FORMAT))
@@ -217,11 +213,6 @@ class Tmux:
         if not result.ok and not _has(result.err, _NO_SERVER + _MISSING):
             raise self._error(result.err)
         return result.ok
-
-    def capture(self, name: str, history: int = 0) -> str:
-        """The visible screen of NAME's pane, preceded by up to `history` scrollback lines."""
-        result = self._checked(name, _capture_args(name, history))
-        return result.out.decode(errors="replace")
 
     def capture_many(self, names: Iterable[str]) -> dict[str, str]:
         """Screens of many sessions in one chained call; sessions that are gone are left out.
@@ -382,17 +373,16 @@ def _parse_pane(line: str) -> PaneObservation:
     )
 
 
-def _capture_args(name: str, history: int) -> _Command:
-    """`capture-pane` of NAME's screen, starting `history` lines up in the scrollback."""
-    start = ["-S", f"-{history}"] if history > 0 else []
-    return ["capture-pane", "-p", "-t", _pane_target(name), *start]
+def _capture_args(name: str) -> _Command:
+    """`capture-pane` of NAME's visible screen."""
+    return ["capture-pane", "-p", "-t", _pane_target(name)]
 
 
 def _chained_captures(names: Sequence[str], separator: str) -> list[_Command]:
     """`display SEP ; capture A ; display SEP ; capture B ...` as commands."""
     commands: list[_Command] = []
     for name in names:
-        commands += [("display-message", "-p", separator), _capture_args(name, 0)]
+        commands += [("display-message", "-p", separator), _capture_args(name)]
     return commands
 
 
