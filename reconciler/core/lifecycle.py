@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from transitions import Machine, MachineError
+if TYPE_CHECKING:
+    from transitions import Machine
 
 from reconciler.api.status import LIVE_STATES, AgentState, RunState
 
@@ -87,7 +88,10 @@ class Lifecycle:
     """
 
     def __init__(self, states: type[StrEnum], table: Table[Any]) -> None:
-        self.machine = Machine(model=None, initial=None, **_machine_tables(states, table))
+        # Imported on first use: the CLI reads records through this module and never fires edges.
+        from transitions import Machine
+
+        self.machine: Machine = Machine(model=None, initial=None, **_machine_tables(states, table))
         self.edges: dict[tuple[str, str], str] = {
             (source, trigger): str(moves[0].dest)
             for trigger, event in self.machine.events.items()
@@ -99,6 +103,8 @@ class Lifecycle:
         try:
             return self.edges[state.value, trigger]
         except KeyError:
+            from transitions import MachineError
+
             raise MachineError(f"Can't trigger event {trigger} from state {state.value}!") from None
 
 

@@ -74,7 +74,7 @@ def test_machine_is_built_once_per_kind(monkeypatch: pytest.MonkeyPatch) -> None
         built.append(kwargs)
         return Machine(*args, **kwargs)
 
-    monkeypatch.setattr("reconciler.core.lifecycle.Machine", counting)
+    monkeypatch.setattr("transitions.Machine", counting)
     _agent_lifecycle.cache_clear()
     for _ in range(3):
         next_state(S.RUNNING, "stall")
