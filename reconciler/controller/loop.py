@@ -3,7 +3,10 @@
 Level-triggered: a pass re-reads the desired state, the recorded state and what tmux shows, so it
 never matters what woke it. Wake-ups come from a pidfd per agent process (a death is known within
 a millisecond), the CLI's wake FIFO, manifest files changing on disk (watchdog), and a plain pass
-every second as the safety net. One controller per state dir, guarded by a lock file.
+every second as the safety net. A pidfd death is handled first on its own (`run_exits`: only the
+agents that died are planned, with what the last pass knew of guards and screens), so the time to
+a replacement does not grow with the team; the full pass follows at once. One controller per
+state dir, guarded by a lock file.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +50,13 @@ from reconciler.controller.executor import Executor
 from reconciler.controller.guardkeeper import GuardKeeper
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.usage import UsageCollector
-from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.core.agent_plan import (
+    AgentObservation,
+    AgentPlan,
+    DesiredAgent,
+    GuardReport,
+    PlanContext,
+)
 from reconciler.core.delivery import QueuedMessage
 from reconciler.core.health import local_time
 from reconciler.core.planner import plan_agent
@@ -91,9 +100,9 @@ class CachedScreen:
 
 @dataclass
 class PassResult:
-    """What one pass learned: live agent pids to watch and when to look again."""
+    """What one pass learned: live agent pids to watch (pid -> agent) and when to look again."""
 
-    pids: set[int] = field(default_factory=set)
+    pids: dict[int, str] = field(default_factory=dict)
     requeue_after: float = RESYNC_SECONDS
 
 
@@ -169,6 +178,7 @@ class Controller:
         self._parsed: dict[tuple[str, int], DesiredAgent] = {}
         self._edits_seen: dict[str, bytes] = {}
         self._screens: dict[str, CachedScreen] = {}
+        self._guard_reports: dict[str, GuardReport] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -225,7 +235,12 @@ class Controller:
                 timeout = result.requeue_after
                 if settle_wait is not None:
                     timeout = min(timeout, settle_wait)
-                self._wait(result.pids, channel, timeout)
+                exited = self._wait(result.pids, channel, timeout)
+                if exited:
+                    try:
+                        self.run_exits({result.pids[pid]: pid for pid in exited})
+                    except Exception:  # the full pass that follows handles them anyway
+                        log.exception("relaunch of %s failed", sorted(exited))
         finally:
             self.runner.close()
             self.guards.close()
@@ -244,23 +259,26 @@ class Controller:
         self._stopping = True
         self.wake()
 
-    def _wait(self, pids: set[int], channel: WakeChannel, timeout: float) -> None:
-        """Sleep until an agent process dies, someone wakes us, or `timeout` passes."""
-        for pid in set(self._pidfds) - pids:
+    def _wait(self, pids: Mapping[int, str], channel: WakeChannel, timeout: float) -> set[int]:
+        """Sleep until an agent process dies, someone wakes us, or `timeout` passes; return the
+        pids whose process the kernel says has ended."""
+        for pid in set(self._pidfds) - pids.keys():
             os.close(self._pidfds.pop(pid))
-        for pid in pids - set(self._pidfds):
+        for pid in pids.keys() - set(self._pidfds):
             try:
                 self._pidfds[pid] = os.pidfd_open(pid)
             except OSError:
                 timeout = 0  # already gone: look again at once
         fds = [channel.fd, self._wake_r, *self._pidfds.values()]
         ready, _, _ = select.select(fds, [], [], max(timeout, 0.0))
+        exited = {pid for pid, fd in self._pidfds.items() if fd in ready}
         if channel.fd in ready:
             channel.drain()
         if self._wake_r in ready:
             with contextlib.suppress(BlockingIOError):
                 while os.read(self._wake_r, 4096):
                     pass
+        return exited
 
     def _reapply(self, path: str) -> None:
         """A live edit: apply the saved file, or keep the last good spec and say why."""
@@ -295,11 +313,54 @@ class Controller:
         now = time.time()
         desired = self._desired()
         self.runner.run_pass(desired, now)  # first: the prompts it queues go out this pass
-        guard_reports = self.guards.check(desired)
+        self._guard_reports = self.guards.check(desired)
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
         records = self.store.agent_records()
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
+        observations = {
+            name: self._observe(name, panes, screens, records.get(name))
+            for name in set(desired) | set(records)
+        }
+        return self._reconcile(now, desired, records, observations, usage_events, budget_cooldowns)
+
+    def run_exits(self, exited: Mapping[str, int]) -> PassResult:
+        """The fast path of a death: plan and act for just the agents whose process `exited`
+        (agent -> pid, from its pidfd), before the full pass.
+
+        The kernel's word is the observation: a pane tmux still lists with that pid is dead
+        (tmux may not have read the end of its output yet). Guard reports and screens are the
+        last pass's; the full pass right after re-reads everything.
+        """
+        now = time.time()
+        desired = self._desired()
+        records = self.store.agent_records()
+        panes = self.tmux.observe()
+        observations = {}
+        for name, pid in exited.items():
+            pane, recorded = panes.get(name), records.get(name)
+            if pane is not None and pane.pid == pid:
+                launch_id = recorded.launch_id if recorded else ""
+                code = self.executor.exit_code(name, launch_id)
+                observations[name] = AgentObservation(replace(pane, dead=True), code)
+            else:
+                observations[name] = self._observe(name, panes, self._screens, recorded)
+        return self._reconcile(now, desired, records, observations)
+
+    def _reconcile(
+        self,
+        now: float,
+        desired: Mapping[str, DesiredAgent],
+        records: Mapping[str, AgentRecord],
+        observations: Mapping[str, AgentObservation],
+        usage_events: Sequence[Event] = (),
+        budget_cooldowns: Mapping[str, float | None] | None = None,
+    ) -> PassResult:
+        """Plan and act for each observed agent, then persist the outcome in one transaction.
+
+        `usage_events` and `budget_cooldowns` come from the full pass's usage collection; the
+        fast path passes none (the cooldowns it set are in the store by then)."""
+        budget_cooldowns = budget_cooldowns or {}
         pending = self.store.pending_messages()
         cooldowns = self.store.cooldowns()
         cooldowns.update({k: until for k, until in budget_cooldowns.items() if until is not None})
@@ -310,11 +371,9 @@ class Controller:
         transitions: list[Transition] = []
         messages: list[QueuedMessage] = []
         cooldown_changes: dict[str, float | None] = dict(budget_cooldowns)
-        for name in sorted(set(desired) | set(records)):
+        for name in sorted(observations):
             recorded = records.get(name)
-            observation = replace(
-                self._observe(name, panes, screens, recorded), guard=guard_reports.get(name)
-            )
+            observation = replace(observations[name], guard=self._guard_reports.get(name))
             ctx = PlanContext(now, timezone, cooldowns, pending.get(name))
             plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
             record = self._execute(plan, events)
@@ -334,7 +393,7 @@ class Controller:
             if plan.requeue_after is not None:
                 result.requeue_after = min(result.requeue_after, plan.requeue_after)
             if record is not None and record.pid is not None and observation.alive:
-                result.pids.add(record.pid)
+                result.pids[record.pid] = name
         self.store.commit_pass(changed, events, transitions, messages, cooldown_changes)
         return result
 
