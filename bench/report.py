@@ -74,7 +74,7 @@ class Figure:
     def verdict(self) -> str:
         """PASS or MISS against the budget (with the value when the table does not show it)."""
         if self.error:
-            return f"ERROR {self.error}"
+            return self.error if self.error.startswith("skipped") else f"ERROR {self.error}"
         if self.budget.limit is None:
             return "info"
         value = self.value(self.budget.statistic)
