@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler.adapters.agentlog import log_path, pipe_command
+from reconciler.adapters.agentlog import fifo_path, make_fifo, pipe_command
 from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.processes import stop_launch
@@ -98,13 +98,15 @@ class Executor:
         agent_dir = self.paths.agent_dir(action.agent)
         agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._remove_exit_files(action.agent)
+        fifo = fifo_path(agent_dir)
+        make_fifo(fifo)
         pane = self.tmux.start(
             action.agent,
             WRAPPER.format(command=action.command),
             str(workdir),
             self._environment(action),
             launch_id=action.launch_id,
-            pipe_command=pipe_command(log_path(agent_dir)),
+            pipe_command=pipe_command(fifo),
         )
         if action.previous_launch:
             # Leftovers of the previous launch (children, daemons) go after the new process runs,

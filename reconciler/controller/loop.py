@@ -37,6 +37,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from reconciler.adapters.logwriter import LogWriterKeeper
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.store import Store, ensure_state_dir
 from reconciler.adapters.tmux import Tmux
@@ -170,6 +171,7 @@ class Controller:
         self.tmux = Tmux(socket)
         self.store = Store(state_dir)
         self.executor = Executor(self.tmux, self.paths, socket)
+        self.log_writer = LogWriterKeeper(self.paths.root, self.paths.log)
         self.runner = PlaybookRunner(self.store, self.wake)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self.usage = UsageCollector(self.store)
@@ -311,6 +313,7 @@ class Controller:
     def run_pass(self) -> PassResult:
         """Observe every agent once, plan each, act, and persist the outcome in one transaction."""
         now = time.time()
+        self.log_writer.ensure()  # before any launch: panes' output waits in FIFOs until it runs
         desired = self._desired()
         self.runner.run_pass(desired, now)  # first: the prompts it queues go out this pass
         self._guard_reports = self.guards.check(desired)
