@@ -6,7 +6,7 @@ Figures (each module's docstring says exactly what it measures and how):
 2. bench.live_edit  manifest saved -> change applied                       median < 300 ms
 3. bench.observe    one observation pass over 10 / 50 / 100 agents         < 30 ms at 100, linear
                     (plus a full Controller.run_pass() per size, for information)
-4. bench.idle       controller idle CPU with 20 agents                     < 1 % of one core
+4. bench.idle       idle CPU and PSS of orch (all but the agents), 20 agents  < 0.25 %, < 64 MiB
 5. bench.stale      stale.after elapsed since the last output -> Stale     info (ref: 1 s pass)
 6. bench.classify   screen.classify() on a 200x50 screen + 2,000 lines     info (µs per call)
 7. bench.delivery   orch send 1 KB / 100 KB / 1 MB -> recorded by agent    100 KB median < 1 s

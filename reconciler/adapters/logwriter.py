@@ -3,10 +3,12 @@
 Every agent's pane copies its output into the agent's FIFO (`cat`, see reconciler.adapters.agentlog)
 and this single process reads all of them and appends each to its agent's rotating pane.log: one
 small process for the whole team instead of one interpreter per agent. It finds FIFOs by looking
-at `DIR/agents/*/pane.fifo` every SCAN_SECONDS, holds `DIR/logwriter.lock` (flock) so that only
-one runs per state dir, and exits when DIR is gone. The controller starts it when none runs
-(`LogWriterKeeper`), in a session of its own, so it outlives controller restarts; while it is
-down the output waits in the FIFOs (see agentlog), so a restart loses nothing.
+at `DIR/agents/*/pane.fifo` when the executor says it made one (`notify_new_fifo`, through the
+`DIR/logwriter.wake` FIFO) and every SCAN_SECONDS anyway; it holds `DIR/logwriter.lock` (flock) so
+that only one runs per state dir, and exits when DIR is gone. Idle, it wakes every SCAN_SECONDS.
+The controller starts it when none runs (`LogWriterKeeper`), in a session of its own, so it
+outlives controller restarts; while it is down the output waits in the FIFOs (see agentlog), so a
+restart loses nothing.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ from reconciler.adapters.agentlog import (
     RotatingLog,
     copy_available,
 )
+from reconciler.adapters.wake import WakeChannel, notify
 
 #: The lock file (in the state dir) the running writer holds.
 LOCK_NAME = "logwriter.lock"
-#: How often the writer looks for new or removed FIFOs (and whether its state dir still exists).
-SCAN_SECONDS = 1.0
+#: The FIFO through which the executor wakes the writer for a new agent FIFO.
+WAKE_NAME = "logwriter.wake"
+#: How often the writer looks for new or removed FIFOs (and whether its state dir still exists)
+#: without being told: a new FIFO's output waits in it meanwhile, so this costs no bytes.
+SCAN_SECONDS = 5.0
 #: Reads per FIFO per round, so a pane printing without pause cannot starve the others.
 CHUNKS_PER_ROUND = 16
 #: The directory that holds the `reconciler` package, for the writer's import path.
@@ -76,6 +82,8 @@ def serve(state_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAU
         return  # another writer serves this state dir
     sources: dict[Path, _Source] = {}
     poller = select.poll()
+    wake = WakeChannel(state_dir / WAKE_NAME)
+    poller.register(wake.fd, select.POLLIN)
     try:
         next_scan = 0.0
         while True:
@@ -86,12 +94,16 @@ def serve(state_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAU
                 next_scan = time.monotonic() + SCAN_SECONDS
             wait_ms = max(0.0, next_scan - time.monotonic()) * 1000
             ready = {fd for fd, _ in poller.poll(wait_ms)}
+            if wake.fd in ready:
+                wake.drain()
+                next_scan = 0.0
             for source in sources.values():
                 if source.fd in ready:
                     source.drain()
     finally:
         for source in sources.values():
             source.close()
+        wake.close()
         os.close(lock)
 
 
@@ -126,6 +138,11 @@ def _rescan(
             continue
         sources[fifo] = _Source(fifo, inode, fd, log)
         poller.register(fd, select.POLLIN)
+
+
+def notify_new_fifo(state_dir: Path) -> None:
+    """Tell the running writer (if any) to look for new FIFOs now."""
+    notify(state_dir / WAKE_NAME)
 
 
 def writer_running(state_dir: Path) -> bool:

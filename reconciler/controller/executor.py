@@ -15,6 +15,7 @@ from pathlib import Path
 
 from reconciler.adapters.agentlog import fifo_path, make_fifo, pipe_command
 from reconciler.adapters.git import remove_worktree_if_clean
+from reconciler.adapters.logwriter import notify_new_fifo
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.processes import stop_launch
 from reconciler.adapters.tmux import Tmux
@@ -100,6 +101,7 @@ class Executor:
         self._remove_exit_files(action.agent)
         fifo = fifo_path(agent_dir)
         make_fifo(fifo)
+        notify_new_fifo(self.paths.root)
         pane = self.tmux.start(
             action.agent,
             WRAPPER.format(command=action.command),

@@ -133,4 +133,4 @@ def test_the_writer_exits_when_its_state_dir_is_gone(state_dir: Path) -> None:
     writer = run_writer(state_dir)
     wait_until(lambda: writer_running(state_dir), what="the writer")
     shutil.rmtree(state_dir)
-    assert writer.wait(timeout=10) == 0
+    assert writer.wait(timeout=30) == 0
