@@ -39,7 +39,7 @@ from watchdog.observers import Observer
 
 from reconciler.adapters.logwriter import LogWriterKeeper
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Store, ensure_state_dir
+from reconciler.adapters.store import Store, StoredObject, ensure_state_dir
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
 from reconciler.api.errors import ManifestError, Unavailable
@@ -331,23 +331,24 @@ class Controller:
         """The fast path of a death: plan and act for just the agents whose process `exited`
         (agent -> pid, from its pidfd), before the full pass.
 
-        The kernel's word is the observation: a pane tmux still lists with that pid is dead
-        (tmux may not have read the end of its output yet). Guard reports and screens are the
-        last pass's; the full pass right after re-reads everything.
+        The kernel's word is the observation: the pane whose process that was is dead, whether
+        or not tmux has noticed yet, so tmux is not asked. Only these agents' rows are read, so
+        the cost does not grow with the team; guard reports are the last pass's, and the full
+        pass right after re-reads everything.
         """
         now = time.time()
-        desired = self._desired()
-        records = self.store.agent_records()
-        panes = self.tmux.observe()
-        observations = {}
+        desired, records, observations = {}, {}, {}
         for name, pid in exited.items():
-            pane, recorded = panes.get(name), records.get(name)
-            if pane is not None and pane.pid == pid:
-                launch_id = recorded.launch_id if recorded else ""
-                code = self.executor.exit_code(name, launch_id)
-                observations[name] = AgentObservation(replace(pane, dead=True), code)
-            else:
-                observations[name] = self._observe(name, panes, self._screens, recorded)
+            recorded = self.store.agent_record(name)
+            if recorded is None or recorded.pid != pid:
+                continue  # not the launch we watched: the full pass sorts it out
+            stored = self.store.object("Agent", name)
+            if stored is not None:
+                desired[name] = self._parsed_agent(stored)
+            records[name] = recorded
+            pane = PaneObservation(name, "", pid, True, 0, 0, recorded.launch_id)
+            code = self.executor.exit_code(name, recorded.launch_id)
+            observations[name] = AgentObservation(pane, code)
         return self._reconcile(now, desired, records, observations)
 
     def _reconcile(
@@ -428,15 +429,15 @@ class Controller:
 
     def _desired(self) -> dict[str, DesiredAgent]:
         """Desired agents, parsed once per generation."""
-        desired = {}
-        for stored in self.store.objects("Agent"):
-            key = (stored.name, stored.generation)
-            if key not in self._parsed:
-                self._parsed[key] = DesiredAgent(
-                    agent_from(stored.document, self.paths), stored.generation
-                )
-            desired[stored.name] = self._parsed[key]
-        return desired
+        return {stored.name: self._parsed_agent(stored) for stored in self.store.objects("Agent")}
+
+    def _parsed_agent(self, stored: StoredObject) -> DesiredAgent:
+        key = (stored.name, stored.generation)
+        if key not in self._parsed:
+            self._parsed[key] = DesiredAgent(
+                agent_from(stored.document, self.paths), stored.generation
+            )
+        return self._parsed[key]
 
     def _observe(
         self,
