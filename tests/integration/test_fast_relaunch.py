@@ -56,7 +56,7 @@ def test_exited_agent_to_starting_without_a_full_pass(
     assert pid is not None
     controller.guards.check = None  # type: ignore[assignment]  # the fast path must not call it
     controller.runner.run_pass = None  # type: ignore[assignment]  # nor the playbook runner
-    controller.tmux.observe = None  # type: ignore[method-assign]  # the pidfd said it: no listing
+    controller.tmux.observe = None  # type: ignore[method-assign, assignment]  # the pidfd said it: no listing
     os.kill(pid, signal.SIGKILL)
 
     result = controller.run_exits({"victim": pid})
