@@ -11,7 +11,8 @@ Figures (each module's docstring says exactly what it measures and how):
 6. bench.classify   screen.classify() on a 200x50 screen + 2,000 lines     info (µs per call)
 7. bench.delivery   orch send 1 KB / 100 KB / 1 MB -> recorded by agent    100 KB median < 1 s
 8. bench.throughput 50 msgs to 1 agent, 100 msgs over 20 agents            info (msg/s)
-9. bench.peers      crash -> replacement: orch, seed shell loop, supervisord  info (side by side)
+9. bench.peers      kill -> replacement: orch at 1/20/100 agents, seed loop,   side by side
+                    supervisord (silent death, sh -c child), pm2, circus
 10. bench.cli       orch --help / get agents / describe agent / send wall   median < 80 / 100 ms
 
 Every benchmark runs in its own sandbox (bench.sandbox): a temp state dir and a tmux socket named
@@ -48,12 +49,12 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
     "restart": ("agent killed -> replacement started", lambda: [restart.run()]),
     "edit": ("manifest saved -> change applied", lambda: [live_edit.run()]),
     "observe": ("observation pass over 10/50/100 agents", observe.run),
-    "idle": ("controller idle CPU with 20 agents", idle.run),
+    "idle": ("idle CPU and memory of orch, 20 agents", idle.run),
     "stale": ("stale.after elapsed -> Stale", stale.run),
     "classify": ("classify() cost per screen", classify.run),
     "send": ("orch send 1 KB / 100 KB / 1 MB -> recorded", delivery.run),
     "throughput": ("messages per second, 1 and 20 agents", throughput.run),
-    "peers": ("crash -> replacement: orch, seed loop, supervisord", peers.run),
+    "peers": ("crash -> replacement: orch, seed loop, supervisord, pm2, circus", peers.run),
     "cli": ("CLI wall time: --help, get, describe, send", cli.run),
 }
 
