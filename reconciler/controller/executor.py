@@ -91,10 +91,10 @@ class Executor:
                 self.tmux.send_keys(action.agent, list(action.keys))
 
     def _launch(self, action: Launch) -> int:
-        if action.replace_session:
-            self.tmux.kill_session(action.agent)
         workdir = Path(action.workdir)
         if not workdir.is_dir():
+            if action.replace_session:
+                self.tmux.kill_session(action.agent)  # the old session goes either way
             raise OrchError(f"workdir {workdir} does not exist")
         agent_dir = self.paths.agent_dir(action.agent)
         agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -109,6 +109,7 @@ class Executor:
             self._environment(action),
             launch_id=action.launch_id,
             pipe_command=pipe_command(fifo),
+            replace=action.replace_session,
         )
         if action.previous_launch:
             # Leftovers of the previous launch (children, daemons) go after the new process runs,
