@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.api.status import (
@@ -29,10 +29,12 @@ from reconciler.api.status import (
     RunState,
     Transition,
 )
-from reconciler.core.delivery import Phase, QueuedMessage
-from reconciler.core.runs import RunRecord, StepPhase, StepStatus
-from reconciler.core.steps import GateResult
 from reconciler.core.usage import UsageEntry, UsageTotals
+
+if TYPE_CHECKING:
+    # Imported where rows become these objects: `orch get agents` and `orch send` build none.
+    from reconciler.core.delivery import QueuedMessage
+    from reconciler.core.runs import RunRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -668,6 +670,9 @@ def _run_to_json(record: RunRecord) -> str:
 
 
 def _run_from_json(text: str) -> RunRecord:
+    from reconciler.core.runs import RunRecord, StepPhase, StepStatus
+    from reconciler.core.steps import GateResult
+
     data = json.loads(text)
     steps = tuple(
         StepStatus(
@@ -717,6 +722,8 @@ def _update_messages(conn: sqlite3.Connection, messages: Iterable[QueuedMessage]
 
 
 def _message(row: Sequence[Any]) -> QueuedMessage:
+    from reconciler.core.delivery import Phase, QueuedMessage
+
     return QueuedMessage(
         id=row[0],
         agent=row[1],

@@ -153,6 +153,7 @@ class Tmux:
         launch_id: str = "",
         pipe_command: str = "",
         env_dir: Path | None = None,
+        replace: bool = False,
     ) -> PaneObservation:
         """Create detached session NAME running `/bin/sh -c SCRIPT` with `env`; return its pane.
 
@@ -161,15 +162,22 @@ class Tmux:
 
         `launch_id` is stored on the session (option `@orch_launch`) and reported by `observe`.
         `pipe_command` receives the pane's output from its first byte: it is attached in the same
-        tmux command, before the new process can print anything worth missing.
+        tmux command, before the new process can print anything worth missing. With `replace`, a
+        session NAME that still exists is killed first, in the same tmux command: a restart costs
+        one tmux call, whether or not tmux has removed the dead session yet.
         """
-        _session_target(name)
+        target = _session_target(name)
         if not os.path.isdir(workdir):
             raise NotFound(f"workdir {workdir} does not exist")
         env_file = _write_env_file(env, env_dir)
+        # `#{S:...}` loops over the sessions: "1" when one is named NAME (a DNS label, so it is
+        # safe inside the format). A plain kill-session of a missing session would end the chain.
+        exists = f"#{{S:#{{?#{{==:#{{session_name}},{name}}},1,}}}}"
+        kill = [("if-shell", "-F", exists, f"kill-session -t {target}")] if replace else []
         try:
             result = self._run(
                 ("start-server",),
+                *kill,
                 ("set-option", "-s", "exit-empty", "off"),
                 ("set-option", "-g", "remain-on-exit", "off"),
                 ("set-option", "-g", "history-limit", "10000"),

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ruamel.yaml import YAML
-from tabulate import tabulate
-
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned table with upper-case headers, as kubectl prints."""
+    from tabulate import (
+        tabulate,
+    )  # imported on use, like YAML: every command pays for the CLI's imports
+
     return tabulate(
         [["" if cell is None else cell for cell in row] for row in rows],
         headers=[h.upper() for h in headers],
@@ -67,6 +68,8 @@ def to_json(document: Any) -> str:
 
 def to_yaml(document: Any) -> str:
     """Block-style YAML of a JSON-like document."""
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]

@@ -6,14 +6,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from reconciler.adapters.git import WorktreeStatus
-
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age, iso, local_time, table
-from reconciler.core.delivery import Phase, QueuedMessage
 from reconciler.core.usage import UsageTotals
+
+if TYPE_CHECKING:
+    from reconciler.adapters.git import WorktreeStatus
+    from reconciler.core.delivery import QueuedMessage
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
@@ -211,7 +211,7 @@ def describe_agent(
                         m.sender,
                         f"{len(m.text.encode())}B",
                         age(m.created, now),
-                        "Uncertain" if m.phase is Phase.UNCERTAIN else m.phase,
+                        "Uncertain" if m.phase == "uncertain" else m.phase,
                         local_time(m.delivered_at) if m.delivered_at else "",
                     )
                     for m in messages

@@ -6,12 +6,11 @@ control loop's dependencies (watchdog, the playbook runner) just to see whether 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.environment import controller_environment
@@ -29,15 +28,21 @@ def read_pid(paths: StatePaths) -> int | None:
 
 
 def controller_running(paths: StatePaths) -> bool:
-    """Whether some process holds this state dir's controller lock."""
-    if not paths.lock.exists():
-        return False
-    lock = FileLock(paths.lock)
+    """Whether some process holds this state dir's controller lock.
+
+    The controller holds it with `filelock`, which is `flock(2)` on Linux; probing with flock
+    directly spares every short command filelock's import (tens of ms).
+    """
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
+        fd = os.open(paths.lock, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    lock.release()
+    finally:
+        os.close(fd)  # also releases the probe's own lock, when it got one
     return False
 
 

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler.adapters.agentlog import log_path, pipe_command
+from reconciler.adapters.agentlog import fifo_path, make_fifo, pipe_command
 from reconciler.adapters.git import remove_worktree_if_clean
+from reconciler.adapters.logwriter import notify_new_fifo
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.processes import stop_launch
 from reconciler.adapters.secrets import read_secret
@@ -103,22 +104,26 @@ class Executor:
                 self.tmux.send_keys(action.agent, list(action.keys))
 
     def _launch(self, action: Launch) -> int:
-        if action.replace_session:
-            self.tmux.kill_session(action.agent)
         workdir = Path(action.workdir)
         if not workdir.is_dir():
+            if action.replace_session:
+                self.tmux.kill_session(action.agent)  # the old session goes either way
             raise OrchError(f"workdir {workdir} does not exist")
         agent_dir = self.paths.agent_dir(action.agent)
         agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._remove_exit_files(action.agent)
+        fifo = fifo_path(agent_dir)
+        make_fifo(fifo)
+        notify_new_fifo(self.paths.root)
         pane = self.tmux.start(
             action.agent,
             WRAPPER.format(command=action.command),
             str(workdir),
             self._environment(action),
             launch_id=action.launch_id,
-            pipe_command=pipe_command(log_path(agent_dir)),
+            pipe_command=pipe_command(fifo),
             env_dir=agent_dir,
+            replace=action.replace_session,
         )
         if action.previous_launch:
             # Leftovers of the previous launch (children, daemons) go after the new process runs,

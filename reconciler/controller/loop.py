@@ -3,7 +3,10 @@
 Level-triggered: a pass re-reads the desired state, the recorded state and what tmux shows, so it
 never matters what woke it. Wake-ups come from a pidfd per agent process (a death is known within
 a millisecond), the CLI's wake FIFO, manifest files changing on disk (watchdog), and a plain pass
-every second as the safety net. One controller per state dir, guarded by a lock file.
+every second as the safety net. A pidfd death is handled first on its own (`run_exits`: only the
+agents that died are planned, with what the last pass knew of guards and screens), so the time to
+a replacement does not grow with the team; the full pass follows at once. One controller per
+state dir, guarded by a lock file.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -36,9 +39,10 @@ from watchdog.observers import Observer
 
 from reconciler.adapters.agentlog import log_path
 from reconciler.adapters.logmark import log_mark, output_since
+from reconciler.adapters.logwriter import LogWriterKeeper
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.statedir import ensure_state_dir, open_private
-from reconciler.adapters.store import Store
+from reconciler.adapters.store import Store, StoredObject
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
 from reconciler.api.actions import Paste, PressEnter, SendKeys
@@ -51,7 +55,13 @@ from reconciler.controller.executor import Executor
 from reconciler.controller.guardkeeper import GuardKeeper
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.usage import UsageCollector
-from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.core.agent_plan import (
+    AgentObservation,
+    AgentPlan,
+    DesiredAgent,
+    GuardReport,
+    PlanContext,
+)
 from reconciler.core.delivery import (
     EVIDENCE_GRACE_SECONDS,
     Evidence,
@@ -104,9 +114,9 @@ class CachedScreen:
 
 @dataclass
 class PassResult:
-    """What one pass learned: live agent pids to watch and when to look again."""
+    """What one pass learned: live agent pids to watch (pid -> agent) and when to look again."""
 
-    pids: set[int] = field(default_factory=set)
+    pids: dict[int, str] = field(default_factory=dict)
     requeue_after: float = RESYNC_SECONDS
 
 
@@ -174,6 +184,7 @@ class Controller:
         self.tmux = Tmux(socket)
         self.store = Store(state_dir)
         self.executor = Executor(self.tmux, self.paths, socket)
+        self.log_writer = LogWriterKeeper(self.paths.root, self.paths.log)
         self.runner = PlaybookRunner(self.store, self.wake)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self.usage = UsageCollector(self.store)
@@ -182,6 +193,7 @@ class Controller:
         self._parsed: dict[tuple[str, int], DesiredAgent] = {}
         self._edits_seen: dict[str, bytes] = {}
         self._screens: dict[str, CachedScreen] = {}
+        self._guard_reports: dict[str, GuardReport] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -240,7 +252,12 @@ class Controller:
                 timeout = result.requeue_after
                 if settle_wait is not None:
                     timeout = min(timeout, settle_wait)
-                self._wait(result.pids, channel, timeout)
+                exited = self._wait(result.pids, channel, timeout)
+                if exited:
+                    try:
+                        self.run_exits({result.pids[pid]: pid for pid in exited})
+                    except Exception:  # the full pass that follows handles them anyway
+                        log.exception("relaunch of %s failed", sorted(exited))
         finally:
             self.runner.close()
             self.guards.close()
@@ -259,23 +276,26 @@ class Controller:
         self._stopping = True
         self.wake()
 
-    def _wait(self, pids: set[int], channel: WakeChannel, timeout: float) -> None:
-        """Sleep until an agent process dies, someone wakes us, or `timeout` passes."""
-        for pid in set(self._pidfds) - pids:
+    def _wait(self, pids: Mapping[int, str], channel: WakeChannel, timeout: float) -> set[int]:
+        """Sleep until an agent process dies, someone wakes us, or `timeout` passes; return the
+        pids whose process the kernel says has ended."""
+        for pid in set(self._pidfds) - pids.keys():
             os.close(self._pidfds.pop(pid))
-        for pid in pids - set(self._pidfds):
+        for pid in pids.keys() - set(self._pidfds):
             try:
                 self._pidfds[pid] = os.pidfd_open(pid)
             except OSError:
                 timeout = 0  # already gone: look again at once
         fds = [channel.fd, self._wake_r, *self._pidfds.values()]
         ready, _, _ = select.select(fds, [], [], max(timeout, 0.0))
+        exited = {pid for pid, fd in self._pidfds.items() if fd in ready}
         if channel.fd in ready:
             channel.drain()
         if self._wake_r in ready:
             with contextlib.suppress(BlockingIOError):
                 while os.read(self._wake_r, 4096):
                     pass
+        return exited
 
     def _reapply(self, path: str) -> None:
         """A live edit: apply the saved file, or keep the last good spec and say why."""
@@ -308,13 +328,58 @@ class Controller:
     def run_pass(self) -> PassResult:
         """Observe every agent once, plan each, act, and persist the outcome in one transaction."""
         now = time.time()
+        self.log_writer.ensure()  # before any launch: panes' output waits in FIFOs until it runs
         desired = self._desired()
         self.runner.run_pass(desired, now)  # first: the prompts it queues go out this pass
-        guard_reports = self.guards.check(desired)
+        self._guard_reports = self.guards.check(desired)
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
         records = self.store.agent_records()
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
+        observations = {
+            name: self._observe(name, panes, screens, records.get(name))
+            for name in set(desired) | set(records)
+        }
+        return self._reconcile(now, desired, records, observations, usage_events, budget_cooldowns)
+
+    def run_exits(self, exited: Mapping[str, int]) -> PassResult:
+        """The fast path of a death: plan and act for just the agents whose process `exited`
+        (agent -> pid, from its pidfd), before the full pass.
+
+        The kernel's word is the observation: the pane whose process that was is dead, whether
+        or not tmux has noticed yet, so tmux is not asked. Only these agents' rows are read, so
+        the cost does not grow with the team; guard reports are the last pass's, and the full
+        pass right after re-reads everything.
+        """
+        now = time.time()
+        desired, records, observations = {}, {}, {}
+        for name, pid in exited.items():
+            recorded = self.store.agent_record(name)
+            if recorded is None or recorded.pid != pid:
+                continue  # not the launch we watched: the full pass sorts it out
+            stored = self.store.object("Agent", name)
+            if stored is not None:
+                desired[name] = self._parsed_agent(stored)
+            records[name] = recorded
+            pane = PaneObservation(name, "", pid, True, 0, 0, recorded.launch_id)
+            code = self.executor.exit_code(name, recorded.launch_id)
+            observations[name] = AgentObservation(pane, code)
+        return self._reconcile(now, desired, records, observations)
+
+    def _reconcile(
+        self,
+        now: float,
+        desired: Mapping[str, DesiredAgent],
+        records: Mapping[str, AgentRecord],
+        observations: Mapping[str, AgentObservation],
+        usage_events: Sequence[Event] = (),
+        budget_cooldowns: Mapping[str, float | None] | None = None,
+    ) -> PassResult:
+        """Plan and act for each observed agent, then persist the outcome in one transaction.
+
+        `usage_events` and `budget_cooldowns` come from the full pass's usage collection; the
+        fast path passes none (the cooldowns it set are in the store by then)."""
+        budget_cooldowns = budget_cooldowns or {}
         pending = self.store.pending_messages()
         cooldowns = self.store.cooldowns()
         cooldowns.update({k: until for k, until in budget_cooldowns.items() if until is not None})
@@ -325,11 +390,9 @@ class Controller:
         transitions: list[Transition] = []
         messages: list[QueuedMessage] = []
         cooldown_changes: dict[str, float | None] = dict(budget_cooldowns)
-        for name in sorted(set(desired) | set(records)):
+        for name in sorted(observations):
             recorded = records.get(name)
-            observation = replace(
-                self._observe(name, panes, screens, recorded), guard=guard_reports.get(name)
-            )
+            observation = replace(observations[name], guard=self._guard_reports.get(name))
             message = pending.get(name)
             ctx = PlanContext(now, timezone, cooldowns, message, self._evidence(message, now))
             plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
@@ -350,7 +413,7 @@ class Controller:
             if plan.requeue_after is not None:
                 result.requeue_after = min(result.requeue_after, plan.requeue_after)
             if record is not None and record.pid is not None and observation.alive:
-                result.pids.add(record.pid)
+                result.pids[record.pid] = name
         self.store.commit_pass(changed, events, transitions, messages, cooldown_changes)
         return result
 
@@ -382,15 +445,15 @@ class Controller:
 
     def _desired(self) -> dict[str, DesiredAgent]:
         """Desired agents, parsed once per generation."""
-        desired = {}
-        for stored in self.store.objects("Agent"):
-            key = (stored.name, stored.generation)
-            if key not in self._parsed:
-                self._parsed[key] = DesiredAgent(
-                    agent_from(stored.document, self.paths), stored.generation
-                )
-            desired[stored.name] = self._parsed[key]
-        return desired
+        return {stored.name: self._parsed_agent(stored) for stored in self.store.objects("Agent")}
+
+    def _parsed_agent(self, stored: StoredObject) -> DesiredAgent:
+        key = (stored.name, stored.generation)
+        if key not in self._parsed:
+            self._parsed[key] = DesiredAgent(
+                agent_from(stored.document, self.paths), stored.generation
+            )
+        return self._parsed[key]
 
     def _observe(
         self,

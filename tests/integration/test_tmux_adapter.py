@@ -140,6 +140,34 @@ def test_start_of_an_existing_session_is_refused(tmux: Tmux, tmp_path: Path) -> 
 
 
 @pytest.mark.tmux
+def test_start_with_replace_kills_an_existing_session_in_the_same_call(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    old = tmux.start("alpha", "sleep 1000", str(tmp_path), {})
+    bystander = tmux.start("alpha-2", "sleep 1000", str(tmp_path), {})
+
+    new = tmux.start("alpha", "sleep 1000", str(tmp_path), {}, replace=True)
+
+    panes = tmux.observe()
+    assert panes["alpha"].pid == new.pid != old.pid
+    assert panes["alpha-2"].pid == bystander.pid  # only the exact name is replaced
+    wait_until(lambda: not psutil.pid_exists(old.pid), what="the old pane's process to end")
+
+
+@pytest.mark.tmux
+def test_start_with_replace_starts_when_there_is_nothing_to_replace(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    first = tmux.start("alpha", "sleep 1000", str(tmp_path), {}, replace=True)  # no server yet
+    tmux.kill_session("alpha")
+    tmux.start("keep", "sleep 1000", str(tmp_path), {})
+
+    second = tmux.start("alpha", "sleep 1000", str(tmp_path), {}, replace=True)
+
+    assert tmux.observe()["alpha"].pid == second.pid != first.pid
+
+
+@pytest.mark.tmux
 def test_sigkilled_agent_destroys_its_session(tmux: Tmux, tmp_path: Path) -> None:
     pane = start_agent(tmux, "alpha", tmp_path)
     start_agent(tmux, "beta", tmp_path)
