@@ -473,3 +473,39 @@ def test_another_user_cannot_read_secrets_or_attach(
     assert "Permission denied" in peek.stderr
     attach = as_user(other_user, f"tmux -L {orch.socket} attach -t aa")
     assert attach.returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "reason"),
+    [
+        ('{command: "sleep 9", env: {A: "a\\0b"}}', "spec.env.A", "must not contain NUL"),
+        ('{command: "x\\0y"}', "spec.command", "must not contain control characters"),
+        (
+            '{command: "sleep 9", rateLimit: {cooldown: 99999999999999999999h}}',
+            "spec.rateLimit.cooldown",
+            "at most 30d",
+        ),
+        ('{command: "sleep 9", crashLoop: {backoff: 9999999h}}', "spec.crashLoop.backoff", "30d"),
+        (
+            '{command: "sleep 9", prompts: [{match: "x", keys: ["y;", run-shell, "touch x"]}]}',
+            "spec.prompts[0].keys[0]",
+            "invalid key",
+        ),
+        (
+            '{command: "sleep 9", humanPatterns: ["(?<=a)b"]}',
+            "spec.humanPatterns[0]",
+            "invalid regex",
+        ),
+    ],
+)
+def test_values_a_process_cannot_take_are_refused_at_apply(
+    orch: Orch, spec: str, field: str, reason: str
+) -> None:
+    manifest = orch.workdir / "bad.yaml"
+    manifest.write_text(
+        f"apiVersion: orch/v1\nkind: Agent\nmetadata: {{name: bad}}\nspec: {spec}\n"
+    )
+    result = orch.run("apply", "-f", str(manifest), check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"orch: error: {manifest}:4: {field}: ")
+    assert reason in result.stderr and result.stderr.count("\n") == 1
