@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ORCH := $(VENV)/bin/orch
 STAMP := $(VENV)/.installed-test
 
-.PHONY: help install tmux test unit integration lint demo demo-down bench chaos docs clean
+.PHONY: help install tmux test unit integration lint demo demo-down bench chaos e2e docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench: install tmux ## run the benchmarks and print their table
 
 chaos: install tmux ## the reliability suite at full size (more kills, more controller SIGKILLs)
 	ORCH_CHAOS_SCALE=5 $(PY) -m pytest -q -s tests/integration/test_chaos.py tests/integration/test_bad_input.py
+
+e2e: install tmux ## the four real agent CLIs under orch against a local model server (not in `make test`)
+	$(PY) -m e2e.run $(E2E_ARGS)
 
 docs: install ## regenerate docs/lifecycle.md from the machine's tables
 	$(PY) docs/render_lifecycle.py
