@@ -35,6 +35,8 @@ SCENARIOS: dict[str, str] = {
     "i": "kill-9",
 }
 
+# Message texts never contain words of a limit or prompt pattern ("rate limit", "[y/N]"):
+# the CLIs echo them, and the screen reader would rightly or wrongly take them for the real thing.
 STALE_AFTER = 15  # seconds
 COOLDOWN = 20  # seconds
 RETRY_AFTER = 3  # seconds the server's 429 asks the client to wait
@@ -356,7 +358,7 @@ def rate_limit(s: Session) -> Result:
     """(g) 429 -> CoolingDown -> resume -> a message held during the cooldown delivered once."""
     after = s.orch.last_transition_id(s.agent)
     s.server.mode("429", retry_after=RETRY_AFTER)
-    s.orch.send(s.agent, f"e2e-g {_nonce()}: am I rate limited")
+    s.orch.send(s.agent, f"e2e-g {_nonce()}: first request while the server refuses")
     seen = wait_for(lambda: s.transitions_to("CoolingDown", after), 120, 1.0)
     s.server.mode("text")
     if not seen:
@@ -386,7 +388,7 @@ def rate_limit_again(s: Session) -> Result:
     """(h) the same 429 again after the resume -> CoolingDown again."""
     after = s.orch.last_transition_id(s.agent)
     s.server.mode("429", retry_after=RETRY_AFTER)
-    s.orch.send(s.agent, f"e2e-h {_nonce()}: am I rate limited again")
+    s.orch.send(s.agent, f"e2e-h {_nonce()}: second request while the server refuses")
     seen = wait_for(lambda: s.transitions_to("CoolingDown", after), 120, 1.0)
     s.server.mode("text")
     if not seen:
