@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ORCH := $(VENV)/bin/orch
 STAMP := $(VENV)/.installed-test
+# the e2e harness modules under lint (the capture scripts and the model server are not)
+E2E_LINTED := e2e/run.py e2e/scenarios.py e2e/orchctl.py e2e/server.py e2e/clis.py
 
 .PHONY: help install tmux test unit integration lint demo demo-down bench chaos e2e docs clean
 
@@ -38,8 +40,8 @@ integration: install tmux ## only the integration tests (real tmux, private sock
 	$(PY) -m pytest -q -n 2 tests/integration
 
 lint: install ## ruff, mypy --strict and the import-linter layer contracts
-	$(VENV)/bin/ruff check reconciler tests bench docs
-	$(VENV)/bin/ruff format --check reconciler tests bench docs
+	$(VENV)/bin/ruff check reconciler tests bench docs $(E2E_LINTED)
+	$(VENV)/bin/ruff format --check reconciler tests bench docs $(E2E_LINTED)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

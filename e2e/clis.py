@@ -47,6 +47,8 @@ class CliSpec:
     """Regex: a turn is in progress."""
     interrupt: list[str] = field(default_factory=lambda: ["Escape"])
     """Keys that cancel a hung turn (harness recovery only)."""
+    side_calls: str = "(?!)"
+    """Regex of the CLI's own model calls (a user text starting so), not a message of ours."""
 
 
 def _base_env(home: Path) -> dict[str, str]:
@@ -144,6 +146,7 @@ CODEX = CliSpec(
     permission_rule={"match": "Would you like to run the following command\\?", "keys": ["Enter"]},
     ready=r"\? for shortcuts",
     busy=r"esc to interrupt",
+    side_calls=r"Generate a concise, single-line task title",  # after the first prompt
 )
 
 
@@ -189,12 +192,8 @@ GEMINI = CliSpec(
 def _aider_setup(home: Path, work: Path, url: str) -> None:
     caches = home / ".aider" / "caches"
     caches.mkdir(parents=True, exist_ok=True)
-    bundled = glob.glob(
-        str(
-            CACHE
-            / "aider-venv/lib/python3*/site-packages/litellm/model_prices_and_context_window_backup.json"
-        )
-    )
+    site = CACHE / "aider-venv" / "lib" / "python3*" / "site-packages"
+    bundled = glob.glob(str(site / "litellm" / "model_prices_and_context_window_backup.json"))
     if bundled:  # a fresh price cache: aider does not download it
         shutil.copy(bundled[0], caches / "model_prices_and_context_window.json")
     for args in (["config", "user.email", "e2e@example.invalid"], ["config", "user.name", "e2e"]):

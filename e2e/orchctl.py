@@ -106,7 +106,9 @@ class Orch:
             check=False,
         )
 
-    def apply(self, docs: list[dict[str, Any]], wait: float | None = None) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, docs: list[dict[str, Any]], wait: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
         # JSON is YAML: one document per object, no YAML library needed
         self.manifest_path.write_text("\n---\n".join(json.dumps(d, indent=1) for d in docs) + "\n")
         args = ["apply", "-f", str(self.manifest_path)]

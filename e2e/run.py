@@ -41,16 +41,18 @@ def say(text: str) -> None:
 
 def install() -> str | None:
     """Run e2e/install.sh; None when it worked, else its last error line."""
-    done = subprocess.run(["bash", str(REPO / "e2e" / "install.sh")], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        ["bash", str(REPO / "e2e" / "install.sh")], capture_output=True, text=True, check=False
+    )
     if done.returncode == 0:
         return None
     lines = (done.stderr or done.stdout).strip().splitlines()
     return lines[-1] if lines else f"exit {done.returncode}"
 
 
-def run_cli(cli: CliSpec, wanted: set[str], orch_bin: Path, runs: Path,
-            live: list[Orch]) -> dict[str, Result]:
+def run_cli(
+    cli: CliSpec, wanted: set[str], orch_bin: Path, runs: Path, live: list[Orch]
+) -> dict[str, Result]:
     if not cli.binary.exists():
         why = f"{cli.binary.name} not installed ({cli.binary})"
         return {k: Result("SKIP", why) for k in SCENARIOS}
@@ -69,7 +71,9 @@ def run_cli(cli: CliSpec, wanted: set[str], orch_bin: Path, runs: Path,
         results = run_all(session, wanted)
     except Exception as err:  # noqa: BLE001 - one CLI's harness crash must not hide the others
         say(f"{cli.name}: harness crashed: {err!r}")
-        results = {k: Result("FAIL", f"harness crashed: {err!r}"[:120]) for k in wanted | {"a", "b"}}
+        results = {
+            k: Result("FAIL", f"harness crashed: {err!r}"[:120]) for k in wanted | {"a", "b"}
+        }
     finally:
         (root / "screen-last.txt").write_text(orch.screen(cli.name))
         orch.teardown()
@@ -91,17 +95,23 @@ def table(results: dict[str, dict[str, Result]]) -> str:
         if r.status != "SKIP" or r.reason != "not selected"
         if r.status != "PASS" or r.reason
     ]
-    return "\n".join(out + ([""] + notes if notes else []))
+    return "\n".join(out + (["", *notes] if notes else []))
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m e2e.run", description=__doc__.split("\n")[0])
     ap.add_argument("--cli", default=",".join(CLIS), help="comma list of " + ",".join(CLIS))
-    ap.add_argument("--scenario", default=",".join(SCENARIOS),
-                    help="comma list of " + ",".join(f"{k}={v}" for k, v in SCENARIOS.items()))
+    ap.add_argument(
+        "--scenario",
+        default=",".join(SCENARIOS),
+        help="comma list of " + ",".join(f"{k}={v}" for k, v in SCENARIOS.items()),
+    )
     ap.add_argument("--jobs", type=int, default=2, help="CLIs run at the same time")
-    ap.add_argument("--orch", default=str(Path(sys.executable).parent / "orch"),
-                    help="the orch executable to test")
+    ap.add_argument(
+        "--orch",
+        default=str(Path(sys.executable).parent / "orch"),
+        help="the orch executable to test",
+    )
     ap.add_argument("--no-install", action="store_true", help="skip e2e/install.sh")
     ap.add_argument("--keep", action="store_true", help="keep the run dirs (HOME, state, logs)")
     a = ap.parse_args(argv)
@@ -149,10 +159,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _version(orch_bin: Path) -> str:
     root = orch_bin.resolve().parent.parent.parent
-    done = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h %s"],
-                          capture_output=True, text=True, check=False)
-    branch = subprocess.run(["git", "-C", str(root), "branch", "--show-current"],
-                            capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "-C", str(root), "log", "-1", "--format=%h %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    branch = subprocess.run(
+        ["git", "-C", str(root), "branch", "--show-current"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return f"{branch.stdout.strip()} {done.stdout.strip()[:60]}"
 
 

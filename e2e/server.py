@@ -57,8 +57,19 @@ class ModelServer:
 
     def start(self) -> ModelServer:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "e2e.modelserver", "--port", str(self.port), "--log",
-             str(self.log), "--control-dir", str(self.ctl), "--mode", "text"],
+            [
+                sys.executable,
+                "-m",
+                "e2e.modelserver",
+                "--port",
+                str(self.port),
+                "--log",
+                str(self.log),
+                "--control-dir",
+                str(self.ctl),
+                "--mode",
+                "text",
+            ],
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -78,7 +89,9 @@ class ModelServer:
         body: dict[str, Any] = {"mode": mode}
         if retry_after is not None:
             body["retry_after"] = retry_after
-        req = urllib.request.Request(f"{self.url}/_control", json.dumps(body).encode(), method="POST")
+        req = urllib.request.Request(
+            f"{self.url}/_control", json.dumps(body).encode(), method="POST"
+        )
         urllib.request.urlopen(req, timeout=5).read()
 
     def stop(self) -> None:
@@ -104,10 +117,16 @@ class ModelServer:
             if rec.get("api") in ("control", "unknown", "?"):
                 continue
             out.append(
-                Request(i, rec.get("t", 0.0), rec.get("path", ""), rec.get("mode", ""),
-                        rec.get("status"), rec.get("user_texts") or [],
-                        rec.get("user_text_sha256") or [],
-                        rec.get("user_text_sha256_unwrapped") or rec.get("user_text_sha256") or [])
+                Request(
+                    i,
+                    rec.get("t", 0.0),
+                    rec.get("path", ""),
+                    rec.get("mode", ""),
+                    rec.get("status"),
+                    rec.get("user_texts") or [],
+                    rec.get("user_text_sha256") or [],
+                    rec.get("user_text_sha256_unwrapped") or rec.get("user_text_sha256") or [],
+                )
             )
         return out
 
