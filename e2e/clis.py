@@ -47,6 +47,9 @@ class CliSpec:
     """Regex: a turn is in progress."""
     interrupt: list[str] = field(default_factory=lambda: ["Escape"])
     """Keys that cancel a hung turn (harness recovery only)."""
+    preseed: Callable[[Path, Path], dict[str, str]] = lambda home, work: {}
+    """(home, workdir) -> extra env: settle the start-up dialogs in advance, so the other
+    scenarios still run when orch could not get through them (scenario a FAILed)."""
     side_calls: str = "(?!)"
     """Regex of the CLI's own model calls (a user text starting so), not a message of ours."""
 
@@ -76,6 +79,15 @@ def _claude_setup(home: Path, work: Path, url: str) -> None:
         home / ".claude.json",
         {"hasCompletedOnboarding": True, "theme": "dark", "lastOnboardingVersion": "2.1.332"},
     )
+
+
+def _claude_preseed(home: Path, work: Path) -> dict[str, str]:
+    path = home / ".claude.json"
+    conf = json.loads(path.read_text())
+    conf["projects"] = {str(work): {"hasTrustDialogAccepted": True}}
+    conf["customApiKeyResponses"] = {"approved": [CLAUDE_KEY[-20:]], "rejected": []}
+    path.write_text(json.dumps(conf))
+    return {}
 
 
 def _claude_env(home: Path, url: str) -> dict[str, str]:
@@ -109,6 +121,7 @@ CLAUDE = CliSpec(
     permission_question=r"Do you want to proceed\?",
     permission_rule={"match": "Do you want to proceed\\?", "keys": ["Enter"]},
     ready="^❯\u00a0",
+    preseed=_claude_preseed,
     busy="esc to interrupt",
 )
 
@@ -133,6 +146,12 @@ stream_max_retries = 1
     )
 
 
+def _codex_preseed(home: Path, work: Path) -> dict[str, str]:
+    with open(home / ".codex" / "config.toml", "a") as f:
+        f.write(f'\n[projects.{json.dumps(str(work))}]\ntrust_level = "trusted"\n')
+    return {}
+
+
 CODEX = CliSpec(
     name="codex",
     binary=NPM_BIN / "codex",
@@ -146,6 +165,7 @@ CODEX = CliSpec(
     permission_rule={"match": "Would you like to run the following command\\?", "keys": ["Enter"]},
     ready=r"\? for shortcuts",
     busy=r"esc to interrupt",
+    preseed=_codex_preseed,
     side_calls=r"Generate a concise, single-line task title",  # after the first prompt
 )
 
@@ -184,6 +204,7 @@ GEMINI = CliSpec(
     permission_question=r"Allow execution of",
     permission_rule={"match": "Allow execution of", "keys": ["Enter"]},
     ready=r"Type your message or @path/to/file",
+    preseed=lambda home, work: {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
     busy=r"\(esc to cancel, ",
 )
 
@@ -210,6 +231,11 @@ def _aider_command(url: str) -> str:
     )
 
 
+def _aider_preseed(home: Path, work: Path) -> dict[str, str]:
+    (work / ".gitignore").write_text(".aider*\n")  # aider does not ask when it is ignored
+    return {}
+
+
 AIDER_SPEC = CliSpec(
     name="aider",
     binary=AIDER,
@@ -224,6 +250,7 @@ AIDER_SPEC = CliSpec(
     ready=r"^>\s*$",
     busy=r"Waiting for openai/gpt-4o",
     interrupt=["C-c"],
+    preseed=_aider_preseed,
 )
 
 CLIS: dict[str, CliSpec] = {c.name: c for c in (CLAUDE, CODEX, GEMINI, AIDER_SPEC)}

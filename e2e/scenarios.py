@@ -68,6 +68,7 @@ class Session:
     agent: str = ""
     rules: list[dict[str, Any]] = field(default_factory=list)
     stale: dict[str, Any] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
     sent: list[str] = field(default_factory=list)
     """Texts sent so far that reached the model byte-exact (for the resumed-conversation check)."""
 
@@ -82,7 +83,7 @@ class Session:
             "command": self.cli.command(url),
             "restartCommand": self.cli.restart_command(url),
             "workdir": str(self.work),
-            "env": self.cli.env(self.home, url),
+            "env": {**self.cli.env(self.home, url), **self.extra_env},
             "profile": self.cli.profile,
             "restartPolicy": "Always",
             "crashLoop": {"maxRestarts": 10, "window": "10m", "backoff": "1s"},
@@ -206,6 +207,8 @@ def startup_and_first_message(s: Session) -> tuple[Result, Result]:
     else:
         a = _judge_startup(s)
     b = _judge_delivery(s, text, nonce, mark, 90)
+    if a.status == "FAIL":
+        _start_over_preseeded(s)
     stray = [
         r
         for r in s.server.requests(mark)
@@ -218,6 +221,18 @@ def startup_and_first_message(s: Session) -> tuple[Result, Result]:
             f"{_short(repr(stray[0].texts[-1:]), 60)}"
         )
     return a, b
+
+
+def _start_over_preseeded(s: Session) -> None:
+    """Delete the agent and start it again with its dialogs settled in advance, so that one
+    start-up failure does not hide what the other scenarios would find."""
+    s.log("start-up failed: starting over with the dialogs settled in advance")
+    s.orch.run("delete", "agent", s.agent)
+    wait_for(lambda: s.orch.pane_pid(s.agent) is None and not s.orch.agent(s.agent), 30, 1.0)
+    s.extra_env = s.cli.preseed(s.home, s.work)
+    ok, out = s.apply(wait=120)
+    if not ok:
+        s.log(f"apply after preseeding failed too: {out}")
 
 
 def _judge_startup(s: Session) -> Result:
@@ -248,7 +263,15 @@ def _judge_startup(s: Session) -> Result:
     open_dialogs = [d for d in dialogs if re.search(d, screen)]
     if open_dialogs:
         return failed(f"dialog /{open_dialogs[0]}/ unanswered while orch says {s.state()}")
-    return failed(f"not ready after 60s: orch {s.state()}; screen: {s.last_line()}")
+    return failed(f"not ready after 60s: orch {s.state()}; {_exits(s)}screen: {s.last_line()}")
+
+
+def _exits(s: Session) -> str:
+    """How often the CLI exited, and orch's last word on it, for a failure reason."""
+    exits = [e for e in s.orch.events(s.agent) if "exited" in e[3]]
+    if not exits:
+        return ""
+    return f"CLI exited {len(exits)}x (last: {_short(exits[-1][3], 60)}); "
 
 
 def _answer_by_hand(s: Session, rule: dict[str, Any]) -> None:
@@ -485,13 +508,20 @@ def run_all(s: Session, wanted: set[str]) -> dict[str, Result]:
     ]
     if "h" in wanted:
         wanted = wanted | {"g"}
+    unusable = ""
     for key, fn in steps:
         if key not in wanted:
             continue
+        if unusable:
+            results[key] = Result("SKIP", unusable)
+            continue
         if not s.settle():
+            # one FAIL says why; the rest would only wait for the same thing
             results[key] = failed(
-                f"harness: CLI not quiet before the scenario (orch {s.state()}; {s.last_line()})"
+                f"CLI not quiet before the scenario (orch {s.state()}; {_exits(s)}"
+                f"screen: {s.last_line()})"
             )
+            unusable = f"agent unusable since ({key})"
             s.log(f"{key}: {results[key]}")
             continue
         if key == "h" and results.get("g", Result("SKIP")).status != "PASS":
