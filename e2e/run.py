@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the orch executable to test",
     )
     ap.add_argument("--no-install", action="store_true", help="skip e2e/install.sh")
-    ap.add_argument("--keep", action="store_true", help="keep the run dirs (HOME, state, logs)")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep every run dir (those with a FAIL are kept anyway)"
+    )
     a = ap.parse_args(argv)
     clis = [c for c in a.cli.split(",") if c]
     unknown = [c for c in clis if c not in CLIS]
@@ -140,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         for o in live:
             o.teardown()
-        sys.exit(130)
+        # the worker threads are still inside their scenarios: do not wait for them
+        os._exit(130)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -149,8 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         futures = {c: pool.submit(run_cli, CLIS[c], wanted, orch_bin, runs, live) for c in clis}
         results = {c: f.result() for c, f in futures.items()}
-    if not a.keep:
-        for o in live:
+    for o in live:
+        cli = o.root.name.split("-", 1)[0]
+        if a.keep or any(r.status == "FAIL" for r in results.get(cli, {}).values()):
+            say(f"{cli}: kept {o.root} (state/, modelserver.jsonl, controller.out)")
+        else:
             shutil.rmtree(o.root, ignore_errors=True)
     print(table(results))
     print(f"\n{time.monotonic() - started:.0f}s; orch {orch_bin}")
