@@ -382,11 +382,15 @@ def hang(s: Session) -> Result:
     s.server.mode("hang")
     s.orch.send(s.agent, f"e2e-f {_nonce()}: this request will hang")
     seen = wait_for(lambda: s.transitions_to("Stale", after), STALE_AFTER + 60, 1.0)
+    hung = not seen and bool(re.search(s.cli.busy, s.screen()))
     s.server.mode("text")
     s.stale = None
     s.apply()
     if not seen:
-        return failed(f"no Stale within {STALE_AFTER + 60}s (orch {s.state()}; {s.last_line()})")
+        status = s.orch.status(s.agent)
+        activity = f", activity {status['activity']}" if "activity" in status else ""
+        shows = "the hung turn on screen" if hung else f"screen: {s.last_line()}"
+        return failed(f"no Stale within {STALE_AFTER + 60}s (orch {s.state()}{activity}; {shows})")
     return passed(f"Stale, then {s.state()}")
 
 
