@@ -328,6 +328,9 @@ def permission(s: Session) -> Result:
         why = f"AwaitingHuman but status.message is {_short(message, 70)!r}"
         _answer_if_open(s)
         return failed(why)
+    if marker.exists():
+        # nobody may answer before the rule exists: an extra Enter after the message did
+        return failed("the question was answered before any rule existed (an Enter too many?)")
     after = s.orch.last_transition_id(s.agent)
     s.rules = [*s.rules, s.cli.permission_rule]
     ok, out = s.apply()
