@@ -47,6 +47,8 @@ class CliSpec:
     """Regex: a turn is in progress."""
     interrupt: list[str] = field(default_factory=lambda: ["Escape"])
     """Keys that cancel a hung turn (harness recovery only)."""
+    clear: list[str] = field(default_factory=lambda: ["C-u"])
+    """Keys that empty an input holding unsent text (harness recovery only)."""
     preseed: Callable[[Path, Path], dict[str, str]] = lambda home, work: {}
     """(home, workdir) -> extra env: settle the start-up dialogs in advance, so the other
     scenarios still run when orch could not get through them (scenario a FAILed)."""
@@ -205,6 +207,7 @@ GEMINI = CliSpec(
     permission_rule={"match": "Allow execution of", "keys": ["Enter"]},
     ready=r"Type your message or @path/to/file",
     preseed=lambda home, work: {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
+    clear=["Escape", "Escape"],  # Esc twice empties the composer
     busy=r"\(esc to cancel, ",
 )
 
@@ -250,6 +253,7 @@ AIDER_SPEC = CliSpec(
     ready=r"^>\s*$",
     busy=r"Waiting for openai/gpt-4o",
     interrupt=["C-c"],
+    clear=["C-c"],  # aider: Ctrl-C at the input drops what is typed
     preseed=_aider_preseed,
 )
 

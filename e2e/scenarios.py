@@ -113,7 +113,8 @@ class Session:
         return self.orch.screen(self.agent)
 
     def last_line(self) -> str:
-        lines = [ln.strip() for ln in self.screen().splitlines() if ln.strip()]
+        # lines with words only: box borders and rules say nothing
+        lines = [ln.strip() for ln in self.screen().splitlines() if re.search(r"\w", ln)]
         return _short(" | ".join(lines[-3:]), 160)
 
     def ready(self) -> bool:
@@ -134,9 +135,14 @@ class Session:
 
         if wait_for(quiet, timeout, 1.0) and wait_for(quiet, 5, 1.0):
             return True
-        self.log(f"settle: not quiet (state {self.state()}; {self.last_line()}); interrupting")
-        self.orch.keys(self.agent, *self.cli.interrupt)
-        return bool(wait_for(quiet, 30, 1.0))
+        for what, keys in (("interrupting", self.cli.interrupt), ("clearing", self.cli.clear)):
+            self.log(f"settle: not quiet (state {self.state()}; {self.last_line()}); {what}")
+            for key in keys:
+                self.orch.keys(self.agent, key)
+                time.sleep(0.5)
+            if wait_for(quiet, 20, 1.0):
+                return True
+        return False
 
     def wait_text(self, text: str, after: int, timeout: float) -> list[Request]:
         """Requests (from log mark `after`) that carry `text` byte-exact as a user text."""
