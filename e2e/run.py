@@ -51,7 +51,12 @@ def install() -> str | None:
 
 
 def run_cli(
-    cli: CliSpec, wanted: set[str], orch_bin: Path, runs: Path, live: list[Orch]
+    cli: CliSpec,
+    wanted: set[str],
+    orch_bin: Path,
+    runs: Path,
+    live: list[Orch],
+    servers: list[ModelServer],
 ) -> dict[str, Result]:
     if not cli.binary.exists():
         why = f"{cli.binary.name} not installed ({cli.binary})"
@@ -61,7 +66,9 @@ def run_cli(
     home.mkdir()
     work.mkdir()
     subprocess.run(["git", "init", "-q", str(work)], check=True)
-    server = ModelServer(root).start()
+    server = ModelServer(root)
+    servers.append(server)
+    server.start()
     cli.setup(home, work, server.url)
     orch = Orch(orch_bin, root, f"e2e-{cli.name}-{os.getpid()}", home)
     live.append(orch)
@@ -138,10 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     runs = CACHE / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     live: list[Orch] = []
+    servers: list[ModelServer] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         for o in live:
             o.teardown()
+        for server in servers:
+            server.stop()
         # the worker threads are still inside their scenarios: do not wait for them
         os._exit(130)
 
@@ -150,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     say(f"orch {orch_bin} ({_version(orch_bin)}); clis {clis}; scenarios {sorted(wanted)}")
     with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
-        futures = {c: pool.submit(run_cli, CLIS[c], wanted, orch_bin, runs, live) for c in clis}
+        futures = {
+            c: pool.submit(run_cli, CLIS[c], wanted, orch_bin, runs, live, servers) for c in clis
+        }
         results = {c: f.result() for c, f in futures.items()}
     for o in live:
         cli = o.root.name.split("-", 1)[0]
