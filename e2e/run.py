@@ -68,13 +68,13 @@ def run_cli(
     subprocess.run(["git", "init", "-q", str(work)], check=True)
     server = ModelServer(root)
     servers.append(server)
-    server.start()
-    cli.setup(home, work, server.url)
     orch = Orch(orch_bin, root, f"e2e-{cli.name}-{os.getpid()}", home)
     live.append(orch)
-    session = Session(cli, orch, server, home, work, lambda m: say(f"{cli.name}: {m}"))
     say(f"{cli.name}: run dir {root}")
     try:
+        server.start()
+        cli.setup(home, work, server.url)
+        session = Session(cli, orch, server, home, work, lambda m: say(f"{cli.name}: {m}"))
         results = run_all(session, wanted)
     except Exception as err:  # noqa: BLE001 - one CLI's harness crash must not hide the others
         say(f"{cli.name}: harness crashed: {err!r}")
