@@ -48,7 +48,8 @@ class CliSpec:
     interrupt: list[str] = field(default_factory=lambda: ["Escape"])
     """Keys that cancel a hung turn (harness recovery only)."""
     clear: list[str] = field(default_factory=lambda: ["C-u"])
-    """Keys that empty an input holding unsent text (harness recovery only)."""
+    """Keys that get rid of unsent text in the input, clearing or sending it (harness recovery
+    only: the scenario's verdict is taken before)."""
     preseed: Callable[[Path, Path], dict[str, str]] = lambda home, work: {}
     """(home, workdir) -> extra env: settle the start-up dialogs in advance, so the other
     scenarios still run when orch could not get through them (scenario a FAILed)."""
@@ -207,7 +208,7 @@ GEMINI = CliSpec(
     permission_rule={"match": "Allow execution of", "keys": ["Enter"]},
     ready=r"Type your message or @path/to/file",
     preseed=lambda home, work: {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
-    clear=["Escape", "Escape"],  # Esc twice empties the composer
+    clear=["Enter"],  # Esc does not drop a "[Pasted Text: N lines]": send it instead
     busy=r"\(esc to cancel, ",
 )
 
