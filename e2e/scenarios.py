@@ -329,8 +329,15 @@ def permission(s: Session) -> Result:
         )
         _answer_if_open(s)
         return failed(why)
-    message = str(s.orch.status(s.agent).get("message", ""))
-    if not re.search(s.cli.permission_question, message):
+    status = s.orch.status(s.agent)
+    message = str(status.get("message", ""))
+    if status.get("state") != "AwaitingHuman" and not marker.exists():
+        left = s.orch.transitions(s.agent, seen[0].id)
+        how = f"{left[0].reason}: {_short(left[0].message, 50)}" if left else status.get("state")
+        still = "still on screen" if re.search(s.cli.permission_question, s.screen()) else "gone"
+        _answer_if_open(s)
+        return failed(f"left AwaitingHuman before any rule ({how}); the question is {still}")
+    if not marker.exists() and not re.search(s.cli.permission_question, message):
         why = f"AwaitingHuman but status.message is {_short(message, 70)!r}"
         _answer_if_open(s)
         return failed(why)
