@@ -413,15 +413,23 @@ def hang(s: Session) -> Result:
     return passed(f"Stale, then {s.state()}")
 
 
+def _refusals(s: Session, mark: int) -> str:
+    n = sum(1 for r in s.server.requests(mark) if r.status == 429)
+    return f"the server refused {n} request(s)" if n else "the message never reached the server"
+
+
 def rate_limit(s: Session) -> Result:
     """(g) 429 -> CoolingDown -> resume -> a message held during the cooldown delivered once."""
     after = s.orch.last_transition_id(s.agent)
+    mark = s.server.mark()
     s.server.mode("429", retry_after=RETRY_AFTER)
     s.orch.send(s.agent, f"e2e-g {_nonce()}: first request while the server refuses")
     seen = wait_for(lambda: s.transitions_to("CoolingDown", after), 120, 1.0)
     s.server.mode("text")
     if not seen:
-        return failed(f"no CoolingDown within 120s (orch {s.state()}; {s.last_line()})")
+        return failed(
+            f"no CoolingDown within 120s ({_refusals(s, mark)}; orch {s.state()}; {s.last_line()})"
+        )
     cooling = seen[0]
     nonce = _nonce()
     held = f"e2e-g-held {nonce}: sent during the cooldown"
@@ -446,12 +454,16 @@ def rate_limit(s: Session) -> Result:
 def rate_limit_again(s: Session) -> Result:
     """(h) the same 429 again after the resume -> CoolingDown again."""
     after = s.orch.last_transition_id(s.agent)
+    mark = s.server.mark()
     s.server.mode("429", retry_after=RETRY_AFTER)
     s.orch.send(s.agent, f"e2e-h {_nonce()}: second request while the server refuses")
     seen = wait_for(lambda: s.transitions_to("CoolingDown", after), 120, 1.0)
     s.server.mode("text")
     if not seen:
-        return failed(f"no second CoolingDown within 120s (orch {s.state()}; {s.last_line()})")
+        return failed(
+            f"no second CoolingDown within 120s ({_refusals(s, mark)}; "
+            f"orch {s.state()}; {s.last_line()})"
+        )
     wait_for(
         lambda: [t for t in s.orch.transitions(s.agent, seen[0].id) if t.source == "CoolingDown"],
         COOLDOWN + 90,
