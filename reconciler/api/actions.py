@@ -17,6 +17,8 @@ class Launch:
     launch_id: str
     previous_launch: str = ""
     replace_session: bool = False
+    profile: str = "generic"
+    signals: bool = False  # wire the profile's own signals (spec.signals: auto)
 
 
 @dataclass(frozen=True)

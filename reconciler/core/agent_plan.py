@@ -27,6 +27,7 @@ from reconciler.api.status import (
 from reconciler.core.delivery import QueuedMessage
 from reconciler.core.lifecycle import next_state
 from reconciler.core.screen import ScreenVerdict
+from reconciler.core.signals import AgentSignal
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,14 @@ class AgentObservation:
 
 @dataclass(frozen=True)
 class PlanContext:
-    """Facts of the moment, shared by every agent's plan in a pass."""
+    """Facts of the moment, shared by every agent's plan in a pass (`message` and `signals`:
+    this agent's next queued message and its new signals)."""
 
     now: float
     timezone: tzinfo | None = None
     cooldowns: Mapping[str, float] = field(default_factory=dict)
     message: QueuedMessage | None = None
+    signals: tuple[AgentSignal, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import uuid
+from dataclasses import replace
 
 from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.duration import format_duration
@@ -28,6 +29,7 @@ from reconciler.core.agent_plan import (
 from reconciler.core.delivery import interrupted, step_delivery
 from reconciler.core.health import finish_typing, plan_health, publish_conditions, read_screen
 from reconciler.core.profiles import profile_for
+from reconciler.core.signal_plan import publish_activity, take_signals, turn_started_since
 
 
 def launch_hash(agent: Agent) -> str:
@@ -38,6 +40,8 @@ def launch_hash(agent: Agent) -> str:
         "workdir": spec.workdir,
         "env": dict(sorted(spec.env.items())),
     }
+    if spec.signals != "auto":
+        basis["signals"] = spec.signals  # only when set: the default leaves old hashes as they were
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -58,6 +62,7 @@ def plan_agent(
     if desired is None:
         return _plan_deletion(name, observed, recorded, ctx)
     b = PlanBuilder(recorded or AgentRecord.new(name, ctx.now), ctx)
+    take_signals(b, desired.agent.spec.profile)
     state = b.record.state
     if state is AgentState.STOPPED:
         _plan_stopped(b, desired, observed, is_new=recorded is None)
@@ -78,6 +83,7 @@ def plan_agent(
     else:
         _plan_alive(b, desired, observed)
     _plan_message(b, observed)
+    publish_activity(b, observed.alive, observed.verdict)
     publish_conditions(b, observed.alive, observed.guard)
     return b.build()
 
@@ -218,8 +224,16 @@ def _plan_starting(b: PlanBuilder, desired: DesiredAgent, observed: AgentObserva
         and observed.screen
         and re.search(startup.ready, observed.screen, re.MULTILINE)
     )
-    if ready_seen or b.now - started >= startup.after:
-        how = "ready pattern seen" if ready_seen else f"alive for {format_duration(startup.after)}"
+    # The CLI's own session-start (or any idle) signal since this launch: its input is drawn.
+    signalled = b.record.signal_activity == "Idle" and (b.record.signal_at or 0.0) >= started
+    if ready_seen or signalled or b.now - started >= startup.after:
+        how = (
+            "ready pattern seen"
+            if ready_seen
+            else "the agent signalled it is ready"
+            if signalled
+            else f"alive for {format_duration(startup.after)}"
+        )
         b.take("ready", "Started", f"running: {how}")
     else:
         b.requeue(started + startup.after - b.now)
@@ -237,6 +251,11 @@ def _plan_message(b: PlanBuilder, observed: AgentObservation) -> None:
     if b.record.state is not AgentState.RUNNING or b.acted or b.transitions:
         return
     step = step_delivery(message, b.record.screen_digest, b.now)
+    # signals: a turn the agent's own hook says started after the Enter confirms the delivery
+    # (the `delivery` branch takes this as AgentView.turn_started_at instead).
+    confirmed = turn_started_since(b, message)
+    if confirmed is not None:
+        step = replace(step, action=None, message=confirmed, requeue_after=0.0)
     if step.action is not None:
         b.actions.append(step.action)
     if step.message != message:
@@ -292,6 +311,8 @@ def _launch(
             launch_id=launch_id,
             previous_launch=record.launch_id,
             replace_session=replace_session,
+            profile=spec.profile,
+            signals=spec.signals == "auto",
         )
     )
     b.take(trigger, reason, message, warning)
@@ -307,5 +328,8 @@ def _launch(
         handled_limit="",
         enter_due=None,
         nudged_at=None,
+        signal_activity="",
+        signal_at=None,
+        turn_started_at=None,
     )
     b.requeue(spec.startup.after)
