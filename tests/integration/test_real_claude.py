@@ -1,0 +1,126 @@
+"""The REAL Claude Code CLI under orch, offline against the e2e model server: its own hooks, wired
+by orch at launch (`--settings` under the state dir), reach `orch signal`.
+
+Skipped unless e2e/install.sh put Claude Code into the e2e cache (ORCH_E2E_CACHE, default
+~/.cache/orch-e2e); `-m "not real_cli"` leaves it out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, Orch
+from tests.helpers import wait_until
+
+CACHE = Path(os.environ.get("ORCH_E2E_CACHE", Path.home() / ".cache" / "orch-e2e"))
+CLAUDE = CACHE / "npm" / "node_modules" / ".bin" / "claude"
+API_KEY = "sk-ant-api03-e2e-offline-key-0000000000000000"
+
+pytestmark = [
+    pytest.mark.tmux,
+    pytest.mark.real_cli,
+    pytest.mark.skipif(not CLAUDE.exists(), reason=f"Claude Code not installed at {CLAUDE}"),
+]
+
+
+@pytest.fixture
+def model_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The e2e model server on a free port: its URL and its request log."""
+    log = tmp_path / "requests.jsonl"
+    control = tmp_path / "control"
+    control.mkdir()
+    server = ("-m", "e2e.modelserver", "--port", "0", "--log", str(log))
+    proc = subprocess.Popen(
+        [sys.executable, *server, "--control-dir", str(control)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        match = re.search(r"127\.0\.0\.1:(\d+)", proc.stderr.readline())
+        assert match, "the model server did not say its port"
+        yield f"http://127.0.0.1:{match.group(1)}", log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def claude_home(home: Path, workdir: Path) -> Path:
+    """A fresh HOME: onboarding done, the key and the folder trusted, and a hook of the user's
+    own (orch's per-agent settings must add to it, never replace it)."""
+    marker = home / "user-hook-ran"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude.json").write_text(
+        json.dumps(
+            {
+                "hasCompletedOnboarding": True,
+                "theme": "dark",
+                "lastOnboardingVersion": "2.1.332",
+                "customApiKeyResponses": {"approved": [API_KEY[-20:]]},
+                "projects": {str(workdir): {"hasTrustDialogAccepted": True}},
+            }
+        )
+    )
+    user_hook = {"type": "command", "command": f"touch {marker}"}
+    (home / ".claude" / "settings.json").write_text(
+        json.dumps({"hooks": {"Stop": [{"hooks": [user_hook]}]}})
+    )
+    return marker
+
+
+def status(orch: Orch) -> dict[str, Any]:
+    return dict(orch.agents()["claude"]["status"])
+
+
+def test_real_claude_code_signals_session_turns_and_delivery(
+    orch: Orch, tmp_path: Path, model_server: tuple[str, Path]
+) -> None:
+    url, log = model_server
+    home = tmp_path / "home"
+    marker = claude_home(home, orch.workdir.resolve())
+    settings_before = (home / ".claude" / "settings.json").read_text()
+    manifest = orch.workdir / "claude.yaml"
+    manifest.write_text(f"""\
+apiVersion: orch/v1
+kind: Agent
+metadata:
+  name: claude
+spec:
+  command: {CLAUDE}
+  profile: claude
+  startup: {{after: 5m}}
+  env:
+    HOME: {home}
+    ANTHROPIC_BASE_URL: {url}
+    ANTHROPIC_API_KEY: {API_KEY}
+    DISABLE_AUTOUPDATER: "1"
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"
+    DISABLE_TELEMETRY: "1"
+    DISABLE_ERROR_REPORTING: "1"
+    TERM: xterm-256color
+""")
+    orch.run("apply", "-f", str(manifest))
+    # Its SessionStart hook, not the 5-minute startup timer, makes it Running.
+    current = wait_until(lambda: (s := status(orch))["state"] == "Running" and s, timeout=60)
+    assert current["signals"] == "hooks"
+    assert re.fullmatch(r"[0-9a-f-]{36}", current["sessionId"])
+    assert current["activity"] == "Idle"
+
+    orch.run("send", "claude", "hello from orch signals")
+    assert wait_until(lambda: log.exists() and "hello from orch signals" in log.read_text(), 60)
+    assert wait_until(lambda: "Delivered" in orch.run("events").stdout, timeout=60)
+    assert wait_until(lambda: marker.exists(), timeout=60)  # the user's own Stop hook still ran
+    assert wait_until(lambda: status(orch)["activity"] == "Idle", timeout=60)
+    described = orch.run("describe", "agent", "claude").stdout
+    assert "UserPromptSubmit" in described and "Stop" in described
+    assert (home / ".claude" / "settings.json").read_text() == settings_before
