@@ -1,6 +1,6 @@
-"""The REAL Claude Code and Codex CLIs under orch, offline against the e2e model server: their own
-hooks, wired by orch at launch (Claude `--settings` under the state dir, Codex `-c` overrides),
-reach `orch signal`.
+"""The REAL Claude Code, Codex and Gemini CLIs under orch, offline against the e2e model server:
+their own hooks, wired by orch at launch (Claude `--settings` under the state dir, Codex `-c`
+overrides, Gemini a system settings file), reach `orch signal`.
 
 Each is skipped unless e2e/install.sh put the CLI into the e2e cache (ORCH_E2E_CACHE, default
 ~/.cache/orch-e2e); `-m "not real_cli"` leaves them out.
@@ -11,20 +11,25 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reconciler.adapters.signal_files import root_only
 from tests.conftest import REPO, Orch
-from tests.helpers import wait_until
+from tests.helpers import kill_test_processes, wait_until
 
 CACHE = Path(os.environ.get("ORCH_E2E_CACHE", Path.home() / ".cache" / "orch-e2e"))
 CLAUDE = CACHE / "npm" / "node_modules" / ".bin" / "claude"
 CODEX = CACHE / "npm" / "node_modules" / ".bin" / "codex"
+GEMINI = CACHE / "npm" / "node_modules" / ".bin" / "gemini"
 API_KEY = "sk-ant-api03-e2e-offline-key-0000000000000000"
 
 pytestmark = [pytest.mark.tmux, pytest.mark.real_cli]
@@ -180,3 +185,74 @@ spec:
     config = (home / ".codex" / "config.toml").read_text()
     assert config.startswith(config_before)
     assert "reconciler" not in config and "notify" not in config
+
+
+@pytest.fixture
+def root_only_orch(orch: Orch) -> Iterator[Orch]:
+    """The installation with its state dir where Gemini CLI honours a system settings file: under
+    the (root-owned) e2e cache, never /tmp."""
+    root = CACHE / "runs" / f"orch-signals-{uuid.uuid4().hex[:8]}"
+    root.mkdir(parents=True, mode=0o700)
+    state_dir = root / "state"
+    moved = replace(orch, state_dir=state_dir, env={**orch.env, "ORCH_STATE_DIR": str(state_dir)})
+    try:
+        yield moved
+    finally:
+        kill_test_processes(state_dir, orch.socket)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.skipif(not GEMINI.exists(), reason=f"Gemini CLI not installed at {GEMINI}")
+@pytest.mark.skipif(not root_only(CACHE), reason="Gemini reads system settings only as root")
+def test_real_gemini_hooks_from_a_system_settings_file(
+    root_only_orch: Orch, tmp_path: Path, model_server: tuple[str, Path]
+) -> None:
+    orch = root_only_orch
+    url, log = model_server
+    home = tmp_path / "home"
+    (home / ".gemini").mkdir(parents=True)
+    user_settings = json.dumps(
+        {
+            "security": {"auth": {"selectedType": "gemini-api-key"}},
+            "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+            "privacy": {"usageStatisticsEnabled": False},
+            "telemetry": {"enabled": False},
+        }
+    )
+    (home / ".gemini" / "settings.json").write_text(user_settings)
+    manifest = orch.workdir / "gemini.yaml"
+    manifest.write_text(f"""\
+apiVersion: orch/v1
+kind: Agent
+metadata:
+  name: gemini
+spec:
+  command: {GEMINI}
+  profile: gemini
+  startup: {{after: 5m}}
+  env:
+    HOME: {home}
+    GEMINI_API_KEY: x
+    GOOGLE_GEMINI_BASE_URL: {url}
+    GEMINI_CLI_TRUST_WORKSPACE: "true"
+    TERM: xterm-256color
+""")
+    orch.run("apply", "-f", str(manifest))
+    # Its SessionStart hook, not the 5-minute startup timer, makes it Running.
+    current = wait_until(
+        lambda: (s := status(orch, "gemini"))["state"] == "Running" and s, timeout=90
+    )
+    assert current["signals"] == "hooks"
+    assert current["sessionId"]
+    # Typed as a person would (text, a pause, Enter): Gemini swallows an Enter that follows a
+    # paste at once, which is the delivery work's to handle, not the signals'.
+    orch.tmux("send-keys", "-t", "=gemini:", "-l", "hello from orch signals")
+    wait_until(
+        lambda: "hello from orch" in orch.tmux("capture-pane", "-p", "-t", "=gemini:").stdout
+    )
+    orch.tmux("send-keys", "-t", "=gemini:", "Enter")
+    assert wait_until(lambda: log.exists() and "hello from orch signals" in log.read_text(), 60)
+    assert wait_until(lambda: status(orch, "gemini")["activity"] == "Idle", timeout=60)
+    described = orch.run("describe", "agent", "gemini").stdout
+    assert "BeforeAgent" in described and "AfterAgent" in described
+    assert (home / ".gemini" / "settings.json").read_text() == user_settings
