@@ -23,6 +23,8 @@ from reconciler.api.activity import Activity
 
 #: An event name as `orch signal` accepts it (the CLIs' hook names and orch's own).
 EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
+#: A session id orch records (and may one day pass to a resume flag): the CLIs use UUIDs.
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 #: Payload fields orch keeps (everything else, prompts and replies included, is dropped).
 KEPT_FIELDS = (
     "hook_event_name",
@@ -177,11 +179,14 @@ def fold(profile: str, state: SignalState, signals: Iterable[AgentSignal]) -> Si
 
     Codex's `notify` for another thread than the session's (its title generator) is left out;
     before the session is known, a turn-complete notify cannot be told apart and is left out too.
+    A session id that is not SESSION_ID-shaped is never recorded.
     """
     for signal in signals:
         if signal.id <= state.last_id:
             continue
         meaning = interpret(profile, signal.event, signal.payload)
+        if not SESSION_ID.fullmatch(meaning.session_id):
+            meaning = replace(meaning, session_id="")  # hostile or absent: never recorded
         state = replace(state, last_id=signal.id)
         if profile == "codex" and signal.event == "notify":
             if not state.session_id or meaning.session_id != state.session_id:

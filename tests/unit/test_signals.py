@@ -147,6 +147,12 @@ def test_gemini_session_id_follows_the_latest_hook() -> None:
     assert state.session_id == "b"
 
 
+@pytest.mark.parametrize("session", ["", "-rf", "a b", "x\x1b[2J", "a" * 200, "$(id)"])
+def test_a_hostile_session_id_is_never_recorded(session: str) -> None:
+    state = fold("claude", SignalState(), [sig(1, "Stop", 1.0, session_id=session)])
+    assert (state.session_id, state.activity, state.last_id) == ("", ID, 1)
+
+
 # -- weighing signals against the screen ---------------------------------------------------------
 
 
