@@ -313,6 +313,7 @@ class Store:
             for name, record in records.items():
                 if record is None:
                     conn.execute("DELETE FROM agent_records WHERE name=?", (name,))
+                    conn.execute("DELETE FROM agent_signals WHERE agent=?", (name,))
                 else:
                     conn.execute(
                         "INSERT OR REPLACE INTO agent_records (name, record) VALUES (?, ?)",
