@@ -29,7 +29,12 @@ from reconciler.core.agent_plan import (
 from reconciler.core.delivery import interrupted, step_delivery
 from reconciler.core.health import finish_typing, plan_health, publish_conditions, read_screen
 from reconciler.core.profiles import profile_for
-from reconciler.core.signal_plan import publish_activity, take_signals, turn_started_since
+from reconciler.core.signal_plan import (
+    publish_activity,
+    take_signals,
+    took_message,
+    turn_started_since,
+)
 
 
 def launch_hash(agent: Agent) -> str:
@@ -262,6 +267,7 @@ def _plan_message(b: PlanBuilder, observed: AgentObservation) -> None:
         b.message = step.message
         if step.message.delivered_at is not None:
             b.requeue(0.0)  # the next queued message need not wait for the safety pass
+            took_message(b, message)
             size = len(step.message.text.encode())
             b.event(
                 "Delivered",

@@ -83,3 +83,16 @@ def turn_started_since(b: PlanBuilder, message: QueuedMessage) -> QueuedMessage 
     if started < entered:
         return None
     return replace(message, phase=Phase.DELIVERED, delivered_at=b.now)
+
+
+def took_message(b: PlanBuilder, message: QueuedMessage) -> None:
+    """A delivered message started a turn: Busy, unless the agent signalled since its Enter.
+
+    CLIs without a turn-start signal (aider) are then Busy until they say they wait again, so a
+    hang after a message still counts as stuck; a CLI that already said Stop keeps its Idle.
+    """
+    entered = message.phase_at
+    signalled = b.record.signal_at
+    if entered is not None and signalled is not None and signalled >= entered:
+        return
+    b.update(signal_activity=Activity.BUSY.value, signal_at=b.now, turn_started_at=b.now)

@@ -172,3 +172,25 @@ def test_launch_carries_the_profile_and_whether_to_wire_signals() -> None:
 def test_signals_off_changes_the_launch_hash_and_auto_keeps_the_old_one() -> None:
     assert launch_hash(agent().agent) == launch_hash(agent(signals="auto").agent)
     assert launch_hash(agent().agent) != launch_hash(agent(signals="off").agent)
+
+
+def test_a_delivered_message_makes_a_cli_without_turn_signals_busy() -> None:
+    """aider says only when it waits again: a message it took starts a turn (Busy), so a hang
+    after it still counts as stuck."""
+    desired = agent(profile="aider", command="aider")
+    record = running(desired, signal_activity="Idle", signal_at=T0, screen_digest="old")
+    message = QueuedMessage(1, "executor", "human", "hi", T0, Phase.SUBMITTED, T0 + 1, "old")
+    got = plan(desired, record, T0 + 2, message=message)
+    assert got.message is not None and got.message.phase is Phase.DELIVERED
+    assert got.record is not None and got.record.activity is Activity.BUSY
+    done = plan(desired, got.record, T0 + 5, signals=(sig(2, "notify", T0 + 4),))
+    assert done.record is not None and done.record.activity is Activity.IDLE
+
+
+def test_a_delivery_confirmed_after_the_turn_ended_keeps_idle() -> None:
+    desired = agent()
+    record = running(desired, signal_activity="Idle", signal_at=T0 + 1.5, signal_id=3)
+    message = QueuedMessage(1, "executor", "human", "hi", T0, Phase.SUBMITTED, T0 + 1, "old")
+    got = plan(desired, record, T0 + 2, message=message)
+    assert got.message is not None and got.message.phase is Phase.DELIVERED
+    assert got.record is not None and got.record.activity is Activity.IDLE
