@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ORCH := $(VENV)/bin/orch
 STAMP := $(VENV)/.installed-test
 
-.PHONY: help install tmux test unit integration lint demo demo-down bench chaos docs clean
+.PHONY: help install tmux test unit integration real-clis lint demo demo-down bench chaos docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ unit: install ## only the fast unit tests (no tmux)
 
 integration: install tmux ## only the integration tests (real tmux, private sockets)
 	$(PY) -m pytest -q -n 2 tests/integration
+
+real-clis: install tmux ## signals of the real Claude Code, Codex, Gemini CLIs (e2e/install.sh first)
+	ORCH_TEST_REAL_CLIS=all $(PY) -m pytest -q -m real_cli tests/integration
 
 lint: install ## ruff, mypy --strict and the import-linter layer contracts
 	$(VENV)/bin/ruff check reconciler tests bench docs
