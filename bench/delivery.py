@@ -84,7 +84,7 @@ def message_text(rng: random.Random, size: int, tag: str) -> str:
 
 def _send_once(box: Sandbox, store: Store, log: RecordLog, text: str) -> tuple[float, float]:
     """Send `text` once the agent's queue is empty; (ms until recorded, ms the CLI ran)."""
-    wait_until(lambda: store.queued_count(AGENT) == 0, timeout=30, what="an empty queue")
+    wait_until(lambda: AGENT not in store.pending_messages(), timeout=30, what="an empty queue")
     recorded = log.poll()
     errors = box.root / "send.err"
     with errors.open("wb") as err:

@@ -1,13 +1,15 @@
-"""Figure 9: crash -> replacement started, side by side: orch, a seed-style shell loop, supervisord.
+"""Figure 9: crash -> replacement started, side by side: orch at 1/20/100 agents, a seed-style
+shell loop, supervisord, pm2 and circus.
 
-The same crashing process under each supervisor: a recording command (see bench.workload),
-`date +%s.%N >> FILE; sleep 100000` run by /bin/sh, whose `sleep` child is SIGKILLed each round
-once the current launch has recorded its start and its supervisor counts it as running; the
-figure is the next launch's own recorded start time minus t0 = time.time() right before the kill
-(as in bench.restart), KILLS rounds each.
+The same crashing process under each supervisor: a recording command (see bench.workload) that
+appends its start time to a file and then idles; each round, once the current launch has recorded
+its start and its supervisor counts it as running, the idle process is SIGKILLed, and the figure is
+the next launch's own recorded start time minus t0 = time.time() right before the kill, KILLS
+rounds each.
 
-- orch: bench.restart's method and agent, as is (one agent, a policy that never backs off; the
-  kill comes once the store shows the launch Running).
+- orch, 1 / 20 / 100 agents: bench.restart's method and agent (a policy that never backs off; the
+  kill comes once the store shows the launch Running), alone and with 19 / 99 idle companions.
+  The 20-agent row is the baseline the ratios are taken to.
 - seed loop, N = 1 s: `while true; do tmux has-session -t =victim || tmux new-session -d -s
   victim /bin/sh -c CMD; sleep N; done` on the sandbox's socket (tmux -f /dev/null), started in
   its own process group; a second session (`keep`, idle) keeps the tmux server up, as a team's
@@ -17,21 +19,29 @@ figure is the next launch's own recorded start time minus t0 = time.time() right
 - seed loop, N = 60 s: not measured. A crash comes at a uniformly random point of the loop's
   sleep, so the wait for the next check is uniform on [0, N]: median N/2 = 30 s and p95 0.95 N
   = 57 s (the loop's own start-up cost, the N = 1 s figure minus 0.5 s, comes on top).
-- supervisord (the venv's `supervisor` package): a supervisord.conf in the sandbox with one
-  [program:victim] (autorestart=true, startsecs=0), its unix_http_server socket, log and pidfile
-  in the sandbox too, run in the foreground (nodaemon) as our child; stopped in `finally`. The
-  kill comes once its XML-RPC interface (over that socket) reports the program RUNNING with the
-  current shell's pid: killed while still STARTING, supervisord counts a failed start and backs
-  off 1 s, 2 s, ... even with startsecs=0 (seen as 2 s restarts when not waiting for RUNNING).
+- supervisord (the venv's `supervisor` package), two rows. "silent death": the program is
+  `/bin/sh -c 'date ...; exec sleep'`, so the killed process is the program itself and nothing
+  is written to its pipes: supervisord only notices on its next 1 s poll. "sh -c child": the
+  killed `sleep` is a child of the program's shell, whose "Killed" line on stderr wakes
+  supervisord at once (a special case). A supervisord.conf in the sandbox with one
+  [program:victim] (autorestart=true, startsecs=0), its socket, log and pidfile in the sandbox,
+  run in the foreground as our child; the kill comes once its XML-RPC interface reports the
+  program RUNNING (killed while STARTING, supervisord backs off even with startsecs=0).
+- pm2 (npm) and circus (PyPI), installed on first use into a cache dir (bench.peer_tools); a row
+  says "skipped" with the reason when they cannot be installed. Both run the silent program:
+  pm2 from an ecosystem file (min_uptime 0, restart_delay 0, max_restarts 1,000,000) with
+  PM2_HOME in the sandbox; circusd from an ini file (warmup_delay 0, max_retry -1) with its
+  endpoints in the sandbox. The kill comes once the daemon has a `sleep` child.
 
-Each peer runs in its own sandbox; the seed loop's process group and supervisord (with the
-programs it started) are killed by pid before the sandbox's own teardown.
+Each peer runs in its own sandbox; the seed loop's process group, supervisord, pm2's daemon and
+circusd (with the programs they started) are killed before the sandbox's own teardown.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import random
 import shlex
@@ -45,10 +55,10 @@ from pathlib import Path
 
 import psutil
 
-from bench import restart
+from bench import peer_tools, restart
 from bench.report import Budget, Figure, failed_figure
 from bench.sandbox import Sandbox, sandbox
-from bench.workload import IDLE, StartLog, recording_command
+from bench.workload import IDLE, StartLog, recording_command, silent_command
 from reconciler.adapters.deadline import wait_until
 
 KILLS = 20
@@ -58,23 +68,40 @@ SEED_PERIOD = 1.0
 SEED_MODELLED = 60.0
 
 
-def run(kills: int = KILLS) -> list[Figure]:
-    """orch, the seed loop (measured at N=1 s, modelled at N=60 s) and supervisord.
+TEAMS = (1, 20, 100)
+BASELINE_TEAM = 20
 
-    A peer that fails becomes an ERROR row of the side-by-side table; the others still run.
+
+def run(kills: int = KILLS) -> list[Figure]:
+    """orch at 1/20/100 agents, the seed loop (measured at N=1 s, modelled at N=60 s),
+    supervisord (silent death and sh -c child), pm2 and circus.
+
+    A peer that fails becomes an ERROR row of the side-by-side table, one that cannot be
+    installed a "skipped" row; the others still run.
     """
-    orch = _peer("orch", lambda: restart.run(kills))
-    figures = [dataclasses.replace(orch, name="orch", group=GROUP, baseline=True)]
+    figures = []
+    for team in TEAMS:
+        name = f"orch, {team} agent{'s' if team > 1 else ''}"
+        orch = _peer(name, lambda team=team: restart.run(kills, team))  # type: ignore[misc]
+        figures.append(
+            dataclasses.replace(orch, name=name, group=GROUP, baseline=team == BASELINE_TEAM)
+        )
     seed = f"seed loop, N = {SEED_PERIOD:g} s"
     figures.append(_peer(seed, lambda: _seed_loop(SEED_PERIOD, kills)))
     figures.append(_seed_model(SEED_MODELLED))
-    figures.append(_peer("supervisord", lambda: _supervisord(kills)))
+    silent, child = "supervisord, silent death", "supervisord, sh -c child killed"
+    figures.append(_peer(silent, lambda: _supervisord(kills, silent=True)))
+    figures.append(_peer(child, lambda: _supervisord(kills, silent=False)))
+    figures.append(_peer("pm2, silent death", lambda: _pm2(kills)))
+    figures.append(_peer("circus, silent death", lambda: _circus(kills)))
     return figures
 
 
 def _peer(name: str, measure: Callable[[], Figure]) -> Figure:
     try:
         return measure()
+    except peer_tools.Unavailable as why:
+        return dataclasses.replace(failed_figure(name, why), error=f"skipped: {why}", group=GROUP)
     except Exception as err:  # noqa: BLE001 - an ERROR row, and the other peers still run
         return dataclasses.replace(failed_figure(name, err), group=GROUP)
 
@@ -157,13 +184,14 @@ def _pane_sleep(box: Sandbox) -> int:
 # -- supervisord --------------------------------------------------------------------------------
 
 
-def _supervisord(kills: int) -> Figure:
+def _supervisord(kills: int, silent: bool) -> Figure:
     # Imported here: without the `supervisor` package only this row fails.
     from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
 
     with sandbox() as box:
         starts = StartLog(box.workdir / "starts")
-        config = _write_config(box, recording_command(starts.path))
+        command = silent_command if silent else recording_command
+        config = _write_config(box, command(starts.path))
         log = (box.workdir / "supervisord.out").open("wb")
         daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "supervisord"), "-c", str(config), "-n"],
@@ -180,14 +208,14 @@ def _supervisord(kills: int) -> Figure:
         )
         try:
             delays = [
-                _kill_once(starts, n, lambda: _program_sleep(daemon, rpc, started))
+                _kill_once(starts, n, lambda: _program_sleep(daemon, rpc, started, silent))
                 for n in range(1, kills + 1)
             ]
         finally:
             _stop_supervisord(daemon, started)
             log.close()
     return Figure(
-        "supervisord",
+        "supervisord, silent death" if silent else "supervisord, sh -c child killed",
         "ms",
         tuple(delays),
         Budget(None),
@@ -240,9 +268,13 @@ stderr_logfile={folder}/{AGENT}.err
 
 
 def _program_sleep(
-    daemon: subprocess.Popen[bytes], rpc: xmlrpc.client.ServerProxy, started: list[psutil.Process]
+    daemon: subprocess.Popen[bytes],
+    rpc: xmlrpc.client.ServerProxy,
+    started: list[psutil.Process],
+    silent: bool,
 ) -> int:
-    """The `sleep` child of the program's shell once supervisord says RUNNING; else 0.
+    """Once supervisord says RUNNING: the program itself once it is `sleep` (silent), or the
+    `sleep` child of the program's shell; else 0.
 
     Every process found under supervisord is remembered in `started`, to be killed at the end.
     """
@@ -256,7 +288,11 @@ def _program_sleep(
         for shell in psutil.Process(daemon.pid).children():
             if shell not in started:
                 started.append(shell)
-            pid = _sleep_child(shell.pid) if shell.pid == info.get("pid") else 0
+            if shell.pid != info.get("pid"):
+                continue
+            pid = (
+                (shell.pid if shell.name() == "sleep" else 0) if silent else _sleep_child(shell.pid)
+            )
             if pid:
                 started.append(psutil.Process(pid))
                 return pid
@@ -266,7 +302,7 @@ def _program_sleep(
 
 
 def _stop_supervisord(daemon: subprocess.Popen[bytes], started: list[psutil.Process]) -> None:
-    """SIGTERM supervisord (it stops its program), SIGKILL after 10 s; then what it started."""
+    """SIGTERM the daemon (it stops its program), SIGKILL after 10 s; then what it started."""
     if daemon.poll() is None:
         daemon.terminate()
         try:
@@ -277,6 +313,103 @@ def _stop_supervisord(daemon: subprocess.Popen[bytes], started: list[psutil.Proc
     for proc in started:
         with contextlib.suppress(psutil.Error):
             proc.kill()  # psutil checks the pid still names the process it found
+
+
+# -- pm2 and circus -----------------------------------------------------------------------------
+
+
+def _pm2(kills: int) -> Figure:
+    command = peer_tools.pm2()
+    with sandbox() as box:
+        starts = StartLog(box.workdir / "starts")
+        home = box.workdir / "pm2"
+        env = {**box.env, "PM2_HOME": str(home)}
+        app = {
+            "name": AGENT,
+            "script": "/bin/sh",
+            "args": ["-c", silent_command(starts.path)],
+            "interpreter": "none",
+            "min_uptime": 0,
+            "max_restarts": 1_000_000,
+            "restart_delay": 0,
+            "autorestart": True,
+        }
+        ecosystem = box.workdir / "ecosystem.json"
+        ecosystem.write_text(json.dumps({"apps": [app]}))
+        pm2 = [str(command), "start", str(ecosystem)]
+        subprocess.run(pm2, env=env, cwd=box.workdir, capture_output=True, timeout=60, check=True)
+        try:
+            daemon = int(wait_until(lambda: _read_int(home / "pm2.pid"), what="pm2's daemon"))
+            delays = [
+                _kill_once(starts, n, lambda: _sleep_child(daemon)) for n in range(1, kills + 1)
+            ]
+        finally:
+            kill = [str(command), "kill"]
+            subprocess.run(kill, env=env, capture_output=True, timeout=60, check=False)
+    return Figure(
+        "pm2, silent death",
+        "ms",
+        tuple(delays),
+        Budget(None),
+        note=f"{peer_tools.PM2_VERSION} from npm, fork mode, min_uptime 0, restart_delay 0",
+        group=GROUP,
+    )
+
+
+def _circus(kills: int) -> Figure:
+    folder = peer_tools.circus()
+    with sandbox() as box:
+        starts = StartLog(box.workdir / "starts")
+        config = box.workdir / "circus.ini"
+        endpoints = {kind: f"ipc://{box.workdir}/circus-{kind}" for kind in ("ctl", "pub", "stats")}
+        program = f"/bin/sh -c {shlex.quote(silent_command(starts.path))}"
+        config.write_text(
+            f"""\
+[circus]
+endpoint = {endpoints["ctl"]}
+pubsub_endpoint = {endpoints["pub"]}
+stats_endpoint = {endpoints["stats"]}
+
+[watcher:{AGENT}]
+cmd = {program}
+numprocesses = 1
+warmup_delay = 0
+max_retry = -1
+"""
+        )
+        boot = "import sys; sys.path.insert(0, sys.argv.pop(1)); from circus.circusd import main"
+        boot += "; main()"
+        with (box.workdir / "circusd.out").open("wb") as log:
+            daemon = subprocess.Popen(
+                [sys.executable, "-c", boot, str(folder), str(config)],
+                env=box.env,
+                cwd=box.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            delays = [
+                _kill_once(starts, n, lambda: _sleep_child(daemon.pid)) for n in range(1, kills + 1)
+            ]
+        finally:
+            _stop_supervisord(daemon, [])
+    return Figure(
+        "circus, silent death",
+        "ms",
+        tuple(delays),
+        Budget(None),
+        note=f"{peer_tools.CIRCUS_VERSION} from PyPI, warmup_delay 0",
+        group=GROUP,
+    )
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return 0
 
 
 # -- shared -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Literal
 
 from tabulate import tabulate
 
-Statistic = Literal["median", "p95", "mean"]
+Statistic = Literal["median", "p90", "p95", "mean"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,13 @@ class Figure:
         return statistics.median(self.samples)
 
     @property
+    def p90(self) -> float:
+        """The 90th percentile (linear interpolation between samples)."""
+        if len(self.samples) == 1:
+            return self.samples[0]
+        return statistics.quantiles(self.samples, n=10, method="inclusive")[8]
+
+    @property
     def p95(self) -> float:
         """The 95th percentile (linear interpolation between samples)."""
         if len(self.samples) == 1:
@@ -68,13 +75,14 @@ class Figure:
 
     def value(self, statistic: Statistic) -> float:
         """The named statistic."""
-        return {"median": self.median, "p95": self.p95, "mean": self.mean}[statistic]
+        values = {"median": self.median, "p90": self.p90, "p95": self.p95, "mean": self.mean}
+        return values[statistic]
 
     @property
     def verdict(self) -> str:
         """PASS or MISS against the budget (with the value when the table does not show it)."""
         if self.error:
-            return f"ERROR {self.error}"
+            return self.error if self.error.startswith("skipped") else f"ERROR {self.error}"
         if self.budget.limit is None:
             return "info"
         value = self.value(self.budget.statistic)
@@ -93,7 +101,7 @@ def failed_figure(name: str, error: BaseException) -> Figure:
 
 
 def render_table(figures: Sequence[Figure]) -> str:
-    """The results table (figure, n, median, p95, budget, verdict), then one table per group."""
+    """The results table (figure, n, median, p90, p95, budget, verdict), then one per group."""
     ungrouped = [f for f in figures if not f.group]
     tables = [_main_table(ungrouped)] if ungrouped or not figures else []
     groups = dict.fromkeys(f.group for f in figures if f.group)
@@ -105,28 +113,6 @@ def _main_table(figures: Sequence[Figure]) -> str:
     rows = []
     for fig in figures:
         if fig.error:
-            rows.append((fig.name, "0", "-", "-", "-", fig.verdict))
-            continue
-        rows.append(
-            (
-                fig.name,
-                _count(fig),
-                _format(fig.median, fig.unit),
-                _format(fig.p95, fig.unit),
-                fig.budget.describe(fig.unit),
-                fig.verdict,
-            )
-        )
-    headers = ("figure", "n", "median", "p95", "budget", "verdict")
-    return tabulate(rows, headers=headers, disable_numparse=True)
-
-
-def _group_table(group: str, figures: Sequence[Figure]) -> str:
-    """Side by side: each figure's median and p95, and their ratios to the baseline figure's."""
-    base = next((f for f in figures if f.baseline and not f.error), None)
-    rows = []
-    for fig in figures:
-        if fig.error:
             rows.append((fig.name, "0", "-", "-", "-", "-", fig.verdict))
             continue
         rows.append(
@@ -134,14 +120,44 @@ def _group_table(group: str, figures: Sequence[Figure]) -> str:
                 fig.name,
                 _count(fig),
                 _format(fig.median, fig.unit),
+                _format(fig.p90, fig.unit),
+                _format(fig.p95, fig.unit),
+                fig.budget.describe(fig.unit),
+                fig.verdict,
+            )
+        )
+    headers = ("figure", "n", "median", "p90", "p95", "budget", "verdict")
+    return tabulate(rows, headers=headers, disable_numparse=True)
+
+
+def _group_table(group: str, figures: Sequence[Figure]) -> str:
+    """Side by side: each figure's median, p90 and p95, and their ratios to the baseline's."""
+    base = next((f for f in figures if f.baseline and not f.error), None)
+    rows = []
+    for fig in figures:
+        if fig.error:
+            rows.append((fig.name, "0", "-", "-", "-", "-", "-", "-", fig.verdict))
+            continue
+        rows.append(
+            (
+                fig.name,
+                _count(fig),
+                _format(fig.median, fig.unit),
+                _format(fig.p90, fig.unit),
                 _format(fig.p95, fig.unit),
                 _ratio(fig, base, "median"),
+                _ratio(fig, base, "p90"),
                 _ratio(fig, base, "p95"),
                 fig.verdict,
             )
         )
     name = base.name if base else "baseline"
-    headers = (group, "n", "median", "p95", f"median / {name}", f"p95 / {name}", "verdict")
+    headers = (
+        group,
+        *("n", "median", "p90", "p95"),
+        *(f"median / {name}", f"p90 / {name}", f"p95 / {name}"),
+        "verdict",
+    )
     return tabulate(rows, headers=headers, disable_numparse=True)
 
 
@@ -164,6 +180,7 @@ def write_json(figures: Sequence[Figure], path: Path) -> None:
         {
             **asdict(fig),
             "median": fig.median,
+            "p90": fig.p90,
             "p95": fig.p95,
             "mean": fig.mean,
             "verdict": fig.verdict,

@@ -5,7 +5,9 @@ until the agent is Running (read from the store) with its `sleep` child up and t
 holding one line per launch so far; then t0 = time.time() right before SIGKILL of that `sleep`.
 The pane's shell then exits, the controller restarts the agent, and the new launch appends its
 start time; the figure is that start time minus t0 (both wall clock, so the poll interval of the
-benchmark itself does not enter it).
+benchmark itself does not enter it). With `team` > 1 the victim has team - 1 idle companions
+(`sleep` agents, all Running before the first kill), so the figure shows whether the time to a
+replacement grows with the team.
 """
 
 from __future__ import annotations
@@ -19,27 +21,31 @@ import psutil
 
 from bench.report import Budget, Figure
 from bench.sandbox import Sandbox, StoreReader, sandbox
-from bench.workload import StartLog, agent_document, manifest, recording_command
+from bench.workload import IDLE, StartLog, agent_document, manifest, recording_command
 from reconciler.adapters.deadline import wait_until
 
 AGENT = "victim"
 KILLS = 30
 
 
-def run(kills: int = KILLS) -> Figure:
-    """Kill the agent's process `kills` times; return the kill -> restarted delays in ms."""
+def run(kills: int = KILLS, team: int = 1) -> Figure:
+    """Kill the agent's process `kills` times in a team of `team` agents; return the
+    kill -> restarted delays in ms."""
     with sandbox() as box:
         starts = StartLog(box.workdir / "starts")
         path = box.workdir / "agent.yaml"
-        path.write_text(manifest([agent_document(AGENT, recording_command(starts.path))]))
-        box.orch("apply", "-f", str(path))
+        companions = [agent_document(f"idle-{i}", IDLE) for i in range(team - 1)]
+        path.write_text(
+            manifest([agent_document(AGENT, recording_command(starts.path)), *companions])
+        )
+        box.orch("apply", "-f", str(path), "--wait", "--timeout", "120s", timeout=180.0)
         reader = StoreReader(box.state_dir)
         try:
             delays = [_kill_once(box, reader, starts, n) for n in range(1, kills + 1)]
         finally:
             reader.close()
     return Figure(
-        "agent killed -> replacement started",
+        "agent killed -> replacement started" + (f", {team} agents" if team > 1 else ""),
         "ms",
         tuple(delays),
         Budget(50.0),

@@ -36,6 +36,13 @@ def recording_command(starts: Path) -> str:
     return f"date +%s.%N >> {shlex.quote(str(starts))}; {IDLE}"
 
 
+def silent_command(starts: Path) -> str:
+    """A command that appends its start time to `starts`, then becomes the idle process itself
+    (`exec`): killing it is a silent death of the supervised program, with no shell left to
+    report it."""
+    return f"date +%s.%N >> {shlex.quote(str(starts))}; exec {IDLE}"
+
+
 def fake_agent_command(record: Path) -> str:
     """The fake agent, recording what it is sent to `record`."""
     parts = (sys.executable, str(FAKE_AGENT), "--record", str(record))

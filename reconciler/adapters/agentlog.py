@@ -1,13 +1,14 @@
 """The per-agent pane log: written through `tmux pipe-pane`, rotated by size, read by `orch logs`.
 
 Writing. tmux appends the raw pane output (escape sequences and all) to the stdin of one command
-per pane. That command is `pipe_command()`: `python -m reconciler.adapters.logwriter`, which copies
-stdin to `<agent dir>/pane.log` with `copy_to_log()` and rotates the file itself. Rotation has to
-live in the writer: `cat >> pane.log` keeps its descriptor, so after someone else renamed the file
-the output would go on into the renamed file, and re-attaching the pipe to fix that would lose what
-the pane prints meanwhile. A tiny stdlib-only Python program rather than a shell pipeline: sh has
-no way to rotate per chunk (and rotatelogs-style tools are not on a fresh machine), while this is
-plain Python, tested without tmux.
+per pane: `pipe_command()`, a plain `cat` (absolute path) into the agent's FIFO `pane.fifo`, opened
+read-write so that cat never meets a closed pipe. One process per installation, the log writer
+(reconciler.adapters.logwriter), reads every FIFO and appends to `<agent dir>/pane.log` with a
+`RotatingLog`, which rotates the file itself. While that writer is down (killed, restarted), the
+output waits in the FIFO, then in cat and tmux behind it, and the next writer drains it in order:
+nothing is lost across a writer or controller restart. Rotation has to live in the writer: `cat
+>> pane.log` keeps its descriptor, so after someone else renamed the file the output would go on
+into the renamed file, and re-attaching the pipe to fix that can drop what tmux still buffers.
 
 Rotation keeps every byte: when a chunk would take pane.log past `max_bytes`, the writer fills
 pane.log up to its last line end that fits, shifts pane.log.(keep-1) → pane.log.keep … pane.log →
@@ -31,7 +32,8 @@ import contextlib
 import os
 import re
 import shlex
-import sys
+import shutil
+import stat
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -45,8 +47,11 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 DEFAULT_KEEP = 2
 #: How much the writer reads from its pipe at once.
 CHUNK_BYTES = 64 * 1024
-#: The directory that holds the `reconciler` package, for the writer's import path.
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: The FIFO a pane's `cat` writes into and the log writer reads, inside the agent's directory.
+FIFO_NAME = "pane.fifo"
+#: The copier tmux runs per pane, found on the system's default path only: the agent's own PATH
+#: (which tmux passes to pipe-pane commands) must not choose the program that handles its output.
+CAT = shutil.which("cat", path=os.defpath) or "/bin/cat"
 
 #: Terminal escape sequences, longest forms first. String sequences (OSC, DCS, SOS, PM, APC) run
 #: to BEL or ST (ESC \); one that never ends is left to the single-character rule.
@@ -65,16 +70,27 @@ def log_path(agent_dir: Path) -> Path:
     return agent_dir / LOG_NAME
 
 
-def pipe_command(log: Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP) -> str:
-    """The shell command for `tmux pipe-pane` that appends the pane's output to `log`, rotating.
+def fifo_path(agent_dir: Path) -> Path:
+    """The FIFO between the agent's pane and the log writer."""
+    return agent_dir / FIFO_NAME
 
-    Runs this interpreter with this copy of the package on its path; `-P` keeps the pane's
-    working folder (which may hold another checkout of orch) off that path.
+
+def make_fifo(fifo: Path) -> None:
+    """Create `fifo` (0600) unless a FIFO is already there; anything else at its path goes."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISFIFO(fifo.lstat().st_mode):
+            return
+        fifo.unlink()
+    os.mkfifo(fifo, 0o600)
+
+
+def pipe_command(fifo: Path) -> str:
+    """The shell command for `tmux pipe-pane`: copy the pane's output into `fifo`.
+
+    The FIFO is opened read-write: with no reader (the log writer restarting) a write-only end
+    would fail and end the copy, while a read-write one keeps the bytes until a reader comes.
     """
-    _check_limits(max_bytes, keep)
-    argv = [sys.executable, "-P", "-m", "reconciler.adapters.logwriter"]
-    argv += [str(log.absolute()), str(max_bytes), str(keep)]
-    return f"export PYTHONPATH={shlex.quote(str(_PACKAGE_ROOT))}; exec {shlex.join(argv)}"
+    return f"exec {shlex.quote(CAT)} 1<>{shlex.quote(str(fifo.absolute()))}"
 
 
 def rotated_path(log: Path, index: int) -> Path:
@@ -144,13 +160,22 @@ class RotatingLog:
             return False
 
 
-def copy_to_log(
-    source: int, log: Path, max_bytes: int, keep: int, chunk_bytes: int = CHUNK_BYTES
-) -> None:
-    """Append everything readable from file descriptor `source` to `log` until end of file."""
-    with contextlib.closing(RotatingLog(log, max_bytes, keep)) as out:
-        while chunk := os.read(source, chunk_bytes):
-            out.write(chunk)
+def copy_available(
+    source: int, out: RotatingLog, chunk_bytes: int = CHUNK_BYTES, max_chunks: int | None = None
+) -> bool:
+    """Append what `source` holds to `out` until it would block (or after `max_chunks` reads, so
+    one chatty pane cannot starve the others); False once `source` is at its end."""
+    reads = 0
+    while max_chunks is None or reads < max_chunks:
+        reads += 1
+        try:
+            chunk = os.read(source, chunk_bytes)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        out.write(chunk)
+    return True
 
 
 def read_log(log: Path, tail: int | None = None) -> list[str]:

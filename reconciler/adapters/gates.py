@@ -17,7 +17,6 @@ This is an adapter: it reads the agent's files and runs gate commands, and turns
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 from reconciler.adapters.processes import stop_launch
 from reconciler.api.duration import format_duration
 from reconciler.api.manifest import Condition, FileMatches, Gate
+from reconciler.api.regex import compile_pattern
 from reconciler.core.steps import GateResult
 
 __all__ = ["GateResult", "evaluate_condition", "evaluate_gate", "missing_outputs"]
@@ -121,7 +121,7 @@ def _file_matches(workdir: Path, check: FileMatches) -> tuple[bool, str]:
         return False, f"{check.path} does not exist"
     except OSError as error:
         return False, f"cannot read {check.path}: {error.strerror or error}"
-    pattern = re.compile(check.pattern)
+    pattern = compile_pattern(check.pattern)
     found = sum(1 for line in text.splitlines() if pattern.search(line))
     return found >= check.min, (
         f"found {found} {'line' if found == 1 else 'lines'} matching `{check.pattern}` "

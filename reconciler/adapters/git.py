@@ -6,10 +6,12 @@ before paths, hooks and fsmonitor switched off, and the caller's GIT_DIR-style v
 so the repository git works on is the workdir's and nothing the repository configures runs.
 
 What counts as a change is what `git status` reports against HEAD: modified, deleted and new files,
-staged or not. Files git ignores (`.gitignore`) are not changes, so build output under a protected
-folder is left alone; nor are submodules or nested repositories, which are repositories of their
-own. Globs are relative to the agent's workdir (see `globmatch`); changes outside the workdir
-never match.
+staged or not, with `skip-worktree` and `assume-unchanged` cleared on protected paths first (they
+would hide an edit). Files ignored by a `.gitignore` are not changes (`.git/info/exclude` and the
+user's excludes file do not count: an agent could add a protected folder to them), so build
+output under a protected folder is left alone; nor are submodules or nested repositories, which
+are repositories of their own. Globs are relative to the agent's workdir (see `globmatch`);
+changes outside the workdir never match.
 
 `restore` never loses the agent's work and never reaches beyond the violating paths. It first
 saves them under the backup dir (a patch against HEAD for tracked paths, plus a copy of every
@@ -141,6 +143,7 @@ def find_violations(workdir: Path, protect_rules: Sequence[Sequence[str]]) -> li
     if repo is None or not protect_rules:
         return []
     root, prefix = repo
+    _unhide(root, prefix, protect_rules)
     result = _git(
         root,
         "status",
@@ -152,8 +155,11 @@ def find_violations(workdir: Path, protect_rules: Sequence[Sequence[str]]) -> li
     )
     if result.returncode != 0:
         raise GuardError(f"git status failed in {root}: {_first_line(result.stderr)}")
+    changed = dict(changed_paths(parse_porcelain(result.stdout)))
+    for path in _untracked(root):
+        changed.setdefault(path, "added")
     violations = []
-    for path, kind in changed_paths(parse_porcelain(result.stdout)):
+    for path, kind in sorted(changed.items()):
         local = _local(path, prefix)
         if local is None:
             continue
@@ -162,6 +168,40 @@ def find_violations(workdir: Path, protect_rules: Sequence[Sequence[str]]) -> li
             if pattern is not None:
                 violations.append(Violation(path, kind, index, pattern, local))
     return sorted(violations, key=lambda v: (v.rule_index, v.path))
+
+
+def _unhide(root: Path, prefix: str, protect_rules: Sequence[Sequence[str]]) -> None:
+    """Clear `skip-worktree` and `assume-unchanged` on protected paths: with either bit set,
+    `git status` takes the index's word for the file and an agent's edit goes unseen."""
+    result = _git(root, "ls-files", "-z", "-v", "--full-name")
+    if result.returncode != 0:
+        raise GuardError(f"git ls-files failed in {root}: {_first_line(result.stderr)}")
+    hidden = []
+    for entry in _nul_list(result.stdout):
+        tag, _, path = entry.partition(" ")
+        local = _local(path, prefix)
+        if (
+            (tag == "S" or tag.islower())
+            and local is not None
+            and any(first_match(patterns, local) for patterns in protect_rules)
+        ):
+            hidden.append(path)
+    # One flag per call: git applies only the last of the two when given both.
+    for flag in ("--no-skip-worktree", "--no-assume-unchanged") if hidden else ():
+        result = _git(root, "update-index", flag, "--", *hidden)
+        if result.returncode != 0:
+            raise GuardError(f"git update-index failed in {root}: {_first_line(result.stderr)}")
+
+
+def _untracked(root: Path) -> list[str]:
+    """New files that only `.gitignore` files may hide: `.git/info/exclude` and the user's
+    excludes file are where an agent could hide a new protected file from `git status`."""
+    result = _git(
+        root, "ls-files", "-z", "--others", "--full-name", "--exclude-per-directory=.gitignore"
+    )
+    if result.returncode != 0:
+        raise GuardError(f"git ls-files failed in {root}: {_first_line(result.stderr)}")
+    return [path for path in _nul_list(result.stdout) if not path.endswith("/")]
 
 
 def changed_paths(entries: Iterable[StatusEntry]) -> list[tuple[str, Kind]]:

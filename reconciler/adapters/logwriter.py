@@ -1,30 +1,204 @@
-"""The pane-log writer that `tmux pipe-pane` runs: `python -m reconciler.adapters.logwriter`.
+"""The one pane-log writer of an installation: `python -P -m reconciler.adapters.logwriter DIR`.
 
-Its arguments are PATH MAX KEEP. Copies its stdin (the pane's output) to PATH until end of file,
-rotating PATH when it would pass MAX bytes and keeping KEEP rotated files (see
-reconciler.adapters.agentlog, which builds this command line with `pipe_command` and holds the
-logic). Standard library only, so it starts fast and needs
-nothing from the controller's environment but this package on its path.
+Every agent's pane copies its output into the agent's FIFO (`cat`, see reconciler.adapters.agentlog)
+and this single process reads all of them and appends each to its agent's rotating pane.log: one
+small process for the whole team instead of one interpreter per agent. It finds FIFOs by looking
+at `DIR/agents/*/pane.fifo` when the executor says it made one (`notify_new_fifo`, through the
+`DIR/logwriter.wake` FIFO) and every SCAN_SECONDS anyway; it holds `DIR/logwriter.lock` (flock) so
+that only one runs per state dir, and exits when DIR is gone. Idle, it wakes every SCAN_SECONDS.
+The controller starts it when none runs (`LogWriterKeeper`), in a session of its own, so it
+outlives controller restarts; while it is down the output waits in the FIFOs (see agentlog), so a
+restart loses nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import os
+import select
+import stat
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.adapters.agentlog import copy_to_log
+from reconciler.adapters.agentlog import (
+    DEFAULT_KEEP,
+    DEFAULT_MAX_BYTES,
+    FIFO_NAME,
+    LOG_NAME,
+    RotatingLog,
+    copy_available,
+)
+from reconciler.adapters.wake import WakeChannel, notify
+
+#: The lock file (in the state dir) the running writer holds.
+LOCK_NAME = "logwriter.lock"
+#: The FIFO through which the executor wakes the writer for a new agent FIFO.
+WAKE_NAME = "logwriter.wake"
+#: How often the writer looks for new or removed FIFOs (and whether its state dir still exists)
+#: without being told: a new FIFO's output waits in it meanwhile, so this costs no bytes.
+SCAN_SECONDS = 5.0
+#: Reads per FIFO per round, so a pane printing without pause cannot starve the others.
+CHUNKS_PER_ROUND = 16
+#: The directory that holds the `reconciler` package, for the writer's import path.
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class _Source:
+    """One agent's FIFO, open for reading, and the log it goes to."""
+
+    fifo: Path
+    inode: int
+    fd: int
+    log: RotatingLog
+
+    def drain(self) -> None:
+        """Copy what the FIFO holds now; a log that cannot be written is said on stderr."""
+        try:
+            copy_available(self.fd, self.log, max_chunks=CHUNKS_PER_ROUND)
+        except OSError as err:
+            print(f"logwriter: {self.log.path}: {err}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Copy what is left, then close the FIFO and the log."""
+        self.drain()
+        os.close(self.fd)
+        self.log.close()
+
+
+def serve(state_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP) -> None:
+    """Copy every agent FIFO of `state_dir` into its log until `state_dir` is gone."""
+    lock = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        return  # another writer serves this state dir
+    sources: dict[Path, _Source] = {}
+    poller = select.poll()
+    wake = WakeChannel(state_dir / WAKE_NAME)
+    poller.register(wake.fd, select.POLLIN)
+    try:
+        next_scan = 0.0
+        while True:
+            if time.monotonic() >= next_scan:
+                if not state_dir.is_dir():
+                    return
+                _rescan(state_dir / "agents", sources, poller, max_bytes, keep)
+                next_scan = time.monotonic() + SCAN_SECONDS
+            wait_ms = max(0.0, next_scan - time.monotonic()) * 1000
+            ready = {fd for fd, _ in poller.poll(wait_ms)}
+            if wake.fd in ready:
+                wake.drain()
+                next_scan = 0.0
+            for source in sources.values():
+                if source.fd in ready:
+                    source.drain()
+    finally:
+        for source in sources.values():
+            source.close()
+        wake.close()
+        os.close(lock)
+
+
+def _rescan(
+    agents: Path, sources: dict[Path, _Source], poller: select.poll, max_bytes: int, keep: int
+) -> None:
+    """Open FIFOs that appeared (or were replaced); close those that went."""
+    found: dict[Path, int] = {}
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(agents):
+            fifo = Path(entry.path) / FIFO_NAME
+            with contextlib.suppress(OSError):
+                info = fifo.lstat()
+                if stat.S_ISFIFO(info.st_mode):
+                    found[fifo] = info.st_ino
+    for fifo in [f for f, s in sources.items() if found.get(f) != s.inode]:
+        source = sources.pop(fifo)
+        poller.unregister(source.fd)
+        source.close()
+    for fifo, inode in found.items():
+        if fifo in sources:
+            continue
+        try:
+            flags = os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
+            fd = os.open(fifo, flags)
+        except OSError:
+            continue
+        try:
+            log = RotatingLog(fifo.with_name(LOG_NAME), max_bytes, keep)
+        except OSError:
+            os.close(fd)
+            continue
+        sources[fifo] = _Source(fifo, inode, fd, log)
+        poller.register(fd, select.POLLIN)
+
+
+def notify_new_fifo(state_dir: Path) -> None:
+    """Tell the running writer (if any) to look for new FIFOs now."""
+    notify(state_dir / WAKE_NAME)
+
+
+def writer_running(state_dir: Path) -> bool:
+    """Whether a writer holds this state dir's lock."""
+    try:
+        fd = os.open(state_dir / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+class LogWriterKeeper:
+    """Starts the state dir's log writer whenever none runs (each pass; cheap when one does)."""
+
+    def __init__(self, state_dir: Path, stderr: Path) -> None:
+        self.state_dir, self.stderr = state_dir, stderr
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def ensure(self) -> None:
+        """Start a writer unless ours is alive or another one holds the lock."""
+        if self._child is not None and self._child.poll() is None:
+            return
+        if writer_running(self.state_dir):
+            return
+        with open(self.stderr, "ab") as errors:
+            self._child = subprocess.Popen(
+                [sys.executable, "-P", "-m", "reconciler.adapters.logwriter", str(self.state_dir)],
+                # Marked with its state dir, as the agents are, so teardown finds it too.
+                env={
+                    **os.environ,
+                    "PYTHONPATH": str(_PACKAGE_ROOT),
+                    "ORCH_STATE_DIR": str(self.state_dir),
+                },
+                cwd=self.state_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+                close_fds=True,
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Parse PATH MAX KEEP and copy stdin to the rotating log."""
+    """Parse DIR [--max-bytes N] [--keep N] and serve its agents' FIFOs."""
     parser = argparse.ArgumentParser(prog="python -m reconciler.adapters.logwriter")
-    parser.add_argument("path", type=Path)
-    parser.add_argument("max_bytes", type=int)
-    parser.add_argument("keep", type=int)
+    parser.add_argument("state_dir", type=Path)
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
+    parser.add_argument("--keep", type=int, default=DEFAULT_KEEP)
     args = parser.parse_args(argv)
-    copy_to_log(sys.stdin.fileno(), args.path, args.max_bytes, args.keep)
+    serve(args.state_dir.resolve(), args.max_bytes, args.keep)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,16 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from reconciler.api.errors import ManifestError
-from reconciler.api.manifest import MANIFEST, MAX_DEPTH, MAX_FILE_BYTES, Agent, Playbook, shown
+from reconciler.api.manifest import (
+    MANIFEST,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    Agent,
+    EnvFrom,
+    Playbook,
+    SecretSource,
+    shown,
+)
 
 
 @dataclass(frozen=True)
@@ -79,17 +88,28 @@ def load_files(paths: Sequence[str | Path]) -> list[Declared]:
 
 
 def _with_absolute_workdir(agent: Agent, folder: str) -> Agent:
-    """Relative paths made absolute against the manifest's folder; a worktree's workdir stays
-    relative to the worktree, which only apply places (under the state dir)."""
+    """Relative paths made absolute against the manifest's folder (the env's secret files too); a
+    worktree's workdir stays relative to the worktree, which only apply places (under the state
+    dir)."""
     spec = agent.spec
+    env = {
+        name: value
+        if isinstance(value, str)
+        else EnvFrom(value_from=SecretSource(file=_absolute(folder, value.value_from.file)))
+        for name, value in spec.env.items()
+    }
+    spec = spec.model_copy(update={"env": env})
     if spec.workspace is None:
-        workdir = os.path.normpath(os.path.join(folder, os.path.expanduser(spec.workdir)))
+        workdir = _absolute(folder, spec.workdir)
         return agent.model_copy(update={"spec": spec.model_copy(update={"workdir": workdir})})
     tree = spec.workspace.worktree
-    repo = os.path.normpath(os.path.join(folder, os.path.expanduser(tree.repo)))
-    tree = tree.model_copy(update={"repo": repo})
+    tree = tree.model_copy(update={"repo": _absolute(folder, tree.repo)})
     workspace = spec.workspace.model_copy(update={"worktree": tree})
     return agent.model_copy(update={"spec": spec.model_copy(update={"workspace": workspace})})
+
+
+def _absolute(folder: str, path: str) -> str:
+    return os.path.normpath(os.path.join(folder, os.path.expanduser(path)))
 
 
 # --- YAML to plain data, with line numbers -----------------------------------------------------

@@ -40,6 +40,11 @@ class StatePaths:
         """Per-agent files: exit codes, logs, backups."""
         return self.root / "agents" / agent
 
+    def backups(self, agent: str) -> list[Path]:
+        """An agent's guard backups, oldest first."""
+        folder = self.agent_dir(agent) / "backups"
+        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
     def exit_file(self, agent: str, launch_id: str) -> Path:
         """Where the pane's wrapper writes the agent's exit code for one launch."""
         return self.agent_dir(agent) / f"exit-{launch_id}"

@@ -16,9 +16,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.adapters.signal_inbox import SCHEMA as SIGNALS_SCHEMA
+from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.api.activity import Activity
 from reconciler.api.status import (
     AgentRecord,
@@ -30,11 +31,13 @@ from reconciler.api.status import (
     RunState,
     Transition,
 )
-from reconciler.core.delivery import Phase, QueuedMessage
-from reconciler.core.runs import RunRecord, StepPhase, StepStatus
 from reconciler.core.signals import AgentSignal
-from reconciler.core.steps import GateResult
 from reconciler.core.usage import UsageEntry, UsageTotals
+
+if TYPE_CHECKING:
+    # Imported where rows become these objects: `orch get agents` and `orch send` build none.
+    from reconciler.core.delivery import QueuedMessage
+    from reconciler.core.runs import RunRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -68,6 +71,7 @@ CREATE TABLE IF NOT EXISTS messages (
     enters INTEGER NOT NULL DEFAULT 0, delivered_at REAL
 );
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (agent, delivered_at, id);
+CREATE INDEX IF NOT EXISTS messages_open ON messages (phase, agent, id);
 CREATE TABLE IF NOT EXISTS cooldowns (account TEXT PRIMARY KEY, until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     name TEXT PRIMARY KEY, playbook TEXT NOT NULL, spec TEXT NOT NULL, record TEXT NOT NULL,
@@ -90,6 +94,27 @@ CREATE TABLE IF NOT EXISTS usage_files (
 CREATE INDEX IF NOT EXISTS events_object ON events (object, id);
 CREATE INDEX IF NOT EXISTS transitions_object ON transitions (object, id);
 """
+
+#: Columns added after a table was first shipped: (table, column, declaration). A store made by an
+#: older orch gets them when it is opened.
+ADDED_COLUMNS = (
+    # The pane log position written ahead with a paste: the evidence for an unsettled one.
+    ("messages", "log_inode", "INTEGER"),
+    ("messages", "log_offset", "INTEGER"),
+    # The recipient's identity: its object's creation time, so a message queued to a deleted
+    # agent never reaches a new agent of the same name.
+    ("messages", "agent_created", "REAL"),
+)
+
+#: A message's recipient is the agent object it was queued for (rows from before
+#: agent_created existed go to whichever agent has the name).
+_SAME_AGENT = (
+    "(agent_created IS NULL OR agent_created ="
+    " (SELECT created FROM objects WHERE kind = 'Agent' AND name = messages.agent))"
+)
+#: The recipient's creation time, looked up when a message is queued.
+_AGENT_CREATED = "(SELECT created FROM objects WHERE kind = 'Agent' AND name = ?)"
+_OPEN = "phase NOT IN ('delivered', 'unconfirmed', 'uncertain')"
 
 #: History kept per table; older rows are pruned so a week-long run does not grow without bound.
 HISTORY_ROWS = 20_000
@@ -154,20 +179,13 @@ class Declaration:
     line: int | None
 
 
-def ensure_state_dir(state_dir: Path) -> Path:
-    """Create the state dir private to the user (0700), tightening an existing one."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(state_dir, 0o700)
-    return state_dir
-
-
 class Store:
     """One connection to the store of one state dir."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = ensure_state_dir(state_dir)
         self.path = state_dir / DB_NAME
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = open_private(self.path, os.O_CREAT | os.O_RDWR)
         os.close(fd)
         os.chmod(self.path, 0o600)
         self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -178,6 +196,7 @@ class Store:
             for statement in (SCHEMA + ";" + SIGNALS_SCHEMA).split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
+            _add_columns(self._conn)
 
     def close(self) -> None:
         """Close the connection."""
@@ -193,11 +212,6 @@ class Store:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
-
-    def data_version(self) -> int:
-        """Changes whenever another connection commits: how the controller notices CLI writes."""
-        row = self._conn.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
 
     # -- desired objects (written by apply and delete) -------------------------------------------
 
@@ -294,14 +308,7 @@ class Store:
             return
         now = time.time()
         with self.transaction() as conn:
-            conn.executemany(
-                "UPDATE messages SET phase=?, phase_at=?, screen_digest=?, enters=?, delivered_at=?"
-                " WHERE id=?",
-                [
-                    (m.phase, m.phase_at, m.screen_digest, m.enters, m.delivered_at, m.id)
-                    for m in messages
-                ],
-            )
+            _update_messages(conn, messages)
             for account, until in (cooldowns or {}).items():
                 if until is None:
                     conn.execute("DELETE FROM cooldowns WHERE account=?", (account,))
@@ -329,21 +336,40 @@ class Store:
             )
             _insert_events(conn, events, now)
 
+    def write_ahead(
+        self, name: str, record: AgentRecord | None, message: QueuedMessage | None
+    ) -> None:
+        """Commit an agent's record and its message's delivery phase now, outside the pass's
+        commit: before a keystroke (the intent) and right after it (what happened)."""
+        with self.transaction() as conn:
+            if record is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO agent_records (name, record) VALUES (?, ?)",
+                    (name, _record_to_json(record)),
+                )
+            if message is not None:
+                _update_messages(conn, [message])
+
     # -- messages (queued by `orch send`, delivered by the controller) -----------------------
 
     def enqueue(self, agent: str, sender: str, text: str) -> int:
-        """Queue a message; once this returns it is on disk and will not be lost."""
+        """Queue a message for the agent of that name as it exists now; once this returns it is
+        on disk and will not be lost."""
         with self.transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO messages (agent, sender, text, created) VALUES (?, ?, ?, ?)",
-                (agent, sender, text, time.time()),
+                "INSERT INTO messages (agent, sender, text, created, agent_created)"
+                f" VALUES (?, ?, ?, ?, {_AGENT_CREATED})",
+                (agent, sender, text, time.time(), agent),
             )
             return int(cursor.lastrowid or 0)
 
     def pending_messages(self) -> dict[str, QueuedMessage]:
-        """The next message for each agent: one already on its way first, then the oldest."""
+        """The next message for each agent: one already on its way first, then the oldest.
+
+        Messages queued to an earlier agent of the same name (deleted since) are left out.
+        """
         rows = self._conn.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE delivered_at IS NULL"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {_OPEN} AND {_SAME_AGENT}"
             " ORDER BY agent, phase = 'queued', id"
         ).fetchall()
         heads: dict[str, QueuedMessage] = {}
@@ -361,17 +387,11 @@ class Store:
     def messages(self, agent: str, limit: int = 10) -> list[QueuedMessage]:
         """An agent's newest messages, delivered or not, oldest first."""
         rows = self._conn.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE agent=? ORDER BY id DESC LIMIT ?",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE agent=? AND {_SAME_AGENT}"
+            " ORDER BY id DESC LIMIT ?",
             (agent, limit),
         ).fetchall()
         return [_message(row) for row in reversed(rows)]
-
-    def queued_count(self, agent: str) -> int:
-        """How many messages still wait for `agent`."""
-        row = self._conn.execute(
-            "SELECT COUNT(*) FROM messages WHERE agent=? AND delivered_at IS NULL", (agent,)
-        ).fetchone()
-        return int(row[0])
 
     def cooldowns(self) -> dict[str, float]:
         """Shared cooldown deadlines by account."""
@@ -483,8 +503,9 @@ class Store:
                 "UPDATE runs SET record=? WHERE name=?", (_run_to_json(record), record.name)
             )
             conn.executemany(
-                "INSERT INTO messages (agent, sender, text, created) VALUES (?, ?, ?, ?)",
-                [(agent, sender, text, now) for agent, sender, text in prompts],
+                "INSERT INTO messages (agent, sender, text, created, agent_created)"
+                f" VALUES (?, ?, ?, ?, {_AGENT_CREATED})",
+                [(agent, sender, text, now, agent) for agent, sender, text in prompts],
             )
             conn.executemany(
                 "UPDATE run_signals SET consumed=1 WHERE id=?", [(i,) for i in consumed]
@@ -582,10 +603,6 @@ class Store:
             for row in reversed(rows)
         ]
 
-    def integrity_ok(self) -> bool:
-        """SQLite's own integrity check passes."""
-        return bool(self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
-
 
 def _changes(
     conn: sqlite3.Connection, declared: Sequence[Declaration], files: Iterable[str]
@@ -674,6 +691,9 @@ def _run_to_json(record: RunRecord) -> str:
 
 
 def _run_from_json(text: str) -> RunRecord:
+    from reconciler.core.runs import RunRecord, StepPhase, StepStatus
+    from reconciler.core.steps import GateResult
+
     data = json.loads(text)
     steps = tuple(
         StepStatus(
@@ -689,11 +709,42 @@ def _run_from_json(text: str) -> RunRecord:
 
 
 MESSAGE_COLUMNS = (
-    "id, agent, sender, text, created, phase, phase_at, screen_digest, enters, delivered_at"
+    "id, agent, sender, text, created, phase, phase_at, screen_digest, enters, delivered_at,"
+    " log_inode, log_offset"
 )
 
 
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Add the ADDED_COLUMNS a store made by an older orch lacks."""
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+def _update_messages(conn: sqlite3.Connection, messages: Iterable[QueuedMessage]) -> None:
+    conn.executemany(
+        "UPDATE messages SET phase=?, phase_at=?, screen_digest=?, enters=?, delivered_at=?,"
+        " log_inode=?, log_offset=? WHERE id=?",
+        [
+            (
+                m.phase,
+                m.phase_at,
+                m.screen_digest,
+                m.enters,
+                m.delivered_at,
+                m.log_inode,
+                m.log_offset,
+                m.id,
+            )
+            for m in messages
+        ],
+    )
+
+
 def _message(row: Sequence[Any]) -> QueuedMessage:
+    from reconciler.core.delivery import Phase, QueuedMessage
+
     return QueuedMessage(
         id=row[0],
         agent=row[1],
@@ -705,6 +756,8 @@ def _message(row: Sequence[Any]) -> QueuedMessage:
         screen_digest=row[7],
         enters=row[8],
         delivered_at=row[9],
+        log_inode=row[10],
+        log_offset=row[11],
     )
 
 

@@ -22,6 +22,14 @@ reference/tmux-measurements.md, tmux 3.3a):
   bracketed paste. The text is not interpreted here: callers strip ESC and other control bytes
   first (tmux 3.3a lets `ESC[201~` end a bracketed paste early).
 
+Nothing a caller passes is interpreted by tmux (see `_argv`): every argument that ends in ";"
+is escaped so it cannot end its command, `#` is doubled in the two arguments tmux expands as
+formats (`new-session -c` and the `pipe-pane` command, where `#(...)` would run a shell command),
+key names are checked against tmux's key table (reconciler.api.keys) so no key can smuggle a
+command, and the agent's environment goes to the pane through a 0600 file its shell sources (and
+removes), never through `-e KEY=VALUE`: the tmux server keeps the argv of the client that started
+it in /proc/PID/cmdline for every local user to read.
+
 Session names are DNS labels and targets are exact matches (`=NAME`), so no name is ever taken as
 a prefix or pattern. "No server running" is not an error for reads that can answer without one
 (`observe`, `session_exists`, kills); a command aimed at a session then raises NotFound. A server
@@ -35,13 +43,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
+from reconciler.api.keys import check_key
 from reconciler.api.observation import PaneObservation
 
 INSTALL_HINT = "tmux is not installed: run apt-get install tmux"
@@ -56,6 +68,7 @@ PANE_FORMAT = "\t".join(
         "pane_dead",
         "window_activity",
         "session_created",
+        "session_attached",
         "@orch_launch",
     )
 )
@@ -64,6 +77,7 @@ PANE_FORMAT = "\t".join(
 LITERAL_CHUNK_BYTES = 8192
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NO_SERVER = ("no server running", "(No such file or directory)", "(Connection refused)")
 _EXITING = ("server exited", "lost server")
 _UNREACHABLE = (
@@ -80,6 +94,8 @@ _NO_SESSIONS = ("no current target",)
 _MISSING = ("can't find session", "can't find window", "can't find pane", *_NO_SESSIONS)
 #: Variables that would make our tmux client think it runs inside another tmux.
 _CLIENT_ENV_DROP = ("TMUX", "TMUX_PANE")
+#: One tmux command of a chained call: its name and arguments, none of them interpreted.
+_Command = Sequence[str]
 
 
 class TmuxError(OrchError):
@@ -113,13 +129,9 @@ class Tmux:
         self.tmux_bin = tmux_bin
         self.timeout = timeout
 
-    def available(self) -> bool:
-        """Whether the tmux binary can be found."""
-        return shutil.which(self.tmux_bin) is not None
-
     def observe(self) -> dict[str, PaneObservation]:
         """Every session's first pane, from one `list-panes -a`; {} when no server runs."""
-        result = self._run("list-panes", "-a", "-F", PANE_FORMAT)
+        result = self._run(("list-panes", "-a", "-F", PANE_FORMAT))
         if not result.ok:
             if _has(result.err, _NO_SERVER + _NO_SESSIONS):
                 return {}
@@ -140,31 +152,50 @@ class Tmux:
         height: int = 50,
         launch_id: str = "",
         pipe_command: str = "",
+        env_dir: Path | None = None,
+        replace: bool = False,
     ) -> PaneObservation:
-        """Create detached session NAME running `/bin/sh -c SCRIPT`; return its pane.
+        """Create detached session NAME running `/bin/sh -c SCRIPT` with `env`; return its pane.
+
+        `env` is written to a private file in `env_dir` (the system's temporary folder when
+        None) that the pane's shell sources and removes before it runs SCRIPT.
 
         `launch_id` is stored on the session (option `@orch_launch`) and reported by `observe`.
         `pipe_command` receives the pane's output from its first byte: it is attached in the same
-        tmux command, before the new process can print anything worth missing.
+        tmux command, before the new process can print anything worth missing. With `replace`, a
+        session NAME that still exists is killed first, in the same tmux command: a restart costs
+        one tmux call, whether or not tmux has removed the dead session yet.
         """
-        _session_target(name)
+        target = _session_target(name)
         if not os.path.isdir(workdir):
             raise NotFound(f"workdir {workdir} does not exist")
-        env_args = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
-        result = self._run(
-            *("start-server", ";"),
-            *("set-option", "-s", "exit-empty", "off", ";"),
-            *("set-option", "-g", "remain-on-exit", "off", ";"),
-            *("set-option", "-g", "history-limit", "10000", ";"),
-            *("new-session", "-d", "-s", name, "-P", "-F", PANE_FORMAT),
-            *("-c", workdir, "-x", str(width), "-y", str(height), *env_args),
-            *("--", "/bin/sh", "-c", script),
-            # set-option in 3.3a does not take an exact `=NAME` target; right after
-            # new-session in the same chain the new session is the current one.
-            *(";", "set-option", "@orch_launch", launch_id),
-            *((";", "pipe-pane", "-o", pipe_command) if pipe_command else ()),
-        )
+        env_file = _write_env_file(env, env_dir)
+        # `#{S:...}` loops over the sessions: "1" when one is named NAME (a DNS label, so it is
+        # safe inside the format). A plain kill-session of a missing session would end the chain.
+        exists = f"#{{S:#{{?#{{==:#{{session_name}},{name}}},1,}}}}"
+        kill = [("if-shell", "-F", exists, f"kill-session -t {target}")] if replace else []
+        try:
+            result = self._run(
+                ("start-server",),
+                *kill,
+                ("set-option", "-s", "exit-empty", "off"),
+                ("set-option", "-g", "remain-on-exit", "off"),
+                ("set-option", "-g", "history-limit", "10000"),
+                (
+                    *("new-session", "-d", "-s", name, "-P", "-F", PANE_FORMAT),
+                    *("-c", _format_literal(workdir), "-x", str(width), "-y", str(height)),
+                    *("--", "/bin/sh", "-c", _sourcing(env_file) + script),
+                ),
+                # set-option in 3.3a does not take an exact `=NAME` target; right after
+                # new-session in the same chain the new session is the current one.
+                ("set-option", "@orch_launch", launch_id),
+                *([("pipe-pane", "-o", _format_literal(pipe_command))] if pipe_command else []),
+            )
+        except OrchError:
+            env_file.unlink(missing_ok=True)
+            raise
         if not result.ok:
+            env_file.unlink(missing_ok=True)
             if result.err.startswith("duplicate session"):
                 raise SessionExists(f"tmux session {name} already exists")
             raise self._error(result.err)
@@ -180,21 +211,16 @@ class Tmux:
 
     def kill_session(self, name: str) -> None:
         """Kill session NAME; a session (or server) that is already gone is fine."""
-        result = self._run("kill-session", "-t", _session_target(name))
+        result = self._run(("kill-session", "-t", _session_target(name)))
         if not result.ok and not _has(result.err, _NO_SERVER + _MISSING):
             raise self._error(result.err)
 
     def session_exists(self, name: str) -> bool:
         """Whether session NAME exists (False when no server runs)."""
-        result = self._run("has-session", "-t", _session_target(name))
+        result = self._run(("has-session", "-t", _session_target(name)))
         if not result.ok and not _has(result.err, _NO_SERVER + _MISSING):
             raise self._error(result.err)
         return result.ok
-
-    def capture(self, name: str, history: int = 0) -> str:
-        """The visible screen of NAME's pane, preceded by up to `history` scrollback lines."""
-        result = self._checked(name, *_capture_args(name, history))
-        return result.out.decode(errors="replace")
 
     def capture_many(self, names: Iterable[str]) -> dict[str, str]:
         """Screens of many sessions in one chained call; sessions that are gone are left out.
@@ -228,37 +254,42 @@ class Tmux:
         try:
             self._checked(
                 name,
-                *("has-session", "-t", target, ";"),
-                *("load-buffer", "-b", buffer, "-", ";"),
-                *("paste-buffer", "-p", "-r", "-d", "-b", buffer, "-t", target + ":"),
+                ("has-session", "-t", target),
+                ("load-buffer", "-b", buffer, "-"),
+                ("paste-buffer", "-p", "-r", "-d", "-b", buffer, "-t", target + ":"),
                 stdin=text.encode(errors="surrogateescape"),
             )
         except OrchError:
-            self._run("delete-buffer", "-b", buffer)
+            self._run(("delete-buffer", "-b", buffer))
             raise
 
     def send_keys(self, name: str, keys: Sequence[str]) -> None:
-        """Send tmux key names (Enter, Escape, C-c, ...) to NAME's pane."""
+        """Send tmux key names (Enter, Escape, C-c, ...) to NAME's pane; other names are refused."""
+        for key in keys:
+            try:
+                check_key(key)
+            except ValueError as error:
+                raise InvalidInput(str(error)) from None
         if keys:
-            self._checked(name, "send-keys", "-t", _pane_target(name), *keys)
+            self._checked(name, ("send-keys", "-t", _pane_target(name), *keys))
 
     def send_literal(self, name: str, text: str) -> None:
         """Type `text` into NAME's pane as literal keys (one call per ≈ 8 KB)."""
         for chunk in _utf8_chunks(text, LITERAL_CHUNK_BYTES):
-            self._checked(name, "send-keys", "-l", "-t", _pane_target(name), "--", chunk)
+            self._checked(name, ("send-keys", "-l", "-t", _pane_target(name), "--", chunk))
 
-    def _checked(self, name: str, *args: str, stdin: bytes = b"") -> _Result:
-        """Run a command aimed at session NAME; raise NotFound when it (or the server) is gone."""
-        result = self._run(*args, stdin=stdin)
+    def _checked(self, name: str, *commands: _Command, stdin: bytes = b"") -> _Result:
+        """Run commands aimed at session NAME; raise NotFound when it (or the server) is gone."""
+        result = self._run(*commands, stdin=stdin)
         if result.ok:
             return result
         if _has(result.err, _NO_SERVER + _MISSING):
             raise NotFound(f"tmux session {name} not found")
         raise self._error(result.err)
 
-    def _run(self, *args: str, stdin: bytes = b"") -> _Result:
+    def _run(self, *commands: _Command, stdin: bytes = b"") -> _Result:
         """One tmux client call on our socket, with our timeout and a clean client environment."""
-        argv = [self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", *args]
+        argv = [self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", *_argv(commands)]
         env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_DROP}
         try:
             proc = subprocess.run(
@@ -280,6 +311,44 @@ class Tmux:
         return TmuxError(f"tmux (socket {self.socket_name}): {err or 'command failed'}")
 
 
+def _argv(commands: Iterable[_Command]) -> list[str]:
+    """Commands chained with ";" items, each argument taken literally by tmux's parser.
+
+    tmux splits an argument that ends in ";" into the argument and the end of its command;
+    a "\\;" at the end stands for a literal ";". So a backslash goes before every final ";".
+    """
+    argv: list[str] = []
+    for command in commands:
+        if argv:
+            argv.append(";")
+        argv += [arg[:-1] + "\\;" if arg.endswith(";") else arg for arg in command]
+    return argv
+
+
+def _format_literal(text: str) -> str:
+    """`text` for an argument that tmux expands as a format: `#` doubled, so no `#(...)`
+    runs a command and no `#{...}` is replaced."""
+    return text.replace("#", "##")
+
+
+def _write_env_file(env: Mapping[str, str], folder: Path | None) -> Path:
+    """`env` as `export KEY='value'` lines in a new private (0600) file; its path."""
+    for key in env:
+        if not _ENV_NAME.fullmatch(key):
+            raise InvalidInput(f"invalid environment variable name {key!r}")
+    lines = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
+    fd, path = tempfile.mkstemp(prefix="env-", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as file:
+        file.write(lines)
+    return Path(path)
+
+
+def _sourcing(env_file: Path) -> str:
+    """The script lines that load `env_file` into the pane's shell and remove it."""
+    quoted = shlex.quote(str(env_file))
+    return f". {quoted}\nrm -f {quoted}\n"
+
+
 def _has(err: str, markers: Iterable[str]) -> bool:
     """Whether tmux's error line contains one of `markers`."""
     return any(marker in err for marker in markers)
@@ -299,7 +368,7 @@ def _pane_target(name: str) -> str:
 
 def _parse_pane(line: str) -> PaneObservation:
     """One PANE_FORMAT line."""
-    session, pane_id, pid, dead, activity, created, launch_id = line.split("\t")
+    session, pane_id, pid, dead, activity, created, attached, launch_id = line.split("\t")
     return PaneObservation(
         session=session,
         pane_id=pane_id,
@@ -308,21 +377,21 @@ def _parse_pane(line: str) -> PaneObservation:
         activity=int(activity),
         created=int(created),
         launch_id=launch_id,
+        attached=attached not in ("", "0"),
     )
 
 
-def _capture_args(name: str, history: int) -> list[str]:
-    """`capture-pane` of NAME's screen, starting `history` lines up in the scrollback."""
-    start = ["-S", f"-{history}"] if history > 0 else []
-    return ["capture-pane", "-p", "-t", _pane_target(name), *start]
+def _capture_args(name: str) -> _Command:
+    """`capture-pane` of NAME's visible screen."""
+    return ["capture-pane", "-p", "-t", _pane_target(name)]
 
 
-def _chained_captures(names: Sequence[str], separator: str) -> list[str]:
-    """`display SEP ; capture A ; display SEP ; capture B ...` as one argv."""
-    args: list[str] = []
+def _chained_captures(names: Sequence[str], separator: str) -> list[_Command]:
+    """`display SEP ; capture A ; display SEP ; capture B ...` as commands."""
+    commands: list[_Command] = []
     for name in names:
-        args += ["display-message", "-p", separator, ";", *_capture_args(name, 0), ";"]
-    return args[:-1]
+        commands += [("display-message", "-p", separator), _capture_args(name)]
+    return commands
 
 
 def _utf8_chunks(text: str, limit: int) -> Iterator[str]:

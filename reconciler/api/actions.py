@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -13,10 +13,13 @@ class Launch:
     agent: str
     command: str
     workdir: str
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)
+    """Values may be secrets: kept out of repr, and so out of logs."""
     launch_id: str
     previous_launch: str = ""
     replace_session: bool = False
+    secret_files: Mapping[str, str] = field(default_factory=dict)
+    """Variables whose value the executor reads from a file at launch (`valueFrom.file`)."""
     profile: str = "generic"
     signals: bool = False  # wire the profile's own signals (spec.signals: auto)
 

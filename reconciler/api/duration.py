@@ -1,8 +1,10 @@
 """Durations as users write them in manifests and flags: "500ms", "10s", "30m", "1h30m" or seconds.
 
 Pure and dependency-free, so the manifest models, the CLI and the planner all read and print the
-same forms. Durations have millisecond resolution: `parse_duration(format_duration(x)) == x` for
-every value `parse_duration` returns, which keeps specs stable when they are stored and re-read.
+same forms. Durations are at most MAX_SECONDS (30 days): no wait orch supervises needs more,
+and a bound keeps every deadline a valid date. Durations have millisecond resolution:
+`parse_duration(format_duration(x)) == x` for every value `parse_duration` returns, which keeps
+specs stable when they are stored and re-read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ _NUMBER = r"\d+(?:\.\d+)?"
 # Longest unit names first, so "ms" is not read as "m" followed by junk.
 _UNIT = "|".join(sorted(_UNIT_MS, key=len, reverse=True))
 _PART = re.compile(rf"({_NUMBER})({_UNIT})")
+
+#: The longest duration: 30 days.
+MAX_SECONDS = 30 * 86_400
 
 #: The string forms `parse_duration` accepts, as a regex (also used in the manifest JSON Schema).
 DURATION_PATTERN = rf"^{_NUMBER}$|^(?:{_NUMBER}(?:{_UNIT}))+$"
@@ -46,6 +51,8 @@ def parse_duration(value: str | float) -> float:
         raise _invalid(value)
     if not math.isfinite(millis) or millis < 0:
         raise _invalid(value)
+    if millis > MAX_SECONDS * 1000:
+        raise _invalid(value, f"at most {format_duration(MAX_SECONDS)} ({MAX_SECONDS} seconds)")
     return round(millis) / 1000
 
 
@@ -62,8 +69,10 @@ def format_duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
-def _invalid(value: object) -> ValueError:
+def _invalid(
+    value: object, reason: str = "use 500ms, 10s, 30m, 1h30m or a number of seconds"
+) -> ValueError:
     shown = json.dumps(value, ensure_ascii=False, default=repr)  # as YAML would write it, one line
-    return ValueError(
-        f"invalid duration {shown}: use 500ms, 10s, 30m, 1h30m or a number of seconds"
-    )
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return ValueError(f"invalid duration {shown}: {reason}")

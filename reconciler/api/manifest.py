@@ -21,7 +21,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -29,6 +31,17 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from reconciler.api.duration import DURATION_PATTERN, format_duration, parse_duration
+from reconciler.api.keys import check_key
+from reconciler.api.limits import (
+    MAX_COUNT,
+    MAX_ITEMS,
+    CommandText,
+    EnvValue,
+    PathText,
+    ShortText,
+    Text,
+)
+from reconciler.api.regex import check_pattern
 
 #: Larger files are refused before parsing: no manifest needs more, and it bounds the work.
 MAX_FILE_BYTES = 1 << 20
@@ -58,10 +71,9 @@ def _check_name(value: str) -> str:
 
 def _check_regex(value: str) -> str:
     try:
-        re.compile(value)
-    except (re.error, OverflowError, RecursionError) as error:
+        return check_pattern(value)
+    except ValueError as error:
         raise ValueError(f"invalid regex {shown(value)}: {error}") from None
-    return value
 
 
 def _check_env_name(value: str) -> str:
@@ -100,7 +112,7 @@ def _check_branch(value: str) -> str:
 #: A git branch name, checked as git would (and never an option).
 Branch = Annotated[str, AfterValidator(_check_branch)]
 #: A gitignore-style glob of guarded paths.
-Glob = Annotated[str, AfterValidator(_check_glob)]
+Glob = Annotated[PathText, AfterValidator(_check_glob)]
 #: A DNS label naming an object (an agent, a playbook, a step).
 Name = Annotated[
     str,
@@ -121,12 +133,14 @@ Duration = Annotated[
         }
     ),
 ]
-#: A Python regular expression, checked when the manifest is loaded.
+#: A regular expression (RE2 syntax, linear-time matching), checked when the manifest is loaded.
 Pattern = Annotated[
     str, AfterValidator(_check_regex), WithJsonSchema({"type": "string", "format": "regex"})
 ]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
-NonBlank = Annotated[str, AfterValidator(_check_not_blank)]
+#: A tmux key name (Enter, C-c, Up, ...) or one character: nothing else reaches `send-keys`.
+Key = Annotated[str, AfterValidator(check_key)]
+NonBlank = Annotated[ShortText, AfterValidator(_check_not_blank)]
 ApiVersion = Literal["orch/v1"]
 Profile = Literal["generic", "codex", "claude", "gemini", "aider", "hermes"]
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
@@ -156,7 +170,7 @@ class ObjectMeta(_Model):
 
     name: Name
     """DNS label: lowercase letters, digits and inner '-', at most 40 characters."""
-    labels: dict[str, str] = {}
+    labels: dict[ShortText, ShortText] = Field(default={}, max_length=MAX_ITEMS)
     """Free-form key/value tags, shown by `orch describe`."""
 
 
@@ -176,14 +190,14 @@ class StaleSpec(_Model):
     """Screen unchanged this long means Stale."""
     action: Literal["restart", "nudge", "none"] = "restart"
     """restart the agent, nudge it with a message, or just report it."""
-    nudge: str = "continue"
+    nudge: Text = "continue"
     """The message sent by the nudge action."""
 
 
 class CrashLoopSpec(_Model):
     """Restart limits: too many restarts within a window back off, doubling up to a maximum."""
 
-    max_restarts: int = Field(default=5, ge=0)
+    max_restarts: int = Field(default=5, ge=0, le=MAX_COUNT)
     """Restarts allowed within `window` before the agent is CrashLooping."""
     window: Duration = 600.0
     """The sliding window restarts are counted in."""
@@ -198,13 +212,13 @@ class CrashLoopSpec(_Model):
 class RateLimitSpec(_Model):
     """How to recognise and sit out a usage limit."""
 
-    patterns: list[Pattern] = []
+    patterns: list[Pattern] = Field(default=[], max_length=MAX_ITEMS)
     """Extra regexes that mean: rate limited (profiles bring their own)."""
     cooldown: Duration = 900.0
     """How long to wait when the screen does not say when the limit resets."""
-    resume: str = "continue"
+    resume: Text = "continue"
     """The message sent when the cooldown ends."""
-    account: str | None = None
+    account: ShortText | None = None
     """Agents naming the same account share one cooldown."""
 
 
@@ -232,9 +246,9 @@ class PromptRule(_Model):
 
     match: Pattern
     """Regex that recognises the prompt on screen."""
-    answer: str | None = None
+    answer: Text | None = None
     """Text to send (set this or `keys`)."""
-    keys: list[str] | None = Field(default=None, min_length=1)
+    keys: list[Key] | None = Field(default=None, min_length=1, max_length=MAX_ITEMS)
     """tmux key names to send, e.g. [Down, Enter] (set this or `answer`)."""
     enter: bool = True
     """Press Enter after `answer`."""
@@ -248,7 +262,7 @@ class PromptRule(_Model):
 class GuardSpec(_Model):
     """Paths the agent must not change."""
 
-    protect: list[Glob] = Field(min_length=1)
+    protect: list[Glob] = Field(min_length=1, max_length=MAX_ITEMS)
     """Glob patterns relative to the agent's workdir."""
     action: Literal["restore", "alert"] = "restore"
     """restore the protected files, or only raise an alert."""
@@ -272,19 +286,81 @@ class WorkspaceSpec(_Model):
     """A git worktree under the state dir; `workdir` is then relative to it."""
 
 
+class SecretSource(_Model):
+    """Where a secret environment value is read from when the agent starts."""
+
+    file: PathText
+    """A file holding the value (one trailing newline dropped); relative to the manifest."""
+
+
+class EnvFrom(_Model):
+    """An environment value kept out of the manifest and the store: read at each launch."""
+
+    value_from: SecretSource
+    """The value's source."""
+
+
+_ENV_VALUE: TypeAdapter[str] = TypeAdapter(EnvValue)
+
+
+def _env_entry(value: object) -> str | EnvFrom:
+    """A literal value or a {valueFrom: ...}; one error, at the variable, naming what is wrong."""
+    try:
+        if isinstance(value, dict | EnvFrom):
+            return EnvFrom.model_validate(value)
+        return _ENV_VALUE.validate_python(value, strict=True)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        where = ".".join(str(part) for part in detail["loc"])
+        message = str(detail["ctx"]["error"]) if detail["type"] == "value_error" else detail["msg"]
+        got = "" if isinstance(value, dict) else f", got {shown(value)}"
+        where = f"{where}: " if where else ""
+        raise ValueError(f"{where}{message[0].lower()}{message[1:]}{got}") from None
+
+
+def _env_entry_data(value: str | EnvFrom) -> str | dict[str, Any]:
+    return value if isinstance(value, str) else value.model_dump(mode="json", by_alias=True)
+
+
+#: An environment value: a string, or {valueFrom: {file: PATH}} for a secret read at launch.
+EnvEntry = Annotated[
+    str | EnvFrom,
+    PlainValidator(_env_entry),
+    PlainSerializer(_env_entry_data),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "valueFrom": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string"}},
+                            "required": ["file"],
+                        }
+                    },
+                    "required": ["valueFrom"],
+                },
+            ]
+        }
+    ),
+]
+
+
 class AgentSpec(_Model):
     """The desired state of one agent: what runs in its tmux session and how it is supervised."""
 
-    command: NonBlank
+    command: Annotated[CommandText, AfterValidator(_check_not_blank)]
     """Command line the user's shell runs in the agent's pane."""
-    restart_command: str | None = None
+    restart_command: CommandText | None = None
     """Command line used for restarts (profiles may supply one)."""
-    workdir: str = "."
+    workdir: PathText = "."
     """Working folder; relative to the manifest file's folder, or to the worktree with one."""
     workspace: WorkspaceSpec | None = None
     """A git worktree per agent (unset: the agent works in `workdir`)."""
-    env: dict[EnvName, str] = {}
-    """Extra environment variables for the command."""
+    env: dict[EnvName, EnvEntry] = Field(default={}, max_length=MAX_ITEMS)
+    """Extra environment variables for the command: a value, or {valueFrom: {file: PATH}}."""
     profile: Profile = "generic"
     """Built-in screen patterns for a known agent CLI."""
     restart_policy: RestartPolicy = "Always"
@@ -297,15 +373,15 @@ class AgentSpec(_Model):
     """Restart limits and backoff."""
     rate_limit: RateLimitSpec | None = None
     """How to recognise and sit out a usage limit."""
-    prompts: list[PromptRule] = []
+    prompts: list[PromptRule] = Field(default=[], max_length=MAX_ITEMS)
     """Automatic answers to prompts, tried in order."""
-    human_patterns: list[Pattern] = []
+    human_patterns: list[Pattern] = Field(default=[], max_length=MAX_ITEMS)
     """Extra regexes that mean: waiting for a human."""
-    ignore: list[Pattern] = []
+    ignore: list[Pattern] = Field(default=[], max_length=MAX_ITEMS)
     """Screen regions (regexes) left out of the stale check."""
-    talks_to: list[Name] = []
+    talks_to: list[Name] = Field(default=[], max_length=MAX_ITEMS)
     """Agents that `orch send --from` this agent may address."""
-    guards: list[GuardSpec] = []
+    guards: list[GuardSpec] = Field(default=[], max_length=MAX_ITEMS)
     """Paths the agent must not change."""
     budget: BudgetSpec | None = None
     """A spending limit read from the CLI's own usage record (unset: none)."""
@@ -328,20 +404,20 @@ class ParamSpec(_Model):
 
     required: bool = False
     """The run cannot start without it."""
-    default: str | None = None
+    default: Text | None = None
     """Value used when the run does not give one."""
-    description: str = ""
+    description: ShortText = ""
     """What the parameter is for."""
 
 
 class FileMatches(_Model):
     """A file containing at least `min` lines that match a regex."""
 
-    path: str
+    path: PathText
     """File path, relative to the agent's workdir."""
     pattern: Pattern
     """Regex searched for, line by line."""
-    min: int = Field(default=1, ge=0)
+    min: int = Field(default=1, ge=0, le=MAX_COUNT)
     """How many matching lines are needed."""
 
 
@@ -349,11 +425,11 @@ class Condition(_Model):
     """A check on the agent's workdir: exactly one of fileExists, fileMatches or command."""
 
     _checks: ClassVar[tuple[str, ...]] = ("file_exists", "file_matches", "command")
-    file_exists: str | None = None
+    file_exists: PathText | None = None
     """Passes when this path exists."""
     file_matches: FileMatches | None = None
     """Passes when the file has enough lines matching the pattern."""
-    command: str | None = None
+    command: CommandText | None = None
     """Passes when this shell command exits 0 in the agent's workdir."""
     timeout: Duration = 600.0
     """How long `command` may run before it fails."""
@@ -379,13 +455,13 @@ class Step(_Model):
     """Unique within the playbook."""
     agent: Name
     """The agent that does the step."""
-    prompt: str
+    prompt: Text
     """The task sent to the agent; ${param} is replaced by the run's parameter."""
-    outputs: list[str] = []
+    outputs: list[PathText] = Field(default=[], max_length=MAX_ITEMS)
     """Files whose existence means the step is done."""
-    gates: list[Gate] = []
+    gates: list[Gate] = Field(default=[], max_length=MAX_ITEMS)
     """Checks the step must pass, in order; a failure sends the agent a rework message."""
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: int = Field(default=3, ge=1, le=MAX_COUNT)
     """Attempts before the run is Failed."""
     timeout: Duration | None = None
     """How long one attempt may take."""
@@ -396,9 +472,9 @@ class Step(_Model):
 class PlaybookSpec(_Model):
     """A playbook's parameters and its steps, run in order."""
 
-    params: dict[str, ParamSpec] = {}
+    params: dict[ShortText, ParamSpec] = Field(default={}, max_length=MAX_ITEMS)
     """Parameters a run takes."""
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_ITEMS)
     """The steps, run in order."""
 
     @field_validator("steps")

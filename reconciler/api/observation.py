@@ -18,6 +18,7 @@ class PaneObservation:
     tells a restarted session from the one observed before it under the same name. `launch_id`
     is the launch the session was started for (the `@orch_launch` session option), so a controller
     that died between starting a session and recording it still knows whose session it is.
+    `attached`: a client (a person, through `orch attach`) is attached to the session.
     """
 
     session: str
@@ -27,3 +28,4 @@ class PaneObservation:
     activity: int
     created: int
     launch_id: str = ""
+    attached: bool = False

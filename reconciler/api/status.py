@@ -53,7 +53,14 @@ class ConditionStatus(StrEnum):
 
 
 #: The observations published on every agent, in display order.
-CONDITION_TYPES = ("SessionReady", "AwaitingInput", "Stalled", "RateLimited", "GuardTripped")
+CONDITION_TYPES = (
+    "SessionReady",
+    "AwaitingInput",
+    "Stalled",
+    "RateLimited",
+    "Attached",
+    "GuardTripped",
+)
 
 
 @dataclass(frozen=True)
@@ -126,11 +133,13 @@ class AgentRecord:
     `screen_digest`/`screen_changed_at` date the last real change of the screen (for Stale);
     `handled_prompt`/`handled_limit` are texts already acted on, so they do not fire twice while
     they stay on screen; `cooldown_until` survives restarts of the agent and of the controller;
-    `enter_due` is when a typed answer, nudge or resume text gets its Enter.
     `activity`/`activity_since`: busy, idle or waiting, and since when. `signals` says where the
     activity comes from (`hooks`: the CLI's own signals are wired, else `screen`); the `signal_*`
     fields are the latest of those signals folded in (up to id `signal_id`), `turn_started_at`
     the last turn start they reported, `session_id` the CLI's own session id.
+    `enter_due` is when a typed answer, nudge or resume text gets its Enter; `keys_sent_at` is
+    set (written ahead) while a prompt answer or that Enter is on its way, so a controller that
+    died meanwhile never sends them twice.
     """
 
     name: str
@@ -163,6 +172,7 @@ class AgentRecord:
     signal_at: float | None = None
     turn_started_at: float | None = None
     session_id: str = ""
+    keys_sent_at: float | None = None
     conditions: tuple[Condition, ...] = field(default=())
 
     @classmethod

@@ -7,10 +7,8 @@ anything else is an internal error, never a traceback on the console.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,21 +19,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
-if TYPE_CHECKING:
-    from reconciler.adapters.git import WorktreeStatus
-
-from reconciler.adapters.agentlog import follow as follow_log
-from reconciler.adapters.agentlog import log_path, read_log
+# Only what the read paths and `send` need is imported here; every other command imports its own
+# dependencies (pydantic models, YAML loader, tmux, watchdog, the controller) when it runs.
 from reconciler.adapters.deadline import wait_until
+from reconciler.adapters.environment import use_controller_environment
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Change, Store, StoredObject, StoredRun, ensure_state_dir
-from reconciler.adapters.systemd import install as install_unit
-from reconciler.adapters.systemd import uninstall as uninstall_unit
-from reconciler.adapters.tmux import Tmux, require_tmux
+from reconciler.adapters.store import Change, Store, StoredObject, StoredRun
 from reconciler.adapters.wake import notify
 from reconciler.api.duration import parse_duration
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
-from reconciler.api.manifest import Playbook, manifest_json_schema
 from reconciler.api.status import AgentState
 from reconciler.cli.output import list_document, table, to_json, to_yaml
 from reconciler.cli.render import (
@@ -52,12 +44,10 @@ from reconciler.cli.render import (
     run_row,
     usage_table,
 )
-from reconciler.controller.apply import apply_files, declarations
-from reconciler.controller.daemon import ensure_controller
-from reconciler.controller.guardkeeper import backups
-from reconciler.core.runs import RunRecord, StepPhase
 from reconciler.core.sanitize import check_size, sanitize
-from reconciler.core.steps import validate_params
+
+if TYPE_CHECKING:
+    from reconciler.adapters.git import WorktreeStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,6 +75,9 @@ class Installation:
 
     def start_controller(self) -> None:
         """Wake the controller, starting one in the background if none runs."""
+        from reconciler.adapters.tmux import require_tmux
+        from reconciler.controller.daemon import ensure_controller
+
         require_tmux()
         ensure_controller(self.state_dir, self.socket)
         notify(self.paths.wake)
@@ -160,6 +153,9 @@ def _print_changes(changes: Sequence[Change], suffix: str = "") -> None:
 @click.option("--timeout", default="120s", show_default=True, help="how long --wait waits")
 def apply(files: tuple[str, ...], wait: bool, timeout: str) -> None:
     """Record FILE's objects as the desired state; remove those it no longer declares."""
+    from reconciler.adapters.tmux import require_tmux
+    from reconciler.controller.apply import apply_files
+
     inst = installation()
     limit = _duration_option("--timeout", timeout)
     require_tmux()
@@ -190,6 +186,10 @@ def _wait_running(inst: Installation, names: list[str], limit: float) -> None:
 @click.option("-f", "--filename", "files", multiple=True, required=True, metavar="FILE")
 def diff(files: tuple[str, ...]) -> None:
     """Show what `apply` would change; change nothing."""
+    import difflib
+
+    from reconciler.controller.apply import declarations
+
     inst = installation()
     declared, sources = declarations(files)
     changes = inst.store.plan_apply(declared, sources)
@@ -222,6 +222,8 @@ def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
     if files:
         if kind or name:
             raise InvalidInput("delete: give either KIND NAME or -f FILE, not both")
+        from reconciler.controller.apply import declarations
+
         declared, _ = declarations(files)
         targets = [(d.kind, d.name) for d in declared]
     elif kind and name and _kind(kind) == "Run":
@@ -435,7 +437,7 @@ def describe(kind: str, name: str) -> None:
             inst.store.transitions(obj, limit=15),
             inst.store.events(obj, limit=15),
             inst.store.messages(name, limit=10),
-            backups(inst.paths, name),
+            inst.paths.backups(name),
             _worktree(inst, stored),
             inst.store.usage_totals("agent").get(name),
             inst.store.recent_agent_signals(name, 10),
@@ -510,6 +512,7 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
     message = sanitize(text)
     if not message.text.strip():
         raise InvalidInput("send: the message is empty")
+    sender = _sender(inst, sender)
     _check_route(inst, sender, agent)
     if message.removed:
         click.echo(f"orch: warning: removed {message.removed} control characters", err=True)
@@ -519,6 +522,20 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
     if wait:
         _wait_delivered(inst, message_id, limit)
         click.echo(f"message/{message_id} delivered")
+
+
+def _sender(inst: Installation, given: str | None) -> str | None:
+    """Who sends: inside an agent of this installation (ORCH_AGENT_NAME) that agent, whatever
+    --from says, so talksTo cannot be walked around by leaving --from out or forging it."""
+    inside = os.environ.get("ORCH_AGENT_NAME")
+    home = os.environ.get("ORCH_STATE_DIR")
+    if not inside or not home or Path(home).expanduser().resolve() != inst.state_dir:
+        return given
+    if given is not None and given != inside:
+        raise InvalidInput(
+            f'--from {given}: this command runs inside agent "{inside}" and sends as "{inside}"'
+        )
+    return inside
 
 
 def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
@@ -538,11 +555,17 @@ def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
 
 
 def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
-    def delivered() -> bool:
-        message = inst.store.message(message_id)
-        return message is not None and message.delivered_at is not None
+    """Wait until the message left the queue; an error unless the agent took it."""
+    from reconciler.core.delivery import FINISHED, Phase
 
-    _wait_for(delivered, limit, f"message/{message_id} was not delivered (still queued)")
+    def finished() -> bool:
+        message = inst.store.message(message_id)
+        return message is None or message.phase in FINISHED
+
+    _wait_for(finished, limit, f"message/{message_id} was not delivered (still queued)")
+    message = inst.store.message(message_id)
+    if message is not None and message.phase is not Phase.DELIVERED:
+        raise OrchError(f"message/{message_id} is {message.phase}: see orch describe agent")
 
 
 @cli.command()
@@ -555,6 +578,9 @@ def logs(agent: str, tail: int | None, follow: bool) -> None:
     inst = installation()
     if inst.store.object("Agent", agent) is None and inst.store.agent_record(agent) is None:
         raise NotFound(f'agent "{agent}" not found')
+    from reconciler.adapters.agentlog import follow as follow_log
+    from reconciler.adapters.agentlog import log_path, read_log
+
     path = log_path(inst.paths.agent_dir(agent))
     if follow:
         for line in follow_log(path, tail):
@@ -573,6 +599,12 @@ def logs(agent: str, tail: int | None, follow: bool) -> None:
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="a parameter")
 def run_playbook(playbook: str, params: tuple[str, ...]) -> None:
     """Start a run of PLAYBOOK; prints run/NAME created."""
+    import secrets
+
+    from reconciler.api.manifest import Playbook
+    from reconciler.core.runs import RunRecord
+    from reconciler.core.steps import validate_params
+
     inst = installation()
     stored = inst.store.object("Playbook", playbook)
     if stored is None:
@@ -599,6 +631,8 @@ def run_playbook(playbook: str, params: tuple[str, ...]) -> None:
 @click.argument("step", required=False)
 def approve(run: str, step: str | None) -> None:
     """Pass the approval gate RUN waits at (or STEP's)."""
+    from reconciler.core.runs import StepPhase
+
     inst = installation()
     record = _run(inst, run).record
     current = record.current
@@ -626,6 +660,8 @@ def step() -> None:
 @click.argument("run")
 def step_done(run: str) -> None:
     """Say the current step of RUN is done (the agent's outputs are written)."""
+    from reconciler.core.runs import StepPhase
+
     inst = installation()
     record = _run(inst, run).record
     current = record.current
@@ -662,12 +698,15 @@ def signal_command(agent: str, event: str, payload: str | None) -> None:
 @installation_options
 def controller() -> None:
     """Run the control loop in the foreground (what the systemd unit starts)."""
+    from reconciler.adapters.tmux import require_tmux
+
     inst = installation()
     require_tmux()
-    # Imported here: the loop's dependencies (watchdog, the runner) would slow every other command.
+    from reconciler.adapters.statedir import ensure_state_dir
     from reconciler.controller.loop import Controller, configure_logging
 
     ensure_state_dir(inst.state_dir)
+    use_controller_environment(inst.state_dir, inst.socket)
     configure_logging(inst.paths)
     Controller(inst.state_dir, inst.socket).run()
 
@@ -677,6 +716,8 @@ def controller() -> None:
 @click.argument("agent")
 def attach(agent: str) -> None:
     """Attach this terminal to the agent's tmux session (detach with C-b d)."""
+    from reconciler.adapters.tmux import Tmux, require_tmux
+
     inst = installation()
     require_tmux()
     tmux = Tmux(inst.socket)
@@ -694,6 +735,8 @@ def service() -> None:
 @installation_options
 def service_install() -> None:
     """Write the unit (KillMode=process: restarting the controller never kills the agents)."""
+    from reconciler.adapters.systemd import install as install_unit
+
     inst = installation()
     path, commands = install_unit(
         inst.state_dir,
@@ -712,6 +755,8 @@ def service_install() -> None:
 @installation_options
 def service_uninstall() -> None:
     """Remove the unit written by `orch service install`."""
+    from reconciler.adapters.systemd import uninstall as uninstall_unit
+
     inst = installation()
     path, commands = uninstall_unit(inst.state_dir)
     if path is None:
@@ -748,6 +793,8 @@ def usage(by: Literal["agent", "account", "run", "step"], since: str, output: st
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of manifests, for editors."""
+    from reconciler.api.manifest import manifest_json_schema
+
     click.echo(to_json(manifest_json_schema()))
 
 

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ruamel.yaml import YAML
-from tabulate import tabulate
-
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned table with upper-case headers, as kubectl prints."""
+    from tabulate import (
+        tabulate,
+    )  # imported on use, like YAML: every command pays for the CLI's imports
+
     return tabulate(
         [["" if cell is None else cell for cell in row] for row in rows],
         headers=[h.upper() for h in headers],
@@ -27,12 +28,23 @@ def iso(timestamp: float | None) -> str | None:
     """RFC 3339 UTC timestamp, as Kubernetes writes them."""
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return _out_of_range(timestamp)
 
 
 def local_time(timestamp: float) -> str:
     """A timestamp in the machine's local time zone, for people."""
-    return datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    try:
+        return datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (OverflowError, ValueError, OSError):
+        return _out_of_range(timestamp)
+
+
+def _out_of_range(timestamp: float) -> str:
+    """A stored timestamp no calendar holds (a planted or pre-bounds store): shown, not fatal."""
+    return f"{timestamp:.0f} (epoch seconds, out of range)"
 
 
 def age(timestamp: float | None, now: float | None = None) -> str:
@@ -56,6 +68,8 @@ def to_json(document: Any) -> str:
 
 def to_yaml(document: Any) -> str:
     """Block-style YAML of a JSON-like document."""
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]

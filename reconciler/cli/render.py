@@ -7,16 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from reconciler.adapters.git import WorktreeStatus
-
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 from reconciler.api.activity import Activity
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age, iso, local_time, table
-from reconciler.core.delivery import QueuedMessage
 from reconciler.core.signals import AgentSignal
 from reconciler.core.usage import UsageTotals
+
+if TYPE_CHECKING:
+    from reconciler.adapters.git import WorktreeStatus
+    from reconciler.core.delivery import QueuedMessage
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
@@ -73,6 +73,19 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
     return status
 
 
+#: What `get` and `describe` show instead of an environment value: it may be a secret.
+MASK = "********"
+
+
+def masked_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """An agent's spec with its env values masked (a `valueFrom` source is shown: not a secret)."""
+    env = spec.get("env")
+    if not env:
+        return spec
+    masked = {name: value if isinstance(value, dict) else MASK for name, value in env.items()}
+    return {**spec, "env": masked}
+
+
 def agent_item(
     stored: StoredObject, record: AgentRecord | None, usage: UsageTotals | None = None
 ) -> dict[str, Any]:
@@ -88,7 +101,7 @@ def agent_item(
         "apiVersion": document["apiVersion"],
         "kind": document["kind"],
         "metadata": metadata,
-        "spec": document["spec"],
+        "spec": masked_spec(document["spec"]),
         "status": agent_status(record, usage),
     }
 
@@ -212,7 +225,7 @@ def describe_agent(
                         m.sender,
                         f"{len(m.text.encode())}B",
                         age(m.created, now),
-                        m.phase,
+                        "Uncertain" if m.phase == "uncertain" else m.phase,
                         local_time(m.delivered_at) if m.delivered_at else "",
                     )
                     for m in messages

@@ -6,15 +6,16 @@ control loop's dependencies (watchdog, the playbook runner) just to see whether 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from reconciler.adapters.deadline import wait_until
+from reconciler.adapters.environment import controller_environment
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import ensure_state_dir
+from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.api.errors import Unavailable
 
 
@@ -27,15 +28,21 @@ def read_pid(paths: StatePaths) -> int | None:
 
 
 def controller_running(paths: StatePaths) -> bool:
-    """Whether some process holds this state dir's controller lock."""
-    if not paths.lock.exists():
-        return False
-    lock = FileLock(paths.lock)
+    """Whether some process holds this state dir's controller lock.
+
+    The controller holds it with `filelock`, which is `flock(2)` on Linux; probing with flock
+    directly spares every short command filelock's import (tens of ms).
+    """
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
+        fd = os.open(paths.lock, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    lock.release()
+    finally:
+        os.close(fd)  # also releases the probe's own lock, when it got one
     return False
 
 
@@ -44,7 +51,9 @@ def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
     paths = StatePaths(ensure_state_dir(state_dir))
     if controller_running(paths):
         return
-    with open(paths.log, "ab") as log_file:
+    with os.fdopen(
+        open_private(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab"
+    ) as log_file:
         subprocess.Popen(
             [
                 sys.executable,
@@ -61,6 +70,7 @@ def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
             stderr=log_file,
             start_new_session=True,
             close_fds=True,
+            env=controller_environment(os.environ, state_dir, socket),
         )
     wait_until(
         lambda: controller_running(paths) and read_pid(paths) is not None,

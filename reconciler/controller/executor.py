@@ -1,7 +1,8 @@
 """Carries out the planner's actions: the only code that starts and stops agents.
 
-Each action is attempted on its own; a failure becomes a Warning event and the next pass (which
-re-observes everything) decides again, so an error here never leaves the store inconsistent.
+Each action is attempted on its own; a failure becomes a Warning event and is reported with the
+outcome (`Outcome.failures`), so the caller records only what happened; the next pass (which
+re-observes everything) decides again.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler.adapters.agentlog import log_path, pipe_command
+from reconciler.adapters.agentlog import fifo_path, make_fifo, pipe_command
 from reconciler.adapters.git import remove_worktree_if_clean
+from reconciler.adapters.logwriter import notify_new_fifo
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.processes import stop_launch
+from reconciler.adapters.secrets import read_secret
 from reconciler.adapters.signal_files import root_only, write_private
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
-from reconciler.api.errors import OrchError
+from reconciler.api.errors import OrchError, Unavailable
 from reconciler.api.status import AgentRecord, Event, EventType
 from reconciler.core.sanitize import clean_message
 from reconciler.core.signal_wiring import Wiring, wire
@@ -29,9 +32,17 @@ log = logging.getLogger(__name__)
 
 #: The pane runs the user's command through /bin/sh and records how it ended, because tmux 3.3a
 #: can lose `#{pane_dead_status}` to a SIGCHLD race with libutempter.
-#: tmux gives a new pane the PATH of the client that created it, whatever `-e PATH=` says, so
-#: the wrapper restores the PATH orch chose from ORCH_PATH.
-WRAPPER = 'PATH="$ORCH_PATH"; export PATH\n{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
+WRAPPER = '{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An action that failed; `definite`: it surely did nothing (tmux refused it), as opposed to
+    a timeout or a lost server, after which it may or may not have happened."""
+
+    action: Action
+    error: str
+    definite: bool
 
 
 @dataclass
@@ -40,6 +51,7 @@ class Outcome:
 
     record: AgentRecord | None
     events: list[Event] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,8 @@ class Executor:
                 self._run(action, outcome)
             except (OrchError, OSError) as err:
                 log.warning("action %s failed: %s", action, err, exc_info=True)
+                definite = not isinstance(err, Unavailable)
+                outcome.failures.append(Failure(action, str(err), definite))
                 outcome.events.append(
                     Event(
                         f"agent/{action.agent}",
@@ -93,14 +107,17 @@ class Executor:
 
     def _launch(self, action: Launch) -> tuple[int, str]:
         """Start the agent's session; its pid and where its activity is read (hooks/screen)."""
-        if action.replace_session:
-            self.tmux.kill_session(action.agent)
         workdir = Path(action.workdir)
         if not workdir.is_dir():
+            if action.replace_session:
+                self.tmux.kill_session(action.agent)  # the old session goes either way
             raise OrchError(f"workdir {workdir} does not exist")
         agent_dir = self.paths.agent_dir(action.agent)
         agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._remove_exit_files(action.agent)
+        fifo = fifo_path(agent_dir)
+        make_fifo(fifo)
+        notify_new_fifo(self.paths.root)
         wiring = self._wiring(action, agent_dir)
         write_private(wiring.files)
         pane = self.tmux.start(
@@ -109,7 +126,9 @@ class Executor:
             str(workdir),
             {**self._environment(action), **wiring.env},
             launch_id=action.launch_id,
-            pipe_command=pipe_command(log_path(agent_dir)),
+            pipe_command=pipe_command(fifo),
+            env_dir=agent_dir,
+            replace=action.replace_session,
         )
         if action.previous_launch:
             # Leftovers of the previous launch (children, daemons) go after the new process runs,
@@ -135,13 +154,14 @@ class Executor:
         path = os.environ.get("PATH", "")
         return {
             **action.env,
+            **{name: read_secret(file) for name, file in action.secret_files.items()},
             "ORCH_AGENT_NAME": action.agent,
             "ORCH_STATE_DIR": str(self.paths.root),
             "ORCH_TMUX_SOCKET": self.socket,
             "ORCH_LAUNCH_ID": action.launch_id,
             "ORCH_EXIT_FILE": str(self.paths.exit_file(action.agent, action.launch_id)),
             # The agent can run `orch send` itself: the orch that launched it comes first on PATH.
-            "ORCH_PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
+            "PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
         }
 
     def _remove_worktree(self, agent: str, outcome: Outcome) -> None:

@@ -129,9 +129,3 @@ class GuardKeeper:
         self._warn(name, "ProtectedFileRestored", event_message(violations, backup))
         self.store.enqueue(name, "orch", agent_message(violations, backup))
         return ""
-
-
-def backups(paths: StatePaths, agent: str) -> list[Path]:
-    """An agent's guard backups, oldest first."""
-    folder = paths.agent_dir(agent) / "backups"
-    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []

@@ -3,7 +3,10 @@
 Level-triggered: a pass re-reads the desired state, the recorded state and what tmux shows, so it
 never matters what woke it. Wake-ups come from a pidfd per agent process (a death is known within
 a millisecond), the CLI's wake FIFO, manifest files changing on disk (watchdog), and a plain pass
-every second as the safety net. One controller per state dir, guarded by a lock file.
+every second as the safety net. A pidfd death is handled first on its own (`run_exits`: only the
+agents that died are planned, with what the last pass knew of guards and screens), so the time to
+a replacement does not grow with the team; the full pass follows at once. One controller per
+state dir, guarded by a lock file.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -34,10 +37,15 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from reconciler.adapters.agentlog import log_path
+from reconciler.adapters.logmark import log_mark, output_since
+from reconciler.adapters.logwriter import LogWriterKeeper
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Store, ensure_state_dir
+from reconciler.adapters.statedir import ensure_state_dir, open_private
+from reconciler.adapters.store import Store, StoredObject
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
+from reconciler.api.actions import Paste, PressEnter, SendKeys
 from reconciler.api.errors import ManifestError, Unavailable
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, Transition
@@ -47,9 +55,22 @@ from reconciler.controller.executor import Executor
 from reconciler.controller.guardkeeper import GuardKeeper
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.usage import UsageCollector
-from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
-from reconciler.core.delivery import QueuedMessage
-from reconciler.core.health import local_time
+from reconciler.core.agent_plan import (
+    AgentObservation,
+    AgentPlan,
+    DesiredAgent,
+    GuardReport,
+    PlanContext,
+)
+from reconciler.core.delivery import (
+    EVIDENCE_GRACE_SECONDS,
+    Evidence,
+    Phase,
+    QueuedMessage,
+    judge_echo,
+    settle,
+)
+from reconciler.core.health import local_time, settle_keys
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import ScreenVerdict, classify
 from reconciler.core.signals import AgentSignal
@@ -62,6 +83,8 @@ RESYNC_SECONDS = 1.0
 EDIT_SETTLE_SECONDS = 0.05
 #: watchdog event types that mean a file's content may have changed.
 WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
+#: Actions that type into an agent: written ahead, so none is sent twice.
+KEYSTROKES = (Paste, PressEnter, SendKeys)
 #: How often old events and transitions are pruned.
 PRUNE_SECONDS = 600.0
 
@@ -92,9 +115,9 @@ class CachedScreen:
 
 @dataclass
 class PassResult:
-    """What one pass learned: live agent pids to watch and when to look again."""
+    """What one pass learned: live agent pids to watch (pid -> agent) and when to look again."""
 
-    pids: set[int] = field(default_factory=set)
+    pids: dict[int, str] = field(default_factory=dict)
     requeue_after: float = RESYNC_SECONDS
 
 
@@ -162,6 +185,7 @@ class Controller:
         self.tmux = Tmux(socket)
         self.store = Store(state_dir)
         self.executor = Executor(self.tmux, self.paths, socket)
+        self.log_writer = LogWriterKeeper(self.paths.root, self.paths.log)
         self.runner = PlaybookRunner(self.store, self.wake)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self.usage = UsageCollector(self.store)
@@ -170,6 +194,7 @@ class Controller:
         self._parsed: dict[tuple[str, int], DesiredAgent] = {}
         self._edits_seen: dict[str, bytes] = {}
         self._screens: dict[str, CachedScreen] = {}
+        self._guard_reports: dict[str, GuardReport] = {}
         self._signal_cursor = 0  # agents' signals below this id were planned and committed
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -187,7 +212,9 @@ class Controller:
                 f"a controller already runs for {self.paths.root} (pid {read_pid(self.paths)})"
             ) from None
         try:
-            self.paths.pid.write_text(f"{os.getpid()}\n")
+            fd = open_private(self.paths.pid, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            with os.fdopen(fd, "w") as pid_file:
+                pid_file.write(f"{os.getpid()}\n")
             self._serve()
         finally:
             self.paths.pid.unlink(missing_ok=True)
@@ -227,7 +254,12 @@ class Controller:
                 timeout = result.requeue_after
                 if settle_wait is not None:
                     timeout = min(timeout, settle_wait)
-                self._wait(result.pids, channel, timeout)
+                exited = self._wait(result.pids, channel, timeout)
+                if exited:
+                    try:
+                        self.run_exits({result.pids[pid]: pid for pid in exited})
+                    except Exception:  # the full pass that follows handles them anyway
+                        log.exception("relaunch of %s failed", sorted(exited))
         finally:
             self.runner.close()
             self.guards.close()
@@ -246,23 +278,26 @@ class Controller:
         self._stopping = True
         self.wake()
 
-    def _wait(self, pids: set[int], channel: WakeChannel, timeout: float) -> None:
-        """Sleep until an agent process dies, someone wakes us, or `timeout` passes."""
-        for pid in set(self._pidfds) - pids:
+    def _wait(self, pids: Mapping[int, str], channel: WakeChannel, timeout: float) -> set[int]:
+        """Sleep until an agent process dies, someone wakes us, or `timeout` passes; return the
+        pids whose process the kernel says has ended."""
+        for pid in set(self._pidfds) - pids.keys():
             os.close(self._pidfds.pop(pid))
-        for pid in pids - set(self._pidfds):
+        for pid in pids.keys() - set(self._pidfds):
             try:
                 self._pidfds[pid] = os.pidfd_open(pid)
             except OSError:
                 timeout = 0  # already gone: look again at once
         fds = [channel.fd, self._wake_r, *self._pidfds.values()]
         ready, _, _ = select.select(fds, [], [], max(timeout, 0.0))
+        exited = {pid for pid, fd in self._pidfds.items() if fd in ready}
         if channel.fd in ready:
             channel.drain()
         if self._wake_r in ready:
             with contextlib.suppress(BlockingIOError):
                 while os.read(self._wake_r, 4096):
                     pass
+        return exited
 
     def _reapply(self, path: str) -> None:
         """A live edit: apply the saved file, or keep the last good spec and say why."""
@@ -295,13 +330,58 @@ class Controller:
     def run_pass(self) -> PassResult:
         """Observe every agent once, plan each, act, and persist the outcome in one transaction."""
         now = time.time()
+        self.log_writer.ensure()  # before any launch: panes' output waits in FIFOs until it runs
         desired = self._desired()
         self.runner.run_pass(desired, now)  # first: the prompts it queues go out this pass
-        guard_reports = self.guards.check(desired)
+        self._guard_reports = self.guards.check(desired)
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
         records = self.store.agent_records()
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
+        observations = {
+            name: self._observe(name, panes, screens, records.get(name))
+            for name in set(desired) | set(records)
+        }
+        return self._reconcile(now, desired, records, observations, usage_events, budget_cooldowns)
+
+    def run_exits(self, exited: Mapping[str, int]) -> PassResult:
+        """The fast path of a death: plan and act for just the agents whose process `exited`
+        (agent -> pid, from its pidfd), before the full pass.
+
+        The kernel's word is the observation: the pane whose process that was is dead, whether
+        or not tmux has noticed yet, so tmux is not asked. Only these agents' rows are read, so
+        the cost does not grow with the team; guard reports are the last pass's, and the full
+        pass right after re-reads everything.
+        """
+        now = time.time()
+        desired, records, observations = {}, {}, {}
+        for name, pid in exited.items():
+            recorded = self.store.agent_record(name)
+            if recorded is None or recorded.pid != pid:
+                continue  # not the launch we watched: the full pass sorts it out
+            stored = self.store.object("Agent", name)
+            if stored is not None:
+                desired[name] = self._parsed_agent(stored)
+            records[name] = recorded
+            pane = PaneObservation(name, "", pid, True, 0, 0, recorded.launch_id)
+            code = self.executor.exit_code(name, recorded.launch_id)
+            observations[name] = AgentObservation(pane, code)
+        return self._reconcile(now, desired, records, observations)
+
+    def _reconcile(
+        self,
+        now: float,
+        desired: Mapping[str, DesiredAgent],
+        records: Mapping[str, AgentRecord],
+        observations: Mapping[str, AgentObservation],
+        usage_events: Sequence[Event] = (),
+        budget_cooldowns: Mapping[str, float | None] | None = None,
+    ) -> PassResult:
+        """Plan and act for each observed agent, then persist the outcome in one transaction.
+
+        `usage_events` and `budget_cooldowns` come from the full pass's usage collection; the
+        fast path passes none (the cooldowns it set are in the store by then)."""
+        budget_cooldowns = budget_cooldowns or {}
         pending = self.store.pending_messages()
         cooldowns = self.store.cooldowns()
         cooldowns.update({k: until for k, until in budget_cooldowns.items() if until is not None})
@@ -313,21 +393,25 @@ class Controller:
         transitions: list[Transition] = []
         messages: list[QueuedMessage] = []
         cooldown_changes: dict[str, float | None] = dict(budget_cooldowns)
-        for name in sorted(set(desired) | set(records)):
+        for name in sorted(observations):
             recorded = records.get(name)
-            observation = replace(
-                self._observe(name, panes, screens, recorded), guard=guard_reports.get(name)
-            )
+            observation = replace(observations[name], guard=self._guard_reports.get(name))
+            message = pending.get(name)
             ctx = PlanContext(
-                now, timezone, cooldowns, pending.get(name), tuple(signals.get(name, ()))
+                now,
+                timezone,
+                cooldowns,
+                message,
+                self._evidence(message, now),
+                tuple(signals.get(name, ())),
             )
             plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
-            record = self._execute(plan, events)
+            record, settled = self._execute(name, plan, events)
             if record != recorded:
                 changed[name] = record
             transitions.extend(plan.transitions)
-            if plan.message is not None:
-                messages.append(plan.message)
+            if settled is not None:
+                messages.append(settled)
             if plan.cooldowns:
                 cooldown_changes.update(plan.cooldowns)
                 # Agents planned later in this pass see an account's new cooldown at once.
@@ -339,7 +423,7 @@ class Controller:
             if plan.requeue_after is not None:
                 result.requeue_after = min(result.requeue_after, plan.requeue_after)
             if record is not None and record.pid is not None and observation.alive:
-                result.pids.add(record.pid)
+                result.pids[record.pid] = name
         self.store.commit_pass(changed, events, transitions, messages, cooldown_changes)
         for agent_signals in signals.values():
             self._signal_cursor = max(self._signal_cursor, agent_signals[-1].id)
@@ -381,15 +465,15 @@ class Controller:
 
     def _desired(self) -> dict[str, DesiredAgent]:
         """Desired agents, parsed once per generation."""
-        desired = {}
-        for stored in self.store.objects("Agent"):
-            key = (stored.name, stored.generation)
-            if key not in self._parsed:
-                self._parsed[key] = DesiredAgent(
-                    agent_from(stored.document, self.paths), stored.generation
-                )
-            desired[stored.name] = self._parsed[key]
-        return desired
+        return {stored.name: self._parsed_agent(stored) for stored in self.store.objects("Agent")}
+
+    def _parsed_agent(self, stored: StoredObject) -> DesiredAgent:
+        key = (stored.name, stored.generation)
+        if key not in self._parsed:
+            self._parsed[key] = DesiredAgent(
+                agent_from(stored.document, self.paths), stored.generation
+            )
+        return self._parsed[key]
 
     def _observe(
         self,
@@ -407,13 +491,55 @@ class Controller:
             return AgentObservation(pane)
         return AgentObservation(pane, screen=cached.text, verdict=cached.verdict)
 
-    def _execute(self, plan: AgentPlan, events: list[Event]) -> AgentRecord | None:
+    def _execute(
+        self, name: str, plan: AgentPlan, events: list[Event]
+    ) -> tuple[AgentRecord | None, QueuedMessage | None]:
+        """Carry out a plan; keystrokes (pastes, Enters, answers) are written ahead.
+
+        Before a keystroke the plan's record and message are committed as intended; right after
+        it, as done or failed. A controller that dies in between leaves the intent for the next
+        one to resolve from evidence, so no keystroke is sent twice or lost without a trace.
+        """
         events.extend(plan.events)
+        message = plan.message
         if not plan.actions:
-            return plan.record
+            return plan.record, message
+        keystrokes = any(isinstance(a, KEYSTROKES) for a in plan.actions)
+        if keystrokes:
+            if message is not None and message.phase is Phase.PASTING:
+                message = self._mark_log(message)
+            self.store.write_ahead(name, plan.record, message)
         outcome = self.executor.execute(plan.record, plan.actions)
         events.extend(outcome.events)
-        return outcome.record
+        if not keystrokes:
+            return outcome.record, message
+        failed = [f for f in outcome.failures if isinstance(f.action, KEYSTROKES)]
+        record = outcome.record
+        if record is not None:
+            record = settle_keys(record, bool(failed))
+        if message is not None:
+            definite = all(f.definite for f in failed)
+            message = settle(message, bool(failed), definite, time.time())
+        self.store.write_ahead(name, record, message)
+        return record, message
+
+    def _mark_log(self, message: QueuedMessage) -> QueuedMessage:
+        """The paste's intent with the pane log's position: its evidence comes after it."""
+        mark = log_mark(log_path(self.paths.agent_dir(message.agent)))
+        inode, offset = mark if mark is not None else (None, None)
+        return replace(message, log_inode=inode, log_offset=offset)
+
+    def _evidence(self, message: QueuedMessage | None, now: float) -> Evidence | None:
+        """What the pane log says about an unsettled paste, once the log has caught up."""
+        if message is None or message.phase is not Phase.PASTING or message.phase_at is None:
+            return None
+        if now - message.phase_at < EVIDENCE_GRACE_SECONDS:
+            return None
+        output = None
+        if message.log_inode is not None and message.log_offset is not None:
+            log = log_path(self.paths.agent_dir(message.agent))
+            output = output_since(log, message.log_inode, message.log_offset)
+        return judge_echo(output, message.text)
 
 
 def configure_logging(paths: StatePaths) -> None:

@@ -68,7 +68,8 @@ class UsageCollector:
         run, step = working or (None, None)
         calls: list[StoredUsage] = []
         moved: dict[str, int] = {}
-        for path in transcript_files(spec.profile, spec.workdir, spec.env, since):
+        env = {key: value for key, value in spec.env.items() if isinstance(value, str)}
+        for path in transcript_files(spec.profile, spec.workdir, env, since):
             key = str(path)
             start = offsets.get(key)
             if start is None and path.stat().st_mtime < since:

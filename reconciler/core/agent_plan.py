@@ -24,7 +24,7 @@ from reconciler.api.status import (
     Transition,
     set_condition,
 )
-from reconciler.core.delivery import QueuedMessage
+from reconciler.core.delivery import Evidence, QueuedMessage
 from reconciler.core.lifecycle import next_state
 from reconciler.core.screen import ScreenVerdict
 from reconciler.core.signals import AgentSignal
@@ -72,7 +72,10 @@ class PlanContext:
     timezone: tzinfo | None = None
     cooldowns: Mapping[str, float] = field(default_factory=dict)
     message: QueuedMessage | None = None
+    evidence: Evidence | None = None
+    """The pane log's verdict on `message` when it is an unsettled paste."""
     signals: tuple[AgentSignal, ...] = ()
+    """This agent's own signals (`orch signal`) not planned yet, oldest first."""
 
 
 @dataclass(frozen=True)

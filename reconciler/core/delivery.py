@@ -1,41 +1,101 @@
-"""Delivering a queued message to an agent, one small step per pass.
+"""Delivering a queued message to an agent, one small step per pass, each keystroke written ahead.
 
 Pure. A delivery is a little state machine persisted on the message itself, so a controller
-restart resumes it where it was: `queued` -> paste the text as one bracketed paste -> `pasted`
--> after the agent's paste handling settles, press Enter -> `submitted` -> once the screen moved
-on, `delivered` (if it did not move, Enter once more). Pausing between the paste and Enter is
-what keeps agents that treat a fast Enter as a newline from swallowing the submission.
+restart resumes it where it was:
+
+    queued --paste--> pasting --done--> pasted --(input drawn, screen quiet)--Enter--> entering
+      --done--> submitted --(screen moved / turn started)--> delivered
+                          --(not moved: one more Enter, then)--> unconfirmed
+
+`pasting` and `entering` are *intents*: the controller commits them to the store before it
+touches tmux and settles them (`settle`) right after, so a message found in an intent phase at
+the start of a pass means the controller died (or tmux failed) between the two. An unsettled
+paste is resolved from evidence, the agent's pane log after the position recorded with the
+intent (`judge_echo`): the paste's echo there means it arrived (-> pasted), no output at all means
+it did not (-> queued, pasted again), anything else cannot decide (-> uncertain, shown in
+`describe` and a Warning event; never pasted again, never dropped silently). An unsettled Enter
+is not counted: pressing Enter on an input that already went out is harmless, a paste twice is not.
+
+A paste waits for the CLI's input to be drawn (the profile's or spec's ready pattern), never goes
+into a question for a human, and Enter waits until the paste has been drawn, so the "screen
+moved" confirmation compares against a capture taken after the paste.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from reconciler.api.actions import Paste, PressEnter
+from reconciler.api.regex import compile_pattern
 
 #: Base pause between the paste and Enter; long pastes get more (see `settle_seconds`).
 PASTE_SETTLE_SECONDS = 0.15
 #: Extra pause per MiB pasted: agents re-render their input box after a large paste.
 SETTLE_SECONDS_PER_MIB = 1.0
-#: How long after Enter the screen must have moved for the submission to count.
-CONFIRM_SECONDS = 0.4
+#: The screen must have been quiet this long before Enter: the paste is drawn completely.
+QUIET_SECONDS = 0.15
+#: Enter is pressed even if the paste never showed on screen after this long.
+DRAW_TIMEOUT_SECONDS = 3.0
+#: How long after Enter the screen may take to move before Enter is pressed once more.
+CONFIRM_SECONDS = 1.0
 #: Enter presses at most per message (the first, plus one retry when the screen did not move).
 MAX_ENTERS = 2
+#: How often a held message looks again whether the agent can take it.
+HOLD_SECONDS = 0.25
+#: A paste tmux refused is tried again after this long.
+RETRY_SECONDS = 1.0
+#: The pane log lags the pane a little (pipe-pane): evidence is read this long after the intent.
+EVIDENCE_GRACE_SECONDS = 1.0
+#: Characters of the message (whitespace left out) looked for in the agent's echo.
+ECHO_SLICE_CHARS = 24
+#: What agent CLIs print for a paste they fold into a placeholder ("[Pasted text #1 +40 lines]",
+#: Codex: "[Pasted Content 102416 chars]"),
+#: matched with whitespace left out.
+PASTE_PLACEHOLDER = re.compile(r"(?i)\[pasted_?(?:text|content)")
+#: Terminal escape sequences (CSI, OSC/DCS strings, charset selection, two-byte escapes).
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[ -/]+[0-~]|\x1b[0-~]?"
+)
+#: Whitespace and control characters: left out when comparing an echo with the message, since
+#: TUIs draw spaces and line ends as cursor movements.
+_BLANKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 
 
 class Phase(StrEnum):
     """Where a message is on its way into the agent."""
 
     QUEUED = "queued"
+    PASTING = "pasting"
     PASTED = "pasted"
+    ENTERING = "entering"
     SUBMITTED = "submitted"
     DELIVERED = "delivered"
+    UNCONFIRMED = "unconfirmed"
+    UNCERTAIN = "uncertain"
+
+
+#: Phases a message never leaves: it is out of the queue.
+FINISHED = (Phase.DELIVERED, Phase.UNCONFIRMED, Phase.UNCERTAIN)
+
+
+class Evidence(StrEnum):
+    """What the agent's pane log says about a paste whose outcome was not recorded."""
+
+    ARRIVED = "arrived"
+    ABSENT = "absent"
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
 class QueuedMessage:
-    """A message waiting for (or on its way into) an agent."""
+    """A message waiting for (or on its way into) an agent.
+
+    `screen_digest` is the screen before the paste while pasting and pasted, and the screen after
+    the paste was drawn once Enter is pressed. `log_inode`/`log_offset` mark where the pane log
+    stood when the paste was intended: the evidence for an unsettled paste comes after it.
+    """
 
     id: int
     agent: str
@@ -47,6 +107,35 @@ class QueuedMessage:
     screen_digest: str = ""
     enters: int = 0
     delivered_at: float | None = None
+    log_inode: int | None = None
+    log_offset: int | None = None
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """What the delivery machine needs to know about the agent in this pass.
+
+    `digest` and `changed_at` come from a capture this pass (or one still current); `ready`: the
+    CLI's input is drawn; `question`: a prompt for a human is on screen; `turn_started_at`: the
+    last turn-start signal of the agent's own hooks, when it has them; `evidence`: the pane log's
+    verdict on an unsettled paste.
+    """
+
+    digest: str
+    changed_at: float | None = None
+    ready: bool = True
+    question: bool = False
+    turn_started_at: float | None = None
+    evidence: Evidence | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An event the delivery step asks for."""
+
+    reason: str
+    message: str
+    warning: bool = False
 
 
 DeliveryAction = Paste | PressEnter
@@ -59,6 +148,7 @@ class DeliveryStep:
     action: DeliveryAction | None
     message: QueuedMessage
     requeue_after: float | None
+    notice: Notice | None = None
 
 
 def settle_seconds(text: str) -> float:
@@ -66,41 +156,166 @@ def settle_seconds(text: str) -> float:
     return PASTE_SETTLE_SECONDS + SETTLE_SECONDS_PER_MIB * len(text.encode()) / 2**20
 
 
-def step_delivery(message: QueuedMessage, digest: str, now: float) -> DeliveryStep:
-    """The next step of delivering `message` to an agent able to take it (`digest`: its screen)."""
-    since = now - (message.phase_at or now)
+def step_delivery(message: QueuedMessage, view: AgentView, now: float) -> DeliveryStep:
+    """The next step of delivering `message` to a live agent able to take messages."""
     if message.phase is Phase.QUEUED:
-        pasted = replace(message, phase=Phase.PASTED, phase_at=now)
-        return DeliveryStep(
-            Paste(message.agent, message.text), pasted, settle_seconds(message.text)
-        )
+        return _paste(message, view, now)
+    if message.phase is Phase.PASTING:
+        return _resolve_paste(message, view, now)
     if message.phase is Phase.PASTED:
-        wait = settle_seconds(message.text) - since
-        if wait > 0:
-            return DeliveryStep(None, message, wait)
-        submitted = replace(
-            message, phase=Phase.SUBMITTED, phase_at=now, screen_digest=digest, enters=1
+        return _enter(message, view, now)
+    if message.phase is Phase.ENTERING:
+        # An Enter intent nobody settled: it may never have been pressed, so it is not counted.
+        return _confirm(
+            replace(message, phase=Phase.SUBMITTED, enters=message.enters - 1), view, now
         )
-        return DeliveryStep(PressEnter(message.agent), submitted, CONFIRM_SECONDS)
     if message.phase is Phase.SUBMITTED:
-        wait = CONFIRM_SECONDS - since
-        if wait > 0:
-            return DeliveryStep(None, message, wait)
-        if digest == message.screen_digest and message.enters < MAX_ENTERS:
-            # The screen did not move: the Enter was swallowed or landed too early. Once more.
-            again = replace(message, phase_at=now, enters=message.enters + 1)
-            return DeliveryStep(PressEnter(message.agent), again, CONFIRM_SECONDS)
-        delivered = replace(message, phase=Phase.DELIVERED, delivered_at=now)
-        return DeliveryStep(None, delivered, None)
+        return _confirm(message, view, now)
     return DeliveryStep(None, message, None)
 
 
-def interrupted(message: QueuedMessage) -> QueuedMessage:
-    """A delivery whose agent went away: a paste never submitted goes back to the queue.
+def _paste(message: QueuedMessage, view: AgentView, now: float) -> DeliveryStep:
+    """queued -> pasting, once the input is drawn and no question is on screen."""
+    if message.phase_at is not None and now - message.phase_at < RETRY_SECONDS:
+        return DeliveryStep(None, message, RETRY_SECONDS - (now - message.phase_at))
+    if not view.ready or view.question:
+        return DeliveryStep(None, message, HOLD_SECONDS)
+    pasting = replace(message, phase=Phase.PASTING, phase_at=now, screen_digest=view.digest)
+    return DeliveryStep(Paste(message.agent, message.text), pasting, settle_seconds(message.text))
 
-    A message already submitted stays submitted (and is then confirmed as delivered): sending it
-    again could make an agent do the same work twice.
+
+def _resolve_paste(message: QueuedMessage, view: AgentView, now: float) -> DeliveryStep:
+    """An unsettled paste: arrived, absent or uncertain, as the pane log says."""
+    waited = now - (message.phase_at or now)
+    if waited < EVIDENCE_GRACE_SECONDS or view.evidence is None:
+        return DeliveryStep(None, message, max(EVIDENCE_GRACE_SECONDS - waited, HOLD_SECONDS))
+    if view.evidence is Evidence.ARRIVED:
+        pasted = replace(message, phase=Phase.PASTED, phase_at=now)
+        note = Notice("PasteRecovered", f"message {message.id}: the pane log shows the paste")
+        return DeliveryStep(None, pasted, 0.0, note)
+    if view.evidence is Evidence.ABSENT:
+        queued = replace(
+            message, phase=Phase.QUEUED, phase_at=None, log_inode=None, log_offset=None
+        )
+        note = Notice("PasteRetried", f"message {message.id}: the paste never reached the agent")
+        return DeliveryStep(None, queued, 0.0, note)
+    uncertain = replace(message, phase=Phase.UNCERTAIN)
+    note = Notice(
+        "DeliveryUncertain",
+        f"message {message.id}: whether the paste reached the agent cannot be told from its log; "
+        "not pasting it again",
+        warning=True,
+    )
+    return DeliveryStep(None, uncertain, 0.0, note)
+
+
+def _enter(message: QueuedMessage, view: AgentView, now: float) -> DeliveryStep:
+    """pasted -> entering, once the paste is drawn and the screen is quiet."""
+    since = now - (message.phase_at or now)
+    wait = settle_seconds(message.text) - since
+    if wait > 0:
+        return DeliveryStep(None, message, wait)
+    drawn = view.digest != message.screen_digest
+    if not drawn and since < DRAW_TIMEOUT_SECONDS:
+        return DeliveryStep(None, message, HOLD_SECONDS)
+    quiet_for = now - (view.changed_at if view.changed_at is not None else now - QUIET_SECONDS)
+    if drawn and quiet_for < QUIET_SECONDS:
+        return DeliveryStep(None, message, QUIET_SECONDS - quiet_for)
+    if view.question:
+        return DeliveryStep(None, message, HOLD_SECONDS)
+    entering = replace(
+        message, phase=Phase.ENTERING, phase_at=now, screen_digest=view.digest, enters=1
+    )
+    return DeliveryStep(PressEnter(message.agent), entering, CONFIRM_SECONDS)
+
+
+def _confirm(message: QueuedMessage, view: AgentView, now: float) -> DeliveryStep:
+    """submitted -> delivered once the agent took it; else one more Enter, then unconfirmed."""
+    entered_at = message.phase_at or now
+    turn_started = view.turn_started_at is not None and view.turn_started_at >= entered_at
+    if turn_started or view.digest != message.screen_digest:
+        delivered = replace(message, phase=Phase.DELIVERED, delivered_at=now)
+        size = len(message.text.encode())
+        note = Notice(
+            "Delivered", f"message {message.id} from {message.sender} ({size} bytes) delivered"
+        )
+        return DeliveryStep(None, delivered, 0.0, note)
+    since = now - entered_at
+    if since < CONFIRM_SECONDS:
+        return DeliveryStep(None, message, CONFIRM_SECONDS - since)
+    if message.enters < MAX_ENTERS and not view.question:
+        # The screen did not move: the Enter was swallowed or landed too early. Once more.
+        again = replace(message, phase=Phase.ENTERING, phase_at=now, enters=message.enters + 1)
+        return DeliveryStep(PressEnter(message.agent), again, CONFIRM_SECONDS)
+    return DeliveryStep(None, *_unconfirmed(message, "the agent did not take it after Enter"))
+
+
+def _unconfirmed(message: QueuedMessage, why: str) -> tuple[QueuedMessage, float, Notice]:
+    note = Notice("DeliveryUnconfirmed", f"message {message.id}: {why}", warning=True)
+    return replace(message, phase=Phase.UNCONFIRMED), 0.0, note
+
+
+def settle(message: QueuedMessage, failed: bool, definite: bool, now: float) -> QueuedMessage:
+    """The message once its intended keystroke was carried out (or failed).
+
+    A paste tmux definitely refused goes back to the queue (tried again after RETRY_SECONDS); one
+    whose fate is unknown (a timeout) stays an intent, resolved from evidence like a crash. A
+    failed Enter is not counted and is tried again.
     """
-    if message.phase is Phase.PASTED:
-        return replace(message, phase=Phase.QUEUED, phase_at=None)
+    if message.phase is Phase.PASTING:
+        if not failed:
+            return replace(message, phase=Phase.PASTED, phase_at=now)
+        if definite:
+            return replace(message, phase=Phase.QUEUED, phase_at=now)
+        return replace(message, phase_at=now)
+    if message.phase is Phase.ENTERING:
+        if not failed:
+            return replace(message, phase=Phase.SUBMITTED, phase_at=now)
+        back = Phase.SUBMITTED if message.enters > 1 else Phase.PASTED
+        return replace(message, phase=back, enters=message.enters - 1)
     return message
+
+
+def interrupted(message: QueuedMessage) -> tuple[QueuedMessage, Notice | None]:
+    """A delivery whose agent went away.
+
+    A paste never submitted goes back to the queue: the new process never saw it. A message
+    whose Enter was pressed but not yet confirmed is unconfirmed: sending it again could make an
+    agent do the same work twice, and calling it delivered would be a guess.
+    """
+    if message.phase in (Phase.PASTING, Phase.PASTED):
+        return replace(message, phase=Phase.QUEUED, phase_at=None), None
+    if message.phase in (Phase.ENTERING, Phase.SUBMITTED):
+        unconfirmed, _, note = _unconfirmed(message, "the agent's process ended after Enter")
+        return unconfirmed, note
+    return message, None
+
+
+def input_ready(screen: str, pattern: str | None, lines: int = 8) -> bool:
+    """Whether the CLI's input is drawn: `pattern` in the last `lines` non-blank screen lines.
+
+    Without a pattern (a generic program) the screen is taken as ready.
+    """
+    if pattern is None:
+        return True
+    bottom = [line for line in screen.splitlines() if line.strip()][-lines:]
+    return compile_pattern(pattern).search("\n".join(bottom)) is not None
+
+
+def judge_echo(output: bytes | None, text: str) -> Evidence:
+    """What the pane's output since a paste intent says about that paste.
+
+    ARRIVED: the output shows the start or the end of the message (whitespace left out: TUIs
+    draw it as cursor moves) or a paste placeholder. ABSENT: the agent printed nothing visible at
+    all, so it did not echo any input. UNKNOWN: it printed something else, or there is no log.
+    """
+    if output is None:
+        return Evidence.UNKNOWN
+    shown = _BLANKS.sub("", _ESCAPES.sub("", output.decode(errors="replace")))
+    if not shown:
+        return Evidence.ABSENT
+    wanted = _BLANKS.sub("", text)
+    slices = {wanted[:ECHO_SLICE_CHARS], wanted[-ECHO_SLICE_CHARS:]} - {""}
+    if PASTE_PLACEHOLDER.search(shown) or any(piece in shown for piece in slices):
+        return Evidence.ARRIVED
+    return Evidence.UNKNOWN

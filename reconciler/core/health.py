@@ -8,13 +8,14 @@ Texts already acted on are remembered, so a limit or a prompt that stays on scre
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, tzinfo
 
 from reconciler.api.actions import PressEnter, SendKeys
 from reconciler.api.activity import Activity
 from reconciler.api.duration import format_duration
 from reconciler.api.manifest import AgentSpec
-from reconciler.api.status import AgentState, ConditionStatus
+from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
 from reconciler.core.agent_plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
 from reconciler.core.screen import ScreenVerdict, classify
 from reconciler.core.usage import budget_key
@@ -26,6 +27,8 @@ TYPE_SETTLE_SECONDS = 0.2
 DEFAULT_RESUME = "continue"
 #: The cooldown when a limit names no reset time and the spec gives none.
 DEFAULT_COOLDOWN_SECONDS = 900.0
+#: How long an answer whose sending was never confirmed may take to show on screen.
+ANSWER_GRACE_SECONDS = 1.0
 
 
 def read_screen(
@@ -72,7 +75,7 @@ def finish_typing(b: PlanBuilder) -> bool:
         b.requeue(due - b.now)
         return True
     b.actions.append(PressEnter(b.record.name))
-    b.update(enter_due=None)
+    b.update(keys_sent_at=b.now)  # written ahead; `enter_due` is cleared once it was pressed
     return True
 
 
@@ -125,8 +128,11 @@ def _budget_deadline(b: PlanBuilder) -> float:
 
 
 def _local(b: PlanBuilder, timestamp: float) -> str:
-    """A deadline as people read it, in the pass's time zone."""
-    return local_time(timestamp, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    """A deadline as people read it, in the pass's time zone (as a number when out of range)."""
+    try:
+        return local_time(timestamp, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (OverflowError, ValueError, OSError):
+        return f"{timestamp:.0f} (epoch seconds)"
 
 
 def _start_cooldown(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None) -> bool:
@@ -200,6 +206,7 @@ def _handle_prompt(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | Non
     b.update(handled_prompt=prompt.text)
     if prompt.rule_index is not None and not prompt.blocked:
         rule = spec.prompts[prompt.rule_index]
+        b.update(keys_sent_at=b.now)  # written ahead of the keys; cleared once they went out
         if rule.keys:
             b.actions.append(SendKeys(b.record.name, keys=tuple(rule.keys)))
             answer = "keys " + " ".join(rule.keys)
@@ -216,6 +223,51 @@ def _handle_prompt(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | Non
         "await_human", "AwaitingHuman", f"waiting for a human: {prompt.text}{blocked}", warning=True
     )
     return True
+
+
+def resolve_keys(b: PlanBuilder, verdict: ScreenVerdict | None, digest_before: str) -> bool:
+    """Keys written ahead but never settled: the controller died while sending them.
+
+    The keys are an answer to a prompt, or the Enter after a typed text (then `enter_due` is at
+    or before `keys_sent_at`). The screen decides: if it changed since they were intended, they
+    arrived; if it still shows the same screen after ANSWER_GRACE_SECONDS, they never did and are
+    sent again (the prompt answered again, or Enter pressed again). True while waiting to tell.
+    """
+    sent = b.record.keys_sent_at
+    if sent is None or verdict is None:
+        return False
+    enter = _enter_in_flight(b.record)
+    if verdict.digest != digest_before:
+        b.update(keys_sent_at=None, enter_due=None if enter else b.record.enter_due)
+        return False
+    if b.now - sent < ANSWER_GRACE_SECONDS:
+        b.requeue(ANSWER_GRACE_SECONDS - (b.now - sent))
+        return True
+    if enter:
+        b.update(keys_sent_at=None)
+        b.event("EnterRetried", "an Enter cut off by a controller restart never arrived; again")
+    else:
+        b.update(keys_sent_at=None, handled_prompt="", enter_due=None)
+        b.event("AnswerRetried", "an answer cut off by a controller restart never arrived; again")
+    return False
+
+
+def settle_keys(record: AgentRecord, failed: bool) -> AgentRecord:
+    """The record once written-ahead keys went out, or tmux refused them (then they are sent
+    again: a refused answer answers the prompt anew, a refused Enter stays due)."""
+    if record.keys_sent_at is None:
+        return record
+    if _enter_in_flight(record):
+        return replace(record, keys_sent_at=None, enter_due=record.enter_due if failed else None)
+    if failed:
+        return replace(record, keys_sent_at=None, handled_prompt="", enter_due=None)
+    return replace(record, keys_sent_at=None)
+
+
+def _enter_in_flight(record: AgentRecord) -> bool:
+    """The keys in flight are the Enter after a typed text (not an answer's own keys)."""
+    due, sent = record.enter_due, record.keys_sent_at
+    return due is not None and sent is not None and due <= sent
 
 
 def _plan_awaiting(b: PlanBuilder, verdict: ScreenVerdict | None) -> None:

@@ -7,10 +7,12 @@ Callbacks are deliberately absent: side effects belong to the executor, not to t
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from transitions import Machine
+if TYPE_CHECKING:
+    from transitions import Machine
 
 from reconciler.api.status import LIVE_STATES, AgentState, RunState
 
@@ -78,28 +80,52 @@ def _machine_tables(states: type[StrEnum], table: Table[Any]) -> dict[str, Any]:
 
 
 class Lifecycle:
-    """One object's machine, rebuilt from its recorded state whenever a trigger fires."""
+    """One kind's machine, built once; `fire` answers from the edges the machine itself declared.
 
-    state: str
+    Building a `transitions.Machine` costs far more than a pass can spend per agent, so each kind
+    gets one machine without a model, and its event table (trigger -> source -> dest), read back
+    once, answers every call: a dictionary lookup, with transitions' own error for a missing edge.
+    """
 
-    def __init__(self, states: type[StrEnum], table: Table[Any], state: StrEnum) -> None:
-        Machine(model=self, initial=state.value, **_machine_tables(states, table))
+    def __init__(self, states: type[StrEnum], table: Table[Any]) -> None:
+        # Imported on first use: the CLI reads records through this module and never fires edges.
+        from transitions import Machine
 
-    def fire(self, trigger: str) -> str:
-        """Take the edge named `trigger`; raises `transitions.MachineError` if it does not exist."""
-        machine_trigger: Any = getattr(self, trigger)
-        machine_trigger()
-        return self.state
+        self.machine: Machine = Machine(model=None, initial=None, **_machine_tables(states, table))
+        self.edges: dict[tuple[str, str], str] = {
+            (source, trigger): str(moves[0].dest)
+            for trigger, event in self.machine.events.items()
+            for source, moves in event.transitions.items()
+        }
+
+    def fire(self, state: StrEnum, trigger: str) -> str:
+        """Where `trigger` leads from `state`; raises `transitions.MachineError` if no such edge."""
+        try:
+            return self.edges[state.value, trigger]
+        except KeyError:
+            from transitions import MachineError
+
+            raise MachineError(f"Can't trigger event {trigger} from state {state.value}!") from None
+
+
+@functools.cache
+def _agent_lifecycle() -> Lifecycle:
+    return Lifecycle(AgentState, AGENT_TRANSITIONS)
+
+
+@functools.cache
+def _run_lifecycle() -> Lifecycle:
+    return Lifecycle(RunState, RUN_TRANSITIONS)
 
 
 def next_state(state: AgentState, trigger: str) -> AgentState:
     """Where `trigger` leads an agent from `state`, as the machine says."""
-    return AgentState(Lifecycle(AgentState, AGENT_TRANSITIONS, state).fire(trigger))
+    return AgentState(_agent_lifecycle().fire(state, trigger))
 
 
 def next_run_state(state: RunState, trigger: str) -> RunState:
     """Where `trigger` leads a playbook run from `state`, as the machine says."""
-    return RunState(Lifecycle(RunState, RUN_TRANSITIONS, state).fire(trigger))
+    return RunState(_run_lifecycle().fire(state, trigger))
 
 
 def mermaid_diagram(states: type[StrEnum], table: Table[Any], initial: StrEnum, title: str) -> str:

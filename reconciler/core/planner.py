@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
-from dataclasses import replace
 
 from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.duration import format_duration
 from reconciler.api.manifest import Agent
-from reconciler.api.status import LIVE_STATES, AgentRecord, AgentState, Event, EventType
+from reconciler.api.status import (
+    LIVE_STATES,
+    AgentRecord,
+    AgentState,
+    ConditionStatus,
+    Event,
+    EventType,
+)
 from reconciler.core.agent_plan import (
     AgentObservation,
     AgentPlan,
@@ -26,14 +31,26 @@ from reconciler.core.agent_plan import (
     PlanBuilder,
     PlanContext,
 )
-from reconciler.core.delivery import interrupted, step_delivery
-from reconciler.core.health import finish_typing, plan_health, publish_conditions, read_screen
+from reconciler.core.delivery import (
+    AgentView,
+    DeliveryStep,
+    Phase,
+    input_ready,
+    interrupted,
+    step_delivery,
+)
+from reconciler.core.health import (
+    finish_typing,
+    plan_health,
+    publish_conditions,
+    read_screen,
+    resolve_keys,
+)
 from reconciler.core.profiles import profile_for
 from reconciler.core.signal_plan import (
     publish_activity,
     take_signals,
     took_message,
-    turn_started_since,
 )
 
 
@@ -43,7 +60,7 @@ def launch_hash(agent: Agent) -> str:
     basis = {
         "command": spec.command,
         "workdir": spec.workdir,
-        "env": dict(sorted(spec.env.items())),
+        "env": agent.model_dump(mode="json", by_alias=True)["spec"]["env"],
     }
     if spec.signals != "auto":
         basis["signals"] = spec.signals  # only when set: the default leaves old hashes as they were
@@ -87,9 +104,10 @@ def plan_agent(
         )
     else:
         _plan_alive(b, desired, observed)
-    _plan_message(b, observed)
+    _plan_message(b, desired, observed)
     publish_activity(b, observed.alive, observed.verdict)
     publish_conditions(b, observed.alive, observed.guard)
+    _publish_attached(b, observed)
     return b.build()
 
 
@@ -205,7 +223,16 @@ def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservatio
         # The session belongs to a launch the store never recorded (the controller died between
         # starting it and committing): the session is the truth.
         b.update(launch_id=observed.pane.launch_id)
+    digest_before = record.screen_digest
     verdict = read_screen(b, desired, observed)
+    if resolve_keys(b, verdict, digest_before):
+        return
+    if observed.pane.attached and b.record.state is not AgentState.STARTING:
+        # Hands off: a person at the pane gets no keystrokes from orch until they detach. Only
+        # their own answer to a question is noticed.
+        if b.record.state is AgentState.AWAITING_HUMAN:
+            plan_health(b, desired, verdict)
+        return
     if finish_typing(b):
         return
     if b.record.state is AgentState.STARTING:
@@ -224,11 +251,8 @@ def _plan_starting(b: PlanBuilder, desired: DesiredAgent, observed: AgentObserva
     """Starting -> Running once alive past startup.after, or at once when `ready` is on screen."""
     startup = desired.agent.spec.startup
     started = b.record.started_at if b.record.started_at is not None else b.now
-    ready_seen = bool(
-        startup.ready
-        and observed.screen
-        and re.search(startup.ready, observed.screen, re.MULTILINE)
-    )
+    pattern = ready_pattern(desired.agent)
+    ready_seen = bool(pattern and observed.screen and input_ready(observed.screen, pattern))
     # The CLI's own session-start (or any idle) signal since this launch: its input is drawn.
     signalled = b.record.signal_activity == "Idle" and (b.record.signal_at or 0.0) >= started
     if ready_seen or signalled or b.now - started >= startup.after:
@@ -244,37 +268,78 @@ def _plan_starting(b: PlanBuilder, desired: DesiredAgent, observed: AgentObserva
         b.requeue(started + startup.after - b.now)
 
 
-def _plan_message(b: PlanBuilder, observed: AgentObservation) -> None:
-    """Move this agent's next message one step, when it can take one and nothing else happens."""
+def ready_pattern(agent: Agent) -> str | None:
+    """What on screen means the agent's input is drawn: the spec's, else its profile's."""
+    return agent.spec.startup.ready or profile_for(agent.spec.profile).ready
+
+
+def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation) -> None:
+    """Move this agent's next message one step.
+
+    Keystrokes go only to a Running or Stale agent (a Stale one may be idle at its input), in a
+    pass that does nothing else to it, with no typed text waiting for its Enter and no person
+    attached. A submitted message is confirmed whatever the agent does next (its answer may well
+    be a question for a human).
+    """
     message = b.ctx.message
     if message is None:
         return
     if not observed.alive:
-        back = interrupted(message)
-        b.message = back if back != message else None
+        back, notice = interrupted(message)
+        _step(b, DeliveryStep(None, back, None, notice))
         return
-    if b.record.state is not AgentState.RUNNING or b.acted or b.transitions:
+    assert observed.pane is not None
+    may_type = (
+        b.record.state in (AgentState.RUNNING, AgentState.STALE)
+        and not (b.acted or b.transitions or observed.pane.attached)
+        and b.record.enter_due is None
+        and b.record.keys_sent_at is None
+    )
+    if not may_type and message.phase not in (Phase.ENTERING, Phase.SUBMITTED):
         return
-    step = step_delivery(message, b.record.screen_digest, b.now)
-    # signals: a turn the agent's own hook says started after the Enter confirms the delivery
-    # (the `delivery` branch takes this as AgentView.turn_started_at instead).
-    confirmed = turn_started_since(b, message)
-    if confirmed is not None:
-        step = replace(step, action=None, message=confirmed, requeue_after=0.0)
+    verdict = observed.verdict
+    view = AgentView(
+        digest=b.record.screen_digest,
+        changed_at=b.record.screen_changed_at,
+        ready=input_ready(observed.screen or "", ready_pattern(desired.agent)),
+        # A question still unanswered: one orch or a person already answered may linger on
+        # screen (the live-prompt reading of the screen narrows this further).
+        question=verdict is not None
+        and verdict.prompt is not None
+        and verdict.prompt.text != b.record.handled_prompt,
+        turn_started_at=b.record.turn_started_at,
+        evidence=b.ctx.evidence,
+    )
+    step = step_delivery(message, view, b.now)
+    if may_type or step.action is None:
+        _step(b, step)
+
+
+def _step(b: PlanBuilder, step: DeliveryStep) -> None:
+    """Take a delivery step into the plan: its action, the message as it is now, its event."""
     if step.action is not None:
         b.actions.append(step.action)
-    if step.message != message:
+    if step.message != b.ctx.message:
         b.message = step.message
-        if step.message.delivered_at is not None:
-            b.requeue(0.0)  # the next queued message need not wait for the safety pass
-            took_message(b, message)
-            size = len(step.message.text.encode())
-            b.event(
-                "Delivered",
-                f"message {step.message.id} from {step.message.sender} ({size} bytes) delivered",
-            )
+        if step.message.delivered_at is not None and b.ctx.message is not None:
+            took_message(b, b.ctx.message)
+    if step.notice is not None:
+        b.event(step.notice.reason, step.notice.message, step.notice.warning)
     if step.requeue_after is not None:
         b.requeue(step.requeue_after)
+
+
+def _publish_attached(b: PlanBuilder, observed: AgentObservation) -> None:
+    """The Attached condition: while True, orch sends the agent no keystrokes."""
+    if observed.pane is not None and observed.pane.attached:
+        b.condition(
+            "Attached",
+            ConditionStatus.TRUE,
+            "ClientAttached",
+            "a person is attached; messages, answers and nudges wait until they detach",
+        )
+    else:
+        b.condition("Attached", ConditionStatus.FALSE, "Detached", "no client attached")
 
 
 def _restart(
@@ -313,10 +378,15 @@ def _launch(
             agent=record.name,
             command=command,
             workdir=spec.workdir,
-            env=dict(spec.env),
+            env={name: value for name, value in spec.env.items() if isinstance(value, str)},
             launch_id=launch_id,
             previous_launch=record.launch_id,
             replace_session=replace_session,
+            secret_files={
+                name: value.value_from.file
+                for name, value in spec.env.items()
+                if not isinstance(value, str)
+            },
             profile=spec.profile,
             signals=spec.signals == "auto",
         )

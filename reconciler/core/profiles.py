@@ -35,6 +35,9 @@ class Profile:
     """Screen parts that change while nothing happens (spinners, timers); left out of the digest."""
     restart_suffix: str | None
     """Appended to the command to resume the last conversation; None: restart the same command."""
+    ready: str | None = None
+    """In the last lines of the screen: the CLI has drawn its input and can take a message (None:
+    any screen will do). `spec.startup.ready` overrides it."""
 
     def restart_command(self, command: str) -> str:
         """The default command line that restarts `command` and resumes where it stopped."""
@@ -86,6 +89,7 @@ def _cli(
     limits: tuple[str, ...] = (),
     noise: tuple[str, ...] = (),
     restart_suffix: str,
+    ready: str | None = None,
 ) -> Profile:
     """A CLI's profile: its own patterns first, then the generic ones."""
     return Profile(
@@ -95,6 +99,7 @@ def _cli(
         rate_limit_patterns=limits + _GENERIC.rate_limit_patterns,
         noise_patterns=noise + _GENERIC.noise_patterns,
         restart_suffix=restart_suffix,
+        ready=ready,
     )
 
 
@@ -126,6 +131,7 @@ _CLAUDE = _cli(
         r"Request rejected \(429\)",
     ),
     restart_suffix="--continue",
+    ready=r"^[ \t│]*❯|\? for shortcuts",  # the input line between its rules, or the hint below
 )
 
 _CODEX = _cli(
@@ -146,6 +152,7 @@ _CODEX = _cli(
         r"usage_limit_reached",
     ),
     restart_suffix="resume --last",
+    ready=r"^[ \t]*›|\? for shortcuts",  # the composer's prompt, or its footer hint
 )
 
 _GEMINI = _cli(
@@ -165,6 +172,7 @@ _GEMINI = _cli(
     ),
     noise=(r"[\u2800-\u28ff] [^\n]*\(esc to cancel, [^)\n]*\)",),  # loading line, rotating quip
     restart_suffix="--resume latest",
+    ready=r"Type your message",
 )
 
 _AIDER = _cli(
@@ -173,6 +181,7 @@ _AIDER = _cli(
     human=(r"\(Y\)es/\(N\)o\b[^\n]*\[[^\]\n]+\]:[ \t]*$",),
     noise=(r"[░▒▓█]+", r"Waiting for [^\n]*"),  # the spinner line: "░░█▓▒░░░ Waiting for LLM"
     restart_suffix="--restore-chat-history",
+    ready=r"^\S*> ?\Z",  # "> " (or "architect> ") as the very last line
 )
 
 _HERMES = _cli(

@@ -8,7 +8,8 @@ in 5 days 22 hours 11 minutes", "Retry-After: 120"), an epoch ("usage limit reac
 `"resets_at": 1760000400`) and `"resets_in_seconds": 3600`. When the text holds several, the one
 written first wins. A time of day without a date is its next occurrence after `now`, in the zone
 named in parentheses or else in now's zone. Anything else is None: the caller then waits for the
-configured cooldown instead.
+configured cooldown instead; so is a time more than MAX_RESET (a year and a day) after `now`,
+which no limit announces honestly. Total: no text raises (dates out of range are simply not times).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: The furthest reset time believed: a date without a year can be up to a year away.
+MAX_RESET = timedelta(days=367)
 
 _Reader = Callable[[re.Match[str], datetime], datetime | None]
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -58,13 +62,17 @@ def parse_reset_time(text: str, now: datetime) -> datetime | None:
     ]
     if not found:
         return None
-    return min(found, key=lambda item: item[0])[1].astimezone(now.tzinfo)
+    return min(found, key=lambda item: item[0])[1]
 
 
 def _safely(read: _Reader, match: re.Match[str], now: datetime) -> datetime | None:
-    """`read(match, now)`, or None when the numbers are out of range (day 40, year 9999 + 1)."""
+    """`read(match, now)` in now's zone, or None when the numbers are out of range (day 40, year
+    9999 + 1) or it is more than MAX_RESET away."""
     try:
-        return read(match, now)
+        when = read(match, now)
+        if when is None or when - now > MAX_RESET:
+            return None
+        return when.astimezone(now.tzinfo)
     except (ValueError, OverflowError):
         return None
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from reconciler.api.duration import format_duration
-from reconciler.api.manifest import PlaybookSpec, Step
 from reconciler.api.status import Event, EventType, RunState
 from reconciler.core.lifecycle import next_run_state
 from reconciler.core.steps import GateResult, render_prompt, rework_message
+
+if TYPE_CHECKING:  # only annotations: the CLI reads runs without building the manifest models
+    from reconciler.api.manifest import PlaybookSpec, Step
 
 
 class StepPhase(StrEnum):

@@ -18,12 +18,12 @@ history cheap.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
 from reconciler.api.manifest import AgentSpec
+from reconciler.api.regex import Regex, compile_pattern
 from reconciler.core.profiles import Profile, profile_for
 from reconciler.core.resettime import parse_reset_time
 
@@ -155,6 +155,6 @@ def _clean(line: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    """`patterns` compiled once, with ^ and $ anchoring lines."""
-    return tuple(re.compile(pattern, re.MULTILINE) for pattern in patterns)
+def _compiled(patterns: tuple[str, ...]) -> tuple[Regex, ...]:
+    """`patterns` compiled once (linear-time RE2), with ^ and $ anchoring lines."""
+    return tuple(compile_pattern(pattern) for pattern in patterns)

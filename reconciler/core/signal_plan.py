@@ -12,7 +12,7 @@ from dataclasses import replace
 from reconciler.api.activity import Activity
 from reconciler.api.status import AgentState
 from reconciler.core.agent_plan import PlanBuilder
-from reconciler.core.delivery import Phase, QueuedMessage
+from reconciler.core.delivery import QueuedMessage
 from reconciler.core.screen import ScreenVerdict
 from reconciler.core.signals import SignalState, fold, weigh
 
@@ -68,21 +68,6 @@ def publish_activity(b: PlanBuilder, alive: bool, verdict: ScreenVerdict | None)
         activity = weigh(signal_state(b), screen, record.screen_changed_at, b.now)
     if activity != record.activity or record.activity_since is None:
         b.update(activity=activity, activity_since=b.now)
-
-
-def turn_started_since(b: PlanBuilder, message: QueuedMessage) -> QueuedMessage | None:
-    """The message delivered, when the agent's own signal says a turn started after its Enter.
-
-    The hook point for delivery confirmation by signal (the `delivery` work passes
-    `turn_started_at` to its AgentView instead).
-    """
-    started = b.record.turn_started_at
-    entered = message.phase_at
-    if message.phase is not Phase.SUBMITTED or started is None or entered is None:
-        return None
-    if started < entered:
-        return None
-    return replace(message, phase=Phase.DELIVERED, delivered_at=b.now)
 
 
 def took_message(b: PlanBuilder, message: QueuedMessage) -> None:

@@ -18,9 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from reconciler.api.errors import InvalidInput
-from reconciler.api.manifest import PlaybookSpec
+
+if TYPE_CHECKING:  # only annotations: the CLI reads runs without building the manifest models
+    from reconciler.api.manifest import PlaybookSpec
 
 #: `${name}`, or `$${name}` (an escaped, literal `${name}`).
 _REFERENCE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_-]*)\}")

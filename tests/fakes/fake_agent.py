@@ -13,6 +13,7 @@ A submitted message that is one of these commands changes behaviour:
   spin               show a spinner with an elapsed timer every 100 ms until the next message
   limit [TEXT]       print a usage-limit line
   ask                print `Do you want to proceed? [y/N]` and wait for a y/n answer line
+  dialog             the same on a cleared screen (a TUI drawing its dialog in place)
   daemon             fork a detached grandchild (double fork + setsid) that sleeps forever
   write PATH TEXT    write TEXT to PATH (relative to the working directory)
   say TEXT           print TEXT
@@ -25,6 +26,9 @@ SessionStart at start, UserPromptSubmit on Enter, PermissionRequest at `ask`, St
 reply is done (not while spinning, hanging or after an interrupt). With AIDER_NOTIFICATIONS and
 AIDER_NOTIFICATIONS_COMMAND in the environment (orch sets them for `profile: aider`) the command
 runs, with no payload, each time the agent waits for the user after a reply, as aider's does.
+Misbehaviours of real CLIs, by flag: --draw-delay S draws the `› ` input S seconds after the
+banner and throws away whatever was typed or pasted before (as Gemini CLI does while it starts);
+--ignore-enter never submits (an agent that does not take a message).
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class Agent:
         self.asking = False
         self.spin_start: float | None = None
         self.next_tick = 0.0
+        self.draw_delay: float = args.draw_delay
+        self.ignore_enter: bool = args.ignore_enter
         self.session_id = str(uuid.uuid4())
         self.hooks = _load_hooks(args.settings)
         self.notify_command = (
@@ -128,6 +134,10 @@ class Agent:
     def run(self) -> None:
         """Read and react to keys until a command, a timer, EOF or a signal ends the agent."""
         self.out(f"FAKE AGENT READY {self.name}\n")
+        if self.draw_delay:
+            time.sleep(self.draw_delay)
+            with contextlib.suppress(termios.error):
+                termios.tcflush(0, termios.TCIFLUSH)  # input before the prompt is lost
         self.hook("SessionStart", source="startup")
         self.prompt()
         while True:
@@ -208,7 +218,8 @@ class Agent:
     def key(self, byte: int) -> None:
         """One typed byte."""
         if byte == 0x0D:
-            self.submit()
+            if not self.ignore_enter:
+                self.submit()
         elif byte in (0x7F, 0x08):
             self._backspace()
         elif byte == 0x03:
@@ -287,7 +298,9 @@ class Agent:
             return True
         elif verb == "limit":
             self.out(f"{rest or DEFAULT_LIMIT}\n")
-        elif verb == "ask":
+        elif verb in ("ask", "dialog"):
+            if verb == "dialog":
+                self.out("\x1b[2J\x1b[H")
             self.asking = True
             self.out("Do you want to proceed? [y/N] ")
             self.hook("PermissionRequest", tool_name="Bash")
@@ -418,6 +431,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pid-file", help="write our pid here at start")
     parser.add_argument("--slow-start", type=float, default=0.0, help="wait before READY")
     parser.add_argument("--settings", help="a Claude Code settings file: run its hooks")
+    parser.add_argument(
+        "--draw-delay", type=float, default=0.0, help="draw the input late, losing earlier input"
+    )
+    parser.add_argument("--ignore-enter", action="store_true", help="never submit the input")
     return parser.parse_args(argv)
 
 

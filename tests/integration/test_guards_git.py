@@ -379,3 +379,20 @@ def test_guard_watcher_ignores_the_state_dir_through_a_symlinked_workdir(
         assert watcher.take_changed() == {link}
     finally:
         watcher.stop()
+
+
+def test_skip_worktree_and_assume_unchanged_do_not_hide_an_edit(repo: Path) -> None:
+    git(repo, "update-index", "--skip-worktree", "tests/test_a.py")
+    git(repo, "update-index", "--assume-unchanged", "SPRINT.md")
+    (repo / "tests/test_a.py").write_text("def test_a():\n    pass\n")
+    (repo / "SPRINT.md").write_text("# nothing to do\n")
+    found = {(v.path, v.kind) for v in find_violations(repo, RULES)}
+    assert found == {("tests/test_a.py", "modified"), ("SPRINT.md", "modified")}
+
+
+def test_info_exclude_does_not_hide_a_new_protected_file(repo: Path) -> None:
+    (repo / ".git/info").mkdir(exist_ok=True)
+    (repo / ".git/info/exclude").write_text("tests/\n")
+    (repo / "tests/test_c.py").write_text("def test_c():\n    assert True\n")
+    found = {(v.path, v.kind) for v in find_violations(repo, RULES)}
+    assert found == {("tests/test_c.py", "added")}

@@ -88,19 +88,19 @@ def test_a_spent_budget_cools_the_agent_down_until_the_window_frees(
     orch: Orch, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    claude_agent(orch, home, "  budget: {tokens: 1000, window: 4s, action: cooldown}\n")
+    claude_agent(orch, home, "  budget: {tokens: 1000, window: 12s, action: cooldown}\n")
 
     transcript(orch, home).write_text(assistant_lines()[0] + "\n")
 
     wait_until(
         lambda: orch.agents()["executor"]["status"]["state"] == "CoolingDown",
-        timeout=20,
+        timeout=60,
         what="CoolingDown",
     )
     reasons = [e["reason"] for e in orch.json("events", "--for", "agent/executor")["items"]]
     assert "BudgetExhausted" in reasons
     wait_until(
         lambda: orch.agents()["executor"]["status"]["state"] == "Running",
-        timeout=20,
+        timeout=60,
         what="Running again once the window passed",
     )

@@ -7,7 +7,6 @@ import os
 import random
 import stat
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +18,11 @@ from reconciler.adapters import agentlog
 from reconciler.adapters.agentlog import (
     LOG_NAME,
     RotatingLog,
-    copy_to_log,
+    copy_available,
+    fifo_path,
     follow,
     log_path,
+    make_fifo,
     pipe_command,
     read_log,
     render_line,
@@ -48,9 +49,10 @@ def numbered_lines(start: int, count: int) -> list[str]:
 
 
 def copy_through_pipe(data: bytes, log: Path, max_bytes: int, keep: int, chunk: int) -> None:
-    """Feed `data` through a real pipe into `copy_to_log`, as tmux feeds the writer."""
+    """Feed `data` through a real pipe into `copy_available`, as the FIFOs feed the writer."""
     read_fd, write_fd = os.pipe()
-    writer = threading.Thread(target=copy_to_log, args=(read_fd, log, max_bytes, keep, chunk))
+    out = RotatingLog(log, max_bytes, keep)
+    writer = threading.Thread(target=copy_available, args=(read_fd, out, chunk))
     writer.start()
     try:
         with os.fdopen(write_fd, "wb") as pipe:
@@ -58,6 +60,7 @@ def copy_through_pipe(data: bytes, log: Path, max_bytes: int, keep: int, chunk: 
     finally:
         writer.join(timeout=10)
         os.close(read_fd)
+        out.close()
     assert not writer.is_alive()
 
 
@@ -155,53 +158,55 @@ def test_writer_follows_the_path_when_the_file_is_moved_or_deleted(log: Path) ->
 def test_limits_must_be_positive(log: Path, max_bytes: int, keep: int) -> None:
     with pytest.raises(ValueError):
         RotatingLog(log, max_bytes, keep)
-    with pytest.raises(ValueError):
-        pipe_command(log, max_bytes, keep)
 
 
-def test_pipe_command_runs_the_writer_with_a_hostile_path(tmp_path: Path) -> None:
-    log = log_path(tmp_path / "it's an agent; $(touch pwned) `touch pwned2`")
+def test_pipe_command_copies_into_the_fifo_with_a_hostile_path(tmp_path: Path) -> None:
+    agent_dir = tmp_path / "it's an agent; $(touch pwned) `touch pwned2`"
+    agent_dir.mkdir()
+    fifo = fifo_path(agent_dir)
+    make_fifo(fifo)
     data = b"".join(f"{line}\r\n".encode() for line in numbered_lines(0, 100))
-
-    proc = subprocess.run(
-        ["/bin/sh", "-c", pipe_command(log, max_bytes=300, keep=50)],
-        input=data,
-        capture_output=True,
-        cwd=tmp_path,
-        timeout=30,
-        check=False,
-    )
-
-    assert (proc.returncode, proc.stderr) == (0, b"")
-    assert logged_bytes(log) == data
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # holds what cat writes after it exits
+    try:
+        proc = subprocess.run(
+            ["/bin/sh", "-c", pipe_command(fifo)],
+            input=data,
+            capture_output=True,
+            cwd=tmp_path,
+            timeout=30,
+            check=False,
+        )
+        assert (proc.returncode, proc.stderr) == (0, b"")
+        assert os.read(reader, len(data) + 1) == data
+    finally:
+        os.close(reader)
     assert not list(tmp_path.glob("pwned*"))
 
 
-def test_pipe_command_ignores_a_reconciler_package_in_the_working_folder(tmp_path: Path) -> None:
-    fake = tmp_path / "reconciler"
-    fake.mkdir()
-    (fake / "__init__.py").write_text("")
-    (fake / "logwriter.py").write_text("open('imported-the-wrong-writer', 'w')\n")
-    log = log_path(tmp_path / "agent")
+def test_pipe_command_does_not_wait_for_a_reader(tmp_path: Path) -> None:
+    """With no log writer running, cat still takes the output (the FIFO keeps it) and ends."""
+    fifo = fifo_path(tmp_path)
+    make_fifo(fifo)
 
-    subprocess.run(
-        ["/bin/sh", "-c", pipe_command(log)],
-        input=b"hello\n",
-        cwd=tmp_path,
-        timeout=30,
-        check=True,
-    )
-
-    assert log.read_bytes() == b"hello\n"
-    assert not (tmp_path / "imported-the-wrong-writer").exists()
+    subprocess.run(["/bin/sh", "-c", pipe_command(fifo)], input=b"x\n", timeout=30, check=True)
 
 
-def test_pipe_command_uses_this_interpreter_and_absolute_paths() -> None:
-    command = pipe_command(Path("relative/pane.log"), max_bytes=123, keep=4)
+def test_pipe_command_uses_the_systems_cat_and_an_absolute_path() -> None:
+    command = pipe_command(Path("relative/pane.fifo"))
 
-    assert command.startswith("export PYTHONPATH=")
-    assert f"; exec {sys.executable} -P -m reconciler.adapters.logwriter " in command
-    assert f"{Path.cwd() / 'relative' / 'pane.log'} 123 4" in command
+    assert command == f"exec {agentlog.CAT} 1<>{Path.cwd() / 'relative' / 'pane.fifo'}"
+    assert Path(agentlog.CAT).is_absolute()
+
+
+def test_make_fifo_keeps_a_fifo_and_replaces_anything_else(tmp_path: Path) -> None:
+    fifo = fifo_path(tmp_path)
+    fifo.write_text("a regular file")
+    make_fifo(fifo)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert stat.S_IMODE(fifo.lstat().st_mode) == 0o600
+    inode = fifo.lstat().st_ino
+    make_fifo(fifo)
+    assert fifo.lstat().st_ino == inode
 
 
 # -- rendering for display ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.api.duration import DURATION_PATTERN, format_duration, parse_duration
+from reconciler.api.duration import DURATION_PATTERN, MAX_SECONDS, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -61,6 +61,18 @@ def test_parse_refuses(value: object) -> None:
         parse_duration(value)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "value", ["99999999999999999999h", "31d", "30d1ms", MAX_SECONDS + 1, 1e300, "720h1s"]
+)
+def test_parse_refuses_more_than_thirty_days(value: str | float) -> None:
+    with pytest.raises(ValueError, match=r"^invalid duration .*: at most 30d \(2592000 seconds\)"):
+        parse_duration(value)
+
+
+def test_thirty_days_is_the_longest_duration() -> None:
+    assert parse_duration("30d") == parse_duration("720h") == MAX_SECONDS
+
+
 def test_parse_message_quotes_the_value() -> None:
     with pytest.raises(ValueError) as caught:
         parse_duration("10x")
@@ -93,7 +105,7 @@ def test_format_refuses(seconds: float) -> None:
         format_duration(seconds)
 
 
-@given(st.integers(min_value=0, max_value=10**12))
+@given(st.integers(min_value=0, max_value=MAX_SECONDS * 1000))
 def test_format_then_parse_round_trips(millis: int) -> None:
     seconds = millis / 1000
     text = format_duration(seconds)
@@ -101,7 +113,7 @@ def test_format_then_parse_round_trips(millis: int) -> None:
     assert parse_duration(text) == seconds
 
 
-@given(st.floats(min_value=0, max_value=1e9))
+@given(st.floats(min_value=0, max_value=MAX_SECONDS))
 def test_parse_then_format_is_stable(value: float) -> None:
     seconds = parse_duration(value)
     assert parse_duration(format_duration(seconds)) == seconds

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from reconciler.api.actions import Launch, Paste, PressEnter, SendKeys
+from reconciler.api.actions import Launch, PressEnter, SendKeys
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
-from reconciler.core.delivery import Phase, QueuedMessage
+from reconciler.core.health import settle_keys
 from reconciler.core.planner import launch_hash, plan_agent
 
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
@@ -140,10 +140,71 @@ def test_prompt_answered_by_rule_then_enter() -> None:
     assert got.record is not None and got.record.state is S.RUNNING
     assert got.actions == (SendKeys("executor", literal="y"),)
     assert got.events[-1].reason == "Answered"
-    again = plan(desired, PROMPT, got.record, T0 + 1)
+    assert got.record.keys_sent_at == T0  # written ahead of the keys
+    sent = settle_keys(got.record, failed=False)  # as the controller does once they went out
+    assert sent.keys_sent_at is None
+    again = plan(desired, PROMPT, sent, T0 + 1)
     assert again.actions == (PressEnter("executor"),)
-    still = plan(desired, PROMPT, again.record or got.record, T0 + 2)
+    assert again.record is not None and again.record.keys_sent_at == T0 + 1
+    pressed = settle_keys(again.record, failed=False)
+    assert pressed.enter_due is None
+    still = plan(desired, PROMPT, pressed, T0 + 2)
     assert still.actions == ()  # the handled prompt does not fire twice
+
+
+def test_enter_cut_off_by_a_controller_kill_is_pressed_again_only_if_it_never_arrived() -> None:
+    desired = agent(prompts=[{"match": "Do you want to proceed", "answer": "y"}])
+    answered = plan(desired, PROMPT, running(desired), T0).record
+    assert answered is not None
+    typed = settle_keys(answered, failed=False)
+    intent = plan(desired, PROMPT, typed, T0 + 1).record
+    assert intent is not None and intent.keys_sent_at == T0 + 1  # the controller died here
+    arrived = plan(desired, "answered: yes\n› \n", intent, T0 + 1.2)
+    assert arrived.actions == ()
+    assert arrived.record is not None and arrived.record.enter_due is None
+    lost = plan(desired, PROMPT, intent, T0 + 2.5)
+    assert lost.actions == (PressEnter("executor"),)
+
+
+def test_answer_refused_by_tmux_is_tried_again() -> None:
+    desired = agent(prompts=[{"match": "Do you want to proceed", "keys": ["Enter"]}])
+    got = plan(desired, PROMPT, running(desired), T0)
+    assert got.record is not None
+    failed = settle_keys(got.record, failed=True)
+    again = plan(desired, PROMPT, failed, T0 + 1)
+    assert again.actions == (SendKeys("executor", keys=("Enter",)),)
+
+
+def test_answer_cut_off_by_a_controller_kill_is_not_sent_twice_once_it_shows() -> None:
+    desired = agent(prompts=[{"match": "Do you want to proceed", "keys": ["Enter"]}])
+    intent = plan(desired, PROMPT, running(desired), T0).record
+    assert intent is not None and intent.keys_sent_at == T0  # the controller died here
+    moved = plan(desired, PROMPT + "y\nproceeding\n", intent, T0 + 0.2)
+    assert moved.actions == ()
+    assert moved.record is not None and moved.record.keys_sent_at is None
+
+
+def test_answer_cut_off_before_it_was_sent_is_sent_after_the_grace() -> None:
+    desired = agent(prompts=[{"match": "Do you want to proceed", "keys": ["Enter"]}])
+    intent = plan(desired, PROMPT, running(desired), T0).record
+    assert intent is not None
+    early = plan(desired, PROMPT, intent, T0 + 0.5)
+    assert early.actions == () and early.requeue_after == pytest.approx(0.5)
+    late = plan(desired, PROMPT, intent, T0 + 1.5)
+    assert late.actions == (SendKeys("executor", keys=("Enter",)),)
+    assert [e.reason for e in late.events][:1] == ["AnswerRetried"]
+
+
+def test_attached_pane_gets_no_answer_until_detached() -> None:
+    desired = agent(prompts=[{"match": "Do you want to proceed", "keys": ["Enter"]}])
+    pane = PaneObservation("executor", "%1", 100, False, 0, 0, attached=True)
+    observed = AgentObservation(pane, None, PROMPT)
+    got = plan_agent("executor", desired, observed, running(desired), PlanContext(T0, UTC))
+    assert got.actions == ()
+    assert condition(got.record, "Attached") is ConditionStatus.TRUE
+    detached = plan(desired, PROMPT, got.record or running(desired), T0 + 1)
+    assert detached.actions == (SendKeys("executor", keys=("Enter",)),)
+    assert condition(detached.record, "Attached") is ConditionStatus.FALSE
 
 
 def test_prompt_rule_with_keys_sends_keys() -> None:
@@ -205,58 +266,6 @@ def test_stale_to_running_when_screen_moves() -> None:
     assert stale is not None and stale.state is S.STALE
     got = plan(desired, "new output\n› \n", stale, T0 + 302)
     assert got.record is not None and got.record.state is S.RUNNING
-
-
-def message(phase: Phase = Phase.QUEUED, **fields: Any) -> QueuedMessage:
-    return replace(
-        QueuedMessage(7, "executor", "user", "line one\nline two", T0), phase=phase, **fields
-    )
-
-
-def test_message_is_pasted_then_submitted_then_delivered() -> None:
-    desired = agent()
-    record = settle(desired, IDLE, running(desired), T0)
-    pasted = plan(desired, IDLE, record, T0, message=message())
-    assert pasted.actions == (Paste("executor", "line one\nline two"),)
-    assert pasted.message is not None and pasted.message.phase is Phase.PASTED
-    early = plan(desired, IDLE, record, T0 + 0.05, message=pasted.message)
-    assert early.actions == ()
-    entered = plan(desired, "line one\nline two\n", record, T0 + 0.5, message=pasted.message)
-    assert entered.actions == (PressEnter("executor"),)
-    assert entered.message is not None and entered.message.phase is Phase.SUBMITTED
-    done = plan(
-        desired, "received\n› \n", entered.record or record, T0 + 1, message=entered.message
-    )
-    assert done.message is not None and done.message.phase is Phase.DELIVERED
-    assert done.events[-1].reason == "Delivered"
-    assert done.requeue_after == 0.0  # the next queued message goes out at once
-
-
-def test_swallowed_enter_is_pressed_once_more() -> None:
-    desired = agent()
-    record = settle(desired, "draft\n", running(desired), T0)
-    submitted = message(Phase.SUBMITTED, phase_at=T0, screen_digest=record.screen_digest, enters=1)
-    got = plan(desired, "draft\n", record, T0 + 1, message=submitted)
-    assert got.actions == (PressEnter("executor"),)
-
-
-def test_message_waits_while_cooling_down() -> None:
-    desired = agent()
-    record = running(desired, state=S.COOLING_DOWN, cooldown_until=T0 + 60)
-    got = plan(desired, LIMIT, record, T0, message=message())
-    assert got.actions == () and got.message is None
-
-
-def test_paste_never_submitted_goes_back_to_the_queue_when_agent_dies() -> None:
-    desired = agent()
-    got = plan_agent(
-        "executor",
-        desired,
-        AgentObservation(exit_code=1),
-        running(desired),
-        PlanContext(T0, UTC, message=message(Phase.PASTED, phase_at=T0)),
-    )
-    assert got.message is not None and got.message.phase is Phase.QUEUED
 
 
 def test_no_resume_is_typed_into_a_menu_after_the_cooldown() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from transitions import MachineError
+from transitions import Machine, MachineError
 
 from reconciler.api.status import AgentState
-from reconciler.core.lifecycle import AGENT_TRANSITIONS, next_state
+from reconciler.core.lifecycle import AGENT_TRANSITIONS, _agent_lifecycle, next_state
 
 S = AgentState
 
@@ -54,3 +56,27 @@ def test_awaiting_human_cannot_go_stale() -> None:
 def test_every_state_is_reachable() -> None:
     reachable = {dest for _, _, dest in AGENT_TRANSITIONS}
     assert reachable == set(AgentState)
+
+
+def test_edges_are_the_tables_rows() -> None:
+    expected = {
+        (source.value, trigger): dest.value
+        for trigger, sources, dest in AGENT_TRANSITIONS
+        for source in sources
+    }
+    assert _agent_lifecycle().edges == expected
+
+
+def test_machine_is_built_once_per_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[object] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(kwargs)
+        return Machine(*args, **kwargs)
+
+    monkeypatch.setattr("transitions.Machine", counting)
+    _agent_lifecycle.cache_clear()
+    for _ in range(3):
+        next_state(S.RUNNING, "stall")
+        next_state(S.STALE, "recover")
+    assert len(built) == 1

@@ -147,9 +147,11 @@ def test_a_turn_start_signal_after_enter_confirms_the_delivery() -> None:
 
 def test_a_turn_start_before_the_enter_confirms_nothing() -> None:
     desired = agent()
-    record = running(desired, turn_started_at=T0 + 0.5, signal_id=4)
-    message = QueuedMessage(1, "executor", "human", "hi", T0, Phase.SUBMITTED, T0 + 1, "x")
-    got = plan(desired, record, T0 + 1.1, message=message)
+    looked = plan(desired, running(desired, turn_started_at=T0 + 0.5, signal_id=4), T0 + 1)
+    assert looked.record is not None
+    digest = looked.record.screen_digest  # the screen has not moved since the Enter
+    message = QueuedMessage(1, "executor", "human", "hi", T0, Phase.SUBMITTED, T0 + 1, digest)
+    got = plan(desired, looked.record, T0 + 1.1, message=message)
     assert got.message is None or got.message.phase is not Phase.DELIVERED
 
 

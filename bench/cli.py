@@ -1,0 +1,71 @@
+"""CLI wall time: `orch --help`, `orch get agents`, `orch send`, `orch describe agent`.
+
+A sandbox with 20 idle agents applied (`apply --wait`, so the controller runs and every agent has
+a record); then each command is run ROUNDS times, one after another, as a shell would run it: the
+installed `orch` script (the venv's console entry point) in a new process, its output read and
+dropped. The figure is each run's wall time from spawn to exit, start-up and imports included.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.report import Budget, Figure
+from bench.sandbox import Sandbox, sandbox
+from bench.workload import idle_agents
+
+AGENTS = 20
+ROUNDS = 15
+#: DESIGN.md's budgets: the read verbs and send, and --help.
+VERB_BUDGET_MS = 100.0
+HELP_BUDGET_MS = 80.0
+
+
+def run(rounds: int = ROUNDS) -> list[Figure]:
+    """Each command's wall time over `rounds` runs against 20 applied agents."""
+    commands: list[tuple[str, tuple[str, ...], float]] = [
+        ("orch --help", ("--help",), HELP_BUDGET_MS),
+        ("orch get agents", ("get", "agents"), VERB_BUDGET_MS),
+        ("orch describe agent", ("describe", "agent", "idle-0"), VERB_BUDGET_MS),
+        ("orch send", ("send", "idle-1", "hello"), VERB_BUDGET_MS),
+    ]
+    with sandbox() as box:
+        path = box.workdir / "agents.yaml"
+        path.write_text(idle_agents("idle", AGENTS))
+        box.orch("apply", "-f", str(path), "--wait", "--timeout", "60s")
+        return [
+            Figure(
+                f"CLI wall time, {AGENTS} agents: {label}",
+                "ms",
+                tuple(_wall_ms(box, args) for _ in range(rounds)),
+                Budget(budget),
+                note="spawn -> exit of the installed `orch` script",
+            )
+            for label, args, budget in commands
+        ]
+
+
+def _orch() -> list[str]:
+    """The console script next to this interpreter (what users run), else `python -m reconciler`."""
+    script = Path(sys.executable).parent / "orch"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
+
+
+def _wall_ms(box: Sandbox, args: tuple[str, ...]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [*_orch(), *args],
+        env=box.env,
+        cwd=box.workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    elapsed = (time.perf_counter() - start) * 1000.0
+    if proc.returncode != 0:
+        raise RuntimeError(f"orch {' '.join(args)} exited {proc.returncode}: {proc.stderr!r}")
+    return elapsed
