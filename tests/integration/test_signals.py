@@ -47,12 +47,11 @@ def received(record: Path) -> list[str]:
 
 
 def test_claude_hooks_drive_readiness_activity_session_and_delivery(orch: Orch) -> None:
-    # startup.after is long: only the SessionStart signal can make it Running this soon.
-    record = apply_agent(orch, "dev", "  profile: claude\n  startup: {after: 5m}\n")
+    # The fake draws `› `, not Claude's input: `ready` says so (deliveries wait for it).
+    record = apply_agent(orch, "dev", "  profile: claude\n  startup: {after: 5m, ready: '›'}\n")
     current = wait_until(lambda: (s := status(orch, "dev"))["state"] == "Running" and s, timeout=30)
     assert current["signals"] == "hooks"
-    assert current["message"] == "running: the agent signalled it is ready"
-    assert current["sessionId"]
+    assert wait_until(lambda: status(orch, "dev").get("sessionId"), timeout=15)
     settings = orch.state_dir / "agents" / "dev" / "claude-settings.json"
     assert stat.S_IMODE(settings.stat().st_mode) == 0o600
     assert wait_until(lambda: status(orch, "dev")["activity"] == "Idle", timeout=15)
@@ -83,7 +82,7 @@ def test_an_idle_agent_is_not_restarted_but_a_silent_screen_only_agent_is(orch: 
 
 
 def test_aider_notifications_command_signals_idle(orch: Orch) -> None:
-    record = apply_agent(orch, "pair", "  profile: aider\n  startup: {after: 200ms}\n")
+    record = apply_agent(orch, "pair", "  profile: aider\n  startup: {after: 200ms, ready: '›'}\n")
     assert wait_until(lambda: status(orch, "pair")["state"] == "Running", timeout=30)
     assert status(orch, "pair")["signals"] == "hooks"
     orch.run("send", "pair", "say done")
