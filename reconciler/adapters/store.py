@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler.api.activity import Activity
 from reconciler.api.status import (
     AgentRecord,
     AgentState,
@@ -712,6 +713,8 @@ def _record_from_json(text: str) -> AgentRecord:
     data = json.loads(text)
     data["state"] = AgentState(data["state"])
     data["crash_times"] = tuple(data.get("crash_times", ()))
+    data["activity"] = Activity(data.get("activity", Activity.UNKNOWN))
+    data["pending_keys"] = tuple(data.get("pending_keys", ()))
     data["conditions"] = tuple(
         Condition(
             c["type"],

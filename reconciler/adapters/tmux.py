@@ -57,6 +57,7 @@ PANE_FORMAT = "\t".join(
         "window_activity",
         "session_created",
         "@orch_launch",
+        "cursor_y",
     )
 )
 
@@ -299,7 +300,7 @@ def _pane_target(name: str) -> str:
 
 def _parse_pane(line: str) -> PaneObservation:
     """One PANE_FORMAT line."""
-    session, pane_id, pid, dead, activity, created, launch_id = line.split("\t")
+    session, pane_id, pid, dead, activity, created, launch_id, cursor_y = line.split("\t")
     return PaneObservation(
         session=session,
         pane_id=pane_id,
@@ -308,6 +309,7 @@ def _parse_pane(line: str) -> PaneObservation:
         activity=int(activity),
         created=int(created),
         launch_id=launch_id,
+        cursor_y=int(cursor_y) if cursor_y.isdigit() else None,
     )
 
 

@@ -18,6 +18,8 @@ class PaneObservation:
     tells a restarted session from the one observed before it under the same name. `launch_id`
     is the launch the session was started for (the `@orch_launch` session option), so a controller
     that died between starting a session and recording it still knows whose session it is.
+    `cursor_y` is the cursor's row on the visible screen (`#{cursor_y}`; None when unknown): a
+    program that asks on its cursor's line waits on that row's question, not on older ones.
     """
 
     session: str
@@ -27,3 +29,4 @@ class PaneObservation:
     activity: int
     created: int
     launch_id: str = ""
+    cursor_y: int | None = None

@@ -15,6 +15,7 @@ import re
 import uuid
 
 from reconciler.api.actions import Forget, Launch, Stop
+from reconciler.api.activity import Activity
 from reconciler.api.duration import format_duration
 from reconciler.api.manifest import Agent
 from reconciler.api.status import LIVE_STATES, AgentRecord, AgentState, Event, EventType
@@ -149,7 +150,14 @@ def _plan_exit(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
     record = b.record
     code = observed.exit_code
     what = f"exited with code {code}" if code is not None else "session disappeared"
-    b.update(exit_code=code, pid=None, enter_due=None)
+    b.update(
+        exit_code=code,
+        pid=None,
+        pending_keys=(),
+        keys_due=None,
+        activity=Activity.UNKNOWN,
+        activity_since=None,
+    )
     if spec.restart_policy == "Never" or (spec.restart_policy == "OnFailure" and code == 0):
         b.actions.append(Stop(record.name, record.launch_id, record.pid, kill_session=False))
         b.take(
@@ -239,6 +247,7 @@ def _plan_message(b: PlanBuilder, observed: AgentObservation) -> None:
     step = step_delivery(message, b.record.screen_digest, b.now)
     if step.action is not None:
         b.actions.append(step.action)
+        b.update(replaying=False)
     if step.message != message:
         b.message = step.message
         if step.message.delivered_at is not None:
@@ -304,8 +313,13 @@ def _launch(
         backoff_until=None,
         screen_changed_at=b.now,
         handled_prompt="",
-        handled_limit="",
-        enter_due=None,
+        limit_lines=0,
+        # A restart command resumes the conversation and redraws it: its limit lines are old.
+        replaying=command != spec.command,
+        pending_keys=(),
+        keys_due=None,
         nudged_at=None,
+        activity=Activity.UNKNOWN,
+        activity_since=None,
     )
     b.requeue(spec.startup.after)

@@ -35,6 +35,14 @@ class Profile:
     """Screen parts that change while nothing happens (spinners, timers); left out of the digest."""
     restart_suffix: str | None
     """Appended to the command to resume the last conversation; None: restart the same command."""
+    busy_patterns: tuple[str, ...] = ()
+    """At the bottom of the screen: a turn is in progress (spinners, "esc to interrupt")."""
+    idle_patterns: tuple[str, ...] = ()
+    """At the bottom of the screen, with no busy marker: the empty input waiting for a task."""
+    line_mode: bool = True
+    """The program asks on the cursor's line (a shell, aider): only that line and what follows
+    it can be the live question. False for full-screen CLIs that draw their dialogs at the
+    bottom and erase them once answered."""
 
     def restart_command(self, command: str) -> str:
         """The default command line that restarts `command` and resumes where it stopped."""
@@ -64,6 +72,10 @@ _GENERIC = Profile(
         r"[Ee]rror(?: code)?:? 429\b",
         r"[Ss]tatus(?: code)?:? 429\b",
         r"HTTP(?:/[0-9.]+)? 429\b",
+        # Billing and quota: the OpenAI API's texts, which Codex and aider (litellm) show.
+        r"insufficient_quota",
+        r"exceeded your current quota",
+        r"[Qq]uota exceeded",
     ),
     noise_patterns=(
         r"[\u2800-\u28ff✻✳✶✢✽·*↑↓]",  # spinner frames (braille dots, Claude's stars), arrows
@@ -75,6 +87,7 @@ _GENERIC = Profile(
         ),
     ),
     restart_suffix=None,
+    line_mode=True,
 )
 
 
@@ -85,6 +98,9 @@ def _cli(
     never: tuple[str, ...] = (),
     limits: tuple[str, ...] = (),
     noise: tuple[str, ...] = (),
+    busy: tuple[str, ...],
+    idle: tuple[str, ...],
+    line_mode: bool,
     restart_suffix: str,
 ) -> Profile:
     """A CLI's profile: its own patterns first, then the generic ones."""
@@ -95,6 +111,9 @@ def _cli(
         rate_limit_patterns=limits + _GENERIC.rate_limit_patterns,
         noise_patterns=noise + _GENERIC.noise_patterns,
         restart_suffix=restart_suffix,
+        busy_patterns=busy,
+        idle_patterns=idle,
+        line_mode=line_mode,
     )
 
 
@@ -103,7 +122,6 @@ _CLAUDE = _cli(
     human=(
         r"Do you want to (?:proceed|make this edit|create|allow|use this API key)\b",
         r", and tell Claude what to do differently",  # No, … / Deny, …
-        r"Do you trust the files in this folder\?",
         r"Is this a project you created or one you trust\?",
         r"Yes, I trust this folder",
         r"Use skill \"[^\"\n]*\"\?",
@@ -124,7 +142,14 @@ _CLAUDE = _cli(
         r"You[’']ve reached your [^\n]{1,60}? limit\b",
         r"Server is temporarily limiting requests",
         r"Request rejected \(429\)",
+        r"Credit balance is too low",
     ),
+    busy=(
+        r"esc to interrupt",
+        r"[✻✳✶✢✽] [A-Z][a-z]+… \(",  # the spinner line: "✳ Simplifying… (2m 18s · …)"
+    ),
+    idle=(r"❯[ \t\u00a0]*$",),  # the empty input between two rules
+    line_mode=False,
     restart_suffix="--continue",
 )
 
@@ -145,6 +170,11 @@ _CODEX = _cli(
         r"You[’']ve hit your usage limit",
         r"usage_limit_reached",
     ),
+    # The working header's bullet blinks between • and ◦ even when nothing else moves.
+    noise=(r"[•◦](?= Working)",),
+    busy=(r"Working \(", r"esc to interrupt"),
+    idle=(r"› ",),  # the composer (its placeholder rotates); drawn while busy too
+    line_mode=False,
     restart_suffix="resume --last",
 )
 
@@ -158,20 +188,37 @@ _GEMINI = _cli(
         r"Waiting for user confirmation",
         r"Yes, allow once",
         r"No, (?:suggest changes|keep planning)",
+        r"Do you trust the files in this folder\?",  # the folder-trust dialog
+        r"Trust (?:parent )?folder \(",
+        r"\(Use Enter to select\)",  # the first-start auth menu
+        r"Enter Gemini API Key",
+        r"Usage limit reached for ",  # the quota dialog: 1. Keep trying / 2. Stop
     ),
     limits=(
         r"[Qq]uota limit\b",
         r"RESOURCE_EXHAUSTED",
+        r"[Qq]uota exceeded for",
+        r"exhausted your (?:daily )?quota",
     ),
     noise=(r"[\u2800-\u28ff] [^\n]*\(esc to cancel, [^)\n]*\)",),  # loading line, rotating quip
+    busy=(r"esc to cancel, ", r"Executing Hooks:"),
+    idle=(r"Type your message or @path/to/file",),  # drawn while busy too
+    line_mode=False,
     restart_suffix="--resume latest",
 )
 
 _AIDER = _cli(
     "aider",
     # Only an unanswered question: aider leaves "[Yes]: y" on screen once answered.
-    human=(r"\(Y\)es/\(N\)o\b[^\n]*\[[^\]\n]+\]:[ \t]*$",),
+    human=(
+        r"\(Y\)es/\(N\)o\b[^\n]*\[[^\]\n]+\]:[ \t]*$",
+        # aider 0.86's spinner can overwrite the start of the question line it shares.
+        r"D\)on't ask again \[[^\]\n]+\]:[ \t]*$",
+    ),
     noise=(r"[░▒▓█]+", r"Waiting for [^\n]*"),  # the spinner line: "░░█▓▒░░░ Waiting for LLM"
+    busy=(r"Waiting for ",),
+    idle=(r">[ \t]*\Z",),  # the input prompt, empty, as the last line
+    line_mode=True,
     restart_suffix="--restore-chat-history",
 )
 
@@ -183,6 +230,9 @@ _HERMES = _cli(
         r"[\u2800-\u28ff] [^\n]*\([0-9.]+s\)",  # spinner line: frame, kawaii face, verb, time
         r"Ctrl\+C to interrupt",
     ),
+    busy=(r"Ctrl\+C to interrupt",),
+    idle=(r"❯[ \t]*\Z",),
+    line_mode=True,
     restart_suffix="--continue",
 )
 

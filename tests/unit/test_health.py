@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from reconciler.api.actions import Launch, Paste, PressEnter, SendKeys
+from reconciler.api.activity import Activity
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.delivery import Phase, QueuedMessage
+from reconciler.core.health import KEY_PAUSE_SECONDS
 from reconciler.core.planner import launch_hash, plan_agent
 
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
@@ -21,6 +23,7 @@ S = AgentState
 IDLE = "welcome\n› \n"
 LIMIT = "working...\nYou've hit your usage limit · resets 3pm\n› \n"
 PROMPT = "about to run rm -rf build\nDo you want to proceed? [y/N]\n"
+ENTER = SendKeys("executor", keys=("Enter",))
 
 
 def agent(**spec: Any) -> DesiredAgent:
@@ -103,7 +106,7 @@ def test_cooling_down_keeps_deadline_and_never_goes_stale() -> None:
         state=S.COOLING_DOWN,
         cooldown_until=T0 + 3600,
         screen_changed_at=T0 - 7200,
-        handled_limit="x",
+        limit_lines=1,
     )
     got = plan(desired, LIMIT, record, T0)
     assert got.record is not None and got.record.state is S.COOLING_DOWN
@@ -113,13 +116,12 @@ def test_cooling_down_keeps_deadline_and_never_goes_stale() -> None:
 
 def test_cooling_down_to_running_at_deadline_sends_resume() -> None:
     desired = agent(rateLimit={"resume": "go on"})
-    text = "You've hit your usage limit · resets 3pm"
-    record = running(desired, state=S.COOLING_DOWN, cooldown_until=T0 - 1, handled_limit=text)
+    record = running(desired, state=S.COOLING_DOWN, cooldown_until=T0 - 1, limit_lines=1)
     got = plan(desired, LIMIT, record, T0)
     assert got.record is not None and got.record.state is S.RUNNING
     assert got.actions == (SendKeys("executor", literal="go on"),)
     enter = plan(desired, LIMIT, got.record, T0 + 1)
-    assert enter.actions == (PressEnter("executor"),)
+    assert enter.actions == (ENTER,)
     assert enter.record is not None and enter.record.state is S.RUNNING  # old text: no re-trigger
 
 
@@ -141,15 +143,23 @@ def test_prompt_answered_by_rule_then_enter() -> None:
     assert got.actions == (SendKeys("executor", literal="y"),)
     assert got.events[-1].reason == "Answered"
     again = plan(desired, PROMPT, got.record, T0 + 1)
-    assert again.actions == (PressEnter("executor"),)
+    assert again.actions == (ENTER,)
     still = plan(desired, PROMPT, again.record or got.record, T0 + 2)
     assert still.actions == ()  # the handled prompt does not fire twice
 
 
-def test_prompt_rule_with_keys_sends_keys() -> None:
-    desired = agent(prompts=[{"match": "proceed", "keys": ["Down", "Enter"]}])
+def test_prompt_rule_with_keys_sends_them_one_per_pass_with_a_pause_between() -> None:
+    desired = agent(prompts=[{"match": "proceed", "keys": ["Up", "Enter"]}])
     got = plan(desired, PROMPT, running(desired), T0)
-    assert got.actions == (SendKeys("executor", keys=("Down", "Enter")),)
+    assert got.actions == (SendKeys("executor", keys=("Up",)),)
+    assert got.requeue_after == pytest.approx(KEY_PAUSE_SECONDS)
+    assert got.record is not None
+    early = plan(desired, PROMPT, got.record, T0 + KEY_PAUSE_SECONDS / 2)
+    assert early.actions == ()  # the pause is a requeue, never a sleep in the loop
+    assert early.requeue_after == pytest.approx(KEY_PAUSE_SECONDS / 2)
+    due = plan(desired, PROMPT, got.record, T0 + KEY_PAUSE_SECONDS)
+    assert due.actions == (ENTER,)
+    assert due.record is not None and due.record.pending_keys == ()
 
 
 def test_running_to_awaiting_human_on_unanswered_prompt() -> None:
@@ -266,3 +276,163 @@ def test_no_resume_is_typed_into_a_menu_after_the_cooldown() -> None:
     got = plan(desired, menu, record, T0)
     assert got.record is not None and got.record.state is S.RUNNING
     assert got.actions == ()
+
+
+# --- activity: quiet is stuck only for a busy agent ----------------------------------------------
+
+CLAUDE_IDLE = "● Done: added GET /healthz.\n────────\n❯ \n────────\n  ? for shortcuts\n"
+CLAUDE_BUSY = "● Working on it\n✻ Thinking… (1m 2s · esc to interrupt)\n────────\n❯ \n────────\n"
+
+
+def test_an_idle_agent_is_never_stale_nor_restarted() -> None:
+    desired = agent(stale={"after": "5m", "action": "restart"})
+    record = settle(desired, CLAUDE_IDLE, running(desired), T0)
+    assert record.activity is Activity.IDLE
+    for minutes in (5, 10, 15, 60):
+        got = plan(desired, CLAUDE_IDLE, record, T0 + 60 * minutes + 1)
+        assert got.record is not None and got.record.state is S.RUNNING
+        assert got.actions == ()
+    assert condition(got.record, "Idle") is ConditionStatus.TRUE
+
+
+def test_a_busy_agent_without_progress_goes_stale() -> None:
+    desired = agent(stale={"after": "5m", "action": "none"})
+    record = settle(desired, CLAUDE_BUSY, running(desired), T0)
+    assert record.activity is Activity.BUSY
+    got = plan(desired, CLAUDE_BUSY.replace("✻", "✶").replace("1m 2s", "6m 9s"), record, T0 + 301)
+    assert got.record is not None and got.record.state is S.STALE
+    assert condition(got.record, "Idle") is ConditionStatus.FALSE
+
+
+def test_quiet_counts_from_when_the_agent_became_busy() -> None:
+    desired = agent(stale={"after": "5m", "action": "none"})
+    record = settle(desired, CLAUDE_IDLE, running(desired), T0)
+    record = replace(record, activity=Activity.BUSY, activity_since=T0 + 600)  # e.g. a signal
+    got = plan(desired, CLAUDE_IDLE.replace("❯ ", "❯ x"), record, T0 + 601)
+    assert got.record is not None and got.record.state is S.RUNNING
+
+
+def test_a_hung_codex_blinking_bullet_is_not_progress() -> None:
+    desired = agent(profile="codex", command="codex", stale={"after": "5m", "action": "none"})
+    frame = "• Ran tests\n{} Working (2m 01s • esc to interrupt)\n› Ask Codex to do anything\n"
+    record = settle(desired, frame.format("•"), running(desired), T0)
+    got = plan(desired, frame.format("◦"), record, T0 + 301)
+    assert got.record is not None and got.record.state is S.STALE
+
+
+def test_a_stale_agent_that_is_idle_recovers() -> None:
+    desired = agent(stale={"after": "5m", "action": "none"})
+    record = settle(desired, CLAUDE_IDLE, running(desired, state=S.STALE), T0)
+    got = plan(desired, CLAUDE_IDLE, record, T0 + 1)
+    assert got.record is not None and got.record.state is S.RUNNING
+    assert got.record.reason == "Recovered"
+
+
+def test_idle_nudge_is_opt_in_and_sent_once_per_idle_after() -> None:
+    desired = agent(idle={"after": "30m", "action": "nudge", "nudge": "next task"})
+    record = settle(desired, CLAUDE_IDLE, running(desired), T0)
+    early = plan(desired, CLAUDE_IDLE, record, T0 + 1799)
+    assert early.actions == ()
+    assert early.requeue_after == pytest.approx(1)
+    nudged = plan(desired, CLAUDE_IDLE, record, T0 + 1800)
+    assert nudged.actions == (SendKeys("executor", literal="next task"),)
+    assert nudged.events[-1].reason == "IdleNudged"
+    assert nudged.record is not None and nudged.record.state is S.RUNNING
+    entered = plan(desired, CLAUDE_IDLE, nudged.record, T0 + 1801)
+    assert entered.actions == (ENTER,)
+    assert entered.record is not None
+    assert plan(desired, CLAUDE_IDLE, entered.record, T0 + 1900).actions == ()
+
+
+def test_without_an_idle_spec_an_idle_agent_is_left_alone() -> None:
+    desired = agent(stale={"after": "1m", "action": "nudge"})
+    record = settle(desired, CLAUDE_IDLE, running(desired), T0)
+    assert plan(desired, CLAUDE_IDLE, record, T0 + 7200).actions == ()
+
+
+# --- live prompts: rules read again -------------------------------------------------------------
+
+
+def test_a_rule_added_while_a_prompt_waits_answers_it() -> None:
+    without = agent()
+    waiting = plan(without, PROMPT, running(without), T0).record
+    assert waiting is not None and waiting.state is S.AWAITING_HUMAN
+    with_rule = DesiredAgent(
+        agent(prompts=[{"match": "Do you want to proceed", "answer": "y"}]).agent, 2
+    )
+    got = plan(with_rule, PROMPT, replace(waiting, generation=2), T0 + 5)
+    assert got.actions == (SendKeys("executor", literal="y"),)
+    assert got.record is not None and got.record.state is S.RUNNING
+    assert got.record.reason == "Answered"
+    entered = plan(with_rule, PROMPT, got.record, T0 + 6)
+    assert entered.actions == (ENTER,)
+    assert entered.record is not None
+    assert plan(with_rule, PROMPT, entered.record, T0 + 7).actions == ()  # answered once
+
+
+# --- limits: only new ones ---------------------------------------------------------------------
+
+
+def test_a_limit_replayed_after_a_restart_starts_no_cooldown() -> None:
+    desired = agent()
+    restarted = running(desired, state=S.STARTING, replaying=True, screen_changed_at=T0)
+    replayed = settle(desired, LIMIT, restarted, T0 + 0.5)
+    assert replayed.state is S.STARTING
+    record = replace(replayed, state=S.RUNNING)  # alive past startup
+    got = plan(desired, LIMIT, record, T0 + 2)
+    assert got.record is not None and got.record.state is S.RUNNING
+    assert got.actions == ()
+    settled = plan(desired, LIMIT, got.record, T0 + 3)
+    assert settled.record is not None and not settled.record.replaying  # the replay is over
+    assert settled.record.state is S.RUNNING
+
+
+def test_the_same_limit_again_after_a_restart_and_a_task_starts_a_cooldown() -> None:
+    desired = agent()
+    restarted = running(desired, replaying=True, screen_changed_at=T0)
+    record = settle(desired, LIMIT, restarted, T0 + 0.5)
+    assert record.replaying and record.limit_lines == 1
+    record = replace(record, replaying=False)  # orch sent a task
+    again = LIMIT.replace("› \n", "retry please\nYou've hit your usage limit · resets 3pm\n› \n")
+    got = plan(desired, again, record, T0 + 2)
+    assert got.record is not None and got.record.state is S.COOLING_DOWN
+
+
+def test_a_restart_replays_and_a_fresh_start_does_not() -> None:
+    desired = agent()
+    crashed = running(desired, state=S.RUNNING)
+    restart = plan_agent("executor", desired, AgentObservation(None, 1), crashed, PlanContext(T0))
+    assert restart.record is not None and restart.record.replaying
+    fresh = plan_agent("executor", desired, AgentObservation(None), None, PlanContext(T0))
+    assert fresh.record is not None and not fresh.record.replaying
+
+
+def test_a_limit_on_a_fresh_start_counts() -> None:
+    desired = agent()
+    starting = running(desired, state=S.STARTING, screen_changed_at=T0)
+    record = settle(desired, LIMIT, starting, T0 + 0.5)
+    got = plan(desired, LIMIT, replace(record, state=S.RUNNING), T0 + 1.5)
+    assert got.record is not None and got.record.state is S.COOLING_DOWN
+
+
+def test_the_unchanged_limit_after_a_resume_starts_no_cooldown_the_same_text_again_does() -> None:
+    desired = agent()
+    cooling = running(desired, state=S.COOLING_DOWN, cooldown_until=T0 - 1, limit_lines=1)
+    resumed = plan(desired, LIMIT, cooling, T0).record
+    assert resumed is not None and resumed.state is S.RUNNING
+    entered = plan(desired, LIMIT, resumed, T0 + 1).record
+    assert entered is not None
+    still = plan(desired, LIMIT + "continue\n", entered, T0 + 2)
+    assert still.record is not None and still.record.state is S.RUNNING
+    again = LIMIT + "continue\nYou've hit your usage limit · resets 3pm\n› \n"
+    hit = plan(desired, again, still.record, T0 + 3)
+    assert hit.record is not None and hit.record.state is S.COOLING_DOWN
+
+
+def test_a_limit_line_that_scrolled_away_and_came_back_counts_again() -> None:
+    desired = agent()
+    record = running(desired, limit_lines=1)
+    cleared = settle(desired, IDLE, record, T0 + 1)
+    assert cleared.limit_lines == 0
+    got = plan(desired, LIMIT, cleared, T0 + 2)
+    assert got.record is not None and got.record.state is S.COOLING_DOWN
