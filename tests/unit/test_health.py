@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reconciler.adapters.manifest_files import load_files
 from reconciler.api.actions import Launch, Paste, PressEnter, SendKeys
 from reconciler.api.activity import Activity
 from reconciler.api.manifest import Agent
@@ -436,3 +438,23 @@ def test_a_limit_line_that_scrolled_away_and_came_back_counts_again() -> None:
     assert cleared.limit_lines == 0
     got = plan(desired, LIMIT, cleared, T0 + 2)
     assert got.record is not None and got.record.state is S.COOLING_DOWN
+
+
+TEAM = Path(__file__).resolve().parents[2] / "manifests" / "team.yaml"
+SCREENS = Path(__file__).resolve().parents[1] / "fixtures" / "screens"
+
+
+@pytest.mark.parametrize(("name", "idle_screen"), [("architect", "claude"), ("executor", "codex")])
+def test_the_team_manifest_never_restarts_or_nudges_an_idle_agent(
+    name: str, idle_screen: str
+) -> None:
+    (declared,) = [d for d in load_files([TEAM]) if d.name == name]
+    assert isinstance(declared.obj, Agent)
+    desired = DesiredAgent(declared.obj, 1)
+    screen = (SCREENS / idle_screen / "idle.txt").read_text()
+    record = settle(desired, screen, running(desired, name=name), T0)
+    assert record.activity is Activity.IDLE
+    stale_after = declared.obj.spec.stale.after if declared.obj.spec.stale else 0
+    got = plan_agent(name, desired, seen(screen), record, PlanContext(T0 + 3 * stale_after, UTC))
+    assert got.record is not None and got.record.state is S.RUNNING
+    assert got.actions == ()

@@ -273,6 +273,20 @@ def test_fixture_is_classified_as_expected(name: str) -> None:
         assert verdict.activity is expected.activity
 
 
+@pytest.mark.parametrize("profile", ["claude", "codex", "gemini", "aider", "hermes"])
+def test_each_profile_tells_its_idle_input_from_its_busy_markers(profile: str) -> None:
+    def activity(name: str) -> Activity:
+        return classify(fixture(f"{profile}/{name}"), spec(profile), NOW).activity
+
+    assert activity("idle.txt") is Activity.IDLE
+    assert activity("working.txt") is Activity.BUSY
+    assert activity("working-next-frame.txt") is Activity.BUSY
+
+
+def test_a_generic_program_has_no_idle_input_to_tell() -> None:
+    assert classify(fixture("generic/shell-idle.txt"), spec(), NOW).activity is Activity.UNKNOWN
+
+
 # --- prompts ---------------------------------------------------------------------------------
 
 
