@@ -43,6 +43,9 @@ class Profile:
     """The program asks on the cursor's line (a shell, aider): only that line and what follows
     it can be the live question. False for full-screen CLIs that draw their dialogs at the
     bottom and erase them once answered."""
+    input_prefixes: tuple[str, ...] = ()
+    """How a line the user typed starts (after blanks): such a line is never a limit, whatever
+    it says ("am I rate limited")."""
 
     def restart_command(self, command: str) -> str:
         """The default command line that restarts `command` and resumes where it stopped."""
@@ -101,6 +104,7 @@ def _cli(
     busy: tuple[str, ...],
     idle: tuple[str, ...],
     line_mode: bool,
+    input_prefixes: tuple[str, ...],
     restart_suffix: str,
 ) -> Profile:
     """A CLI's profile: its own patterns first, then the generic ones."""
@@ -114,6 +118,7 @@ def _cli(
         busy_patterns=busy,
         idle_patterns=idle,
         line_mode=line_mode,
+        input_prefixes=input_prefixes,
     )
 
 
@@ -142,14 +147,22 @@ _CLAUDE = _cli(
         r"You[’']ve reached your [^\n]{1,60}? limit\b",
         r"Server is temporarily limiting requests",
         r"Request rejected \(429\)",
-        r"Credit balance is too low",
+        r"Credit balance (?:is )?too low",  # 2.1.332: "⎿  Credit balance too low · Add funds: …"
     ),
     busy=(
         r"esc to interrupt",
-        r"[✻✳✶✢✽] [A-Z][a-z]+… \(",  # the spinner line: "✳ Simplifying… (2m 18s · …)"
+        # The spinner line, "✶ Julienning… (2s · ↓ 5 tokens)", or "✻ Clauding…" alone while a
+        # stream stalls; a finished turn reads "✻ Brewed for 2s · done 10:58 AM" (no "…").
+        r"[✻✳✶✢✽] [A-Z][a-z]+…",
     ),
-    idle=(r"❯[ \t\u00a0]*$",),  # the empty input between two rules
+    idle=(
+        r"❯[ \t\u00a0]*$",  # the empty input between two rules (2.1.332: "❯" + NBSP)
+        # Placeholders in the empty input after an error or with queued messages.
+        r"❯[ \u00a0](?:Once fixed, resend your message|Resend your message to try again)",
+        r"❯[ \u00a0]Press up to edit queued messages",
+    ),
     line_mode=False,
+    input_prefixes=("❯", ">"),
     restart_suffix="--continue",
 )
 
@@ -164,6 +177,10 @@ _CODEX = _cli(
         r"No, and block this host in the future",
         r"Do you trust the contents of this directory",
         r"Yes, allow Codex to work in this folder",
+        r"Trust this folder\?",  # 0.171: "Folder access … › 1. Trust and continue"
+        r"Hooks need review",  # 0.171: new hooks need trust before they run
+        r"Sign in with ChatGPT",  # the login menu
+        r"Press enter to save",  # the API key form
         r"Press enter to confirm or esc to cancel",
     ),
     limits=(
@@ -172,9 +189,16 @@ _CODEX = _cli(
     ),
     # The working header's bullet blinks between • and ◦ even when nothing else moves.
     noise=(r"[•◦](?= Working)",),
-    busy=(r"Working \(", r"esc to interrupt"),
-    idle=(r"› ",),  # the composer (its placeholder rotates); drawn while busy too
+    busy=(
+        r"Working \(",
+        r"esc to interrupt",
+        # While a reply streams there is no status line: the last message typed (`› …`) is not
+        # yet closed by "Worked for …" or a "■ …" notice when the composer comes.
+        r"› [^\n]*\n(?:(?![ \t]*(?:Worked for|■ |› ))[^\n]*\n)+› ",
+    ),
+    idle=(r"› ",),  # the composer; drawn while busy too
     line_mode=False,
+    input_prefixes=("›",),
     restart_suffix="resume --last",
 )
 
@@ -204,6 +228,7 @@ _GEMINI = _cli(
     busy=(r"esc to cancel, ", r"Executing Hooks:"),
     idle=(r"Type your message or @path/to/file",),  # drawn while busy too
     line_mode=False,
+    input_prefixes=(">",),
     restart_suffix="--resume latest",
 )
 
@@ -219,6 +244,7 @@ _AIDER = _cli(
     busy=(r"Waiting for ",),
     idle=(r">[ \t]*\Z",),  # the input prompt, empty, as the last line
     line_mode=True,
+    input_prefixes=(">",),
     restart_suffix="--restore-chat-history",
 )
 
@@ -233,6 +259,7 @@ _HERMES = _cli(
     busy=(r"Ctrl\+C to interrupt",),
     idle=(r"❯[ \t]*\Z",),
     line_mode=True,
+    input_prefixes=("❯",),
     restart_suffix="--continue",
 )
 

@@ -156,7 +156,8 @@ def _limit(lines: list[str], spec: AgentSpec, profile: Profile, now: datetime) -
         *profile.rate_limit_patterns,
         *(spec.rate_limit.patterns if spec.rate_limit else ()),
     )
-    region = "\n".join(lines)
+    typed = profile.input_prefixes
+    region = "\n".join("" if typed and line.lstrip().startswith(typed) else line for line in lines)
     found: tuple[int, str] | None = None
     matched: set[int] = set()
     for pattern, compiled in zip(patterns, _compiled(patterns), strict=True):

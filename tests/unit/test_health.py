@@ -458,3 +458,39 @@ def test_the_team_manifest_never_restarts_or_nudges_an_idle_agent(
     got = plan_agent(name, desired, seen(screen), record, PlanContext(T0 + 3 * stale_after, UTC))
     assert got.record is not None and got.record.state is S.RUNNING
     assert got.actions == ()
+
+
+@pytest.mark.parametrize(
+    ("profile", "replayed"),
+    [("claude", "real-resume-continue.txt"), ("codex", "real-resume-last.txt")],
+)
+def test_a_real_restart_replaying_an_old_limit_starts_no_cooldown(
+    profile: str, replayed: str
+) -> None:
+    desired = agent(profile=profile, command=profile)
+    screen = (SCREENS / profile / replayed).read_text()
+    restarted = running(desired, state=S.STARTING, replaying=True, screen_changed_at=T0)
+    record = settle(desired, screen, restarted, T0 + 0.5)
+    assert record.limit_lines >= 1  # the old limit is on screen, and counted as history
+    for now in (T0 + 2, T0 + 5, T0 + 60):
+        got = plan(desired, screen, replace(record, state=S.RUNNING), now)
+        assert got.record is not None and got.record.state is S.RUNNING
+        record = got.record
+
+
+def test_the_real_claude_credit_limit_printed_again_after_a_resume_cools_down() -> None:
+    desired = agent()
+    quota = (SCREENS / "claude" / "real-quota.txt").read_text()
+    cooling = running(desired, state=S.COOLING_DOWN, cooldown_until=T0 - 1, limit_lines=1)
+    resumed = plan(desired, quota, cooling, T0).record
+    assert resumed is not None and resumed.state is S.RUNNING
+    entered = plan(desired, quota, resumed, T0 + 1).record
+    assert entered is not None
+    unchanged = plan(desired, quota, entered, T0 + 2)
+    assert unchanged.record is not None and unchanged.record.state is S.RUNNING
+    line = "  ⎿  Credit balance too low · Add funds: https://platform.claude.com/settings/billing\n"
+    placeholder = "❯\u00a0Once fixed"  # the input's placeholder, after a no-break space
+    assert placeholder in quota
+    again = quota.replace(placeholder, "❯ continue\n" + line + placeholder, 1)
+    hit = plan(desired, again, unchanged.record, T0 + 3)
+    assert hit.record is not None and hit.record.state is S.COOLING_DOWN

@@ -190,6 +190,127 @@ EXPECTED: dict[str, Expected] = {
     "aider/real-second-prompt-answered.txt": Expected(activity=A.IDLE),
     "aider/real-second-prompt-typed.txt": Expected(activity=A.UNKNOWN),
     "aider/real-typed-unsubmitted.txt": Expected(activity=A.UNKNOWN),
+    "claude/real-429-after-30s.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-429-final.txt": Expected(
+        limit="● API Error: Request rejected (429) · Th", activity=A.IDLE
+    ),
+    "claude/real-429-interrupted-cleared.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.IDLE
+    ),
+    "claude/real-429-interrupted.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.UNKNOWN
+    ),
+    "claude/real-429-next-frame.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-429.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-after-busy-idle.txt": Expected(activity=A.IDLE),
+    "claude/real-api-key-confirm.txt": Expected(
+        prompt="Do you want to use this API key?", activity=A.WAITING
+    ),
+    "claude/real-busy-next-frame.txt": Expected(activity=A.BUSY),
+    "claude/real-busy.txt": Expected(activity=A.BUSY),
+    "claude/real-exit.txt": Expected(activity=A.UNKNOWN),
+    "claude/real-first-start-no-onboarding.txt": Expected(activity=A.UNKNOWN),
+    "claude/real-hang-after-30s.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-hang-interrupted.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.UNKNOWN
+    ),
+    "claude/real-hang-next-frame.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-hang.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-idle-after-20s.txt": Expected(activity=A.IDLE),
+    "claude/real-idle-first-start.txt": Expected(activity=A.IDLE),
+    "claude/real-idle.txt": Expected(activity=A.IDLE),
+    "claude/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
+    "claude/real-paste-100k.txt": Expected(
+        limit="● API Error: Request rejected (429) · Th", activity=A.UNKNOWN
+    ),
+    "claude/real-permission-after-12s.txt": Expected(
+        prompt="Do you want to proceed?", rule=1, activity=A.WAITING
+    ),
+    "claude/real-permission-answered.txt": Expected(activity=A.IDLE),
+    "claude/real-permission.txt": Expected(
+        prompt="Do you want to proceed?", rule=1, activity=A.WAITING
+    ),
+    "claude/real-quota.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.IDLE
+    ),
+    "claude/real-ready-first-frame.txt": Expected(activity=A.IDLE),
+    "claude/real-resume-continue.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.IDLE
+    ),
+    "claude/real-second-prompt.txt": Expected(activity=A.IDLE),
+    "claude/real-trust-folder-selected.txt": Expected(
+        prompt="Quick safety check: Is this a project you cre", rule=0, activity=A.WAITING
+    ),
+    "claude/real-trust-folder.txt": Expected(
+        prompt="Quick safety check: Is this a project you cre", rule=0, activity=A.WAITING
+    ),
+    "claude/real-typed-unsubmitted.txt": Expected(activity=A.UNKNOWN),
+    "codex/real-429-final.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
+    ),
+    "codex/real-429-next-frame.txt": Expected(
+        limit="└ Exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-429.txt": Expected(
+        limit="└ Exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-after-busy-idle.txt": Expected(activity=A.IDLE),
+    "codex/real-busy-next-frame.txt": Expected(activity=A.BUSY),
+    "codex/real-busy.txt": Expected(activity=A.BUSY),
+    "codex/real-exit.txt": Expected(activity=A.UNKNOWN),
+    "codex/real-hang-after-30s.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-hang-interrupted.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
+    ),
+    "codex/real-hang-next-frame.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-hang.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-hooks-untrusted-idle.txt": Expected(activity=A.IDLE),
+    "codex/real-hooks-untrusted-start.txt": Expected(
+        prompt="Hooks need review", activity=A.WAITING
+    ),
+    "codex/real-idle-first-start.txt": Expected(activity=A.IDLE),
+    "codex/real-idle.txt": Expected(activity=A.IDLE),
+    "codex/real-login-api-key.txt": Expected(prompt="Press enter to save", activity=A.WAITING),
+    "codex/real-login.txt": Expected(prompt="> 1. Sign in with ChatGPT", activity=A.WAITING),
+    "codex/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
+    "codex/real-paste-100k.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
+    ),
+    "codex/real-permission-answered.txt": Expected(activity=A.IDLE),
+    "codex/real-permission.txt": Expected(
+        prompt="Would you like to run the following command?", rule=2, activity=A.WAITING
+    ),
+    "codex/real-quota.txt": Expected(
+        limit="■ Quota exceeded. Check your plan and bi", activity=A.IDLE
+    ),
+    "codex/real-ready-first-frame.txt": Expected(activity=A.IDLE),
+    "codex/real-resume-last.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
+    ),
+    "codex/real-second-prompt.txt": Expected(activity=A.IDLE),
+    "codex/real-trust-folder.txt": Expected(
+        prompt="Trust this folder? Codex can read, edit, and", activity=A.WAITING
+    ),
+    "codex/real-typed-unsubmitted.txt": Expected(activity=A.IDLE),
+    "codex/real-warnings-1.txt": Expected(activity=A.UNKNOWN),
     "gemini/real-answered-idle.txt": Expected(activity=A.IDLE),
     "gemini/real-busy-next-frame.txt": Expected(activity=A.BUSY),
     "gemini/real-busy-streaming.txt": Expected(activity=A.BUSY),
@@ -229,6 +350,7 @@ EXPECTED: dict[str, Expected] = {
     "gemini/real-permission-prompt.txt": Expected(
         prompt="Allow execution of [Shell]?", activity=A.WAITING
     ),
+    "gemini/real-permission-rejected.txt": Expected(activity=A.IDLE),
     "gemini/real-quit-summary-with-hooks.txt": Expected(activity=A.UNKNOWN),
     "gemini/real-quit-summary.txt": Expected(activity=A.UNKNOWN),
     "gemini/real-resume-latest.txt": Expected(activity=A.IDLE),
