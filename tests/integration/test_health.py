@@ -131,3 +131,36 @@ def test_stale_agent_is_nudged(orch: Orch) -> None:
     record = apply_agent(orch, "  stale: {after: 2s, action: nudge, nudge: wake up}\n")
     wait_until(lambda: "wake up" in received(record), timeout=20, what="the nudge")
     wait_until(lambda: in_state(orch, "Running"), what="Running after the nudge")
+
+
+def test_an_answered_question_never_masks_the_next_one(orch: Orch) -> None:
+    record = apply_agent(
+        orch, "  prompts:\n    - match: 'Do you want to proceed'\n      answer: y\n"
+    )
+    type_in(orch, "executor", "ask")
+    wait_until(lambda: received(record) == ["ask", "y"], what="the first question answered")
+    type_in(orch, "executor", "ask")  # the same question again, the answered one still on screen
+    wait_until(lambda: received(record) == ["ask", "y", "ask", "y"], what="the second answered")
+    assert in_state(orch, "Running")
+
+
+def test_a_rule_added_while_a_prompt_waits_answers_it(orch: Orch) -> None:
+    record = apply_agent(orch, "")
+    type_in(orch, "executor", "ask")
+    wait_until(lambda: in_state(orch, "AwaitingHuman"), what="AwaitingHuman")
+    apply_agent(orch, "  prompts:\n    - match: 'Do you want to proceed'\n      answer: y\n")
+    wait_until(lambda: received(record)[-1:] == ["y"], what="the new rule's answer")
+    wait_until(lambda: in_state(orch, "Running"), what="Running after the rule answered")
+
+
+def test_activity_is_shown_by_get_and_describe(orch: Orch) -> None:
+    apply_agent(orch, "  profile: codex\n")  # the fake agent's `› ` input reads as Codex's
+    idle = wait_until(
+        lambda: status(orch) if status(orch)["activity"] == "Idle" else None, what="Idle"
+    )
+    assert conditions(idle)["Idle"] == "True"
+    table = orch.run("get", "agents", "-o", "wide").stdout.splitlines()
+    assert "ACTIVITY" in table[0].split()
+    assert "Idle" in table[1].split()
+    described = orch.run("describe", "agent", "executor").stdout
+    assert "Activity:" in described and "EmptyInput" in described

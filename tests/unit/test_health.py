@@ -494,3 +494,25 @@ def test_the_real_claude_credit_limit_printed_again_after_a_resume_cools_down() 
     again = quota.replace(placeholder, "❯ continue\n" + line + placeholder, 1)
     hit = plan(desired, again, unchanged.record, T0 + 3)
     assert hit.record is not None and hit.record.state is S.COOLING_DOWN
+
+
+@pytest.mark.parametrize(
+    ("name", "screen", "keys"),
+    [
+        ("architect", "claude/real-trust-folder.txt", ("Down", "Enter")),
+        ("architect", "claude/trust-folder.txt", ("1",)),
+        ("executor", "codex/real-trust-folder.txt", ("Enter",)),
+        ("executor", "codex/trust-directory.txt", ("Enter",)),
+    ],
+)
+def test_the_team_manifest_answers_each_cli_versions_trust_dialog(
+    name: str, screen: str, keys: tuple[str, ...]
+) -> None:
+    (declared,) = [d for d in load_files([TEAM]) if d.name == name]
+    assert isinstance(declared.obj, Agent)
+    desired = DesiredAgent(declared.obj, 1)
+    text = (SCREENS / screen).read_text()
+    got = plan_agent(name, desired, seen(text), running(desired, name=name), PlanContext(T0, UTC))
+    sent = [key for action in got.actions if isinstance(action, SendKeys) for key in action.keys]
+    assert got.record is not None
+    assert (*sent, *got.record.pending_keys) == keys
