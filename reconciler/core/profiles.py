@@ -194,9 +194,9 @@ _CODEX = _cli(
         r"esc to interrupt",
         # While a reply streams there is no status line: the last message typed (`› …`) is not
         # yet closed by "Worked for …" or a "■ …" notice when the composer comes.
-        r"› [^\n]*\n(?:(?![ \t]*(?:Worked for|■ |› ))[^\n]*\n)+› ",
+        r"› [^\n]*\n(?:(?![ \t]*(?:Worked for|■ |›))[^\n]*\n)+›(?: |$)",
     ),
-    idle=(r"› ",),  # the composer; drawn while busy too
+    idle=(r"›(?: |$)",),  # the composer (tmux drops its trailing blank); drawn while busy too
     line_mode=False,
     input_prefixes=("›",),
     restart_suffix="resume --last",

@@ -61,11 +61,12 @@ def conditions(current: dict[str, Any]) -> dict[str, str]:
 
 def test_limit_on_screen_cools_down_until_reset_then_resumes(orch: Orch) -> None:
     record = apply_agent(orch, "  rateLimit: {patterns: ['usage limit'], resume: 'go on'}\n")
-    type_in(orch, "executor", "limit You've hit your usage limit. Try again in 3 seconds.")
+    # Long enough that a poll under load still sees the cooldown before it ends.
+    type_in(orch, "executor", "limit You've hit your usage limit. Try again in 8 seconds.")
     cooling = wait_until(lambda: in_state(orch, "CoolingDown"), what="CoolingDown")
     assert "cooldownUntil" in cooling
     assert conditions(cooling)["RateLimited"] == "True"
-    wait_until(lambda: "go on" in received(record), timeout=20, what="resume text delivered")
+    wait_until(lambda: "go on" in received(record), timeout=30, what="resume text delivered")
     assert in_state(orch, "Running")
     assert received(record).count("go on") == 1
 
@@ -113,7 +114,7 @@ def test_prompt_rule_answers_at_once(orch: Orch) -> None:
 def test_silent_agent_goes_stale_and_is_restarted(orch: Orch) -> None:
     apply_agent(orch, "  stale: {after: 2s, action: restart}\n")
     type_in(orch, "executor", "hang")
-    wait_until(lambda: status(orch)["restarts"] == 1, timeout=20, what="restart of a stale agent")
+    wait_until(lambda: status(orch)["restarts"] >= 1, timeout=20, what="restart of a stale agent")
     events = orch.json("events", "--for", "agent/executor")["items"]
     assert any(e["reason"] == "Stalled" for e in events)
 
