@@ -360,13 +360,7 @@ EXPECTED: dict[str, Expected] = {
 
 
 def test_every_fixture_has_an_expected_verdict_and_a_readme_row() -> None:
-    # real-*.txt are captures from the real CLIs (catalogued in REAL.md); they get
-    # verdicts here once the profiles are rewritten from them
-    files = {
-        str(path.relative_to(FIXTURES))
-        for path in FIXTURES.glob("*/*.txt")
-        if not path.name.startswith("real-")
-    }
+    files = {str(path.relative_to(FIXTURES)) for path in FIXTURES.glob("*/*.txt")}
     assert files == set(EXPECTED)
     readme = (FIXTURES / "README.md").read_text()
     assert [name for name in sorted(files) if f"`{name}`" not in readme] == []
