@@ -125,7 +125,9 @@ def test_spinner_is_not_progress(orch: Orch) -> None:
     stale = wait_until(lambda: in_state(orch, "Stale"), timeout=20, what="Stale while spinning")
     assert conditions(stale)["Stalled"] == "True"
     type_in(orch, "executor", "say back to work")
-    wait_until(lambda: in_state(orch, "Running"), what="Running once real output appears")
+    wait_until(
+        lambda: in_state(orch, "Running"), timeout=20, what="Running once real output appears"
+    )
 
 
 def test_stale_agent_is_nudged(orch: Orch) -> None:
