@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reconciler.adapters.statedir import ensure_state_dir, open_private
+from reconciler.api.activity import Activity
 from reconciler.api.status import (
     AgentRecord,
     AgentState,
@@ -758,6 +759,8 @@ def _record_from_json(text: str) -> AgentRecord:
     data = json.loads(text)
     data["state"] = AgentState(data["state"])
     data["crash_times"] = tuple(data.get("crash_times", ()))
+    data["activity"] = Activity(data.get("activity", Activity.UNKNOWN))
+    data["pending_keys"] = tuple(data.get("pending_keys", ()))
     data["conditions"] = tuple(
         Condition(
             c["type"],

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from reconciler.api.activity import Activity
+
 
 class AgentState(StrEnum):
     """What the supervisor is doing with an agent (the contract's states)."""
@@ -53,6 +55,7 @@ class ConditionStatus(StrEnum):
 #: The observations published on every agent, in display order.
 CONDITION_TYPES = (
     "SessionReady",
+    "Idle",
     "AwaitingInput",
     "Stalled",
     "RateLimited",
@@ -129,11 +132,16 @@ class AgentRecord:
     """Everything the controller remembers about one agent between passes and across restarts.
 
     `screen_digest`/`screen_changed_at` date the last real change of the screen (for Stale);
-    `handled_prompt`/`handled_limit` are texts already acted on, so they do not fire twice while
-    they stay on screen; `cooldown_until` survives restarts of the agent and of the controller;
-    `enter_due` is when a typed answer, nudge or resume text gets its Enter; `keys_sent_at` is
-    set (written ahead) while a prompt answer or that Enter is on its way, so a controller that
-    died meanwhile never sends them twice.
+    `activity`/`activity_since` say what the agent does and since when (for idle.after);
+    `handled_prompt` is the prompt text already acted on, so it does not fire twice while it
+    stays on screen; `limit_lines` counts the limit lines on screen that are old (there at the
+    start, the resume or the last cooldown), so only a new one starts a cooldown; `replaying`:
+    a restart is redrawing the conversation it resumed, so limit lines on screen are history
+    (until orch types into it, or its screen settles);
+    `cooldown_until` survives restarts of the agent and of the controller; `pending_keys` are
+    keys still to press, the next at `keys_due` (an Enter after typed text, keys of a rule with
+    pauses between them); `keys_sent_at` is set (written ahead) while a prompt answer or the
+    next pending key is on its way, so a controller that died meanwhile never sends them twice.
     """
 
     name: str
@@ -153,11 +161,15 @@ class AgentRecord:
     backoff_until: float | None = None
     screen_digest: str = ""
     screen_changed_at: float | None = None
+    activity: Activity = Activity.UNKNOWN
+    activity_since: float | None = None
     handled_prompt: str = ""
-    handled_limit: str = ""
+    limit_lines: int = 0
+    replaying: bool = False
     cooldown_until: float | None = None
     nudged_at: float | None = None
-    enter_due: float | None = None
+    pending_keys: tuple[str, ...] = ()
+    keys_due: float | None = None
     keys_sent_at: float | None = None
     conditions: tuple[Condition, ...] = field(default=())
 

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from reconciler.adapters.git import WorktreeStatus
 
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
+from reconciler.api.activity import Activity
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age, iso, local_time, table
 from reconciler.core.delivery import Phase, QueuedMessage
@@ -17,7 +18,7 @@ from reconciler.core.usage import UsageTotals
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
-AGENT_WIDE_COLUMNS = ("since", "pid", "profile", "tokens", "cost", "command", "message")
+AGENT_WIDE_COLUMNS = ("activity", "since", "pid", "profile", "tokens", "cost", "command", "message")
 
 
 def agent_status(record: AgentRecord | None, usage: UsageTotals | None = None) -> dict[str, Any]:
@@ -32,6 +33,7 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
     if record is None:
         return {
             "state": AgentState.STARTING.value,
+            "activity": Activity.UNKNOWN.value,
             "restarts": 0,
             "reason": "Pending",
             "message": "waiting for the controller",
@@ -40,6 +42,7 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
         }
     status: dict[str, Any] = {
         "state": record.state.value,
+        "activity": record.activity.value,
         "restarts": record.restarts,
         "reason": record.reason,
         "message": record.message,
@@ -107,6 +110,7 @@ def agent_row(
     if wide:
         spec = stored.document["spec"]
         row += [
+            status["activity"],
             age(record.since) if record else "",
             record.pid if record else "",
             spec.get("profile", "generic"),
@@ -149,6 +153,7 @@ def describe_agent(
         *_worktree_fields(spec, worktree),
         ("Usage", _usage_line(usage)),
         ("State", status["state"]),
+        ("Activity", status["activity"]),
         ("Reason", status["reason"]),
         ("Message", status["message"]),
     ]
