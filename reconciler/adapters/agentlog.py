@@ -20,10 +20,13 @@ the writer checks that its descriptor is still pane.log, so a second writer that
 send output where nobody reads it. Files are created 0600, the directory 0700.
 
 Reading. `read_log` joins the files' bytes oldest first, decodes them as UTF-8 (bad bytes become
-U+FFFD), and renders lines for display: escape sequences (CSI, OSC, DCS and friends, charset
-selection, single-character escapes) are removed, a line rewritten with CR shows its final state
-(the text after its last CR: spinners and progress bars), and other control characters are
-dropped. `follow` yields the same lines as the pane prints them, across rotations.
+U+FFFD), and renders lines for display. A line that moves the cursor sideways (full-screen CLIs
+write `Unable ESC[1C to` for "Unable to") is played through a terminal emulator (pyte), so it
+reads as the screen did; any other line has its escape sequences (CSI, OSC, DCS and friends,
+charset selection, single-character escapes) removed, shows its final state when rewritten with
+CR (the text after its last CR: spinners and progress bars), and loses other control characters.
+The emulator is for one line at a time and short lines only: pyte is pure Python, and a log holds
+megabytes. `follow` yields the same lines as the pane prints them, across rotations.
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ _ESCAPES = re.compile(
 )
 #: Control characters left after the escapes: all Cc but \t (CR and LF are handled by line).
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Cursor moves within a line (forward, back, to a column or position, insert or erase
+#: characters, backspace): such a line is played through the emulator.
+_SIDEWAYS = re.compile(r"\x1b\[[0-9;]*[@CDGHPX`af]|\x08")
+#: Longer lines (a pasted file echoed back) are only stripped: the emulator costs per character.
+EMULATED_LINE_CHARS = 4096
 
 
 def log_path(agent_dir: Path) -> Path:
@@ -178,15 +186,19 @@ def copy_available(
     return True
 
 
-def read_log(log: Path, tail: int | None = None) -> list[str]:
-    """Every line the pane printed, rotated files first, rendered for display; `tail`: last N."""
+def read_raw(log: Path) -> bytes:
+    """Every byte the pane printed, rotated files first, escape sequences and all."""
     current = _open_current(log)
     try:
-        data = _rotated_bytes(log, current) + (current.read() if current else b"")
+        return _rotated_bytes(log, current) + (current.read() if current else b"")
     finally:
         if current:
             current.close()
-    lines = data.decode(errors="replace").split("\n")
+
+
+def read_log(log: Path, tail: int | None = None) -> list[str]:
+    """Every line the pane printed, rotated files first, rendered for display; `tail`: last N."""
+    lines = read_raw(log).decode(errors="replace").split("\n")
     if lines[-1] == "":
         lines.pop()
     return _tail([render_line(line) for line in lines], tail)
@@ -227,8 +239,30 @@ def follow(
 
 def render_line(line: str) -> str:
     """One logged line as a terminal would leave it: no escapes, the text after its last CR."""
+    if len(line) <= EMULATED_LINE_CHARS and _SIDEWAYS.search(line):
+        emulated = _emulated(line)
+        if emulated is not None:
+            return emulated
     line = _ESCAPES.sub("", line).rstrip("\r")
     return _CONTROLS.sub("", line.rpartition("\r")[2])
+
+
+def _emulated(line: str) -> str | None:
+    """`line` played on a one-row terminal as wide as the line: cursor moves become spaces.
+
+    None when pyte chokes on it: it is not total over hostile bytes (`\x1b[²` fails to read a
+    Unicode digit as a number, `\x1b[?H` calls a handler with an argument it does not take), so
+    any error of its own means the line is only stripped.
+    """
+    import pyte  # here, not at the top: the log writer imports this module and needs no pyte
+
+    screen = pyte.Screen(len(line) + 1, 1)
+    try:
+        pyte.Stream(screen).feed(line)
+    except Exception:  # noqa: BLE001 - pyte is not total: any failure means only stripping
+        return None
+    row = screen.buffer[0]
+    return "".join(row[x].data for x in range(max(row, default=-1) + 1)).rstrip()
 
 
 def _render(line: bytes) -> str:

@@ -796,6 +796,8 @@ def _record_from_json(text: str) -> AgentRecord:
     data["state"] = AgentState(data["state"])
     data["activity"] = Activity(data.get("activity", Activity.UNKNOWN))
     data["crash_times"] = tuple(data.get("crash_times", ()))
+    data["activity"] = Activity(data.get("activity", Activity.UNKNOWN))
+    data["pending_keys"] = tuple(data.get("pending_keys", ()))
     data["conditions"] = tuple(
         Condition(
             c["type"],

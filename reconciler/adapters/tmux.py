@@ -70,6 +70,7 @@ PANE_FORMAT = "\t".join(
         "session_created",
         "session_attached",
         "@orch_launch",
+        "cursor_y",
     )
 )
 
@@ -368,7 +369,7 @@ def _pane_target(name: str) -> str:
 
 def _parse_pane(line: str) -> PaneObservation:
     """One PANE_FORMAT line."""
-    session, pane_id, pid, dead, activity, created, attached, launch_id = line.split("\t")
+    session, pane_id, pid, dead, activity, created, attached, launch_id, cursor_y = line.split("\t")
     return PaneObservation(
         session=session,
         pane_id=pane_id,
@@ -378,6 +379,7 @@ def _parse_pane(line: str) -> PaneObservation:
         created=int(created),
         launch_id=launch_id,
         attached=attached not in ("", "0"),
+        cursor_y=int(cursor_y) if cursor_y.isdigit() else None,
     )
 
 

@@ -1,7 +1,8 @@
 """What an agent is doing right now: busy with a turn, idle at its input, or waiting on a human.
 
-Pure data. The screen gives one verdict (reconciler.core.screen); the agent's own signals will
-give another (see `reconciler.core.activity.current_activity`, the one place they are combined).
+Pure data. The screen gives one verdict (reconciler.core.screen); the agent's own signals
+give another
+(see `reconciler.core.signal_plan.publish_activity`, the one place they are combined).
 """
 
 from __future__ import annotations

@@ -184,13 +184,24 @@ class StartupSpec(_Model):
 
 
 class StaleSpec(_Model):
-    """What to do when an agent's screen stops changing."""
+    """What to do when a busy agent's screen stops changing (an idle agent is never Stale)."""
 
     after: Duration = 1800.0
     """Screen unchanged this long means Stale."""
     action: Literal["restart", "nudge", "none"] = "restart"
     """restart the agent, nudge it with a message, or just report it."""
     nudge: Text = "continue"
+    """The message sent by the nudge action."""
+
+
+class IdleSpec(_Model):
+    """What to do with an agent that waits at its empty input (opt-in: quiet is not stuck)."""
+
+    after: Duration = 1800.0
+    """Idle this long calls for the action."""
+    action: Literal["nudge", "none"] = "none"
+    """nudge the agent with a message, or just let it wait."""
+    nudge: str = "continue"
     """The message sent by the nudge action."""
 
 
@@ -368,7 +379,9 @@ class AgentSpec(_Model):
     startup: StartupSpec = Field(default_factory=StartupSpec)
     """When a started agent counts as Running."""
     stale: StaleSpec | None = None
-    """What to do when the screen stops changing; unset: never Stale."""
+    """What to do when a busy agent's screen stops changing; unset: never Stale."""
+    idle: IdleSpec | None = None
+    """What to do when the agent has waited at its empty input a while; unset: nothing."""
     crash_loop: CrashLoopSpec = Field(default_factory=CrashLoopSpec)
     """Restart limits and backoff."""
     rate_limit: RateLimitSpec | None = None

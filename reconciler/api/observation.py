@@ -19,6 +19,8 @@ class PaneObservation:
     is the launch the session was started for (the `@orch_launch` session option), so a controller
     that died between starting a session and recording it still knows whose session it is.
     `attached`: a client (a person, through `orch attach`) is attached to the session.
+    `cursor_y` is the cursor's row on the visible screen (`#{cursor_y}`; None when unknown): a
+    program that asks on its cursor's line waits on that row's question, not on older ones.
     """
 
     session: str
@@ -29,3 +31,4 @@ class PaneObservation:
     created: int
     launch_id: str = ""
     attached: bool = False
+    cursor_y: int | None = None

@@ -55,6 +55,7 @@ class ConditionStatus(StrEnum):
 #: The observations published on every agent, in display order.
 CONDITION_TYPES = (
     "SessionReady",
+    "Idle",
     "AwaitingInput",
     "Stalled",
     "RateLimited",
@@ -131,15 +132,19 @@ class AgentRecord:
     """Everything the controller remembers about one agent between passes and across restarts.
 
     `screen_digest`/`screen_changed_at` date the last real change of the screen (for Stale);
-    `handled_prompt`/`handled_limit` are texts already acted on, so they do not fire twice while
-    they stay on screen; `cooldown_until` survives restarts of the agent and of the controller;
-    `activity`/`activity_since`: busy, idle or waiting, and since when. `signals` says where the
-    activity comes from (`hooks`: the CLI's own signals are wired, else `screen`); the `signal_*`
-    fields are the latest of those signals folded in (up to id `signal_id`), `turn_started_at`
-    the last turn start they reported, `session_id` the CLI's own session id.
-    `enter_due` is when a typed answer, nudge or resume text gets its Enter; `keys_sent_at` is
-    set (written ahead) while a prompt answer or that Enter is on its way, so a controller that
-    died meanwhile never sends them twice.
+    `activity`/`activity_since` say what the agent does and since when (for idle.after);
+    `signals` says where the activity comes from (`hooks`: the CLI's own signals are wired, else
+    `screen`); the `signal_*` fields are the latest of those signals folded in (up to id
+    `signal_id`), `turn_started_at` the last turn start they reported, `session_id` the CLI's own
+    session id. `handled_prompt` is the prompt text already acted on, so it does not fire twice
+    while it stays on screen; `limit_lines` counts the limit lines on screen that are old (there
+    at the start, the resume or the last cooldown), so only a new one starts a cooldown;
+    `replaying`: a restart is redrawing the conversation it resumed, so limit lines on screen are
+    history (until orch types into it, or its screen settles);
+    `cooldown_until` survives restarts of the agent and of the controller; `pending_keys` are
+    keys still to press, the next at `keys_due` (an Enter after typed text, keys of a rule with
+    pauses between them); `keys_sent_at` is set (written ahead) while a prompt answer or the
+    next pending key is on its way, so a controller that died meanwhile never sends them twice.
     """
 
     name: str
@@ -159,19 +164,21 @@ class AgentRecord:
     backoff_until: float | None = None
     screen_digest: str = ""
     screen_changed_at: float | None = None
-    handled_prompt: str = ""
-    handled_limit: str = ""
-    cooldown_until: float | None = None
-    nudged_at: float | None = None
-    enter_due: float | None = None
     activity: Activity = Activity.UNKNOWN
     activity_since: float | None = None
+    handled_prompt: str = ""
+    limit_lines: int = 0
+    replaying: bool = False
+    cooldown_until: float | None = None
+    nudged_at: float | None = None
     signals: str = "screen"
     signal_id: int = 0
     signal_activity: str = ""
     signal_at: float | None = None
     turn_started_at: float | None = None
     session_id: str = ""
+    pending_keys: tuple[str, ...] = ()
+    keys_due: float | None = None
     keys_sent_at: float | None = None
     conditions: tuple[Condition, ...] = field(default=())
 

@@ -573,15 +573,19 @@ def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
 @click.argument("agent")
 @click.option("--tail", type=click.IntRange(min=0), metavar="N", help="only the last N lines")
 @click.option("-f", "--follow", is_flag=True, help="keep printing what the agent prints")
-def logs(agent: str, tail: int | None, follow: bool) -> None:
-    """Everything the agent's pane printed (escape sequences stripped), across restarts."""
+@click.option("--raw", is_flag=True, help="the bytes as printed, escape sequences and all")
+def logs(agent: str, tail: int | None, follow: bool, raw: bool) -> None:
+    """Everything the agent's pane printed, as the screen showed it, across restarts."""
     inst = installation()
     if inst.store.object("Agent", agent) is None and inst.store.agent_record(agent) is None:
         raise NotFound(f'agent "{agent}" not found')
     from reconciler.adapters.agentlog import follow as follow_log
-    from reconciler.adapters.agentlog import log_path, read_log
+    from reconciler.adapters.agentlog import log_path, read_log, read_raw
 
     path = log_path(inst.paths.agent_dir(agent))
+    if raw:
+        sys.stdout.buffer.write(read_raw(path))
+        return
     if follow:
         for line in follow_log(path, tail):
             click.echo(line)

@@ -99,6 +99,7 @@ class CachedScreen:
     text: str
     verdict: ScreenVerdict | None = None  # classified for `generation` of the agent's spec
     generation: int = 0
+    cursor_y: int | None = None  # ... and with the cursor on this row
 
     def current_for(self, pane: PaneObservation) -> bool:
         """No output since this capture: same pane, and its last output second ended before it.
@@ -441,7 +442,7 @@ class Controller:
         self, panes: Mapping[str, PaneObservation], desired: Mapping[str, DesiredAgent]
     ) -> dict[str, CachedScreen]:
         """Screens of live desired agents (captured again only where tmux saw output), classified
-        once per screen and spec generation."""
+        once per screen, spec generation and cursor row."""
         live = {name: pane for name, pane in panes.items() if name in desired and not pane.dead}
         stale = [
             name
@@ -457,10 +458,13 @@ class Controller:
             del self._screens[name]
         local_now = local_time(time.time(), None)
         for name, cached in self._screens.items():
-            agent = desired[name]
-            if cached.verdict is None or cached.generation != agent.generation:
-                verdict = classify(cached.text, agent.agent.spec, local_now)
-                self._screens[name] = replace(cached, verdict=verdict, generation=agent.generation)
+            agent, cursor = desired[name], live[name].cursor_y
+            seen_for = (cached.generation, cached.cursor_y)
+            if cached.verdict is None or seen_for != (agent.generation, cursor):
+                verdict = classify(cached.text, agent.agent.spec, local_now, cursor)
+                self._screens[name] = replace(
+                    cached, verdict=verdict, generation=agent.generation, cursor_y=cursor
+                )
         return dict(self._screens)
 
     def _desired(self) -> dict[str, DesiredAgent]:

@@ -104,6 +104,8 @@ class PlanBuilder:
         self.requeue_after: float | None = None
         self.message: QueuedMessage | None = None
         self.cooldowns: dict[str, float | None] = {}
+        self.verdict: ScreenVerdict | None = None
+        """The screen's verdict once this pass read it (health.read_screen)."""
 
     @property
     def target(self) -> str:

@@ -3,7 +3,9 @@
 Called by the planner for an agent whose process runs. It reads the screen verdict (from
 `screen.classify`), the record and the clock, fires the machine's screen-driven edges
 (Running <-> Stale, CoolingDown, AwaitingHuman) and asks for at most one keystroke action.
-Texts already acted on are remembered, so a limit or a prompt that stays on screen fires once.
+A prompt already acted on is remembered, so it fires once while it stays on screen; limit lines
+are counted, so only a limit line that is new since the start, the resume or the last cooldown
+starts one. Quiet is stuck only for a busy agent: an idle one is never Stale (`idle` may nudge).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, tzinfo
 
-from reconciler.api.actions import PressEnter, SendKeys
+from reconciler.api.actions import SendKeys
 from reconciler.api.activity import Activity
 from reconciler.api.duration import format_duration
 from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
+from reconciler.core.activity import counts_as_busy
 from reconciler.core.agent_plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
-from reconciler.core.screen import ScreenVerdict, classify
+from reconciler.core.screen import PromptSeen, ScreenVerdict, classify
 from reconciler.core.usage import budget_key
 
 #: Pause between typing a short text (answer, nudge, resume) and its Enter: agents that batch
@@ -27,8 +30,14 @@ TYPE_SETTLE_SECONDS = 0.2
 DEFAULT_RESUME = "continue"
 #: The cooldown when a limit names no reset time and the spec gives none.
 DEFAULT_COOLDOWN_SECONDS = 900.0
-#: How long an answer whose sending was never confirmed may take to show on screen.
+#: How long an answer or key whose sending was never confirmed may take to show on screen.
 ANSWER_GRACE_SECONDS = 1.0
+#: Pause between the keys of one rule: dialogs that redraw after a key drop a key sent at once
+#: (Claude's API-key dialog after `Up`).
+KEY_PAUSE_SECONDS = 0.3
+#: A restart that resumes a conversation redraws it, old limit lines included: that replay is
+#: over once the screen, having drawn something, stays unchanged this long (or orch types).
+REPLAY_QUIET_SECONDS = 2.0
 
 
 def read_screen(
@@ -41,18 +50,37 @@ def read_screen(
     """
     if observed.screen is None:
         return None
+    cursor = observed.pane.cursor_y if observed.pane else None
     verdict = observed.verdict or classify(
-        observed.screen, desired.agent.spec, local_time(b.now, b.ctx.timezone)
+        observed.screen, desired.agent.spec, local_time(b.now, b.ctx.timezone), cursor
     )
     record = b.record
     if verdict.digest != record.screen_digest or record.screen_changed_at is None:
         b.update(screen_digest=verdict.digest, screen_changed_at=b.now)
+    b.verdict = verdict
     if record.state is not AgentState.AWAITING_HUMAN:
         b.update(handled_prompt=_follow_prompt(record.handled_prompt, verdict))
-    limit_text = verdict.limit.text if verdict.limit else ""
-    if record.handled_limit and limit_text != record.handled_limit:
-        b.update(handled_limit="")
+    if record.replaying and _replay_over(b):
+        b.update(replaying=False)
+    limit_lines = verdict.limit.lines if verdict.limit else 0
+    if limit_lines < b.record.limit_lines or b.record.replaying:
+        # Lines that scrolled away are no longer counted; replayed history is all old.
+        b.update(limit_lines=limit_lines)
     return verdict
+
+
+def _replay_over(b: PlanBuilder) -> bool:
+    """Whether a restart finished redrawing its conversation: past start-up, the screen drew
+    something and then stayed unchanged for REPLAY_QUIET_SECONDS."""
+    record = b.record
+    changed, started = record.screen_changed_at, record.started_at
+    return (
+        record.state is not AgentState.STARTING
+        and changed is not None
+        and started is not None
+        and changed > started
+        and b.now - changed >= REPLAY_QUIET_SECONDS
+    )
 
 
 def _follow_prompt(handled: str, verdict: ScreenVerdict) -> str:
@@ -67,32 +95,54 @@ def _follow_prompt(handled: str, verdict: ScreenVerdict) -> str:
 
 
 def finish_typing(b: PlanBuilder) -> bool:
-    """Press the Enter a typed text is waiting for; True while one is pending."""
-    due = b.record.enter_due
-    if due is None:
+    """Press the next pending key once it is due (one key per pass, so a pause between keys never
+    blocks the loop); True while keys are pending.
+
+    Written ahead: the key stays pending, with `keys_sent_at` set, until the controller saw it go
+    out (`settle_keys`), so a controller killed in between resolves it from the screen
+    (`resolve_keys`) instead of pressing it twice.
+    """
+    keys, due = b.record.pending_keys, b.record.keys_due
+    if not keys:
         return False
-    if b.now < due:
+    if due is not None and b.now < due:
         b.requeue(due - b.now)
         return True
-    b.actions.append(PressEnter(b.record.name))
-    b.update(keys_sent_at=b.now)  # written ahead; `enter_due` is cleared once it was pressed
+    b.actions.append(SendKeys(b.record.name, keys=keys[:1]))
+    b.update(keys_sent_at=b.now)
+    if len(keys) > 1:
+        b.requeue(KEY_PAUSE_SECONDS)
     return True
 
 
-def plan_health(b: PlanBuilder, desired: DesiredAgent, verdict: ScreenVerdict | None) -> bool:
-    """Screen-driven edges for a live agent past start-up; True when it asks for a restart."""
+def _press_later(b: PlanBuilder, keys: tuple[str, ...], pause: float) -> None:
+    """Leave `keys` for the next passes, the first after `pause`."""
+    b.update(pending_keys=keys, keys_due=b.now + pause if keys else None)
+    if keys:
+        b.requeue(pause)
+
+
+def plan_health(
+    b: PlanBuilder, desired: DesiredAgent, verdict: ScreenVerdict | None, hands_off: bool = False
+) -> bool:
+    """Screen-driven edges for a live agent past start-up; True when it asks for a restart.
+
+    `hands_off`: a person is attached, so no keys are sent (only their own answer is noticed).
+    """
     spec = desired.agent.spec
     state = b.record.state
     if state is AgentState.COOLING_DOWN:
         _plan_cooling(b, spec, verdict)
         return False
     if state is AgentState.AWAITING_HUMAN:
-        _plan_awaiting(b, verdict)
+        _plan_awaiting(b, spec, verdict, may_answer=not hands_off)
         return False
     if _start_cooldown(b, spec, verdict) or _handle_prompt(b, spec, verdict):
         return False
     if state is AgentState.STALE:
         _plan_stale(b, spec)
+        return False
+    if _plan_idle(b, spec):
         return False
     return _check_stall(b, spec)
 
@@ -139,11 +189,11 @@ def _start_cooldown(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | No
     """Running/Stale -> CoolingDown: a new limit text on screen, or a deadline still in force."""
     limit = verdict.limit if verdict and _limits_watched(spec) else None
     account = _account(spec)
-    if limit is not None and limit.text != b.record.handled_limit:
+    if limit is not None and limit.lines > b.record.limit_lines:
         cooldown = spec.rate_limit.cooldown if spec.rate_limit else DEFAULT_COOLDOWN_SECONDS
         reset = limit.reset_at.timestamp() if limit.reset_at else None
         deadline = reset if reset is not None and reset > b.now else b.now + cooldown
-        b.update(handled_limit=limit.text, cooldown_until=deadline)
+        b.update(limit_lines=limit.lines, cooldown_until=deadline)
         if account:
             b.cooldowns[account] = max(deadline, b.ctx.cooldowns.get(account, 0.0))
         named = "the reset time on screen" if reset is not None else "the spec's cooldown"
@@ -190,7 +240,9 @@ def _plan_cooling(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None
     if budget_key(b.record.name) in b.ctx.cooldowns:
         b.cooldowns[budget_key(b.record.name)] = None
     resume = spec.rate_limit.resume if spec.rate_limit else DEFAULT_RESUME
-    b.update(cooldown_until=None)
+    # The limit still on screen is old now: only one printed after the resume counts.
+    still_shown = verdict.limit.lines if verdict and verdict.limit else 0
+    b.update(cooldown_until=None, limit_lines=still_shown)
     if verdict is not None and verdict.prompt is not None:
         b.take("cooled", "CooldownEnded", "cooldown over; a prompt is on screen, no resume sent")
         return
@@ -205,18 +257,7 @@ def _handle_prompt(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | Non
         return False
     b.update(handled_prompt=prompt.text)
     if prompt.rule_index is not None and not prompt.blocked:
-        rule = spec.prompts[prompt.rule_index]
-        b.update(keys_sent_at=b.now)  # written ahead of the keys; cleared once they went out
-        if rule.keys:
-            b.actions.append(SendKeys(b.record.name, keys=tuple(rule.keys)))
-            answer = "keys " + " ".join(rule.keys)
-        else:
-            answer = repr(rule.answer or "")
-            if rule.enter:
-                type_text(b, rule.answer or "")
-            else:
-                b.actions.append(SendKeys(b.record.name, literal=rule.answer or ""))
-        b.event("Answered", f"answered {answer} to: {prompt.text}")
+        b.event("Answered", f"answered {_answer(b, spec, prompt.rule_index)} to: {prompt.text}")
         return True
     blocked = " (a menu no rule may answer)" if prompt.blocked else ""
     b.take(
@@ -228,72 +269,126 @@ def _handle_prompt(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | Non
 def resolve_keys(b: PlanBuilder, verdict: ScreenVerdict | None, digest_before: str) -> bool:
     """Keys written ahead but never settled: the controller died while sending them.
 
-    The keys are an answer to a prompt, or the Enter after a typed text (then `enter_due` is at
-    or before `keys_sent_at`). The screen decides: if it changed since they were intended, they
-    arrived; if it still shows the same screen after ANSWER_GRACE_SECONDS, they never did and are
-    sent again (the prompt answered again, or Enter pressed again). True while waiting to tell.
+    The keys are an answer to a prompt (its first key or its text), or the next pending key (an
+    Enter after a typed text, a rule's later key: then `keys_due` is at or before
+    `keys_sent_at`). The screen decides: if it changed since they were intended, they arrived;
+    if it still shows the same screen after ANSWER_GRACE_SECONDS, they never did and are sent
+    again (the prompt answered anew, or the key pressed again). True while waiting to tell.
     """
-    sent = b.record.keys_sent_at
+    record = b.record
+    sent = record.keys_sent_at
     if sent is None or verdict is None:
         return False
-    enter = _enter_in_flight(b.record)
-    if verdict.digest != digest_before:
-        b.update(keys_sent_at=None, enter_due=None if enter else b.record.enter_due)
-        return False
-    if b.now - sent < ANSWER_GRACE_SECONDS:
+    if verdict.digest == digest_before and b.now - sent < ANSWER_GRACE_SECONDS:
         b.requeue(ANSWER_GRACE_SECONDS - (b.now - sent))
         return True
-    if enter:
-        b.update(keys_sent_at=None)
-        b.event("EnterRetried", "an Enter cut off by a controller restart never arrived; again")
-    else:
-        b.update(keys_sent_at=None, handled_prompt="", enter_due=None)
+    lost = verdict.digest == digest_before
+    if lost and _key_in_flight(record):
+        key = record.pending_keys[0]
+        b.event("KeyRetried", f"key {key} cut off by a controller restart never arrived; again")
+    elif lost:
         b.event("AnswerRetried", "an answer cut off by a controller restart never arrived; again")
+    settled = settle_keys(record, failed=lost)
+    b.update(
+        keys_sent_at=None,
+        handled_prompt=settled.handled_prompt,
+        pending_keys=settled.pending_keys,
+        keys_due=settled.keys_due,
+    )
+    if settled.keys_due is not None:
+        b.requeue(max(settled.keys_due - b.now, 0.0))
     return False
 
 
 def settle_keys(record: AgentRecord, failed: bool) -> AgentRecord:
     """The record once written-ahead keys went out, or tmux refused them (then they are sent
-    again: a refused answer answers the prompt anew, a refused Enter stays due)."""
-    if record.keys_sent_at is None:
+    again: a refused answer answers the prompt anew, a refused pending key stays pending)."""
+    sent = record.keys_sent_at
+    if sent is None:
         return record
-    if _enter_in_flight(record):
-        return replace(record, keys_sent_at=None, enter_due=record.enter_due if failed else None)
+    if _key_in_flight(record):
+        if failed:
+            return replace(record, keys_sent_at=None)
+        rest = record.pending_keys[1:]
+        due = sent + KEY_PAUSE_SECONDS if rest else None
+        return replace(record, keys_sent_at=None, pending_keys=rest, keys_due=due)
     if failed:
-        return replace(record, keys_sent_at=None, handled_prompt="", enter_due=None)
+        return replace(record, keys_sent_at=None, handled_prompt="", pending_keys=(), keys_due=None)
     return replace(record, keys_sent_at=None)
 
 
-def _enter_in_flight(record: AgentRecord) -> bool:
-    """The keys in flight are the Enter after a typed text (not an answer's own keys)."""
-    due, sent = record.enter_due, record.keys_sent_at
-    return due is not None and sent is not None and due <= sent
+def _key_in_flight(record: AgentRecord) -> bool:
+    """The keys in flight are the next pending key (not an answer, whose own later keys are due
+    after it was sent)."""
+    due, sent = record.keys_due, record.keys_sent_at
+    return bool(record.pending_keys) and sent is not None and (due is None or due <= sent)
 
 
-def _plan_awaiting(b: PlanBuilder, verdict: ScreenVerdict | None) -> None:
-    """AwaitingHuman -> Running once the screen moved on and the prompt is gone."""
+def _answer(b: PlanBuilder, spec: AgentSpec, rule_index: int) -> str:
+    """Send rule `rule_index`'s answer (keys one per pass, KEY_PAUSE_SECONDS apart); says what."""
+    rule = spec.prompts[rule_index]
+    # Written ahead of the keys; cleared once they went out (settle_keys).
+    b.update(replaying=False, keys_sent_at=b.now)
+    if rule.keys:
+        b.actions.append(SendKeys(b.record.name, keys=tuple(rule.keys[:1])))
+        _press_later(b, tuple(rule.keys[1:]), KEY_PAUSE_SECONDS)
+        return "keys " + " ".join(rule.keys)
+    if rule.enter:
+        type_text(b, rule.answer or "")
+    else:
+        b.actions.append(SendKeys(b.record.name, literal=rule.answer or ""))
+    return repr(rule.answer or "")
+
+
+def _plan_awaiting(
+    b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None, may_answer: bool
+) -> None:
+    """AwaitingHuman -> Running once the screen moved on and the prompt is gone, or once a rule
+    answers the prompt (rules are read again whenever the manifest changes; not while a person
+    is attached: `may_answer` False)."""
     record = b.record
+    prompt: PromptSeen | None = verdict.prompt if verdict else None
+    still = prompt is not None and prompt.text == record.handled_prompt
+    rule = prompt.rule_index if prompt is not None and not prompt.blocked else None
+    if may_answer and still and prompt is not None and rule is not None:
+        answer = _answer(b, spec, rule)
+        b.take("answered", "Answered", f"answered {answer} by a rule to: {prompt.text}")
+        return
     moved = record.screen_changed_at is not None and record.screen_changed_at > record.since
-    still = (
-        verdict is not None
-        and verdict.prompt is not None
-        and (verdict.prompt.text == record.handled_prompt)
-    )
     if moved and not still:
         b.update(handled_prompt=_follow_prompt(record.handled_prompt, verdict) if verdict else "")
         b.take("answered", "PromptAnswered", "the screen moved on: someone answered")
 
 
+def _plan_idle(b: PlanBuilder, spec: AgentSpec) -> bool:
+    """An idle agent: nudged every idle.after when the spec asks for it; True while idle."""
+    record = b.record
+    if record.activity is not Activity.IDLE:
+        return False
+    idle = spec.idle
+    if idle is None or idle.action == "none" or record.activity_since is None:
+        return True
+    since = max(record.activity_since, record.nudged_at or 0.0)
+    waited = b.now - since
+    if waited < idle.after:
+        b.requeue(idle.after - waited)
+        return True
+    b.update(nudged_at=b.now)
+    b.event("IdleNudged", f"idle for {format_duration(waited)}; sent {idle.nudge!r}")
+    type_text(b, idle.nudge)
+    return True
+
+
 def _check_stall(b: PlanBuilder, spec: AgentSpec) -> bool:
-    """Running -> Stale when the screen has not changed for stale.after; True: restart it."""
+    """Running -> Stale when a busy (or unknown) agent's screen has not changed for stale.after;
+    True: restart it."""
     stale = spec.stale
     changed = b.record.screen_changed_at
-    if stale is None or changed is None:
+    if stale is None or changed is None or not counts_as_busy(b.record.activity):
         return False
-    # signals: an agent that says it is idle or asking is not stuck, and a signal is progress.
-    if b.record.activity in (Activity.IDLE, Activity.WAITING):
-        return False
-    changed = max(changed, b.record.signal_at or changed)
+    # Quiet counts from the latest of the last change, the moment the agent became busy and its
+    # last signal (a signal is progress).
+    changed = max(changed, b.record.activity_since or changed, b.record.signal_at or changed)
     idle = b.now - changed
     if idle < stale.after:
         b.requeue(stale.after - idle)
@@ -310,7 +405,8 @@ def _check_stall(b: PlanBuilder, spec: AgentSpec) -> bool:
 
 
 def _plan_stale(b: PlanBuilder, spec: AgentSpec) -> None:
-    """Stale -> Running when the screen moves; meanwhile nudge again every stale.after."""
+    """Stale -> Running when the screen moves or the agent is idle; meanwhile nudge again every
+    stale.after."""
     record = b.record
     stale = spec.stale
     if record.screen_changed_at is not None and record.screen_changed_at > record.since:
@@ -318,6 +414,9 @@ def _plan_stale(b: PlanBuilder, spec: AgentSpec) -> None:
         return
     if record.signal_at is not None and record.signal_at > record.since:
         b.take("recover", "Recovered", "the agent signalled again")
+        return
+    if record.activity is Activity.IDLE:
+        b.take("recover", "Recovered", "the agent waits at its empty input")
         return
     if stale is None or stale.action != "nudge":
         return
@@ -338,8 +437,8 @@ def _nudge(b: PlanBuilder, spec: AgentSpec) -> None:
 def type_text(b: PlanBuilder, text: str) -> None:
     """Type a short text now and press Enter after TYPE_SETTLE_SECONDS (next pass)."""
     b.actions.append(SendKeys(b.record.name, literal=text))
-    b.update(enter_due=b.now + TYPE_SETTLE_SECONDS)
-    b.requeue(TYPE_SETTLE_SECONDS)
+    b.update(replaying=False)
+    _press_later(b, ("Enter",), TYPE_SETTLE_SECONDS)
 
 
 #: Conditions that hold exactly while the agent is in one state: type, state, reason when True,
@@ -357,8 +456,18 @@ STATE_CONDITIONS = (
 )
 
 
+#: The Idle condition's reason and message for each activity.
+IDLE_CONDITION = {
+    Activity.IDLE: ("EmptyInput", "the agent waits at its empty input for a task"),
+    Activity.BUSY: ("Busy", "a turn is in progress"),
+    Activity.WAITING: ("Waiting", "a question waits for a human"),
+    Activity.UNKNOWN: ("Unknown", "the screen does not tell whether a turn is in progress"),
+}
+
+
 def publish_conditions(b: PlanBuilder, alive: bool, guard: GuardReport | None) -> None:
-    """SessionReady, AwaitingInput, Stalled, RateLimited (and GuardTripped for guarded agents)."""
+    """SessionReady, Idle, AwaitingInput, Stalled, RateLimited (and GuardTripped for guarded
+    agents)."""
     record = b.record
     state = record.state
     if state is AgentState.STARTING:
@@ -372,6 +481,9 @@ def publish_conditions(b: PlanBuilder, alive: bool, guard: GuardReport | None) -
             record.reason or "NotRunning",
             record.message or "no process",
         )
+    activity = record.activity if alive else Activity.UNKNOWN
+    reason, message = IDLE_CONDITION[activity]
+    b.condition("Idle", ConditionStatus(str(activity is Activity.IDLE)), reason, message)
     for type_, held_in, reason_true, reason_false, message_false in STATE_CONDITIONS:
         held = state is held_in
         if held and type_ == "RateLimited" and record.cooldown_until:

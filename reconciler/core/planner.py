@@ -14,6 +14,7 @@ import json
 import uuid
 
 from reconciler.api.actions import Forget, Launch, Stop
+from reconciler.api.activity import Activity
 from reconciler.api.duration import format_duration
 from reconciler.api.manifest import Agent
 from reconciler.api.status import (
@@ -105,7 +106,7 @@ def plan_agent(
     else:
         _plan_alive(b, desired, observed)
     _plan_message(b, desired, observed)
-    publish_activity(b, observed.alive, observed.verdict)
+    publish_activity(b, observed.alive, b.verdict or observed.verdict)
     publish_conditions(b, observed.alive, observed.guard)
     _publish_attached(b, observed)
     return b.build()
@@ -178,7 +179,15 @@ def _plan_exit(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
     record = b.record
     code = observed.exit_code
     what = f"exited with code {code}" if code is not None else "session disappeared"
-    b.update(exit_code=code, pid=None, enter_due=None)
+    b.update(
+        exit_code=code,
+        pid=None,
+        pending_keys=(),
+        keys_due=None,
+        keys_sent_at=None,
+        activity=Activity.UNKNOWN,
+        activity_since=None,
+    )
     if spec.restart_policy == "Never" or (spec.restart_policy == "OnFailure" and code == 0):
         b.actions.append(Stop(record.name, record.launch_id, record.pid, kill_session=False))
         b.take(
@@ -231,7 +240,7 @@ def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservatio
         # Hands off: a person at the pane gets no keystrokes from orch until they detach. Only
         # their own answer to a question is noticed.
         if b.record.state is AgentState.AWAITING_HUMAN:
-            plan_health(b, desired, verdict)
+            plan_health(b, desired, verdict, hands_off=True)
         return
     if finish_typing(b):
         return
@@ -292,7 +301,7 @@ def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservat
     may_type = (
         b.record.state in (AgentState.RUNNING, AgentState.STALE)
         and not (b.acted or b.transitions or observed.pane.attached)
-        and b.record.enter_due is None
+        and not b.record.pending_keys
         and b.record.keys_sent_at is None
     )
     if not may_type and message.phase not in (Phase.ENTERING, Phase.SUBMITTED):
@@ -319,6 +328,7 @@ def _step(b: PlanBuilder, step: DeliveryStep) -> None:
     """Take a delivery step into the plan: its action, the message as it is now, its event."""
     if step.action is not None:
         b.actions.append(step.action)
+        b.update(replaying=False)
     if step.message != b.ctx.message:
         b.message = step.message
         if step.message.delivered_at is not None and b.ctx.message is not None:
@@ -401,11 +411,17 @@ def _launch(
         backoff_until=None,
         screen_changed_at=b.now,
         handled_prompt="",
-        handled_limit="",
-        enter_due=None,
+        limit_lines=0,
+        # A restart command resumes the conversation and redraws it: its limit lines are old.
+        replaying=command != spec.command,
+        pending_keys=(),
+        keys_due=None,
+        keys_sent_at=None,
         nudged_at=None,
         signal_activity="",
         signal_at=None,
         turn_started_at=None,
+        activity=Activity.UNKNOWN,
+        activity_since=None,
     )
     b.requeue(spec.startup.after)

@@ -6,8 +6,9 @@ stale check, and how the CLI resumes its last conversation after a restart. The 
 agents-in-the-wild.md, section 5, and are checked against the screens in tests/fixtures/screens;
 CLIs restyle their screens often, so a new CLI version means a new fixture first.
 
-Every pattern is a Python regex searched with re.MULTILINE (so `^` and `$` anchor lines). Every CLI
-profile carries the generic profile's patterns too, after its own. Patterns run on every capture of
+Every pattern is compiled with RE2 (reconciler.api.regex: linear time, no look-around) and
+searched with `^` and `$` anchoring lines. Every CLI profile carries the generic profile's
+patterns too, after its own. Patterns run on every capture of
 every agent, so those for prompts, limits and noise start with a literal or a character class,
 never with `\\b`, `^`, `\\d`, a group or a lookbehind: Python's regex engine then skips ahead fast
 (a leading `\\b` makes a search about 40 times slower).
@@ -38,6 +39,17 @@ class Profile:
     ready: str | None = None
     """In the last lines of the screen: the CLI has drawn its input and can take a message (None:
     any screen will do). `spec.startup.ready` overrides it."""
+    busy_patterns: tuple[str, ...] = ()
+    """At the bottom of the screen: a turn is in progress (spinners, "esc to interrupt")."""
+    idle_patterns: tuple[str, ...] = ()
+    """At the bottom of the screen, with no busy marker: the empty input waiting for a task."""
+    line_mode: bool = True
+    """The program asks on the cursor's line (a shell, aider): only that line and what follows
+    it can be the live question. False for full-screen CLIs that draw their dialogs at the
+    bottom and erase them once answered."""
+    input_prefixes: tuple[str, ...] = ()
+    """How a line the user typed starts (after blanks): such a line is never a limit, whatever
+    it says ("am I rate limited")."""
 
     def restart_command(self, command: str) -> str:
         """The default command line that restarts `command` and resumes where it stopped."""
@@ -67,6 +79,10 @@ _GENERIC = Profile(
         r"[Ee]rror(?: code)?:? 429\b",
         r"[Ss]tatus(?: code)?:? 429\b",
         r"HTTP(?:/[0-9.]+)? 429\b",
+        # Billing and quota: the OpenAI API's texts, which Codex and aider (litellm) show.
+        r"insufficient_quota",
+        r"exceeded your current quota",
+        r"[Qq]uota exceeded",
     ),
     noise_patterns=(
         r"[\u2800-\u28ff✻✳✶✢✽·*↑↓]",  # spinner frames (braille dots, Claude's stars), arrows
@@ -78,7 +94,35 @@ _GENERIC = Profile(
         ),
     ),
     restart_suffix=None,
+    line_mode=True,
 )
+
+
+def _line_not_starting(*words: str) -> str:
+    """A line (up to its newline) whose text after leading blanks starts with none of `words`.
+
+    RE2 has no negative look-ahead (`(?![ \t]*(?:w1|w2))[^\n]*`), so the complement is spelled
+    out letter by letter: any other first letter, or a word's prefix followed by anything else.
+    """
+    return r"[ \t]*" + _not_prefixed(words, r" \t")
+
+
+def _not_prefixed(words: tuple[str, ...], also_not_first: str) -> str:
+    """Text up to the line's end that starts with none of `words` (none empty), nor with a
+    character of `also_not_first`."""
+    heads = sorted({word[0] for word in words})
+    excluded = "".join(_escaped(head, "]\\^-") for head in heads)
+    options = [rf"[^\n{also_not_first}{excluded}][^\n]*"]
+    for head in heads:
+        tails = tuple(word[1:] for word in words if word[0] == head)
+        if "" not in tails:  # a whole word here: the line starts with it, whatever follows
+            options.append(_escaped(head, "\\.^$|?*+()[]{}") + _not_prefixed(tails, ""))
+    return "(?:" + "|".join(options) + ")?"
+
+
+def _escaped(char: str, special: str) -> str:
+    """`char` as a pattern writes it where the characters in `special` have a meaning."""
+    return "\\" + char if char in special else char
 
 
 def _cli(
@@ -88,6 +132,10 @@ def _cli(
     never: tuple[str, ...] = (),
     limits: tuple[str, ...] = (),
     noise: tuple[str, ...] = (),
+    busy: tuple[str, ...],
+    idle: tuple[str, ...],
+    line_mode: bool,
+    input_prefixes: tuple[str, ...],
     restart_suffix: str,
     ready: str | None = None,
 ) -> Profile:
@@ -100,6 +148,10 @@ def _cli(
         noise_patterns=noise + _GENERIC.noise_patterns,
         restart_suffix=restart_suffix,
         ready=ready,
+        busy_patterns=busy,
+        idle_patterns=idle,
+        line_mode=line_mode,
+        input_prefixes=input_prefixes,
     )
 
 
@@ -108,7 +160,6 @@ _CLAUDE = _cli(
     human=(
         r"Do you want to (?:proceed|make this edit|create|allow|use this API key)\b",
         r", and tell Claude what to do differently",  # No, … / Deny, …
-        r"Do you trust the files in this folder\?",
         r"Is this a project you created or one you trust\?",
         r"Yes, I trust this folder",
         r"Use skill \"[^\"\n]*\"\?",
@@ -129,7 +180,22 @@ _CLAUDE = _cli(
         r"You[’']ve reached your [^\n]{1,60}? limit\b",
         r"Server is temporarily limiting requests",
         r"Request rejected \(429\)",
+        r"Credit balance (?:is )?too low",  # 2.1.332: "⎿  Credit balance too low · Add funds: …"
     ),
+    busy=(
+        r"esc to interrupt",
+        # The spinner line, "✶ Julienning… (2s · ↓ 5 tokens)", or "✻ Clauding…" alone while a
+        # stream stalls; a finished turn reads "✻ Brewed for 2s · done 10:58 AM" (no "…").
+        r"[✻✳✶✢✽] [A-Z][a-z]+…",
+    ),
+    idle=(
+        r"❯[ \t\u00a0]*$",  # the empty input between two rules (2.1.332: "❯" + NBSP)
+        # Placeholders in the empty input after an error or with queued messages.
+        r"❯[ \u00a0](?:Once fixed, resend your message|Resend your message to try again)",
+        r"❯[ \u00a0]Press up to edit queued messages",
+    ),
+    line_mode=False,
+    input_prefixes=("❯", ">"),
     restart_suffix="--continue",
     ready=r"^[ \t│]*❯|\? for shortcuts",  # the input line between its rules, or the hint below
 )
@@ -145,12 +211,28 @@ _CODEX = _cli(
         r"No, and block this host in the future",
         r"Do you trust the contents of this directory",
         r"Yes, allow Codex to work in this folder",
+        r"Trust this folder\?",  # 0.171: "Folder access … › 1. Trust and continue"
+        r"Hooks need review",  # 0.171: new hooks need trust before they run
+        r"Sign in with ChatGPT",  # the login menu
+        r"Press enter to save",  # the API key form
         r"Press enter to confirm or esc to cancel",
     ),
     limits=(
         r"You[’']ve hit your usage limit",
         r"usage_limit_reached",
     ),
+    # The working header's bullet blinks between • and ◦ even when nothing else moves.
+    noise=(r"[•◦] Working",),
+    busy=(
+        r"Working \(",
+        r"esc to interrupt",
+        # While a reply streams there is no status line: the last message typed (`› …`) is not
+        # yet closed by "Worked for …" or a "■ …" notice when the composer comes.
+        r"› [^\n]*\n(?:" + _line_not_starting("Worked for", "■ ", "›") + r"\n)+›(?: |$)",
+    ),
+    idle=(r"›(?: |$)",),  # the composer (tmux drops its trailing blank); drawn while busy too
+    line_mode=False,
+    input_prefixes=("›",),
     restart_suffix="resume --last",
     ready=r"^[ \t]*›|\? for shortcuts",  # the composer's prompt, or its footer hint
 )
@@ -165,12 +247,23 @@ _GEMINI = _cli(
         r"Waiting for user confirmation",
         r"Yes, allow once",
         r"No, (?:suggest changes|keep planning)",
+        r"Do you trust the files in this folder\?",  # the folder-trust dialog
+        r"Trust (?:parent )?folder \(",
+        r"\(Use Enter to select\)",  # the first-start auth menu
+        r"Enter Gemini API Key",
+        r"Usage limit reached for ",  # the quota dialog: 1. Keep trying / 2. Stop
     ),
     limits=(
         r"[Qq]uota limit\b",
         r"RESOURCE_EXHAUSTED",
+        r"[Qq]uota exceeded for",
+        r"exhausted your (?:daily )?quota",
     ),
     noise=(r"[\u2800-\u28ff] [^\n]*\(esc to cancel, [^)\n]*\)",),  # loading line, rotating quip
+    busy=(r"esc to cancel, ", r"Executing Hooks:"),
+    idle=(r"Type your message or @path/to/file",),  # drawn while busy too
+    line_mode=False,
+    input_prefixes=(">",),
     restart_suffix="--resume latest",
     ready=r"Type your message",
 )
@@ -178,8 +271,16 @@ _GEMINI = _cli(
 _AIDER = _cli(
     "aider",
     # Only an unanswered question: aider leaves "[Yes]: y" on screen once answered.
-    human=(r"\(Y\)es/\(N\)o\b[^\n]*\[[^\]\n]+\]:[ \t]*$",),
+    human=(
+        r"\(Y\)es/\(N\)o\b[^\n]*\[[^\]\n]+\]:[ \t]*$",
+        # aider 0.86's spinner can overwrite the start of the question line it shares.
+        r"D\)on't ask again \[[^\]\n]+\]:[ \t]*$",
+    ),
     noise=(r"[░▒▓█]+", r"Waiting for [^\n]*"),  # the spinner line: "░░█▓▒░░░ Waiting for LLM"
+    busy=(r"Waiting for ",),
+    idle=(r">[ \t]*\Z",),  # the input prompt, empty, as the last line
+    line_mode=True,
+    input_prefixes=(">",),
     restart_suffix="--restore-chat-history",
     ready=r"^\S*> ?\Z",  # "> " (or "architect> ") as the very last line
 )
@@ -192,6 +293,10 @@ _HERMES = _cli(
         r"[\u2800-\u28ff] [^\n]*\([0-9.]+s\)",  # spinner line: frame, kawaii face, verb, time
         r"Ctrl\+C to interrupt",
     ),
+    busy=(r"Ctrl\+C to interrupt",),
+    idle=(r"❯[ \t]*\Z",),
+    line_mode=True,
+    input_prefixes=("❯",),
     restart_suffix="--continue",
 )
 

@@ -35,8 +35,10 @@ _CLOCK = re.compile(
     re.IGNORECASE,
 )
 #: A duration after a word that announces a retry or a reset: "in 5 days 22 hours", "after 120s".
+#: Not "Retrying in 0.2 seconds": that is the client's own countdown to its next try (aider,
+#: hermes), which says nothing about when the limit resets.
 _AFTER = re.compile(
-    r"\b(?:try\s+again|retry(?:ing)?|resets?|available\s+again)\s+(?:in|after)\s+"
+    r"\b(?:try\s+again|retry|resets?|available\s+again)\s+(?:in|after)\s+"
     r"(?P<amount>(?:\d+(?:\.\d+)?\s*[a-z]+\b[\s,]*(?:and\s+)?)+)",
     re.IGNORECASE,
 )

@@ -56,15 +56,17 @@ def take_signals(b: PlanBuilder, profile: str) -> None:
 def publish_activity(b: PlanBuilder, alive: bool, verdict: ScreenVerdict | None) -> None:
     """Set `status.activity`: the signals weighed against the screen (Unknown when not alive).
 
-    Until the screen reads busy and idle itself (the `screen` work), it speaks only of questions:
-    a prompt on screen, or an agent AwaitingHuman, is Waiting.
+    The screen's own verdict (its profile's busy and idle markers) is the fallback and the
+    cross-check; a prompt on screen, or an agent AwaitingHuman, is Waiting. Without a verdict
+    this pass (the screen was not read) the signals are weighed against an unknown screen.
     """
     record = b.record
     if not alive or record.state is AgentState.STOPPED:
         activity = Activity.UNKNOWN
     else:
         question = record.state is AgentState.AWAITING_HUMAN or bool(verdict and verdict.prompt)
-        screen = Activity.WAITING if question else Activity.UNKNOWN
+        seen = verdict.activity if verdict is not None else Activity.UNKNOWN
+        screen = Activity.WAITING if question else seen
         activity = weigh(signal_state(b), screen, record.screen_changed_at, b.now)
     if activity != record.activity or record.activity_since is None:
         b.update(activity=activity, activity_since=b.now)

@@ -95,7 +95,7 @@ def test_started_agent_is_observed(tmux: Tmux, tmp_path: Path) -> None:
 
     assert list(observed) == ["alpha"]
     seen = observed["alpha"]
-    assert replace(seen, activity=pane.activity) == pane
+    assert replace(seen, activity=pane.activity, cursor_y=pane.cursor_y) == pane
     assert not seen.dead
     assert seen.activity >= seen.created
     assert str(FAKE_AGENT) in psutil.Process(pane.pid).cmdline()

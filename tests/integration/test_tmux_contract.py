@@ -51,3 +51,16 @@ def test_capture_agrees_with_libtmux(tmux: Tmux, tmp_path: Path) -> None:
         return [line.rstrip() for line in ours] == [line.rstrip() for line in pane.capture_pane()]
 
     wait_until(same_screen, what="the same screen through both readings")
+
+
+@pytest.mark.tmux
+def test_cursor_row_agrees_with_libtmux(tmux: Tmux, tmp_path: Path) -> None:
+    start_agent(tmux, "alpha", tmp_path)
+    pane = libtmux.Server(socket_name=tmux.socket_name).sessions[0].active_window.active_pane
+    assert pane is not None
+
+    def same_cursor() -> bool:
+        pane.refresh()
+        return tmux.observe()["alpha"].cursor_y == int(pane.cursor_y or -1)
+
+    wait_until(same_cursor, what="the same cursor row through both readings")

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from reconciler.adapters import agentlog
 from reconciler.adapters.agentlog import (
@@ -225,18 +227,42 @@ RENDERED = [
     pytest.param("⠋ working\r⠙ working\r✔ done", "✔ done", id="cr-spinner"),
     pytest.param("progress 10%\rprogress 100%\r", "progress 100%", id="cr-progress-then-crlf"),
     pytest.param("\x1b[2K\r\x1b[32m✔\x1b[0m built", "✔ built", id="cr-with-erase"),
-    pytest.param("bell\x07 back\x08space nul\x00", "bell backspace nul", id="other-controls"),
+    pytest.param("bell\x07 nul\x00", "bell nul", id="other-controls"),
     pytest.param("tab\tkept", "tab\tkept", id="tab"),
     pytest.param("dangling escape \x1b", "dangling escape ", id="lone-esc"),
     pytest.param("unterminated \x1b]0;title", "unterminated 0;title", id="unterminated-osc"),
     pytest.param("8-bit \x9b31m csi", "8-bit 31m csi", id="c1"),
     pytest.param("漢字 🚀 e\u0301", "漢字 🚀 e\u0301", id="unicode-unchanged"),
+    pytest.param(
+        "Unable\x1b[1Cto\x1b[1Cconnect\x1b[1Cto\x1b[1CAnthropic\x1b[1Cservices",
+        "Unable to connect to Anthropic services",
+        id="cursor-forward-is-a-space",
+    ),
+    pytest.param("\x1b[31mtab\x1b[0m\x1b[3Cstop", "tab   stop", id="cursor-forward-after-color"),
+    pytest.param("name\x1b[10Gvalue", "name     value", id="cursor-to-column"),
+    pytest.param("typo\x08\x08po", "typo", id="backspace-overwrites"),
+    pytest.param("\x1b[1;5Hplaced", "    placed", id="cursor-position"),
+    pytest.param("wide 漢字\x1b[1Cnext", "wide 漢字 next", id="wide-chars-emulated"),
 ]
 
 
 @pytest.mark.parametrize(("raw", "shown"), RENDERED)
 def test_render_line(raw: str, shown: str) -> None:
     assert render_line(raw) == shown
+
+
+ESCAPE_PARTS = st.sampled_from(
+    ["\x1b[", "\x1b]", "\x1b", "\x08", "\r", "\x9b", "1C", "99999C", "5;5H", "?25l", "m", "漢"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(ESCAPE_PARTS, st.text(max_size=20)), max_size=60).map("".join))
+@example("\x1b[²\x1b[\x08")  # pyte reads "²" as a parameter digit, then int() fails
+@example("\x08\x1b[?H")  # pyte calls cursor_position(private=True)
+def test_render_line_never_raises_and_leaves_no_escape(raw: str) -> None:
+    shown = render_line(raw)
+    assert "\x1b" not in shown
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -5,12 +5,12 @@ The texts come from agents-in-the-wild.md, section 5 (the catalogue of what each
 
 from __future__ import annotations
 
-import re
 from typing import get_args
 
 import pytest
 
 from reconciler.api.manifest import Profile as ProfileName
+from reconciler.api.regex import compile_pattern
 from reconciler.core.profiles import PROFILES, Profile, profile_for
 
 CLI_PROFILES = [name for name in PROFILES if name != "generic"]
@@ -18,7 +18,7 @@ PATTERN_FIELDS = ("human_patterns", "never_answer", "rate_limit_patterns", "nois
 
 
 def matches(patterns: tuple[str, ...], text: str) -> bool:
-    return any(re.search(pattern, text, re.MULTILINE) for pattern in patterns)
+    return any(compile_pattern(pattern).search(text) for pattern in patterns)
 
 
 def test_there_is_a_profile_for_every_name_a_manifest_accepts() -> None:
@@ -41,10 +41,20 @@ def test_profiles_cannot_be_changed() -> None:
 
 
 @pytest.mark.parametrize("name", PROFILES)
-@pytest.mark.parametrize("field", PATTERN_FIELDS)
-def test_every_pattern_compiles(name: str, field: str) -> None:
-    for pattern in getattr(PROFILES[name], field):
-        re.compile(pattern, re.MULTILINE)
+@pytest.mark.parametrize("field", [*PATTERN_FIELDS, "busy_patterns", "idle_patterns", "ready"])
+def test_every_pattern_compiles_under_re2(name: str, field: str) -> None:
+    value = getattr(PROFILES[name], field)
+    for pattern in (value,) if isinstance(value, str) else value or ():
+        compile_pattern(pattern)
+
+
+def test_codex_streaming_reply_reads_busy_until_the_turn_is_closed() -> None:
+    """The RE2 spelling of "a line not starting with Worked for, ■ or ›" keeps its meaning."""
+    busy = PROFILES["codex"].busy_patterns
+    streaming = "› fix the bug\n\n• Looking at the code\n  Worked out the cause\n\n› \n"
+    assert matches(busy, streaming)
+    assert not matches(busy, "› fix the bug\n\n• Fixed it\n\n  Worked for 12s\n\n› \n")
+    assert not matches(busy, "› fix the bug\n\n■ Conversation interrupted\n\n› \n")
 
 
 @pytest.mark.parametrize("name", CLI_PROFILES)
@@ -96,7 +106,7 @@ def test_the_generic_profile_restarts_the_same_command() -> None:
         ("claude", "Do you want to create migrations/0042_invoices.sql?"),
         ("claude", "Do you want to allow Claude to fetch this content?"),
         ("claude", "  3. Deny, and tell Claude what to do differently (esc)"),
-        ("claude", "Do you trust the files in this folder?"),
+        ("gemini", "Do you trust the files in this folder?"),
         ("claude", " Quick safety check: Is this a project you created or one you trust?"),
         ("claude", " ❯ 1. Yes, I trust this folder"),
         ("claude", 'Use skill "pdf"?'),
@@ -213,7 +223,8 @@ def test_rate_limit_patterns_leave_code_and_warnings_alone(name: str, text: str)
         ("claude", "✳ Simplifying… (2m 18s · ↓ 4.8k tokens)", " Simplifying… (   )"),
         ("claude", "✶ Seasoning… (10m 9s · ↑ 198 tokens)", " Seasoning… (   )"),
         ("claude", "✻ Thinking… (12s · esc to interrupt)", " Thinking… (  )"),
-        ("codex", "• Working (1h 02m 05s • esc to interrupt)", "• Working ( • )"),
+        ("codex", "• Working (1h 02m 05s • esc to interrupt)", " ( • )"),
+        ("codex", "◦ Working (1h 02m 05s • esc to interrupt)", " ( • )"),
         ("codex", "gpt-5.4 · ~/projects/webapp · 92% left", "gpt-5.4  ~/projects/webapp  "),
         ("gemini", "⠏ Counting electrons... (esc to cancel, 12s)", ""),
         ("aider", "░░█▓▒░░░░░ Waiting for LLM", " "),
@@ -230,5 +241,5 @@ def test_noise_patterns_remove_what_changes_while_nothing_happens(
 
 def noise_removed(profile: Profile, text: str) -> str:
     for pattern in profile.noise_patterns:
-        text = re.sub(pattern, "", text, flags=re.MULTILINE)
+        text = compile_pattern(pattern).sub("", text)
     return text

@@ -52,5 +52,8 @@ def test_every_built_in_profile_pattern_compiles(name: str) -> None:
         *profile.never_answer,
         *profile.rate_limit_patterns,
         *profile.noise_patterns,
+        *profile.busy_patterns,
+        *profile.idle_patterns,
+        *((profile.ready,) if profile.ready else ()),
     ):
         compile_pattern(pattern)

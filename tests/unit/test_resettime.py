@@ -45,7 +45,8 @@ def at(year: int, month: int, day: int, hour: int, minute: int = 0, zone: str = 
         ("try again in 30 seconds", NOW + timedelta(seconds=30)),
         ("retry after 120 seconds", NOW + timedelta(seconds=120)),
         ("Retry-After: 120", NOW + timedelta(seconds=120)),
-        ("Retrying in 0.2 seconds...", NOW + timedelta(seconds=0.2)),
+        ("Retrying in 0.2 seconds...", None),  # the client's retry countdown, not a reset
+        ("Retrying in 20s...", None),
         ("Please retry in 37.5s.", NOW + timedelta(seconds=37.5)),
         ("resets in 4h 12m", NOW + timedelta(hours=4, minutes=12)),
         ("or try again at Jul 5th, 2026 8:19 PM.", at(2026, 7, 5, 20, 19)),

@@ -18,8 +18,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.api.activity import Activity
 from reconciler.api.manifest import Agent, AgentSpec
-from reconciler.core.screen import LIMIT_LINES, NOISE_LINES, PROMPT_LINES, PromptSeen, classify
+from reconciler.core.screen import (
+    LIMIT_LINES,
+    LINE_CHARS,
+    NOISE_LINES,
+    PROMPT_LINES,
+    PromptSeen,
+    classify,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "screens"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -55,8 +63,11 @@ class Expected:
     limit: str | None = None
     """A part of the limit's text."""
     reset: datetime | None = None
+    activity: Activity | None = None
+    """What the agent does, as the screen says; None: not checked (the older fixtures)."""
 
 
+A = Activity
 NOTHING = Expected()
 EXPECTED: dict[str, Expected] = {
     "claude/idle.txt": NOTHING,
@@ -115,29 +126,241 @@ EXPECTED: dict[str, Expected] = {
     ),
     "aider/confirm-answered.txt": NOTHING,
     "aider/limit-rate-limit-error.txt": Expected(
-        limit="The API provider has rate limited you", reset=NOW + timedelta(seconds=8)
+        limit="The API provider has rate limited you"  # "Retrying in 8.0 seconds": no reset
     ),
     "hermes/idle.txt": NOTHING,
     "hermes/working.txt": NOTHING,
     "hermes/working-next-frame.txt": NOTHING,
     "hermes/dangerous-command.txt": Expected(prompt="Choice [o/s/a/D]:"),
     "hermes/limit-rate-limit.txt": Expected(
-        limit="RateLimitError", reset=NOW + timedelta(seconds=20)
+        limit="RateLimitError"  # "Retrying in 20s": the client's countdown, no reset
     ),
     "generic/apt-confirm.txt": Expected(prompt="Do you want to continue? [Y/n]"),
     "generic/shell-idle.txt": NOTHING,
     "generic/code-about-rate-limits.txt": NOTHING,
+    # Captured from the real CLIs (versions in <cli>/VERSION; see README.md).
+    "aider/real-add-file-answered-idle.txt": Expected(activity=A.IDLE),
+    "aider/real-add-file-prompt.txt": Expected(
+        prompt="Add file to the chat? (Y)es/(N)o/(D)on't ask", activity=A.WAITING
+    ),
+    "aider/real-answered-idle.txt": Expected(activity=A.IDLE),
+    "aider/real-busy-next-frame.txt": Expected(activity=A.UNKNOWN),
+    "aider/real-busy-streaming.txt": Expected(activity=A.UNKNOWN),
+    "aider/real-busy.txt": Expected(activity=A.UNKNOWN),
+    "aider/real-first-start-gitignore.txt": Expected(
+        prompt="Add .aider* to .gitignore (recommended)? (Y)e", activity=A.WAITING
+    ),
+    "aider/real-first-start-ready.txt": Expected(activity=A.IDLE),
+    "aider/real-hang-interrupted.txt": Expected(
+        limit="The API provider has rate limited you. T", activity=A.IDLE
+    ),
+    "aider/real-hang-next-frame.txt": Expected(
+        limit="The API provider has rate limited you. T", activity=A.BUSY
+    ),
+    "aider/real-hang.txt": Expected(
+        limit="The API provider has rate limited you. T", activity=A.BUSY
+    ),
+    "aider/real-limit-429-next-frame.txt": Expected(
+        limit="The API provider has rate limited you. T", activity=A.BUSY
+    ),
+    "aider/real-limit-429.txt": Expected(
+        limit="The API provider has rate limited you. T", activity=A.BUSY
+    ),
+    "aider/real-limit-gave-up-open-url-next-frame.txt": Expected(
+        prompt="░█   Waiting for openai/gpt-4oD)on't ask agai",
+        limit="The API provider has rate limited you. T",
+        activity=A.WAITING,
+    ),
+    "aider/real-limit-gave-up-open-url.txt": Expected(
+        prompt="░█        Waiting for openai/gpt-4oD)on't ask",
+        limit="The API provider has rate limited you. T",
+        activity=A.WAITING,
+    ),
+    "aider/real-limit-quota.txt": Expected(
+        limit="The API provider has rate limited you. T", activity=A.BUSY
+    ),
+    "aider/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
+    "aider/real-paste-100k.txt": Expected(activity=A.UNKNOWN),
+    "aider/real-permission-answered.txt": Expected(activity=A.IDLE),
+    "aider/real-permission-prompt.txt": Expected(
+        prompt="Run shell command? (Y)es/(N)o/(D)on't ask aga", rule=3, activity=A.WAITING
+    ),
+    "aider/real-resume-restore-chat-history.txt": Expected(activity=A.IDLE),
+    "aider/real-resume-second-prompt.txt": Expected(activity=A.IDLE),
+    "aider/real-second-prompt-answered.txt": Expected(activity=A.IDLE),
+    "aider/real-second-prompt-typed.txt": Expected(activity=A.UNKNOWN),
+    "aider/real-typed-unsubmitted.txt": Expected(activity=A.UNKNOWN),
+    "claude/real-429-after-30s.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-429-final.txt": Expected(
+        limit="● API Error: Request rejected (429) · Th", activity=A.IDLE
+    ),
+    "claude/real-429-interrupted-cleared.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.IDLE
+    ),
+    "claude/real-429-interrupted.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.UNKNOWN
+    ),
+    "claude/real-429-next-frame.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-429.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-after-busy-idle.txt": Expected(activity=A.IDLE),
+    "claude/real-api-key-confirm.txt": Expected(
+        prompt="Do you want to use this API key?", activity=A.WAITING
+    ),
+    "claude/real-busy-next-frame.txt": Expected(activity=A.BUSY),
+    "claude/real-busy.txt": Expected(activity=A.BUSY),
+    "claude/real-exit.txt": Expected(activity=A.UNKNOWN),
+    "claude/real-first-start-no-onboarding.txt": Expected(activity=A.UNKNOWN),
+    "claude/real-hang-after-30s.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-hang-interrupted.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.UNKNOWN
+    ),
+    "claude/real-hang-next-frame.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-hang.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
+    ),
+    "claude/real-idle-after-20s.txt": Expected(activity=A.IDLE),
+    "claude/real-idle-first-start.txt": Expected(activity=A.IDLE),
+    "claude/real-idle.txt": Expected(activity=A.IDLE),
+    "claude/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
+    "claude/real-paste-100k.txt": Expected(
+        limit="● API Error: Request rejected (429) · Th", activity=A.UNKNOWN
+    ),
+    "claude/real-permission-after-12s.txt": Expected(
+        prompt="Do you want to proceed?", rule=1, activity=A.WAITING
+    ),
+    "claude/real-permission-answered.txt": Expected(activity=A.IDLE),
+    "claude/real-permission.txt": Expected(
+        prompt="Do you want to proceed?", rule=1, activity=A.WAITING
+    ),
+    "claude/real-quota.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.IDLE
+    ),
+    "claude/real-ready-first-frame.txt": Expected(activity=A.IDLE),
+    "claude/real-resume-continue.txt": Expected(
+        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.IDLE
+    ),
+    "claude/real-second-prompt.txt": Expected(activity=A.IDLE),
+    "claude/real-trust-folder-selected.txt": Expected(
+        prompt="Quick safety check: Is this a project you cre", rule=0, activity=A.WAITING
+    ),
+    "claude/real-trust-folder.txt": Expected(
+        prompt="Quick safety check: Is this a project you cre", rule=0, activity=A.WAITING
+    ),
+    "claude/real-typed-unsubmitted.txt": Expected(activity=A.UNKNOWN),
+    "codex/real-429-final.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
+    ),
+    "codex/real-429-next-frame.txt": Expected(
+        limit="└ Exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-429.txt": Expected(
+        limit="└ Exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-after-busy-idle.txt": Expected(activity=A.IDLE),
+    "codex/real-busy-next-frame.txt": Expected(activity=A.BUSY),
+    "codex/real-busy.txt": Expected(activity=A.BUSY),
+    "codex/real-exit.txt": Expected(activity=A.UNKNOWN),
+    "codex/real-hang-after-30s.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-hang-interrupted.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
+    ),
+    "codex/real-hang-next-frame.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-hang.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.BUSY
+    ),
+    "codex/real-hooks-untrusted-idle.txt": Expected(activity=A.IDLE),
+    "codex/real-hooks-untrusted-start.txt": Expected(
+        prompt="Hooks need review", activity=A.WAITING
+    ),
+    "codex/real-idle-first-start.txt": Expected(activity=A.IDLE),
+    "codex/real-idle.txt": Expected(activity=A.IDLE),
+    "codex/real-login-api-key.txt": Expected(prompt="Press enter to save", activity=A.WAITING),
+    "codex/real-login.txt": Expected(prompt="> 1. Sign in with ChatGPT", activity=A.WAITING),
+    "codex/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
+    "codex/real-paste-100k.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
+    ),
+    "codex/real-permission-answered.txt": Expected(activity=A.IDLE),
+    "codex/real-permission.txt": Expected(
+        prompt="Would you like to run the following command?", rule=2, activity=A.WAITING
+    ),
+    "codex/real-quota.txt": Expected(
+        limit="■ Quota exceeded. Check your plan and bi", activity=A.IDLE
+    ),
+    "codex/real-ready-first-frame.txt": Expected(activity=A.IDLE),
+    "codex/real-resume-last.txt": Expected(
+        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
+    ),
+    "codex/real-second-prompt.txt": Expected(activity=A.IDLE),
+    "codex/real-trust-folder.txt": Expected(
+        prompt="Trust this folder? Codex can read, edit, and", activity=A.WAITING
+    ),
+    "codex/real-typed-unsubmitted.txt": Expected(activity=A.IDLE),
+    "codex/real-warnings-1.txt": Expected(activity=A.UNKNOWN),
+    "gemini/real-answered-idle.txt": Expected(activity=A.IDLE),
+    "gemini/real-busy-next-frame.txt": Expected(activity=A.BUSY),
+    "gemini/real-busy-streaming.txt": Expected(activity=A.BUSY),
+    "gemini/real-busy.txt": Expected(activity=A.BUSY),
+    "gemini/real-cancelled-idle.txt": Expected(activity=A.IDLE),
+    "gemini/real-first-start-apikey.txt": Expected(
+        prompt="Enter Gemini API Key", activity=A.WAITING
+    ),
+    "gemini/real-first-start-auth.txt": Expected(
+        prompt="(Use Enter to select)", activity=A.WAITING
+    ),
+    "gemini/real-first-start-ready.txt": Expected(activity=A.IDLE),
+    "gemini/real-first-start-trust.txt": Expected(
+        prompt="Do you trust the files in this folder?", activity=A.WAITING
+    ),
+    "gemini/real-hang-next-frame.txt": Expected(activity=A.BUSY),
+    "gemini/real-hang.txt": Expected(activity=A.BUSY),
+    "gemini/real-idle-fresh.txt": Expected(activity=A.IDLE),
+    "gemini/real-limit-429-retrying.txt": Expected(
+        limit="✕ [API Error: You have exhausted your da", activity=A.BUSY
+    ),
+    "gemini/real-limit-429.txt": Expected(activity=A.BUSY),
+    "gemini/real-limit-quota-spinning.txt": Expected(activity=A.BUSY),
+    "gemini/real-limit-quota-stopped.txt": Expected(
+        limit="✕ [API Error: You have exhausted your da", activity=A.IDLE
+    ),
+    "gemini/real-limit-quota.txt": Expected(
+        prompt="Usage limit reached for gemini-2.5-flash.",
+        limit="Usage limit reached for gemini-2.5-flash",
+        activity=A.WAITING,
+    ),
+    "gemini/real-paste-100k-answered.txt": Expected(activity=A.IDLE),
+    "gemini/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
+    "gemini/real-paste-100k.txt": Expected(activity=A.UNKNOWN),
+    "gemini/real-permission-answered-idle.txt": Expected(activity=A.IDLE),
+    "gemini/real-permission-answered.txt": Expected(activity=A.BUSY),
+    "gemini/real-permission-prompt.txt": Expected(
+        prompt="Allow execution of [Shell]?", activity=A.WAITING
+    ),
+    "gemini/real-permission-rejected.txt": Expected(activity=A.IDLE),
+    "gemini/real-quit-summary-with-hooks.txt": Expected(activity=A.UNKNOWN),
+    "gemini/real-quit-summary.txt": Expected(activity=A.UNKNOWN),
+    "gemini/real-resume-latest.txt": Expected(activity=A.IDLE),
+    "gemini/real-second-prompt-answered.txt": Expected(activity=A.IDLE),
+    "gemini/real-typed-unsubmitted.txt": Expected(activity=A.UNKNOWN),
 }
 
 
 def test_every_fixture_has_an_expected_verdict_and_a_readme_row() -> None:
-    # real-*.txt are captures from the real CLIs (catalogued in REAL.md); they get
-    # verdicts here once the profiles are rewritten from them
-    files = {
-        str(path.relative_to(FIXTURES))
-        for path in FIXTURES.glob("*/*.txt")
-        if not path.name.startswith("real-")
-    }
+    files = {str(path.relative_to(FIXTURES)) for path in FIXTURES.glob("*/*.txt")}
     assert files == set(EXPECTED)
     readme = (FIXTURES / "README.md").read_text()
     assert [name for name in sorted(files) if f"`{name}`" not in readme] == []
@@ -162,6 +385,22 @@ def test_fixture_is_classified_as_expected(name: str) -> None:
         assert verdict.limit is not None
         assert expected.limit in verdict.limit.text
         assert verdict.limit.reset_at == expected.reset
+    if expected.activity is not None:
+        assert verdict.activity is expected.activity
+
+
+@pytest.mark.parametrize("profile", ["claude", "codex", "gemini", "aider", "hermes"])
+def test_each_profile_tells_its_idle_input_from_its_busy_markers(profile: str) -> None:
+    def activity(name: str) -> Activity:
+        return classify(fixture(f"{profile}/{name}"), spec(profile), NOW).activity
+
+    assert activity("idle.txt") is Activity.IDLE
+    assert activity("working.txt") is Activity.BUSY
+    assert activity("working-next-frame.txt") is Activity.BUSY
+
+
+def test_a_generic_program_has_no_idle_input_to_tell() -> None:
+    assert classify(fixture("generic/shell-idle.txt"), spec(), NOW).activity is Activity.UNKNOWN
 
 
 # --- prompts ---------------------------------------------------------------------------------
@@ -208,21 +447,95 @@ def with_lines_below(screen: str, count: int) -> str:
     return screen + "".join(f"\noutput line {index}" for index in range(count))
 
 
-def test_a_prompt_that_scrolled_out_of_the_bottom_region_is_not_a_prompt() -> None:
-    screen = "Overwrite config.yaml? [y/N]"
-    assert classify(with_lines_below(screen, PROMPT_LINES - 1), spec(), NOW).prompt is not None
-    assert classify(with_lines_below(screen, PROMPT_LINES), spec(), NOW).prompt is None
+def test_a_dialog_that_scrolled_out_of_the_bottom_region_is_not_a_prompt() -> None:
+    screen = "Do you want to proceed?"
+    claude = spec("claude")
+    assert classify(with_lines_below(screen, PROMPT_LINES - 1), claude, NOW).prompt is not None
+    assert classify(with_lines_below(screen, PROMPT_LINES), claude, NOW).prompt is None
 
 
 def test_a_rule_only_answers_what_is_in_the_bottom_region() -> None:
     rules = [{"match": "Overwrite config.yaml", "answer": "y"}]
     screen = with_lines_below("Overwrite config.yaml? [y/N]", PROMPT_LINES)
-    assert classify(screen, spec(prompts=rules), NOW).prompt is None
+    assert classify(screen, spec("claude", prompts=rules), NOW).prompt is None
 
 
 def test_blank_lines_and_empty_box_lines_do_not_count_towards_the_bottom_region() -> None:
-    screen = "Overwrite config.yaml? [y/N]" + "\n   \n│      │" * 30 + "\nlast line"
-    assert classify(screen, spec(), NOW).prompt is not None
+    screen = "Do you want to proceed?" + "\n   \n│      │" * 30 + "\nlast line"
+    assert classify(screen, spec("claude"), NOW).prompt is not None
+
+
+# --- live prompts: only the question the agent waits on now ------------------------------------
+
+
+def test_a_line_mode_question_with_output_below_it_was_answered() -> None:
+    screen = "Overwrite config.yaml? [y/N]\nwriting config.yaml\ndone"
+    assert classify(screen, spec(), NOW).prompt is None
+
+
+@pytest.mark.parametrize("cursor", [1, 2])
+def test_an_answered_y_n_question_never_keeps_the_agent_waiting(cursor: int) -> None:
+    screen = "Overwrite config.yaml? [y/N] y\n\n\n"  # answered; the program not yet printing
+    verdict = classify(screen, spec(), NOW, cursor_row=cursor)
+    assert verdict.prompt is None
+    assert verdict.activity is not Activity.WAITING
+
+
+def test_the_question_on_the_cursor_row_is_live() -> None:
+    screen = "Overwrite config.yaml? [y/N] \n\n"
+    verdict = classify(screen, spec(), NOW, cursor_row=0)
+    assert verdict.prompt is not None and verdict.prompt.text == "Overwrite config.yaml? [y/N]"
+    assert verdict.activity is Activity.WAITING
+
+
+def test_a_question_above_the_cursor_row_is_history() -> None:
+    screen = "Overwrite config.yaml? [y/N] \n\n"
+    assert classify(screen, spec(), NOW, cursor_row=1).prompt is None
+
+
+def test_a_cursor_row_off_the_screen_falls_back_to_the_last_line() -> None:
+    screen = "Overwrite config.yaml? [y/N] \n\n"
+    assert classify(screen, spec(), NOW, cursor_row=99).prompt is not None
+
+
+AIDER_RULES: list[dict[str, Any]] = [
+    {"match": r"Run shell command\?", "answer": "y"},  # not anchored: matches once answered too
+    {"match": r"Add file to the chat\?", "answer": "n"},
+]
+
+
+def test_an_answered_aider_question_never_matches_its_rule_again() -> None:
+    verdict = classify(
+        fixture("aider/real-permission-answered.txt"), spec("aider", prompts=AIDER_RULES), NOW
+    )
+    assert verdict.prompt is None
+    assert verdict.activity is not Activity.WAITING
+
+
+def test_an_answered_question_does_not_mask_the_next_one() -> None:
+    screen = (
+        "touch e2e-tool-ran\n"
+        "Run shell command? (Y)es/(N)o/(D)on't ask again [Yes]: y\n"
+        "Running touch e2e-tool-ran\n"
+        "e2e-tool-file.txt\n"
+        "Add file to the chat? (Y)es/(N)o/(D)on't ask again [Yes]: \n"
+    )
+    verdict = classify(screen, spec("aider", prompts=AIDER_RULES), NOW)
+    assert verdict.prompt is not None
+    assert verdict.prompt.text.startswith("Add file to the chat?")
+    assert verdict.prompt.rule_index == 1
+
+
+def test_an_unanswered_question_without_a_rule_waits_for_a_human_below_an_answered_one() -> None:
+    screen = (
+        "Run shell command? (Y)es/(N)o/(D)on't ask again [Yes]: y\n"
+        "Running touch e2e-tool-ran\n"
+        "Add file to the chat? (Y)es/(N)o/(D)on't ask again [Yes]: \n"
+    )
+    rules = AIDER_RULES[:1]
+    verdict = classify(screen, spec("aider", prompts=rules), NOW)
+    assert verdict.prompt is not None
+    assert (verdict.prompt.rule_index, verdict.prompt.blocked) == (None, False)
 
 
 def test_the_prompt_text_is_the_topmost_matching_line_without_box_borders() -> None:
@@ -399,6 +712,28 @@ def test_classify_never_raises(screen: str, agent_spec: AgentSpec) -> None:
     assert verdict.limit is None or verdict.limit.reset_at is None or verdict.limit.reset_at.tzinfo
 
 
+REAL_SCREENS = sorted(str(path.relative_to(FIXTURES)) for path in FIXTURES.glob("*/real-*.txt"))
+HOSTILE = st.one_of(
+    st.text(max_size=300),
+    st.sampled_from(["\x1b[201~", "\r" * 50, "[y/N] " * 200, "│" * 500, "\n" * 300, "a" * 5000]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from(REAL_SCREENS),
+    suffix=HOSTILE,
+    cursor=st.one_of(st.none(), st.integers(min_value=-3, max_value=400)),
+    agent_spec=st.sampled_from(SPECS),
+)
+def test_real_screens_with_hostile_suffixes_never_raise(
+    name: str, suffix: str, cursor: int | None, agent_spec: AgentSpec
+) -> None:
+    verdict = classify(fixture(name) + suffix, agent_spec, NOW, cursor_row=cursor)
+    assert verdict.activity in Activity
+    assert verdict.prompt is None or len(verdict.prompt.text) <= LINE_CHARS
+
+
 def test_an_agent_manifest_spec_classifies_too() -> None:
     agent = Agent.model_validate(
         {
@@ -420,8 +755,8 @@ def test_an_agent_manifest_spec_classifies_too() -> None:
 def test_classification_imports_only_the_stdlib_and_the_manifest(module: str) -> None:
     allowed = {
         "__future__", "collections.abc", "dataclasses", "datetime", "functools", "hashlib", "re",
-        "types", "zoneinfo", "reconciler.api.manifest", "reconciler.core.profiles",
-        "reconciler.core.resettime", "reconciler.api.regex",
+        "types", "zoneinfo", "reconciler.api.activity", "reconciler.api.manifest",
+        "reconciler.core.profiles", "reconciler.core.resettime", "reconciler.api.regex",
     }  # fmt: skip
     source = (
         Path(__file__).resolve().parents[2] / "reconciler" / "core" / f"{module}.py"
