@@ -184,6 +184,13 @@ class Tmux:
         if not result.ok and not _has(result.err, _NO_SERVER + _MISSING):
             raise self._error(result.err)
 
+    def kill_server_if_empty(self) -> bool:
+        """Stop the server when it holds no sessions (`exit-empty off` keeps an empty one alive);
+        True when one was stopped."""
+        if self.observe():
+            return False
+        return self._run("kill-server").ok
+
     def session_exists(self, name: str) -> bool:
         """Whether session NAME exists (False when no server runs)."""
         result = self._run("has-session", "-t", _session_target(name))

@@ -124,7 +124,9 @@ class AgentRecord:
     `screen_digest`/`screen_changed_at` date the last real change of the screen (for Stale);
     `handled_prompt`/`handled_limit` are texts already acted on, so they do not fire twice while
     they stay on screen; `cooldown_until` survives restarts of the agent and of the controller;
-    `enter_due` is when a typed answer, nudge or resume text gets its Enter.
+    `enter_due` is when a typed answer, nudge or resume text gets its Enter; `request_seen` is
+    the last `orch restart|start` served, and `manual_restarts` counts those restarts apart from
+    crashes.
     """
 
     name: str
@@ -149,6 +151,8 @@ class AgentRecord:
     cooldown_until: float | None = None
     nudged_at: float | None = None
     enter_due: float | None = None
+    request_seen: int = 0
+    manual_restarts: int = 0
     conditions: tuple[Condition, ...] = field(default=())
 
     @classmethod

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -27,16 +24,21 @@ if TYPE_CHECKING:
 from reconciler.adapters.agentlog import follow as follow_log
 from reconciler.adapters.agentlog import log_path, read_log
 from reconciler.adapters.deadline import wait_until
-from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Change, Store, StoredObject, StoredRun, ensure_state_dir
+from reconciler.adapters.store import Change, StoredObject, StoredRun
 from reconciler.adapters.systemd import install as install_unit
 from reconciler.adapters.systemd import uninstall as uninstall_unit
 from reconciler.adapters.tmux import Tmux, require_tmux
-from reconciler.adapters.wake import notify
 from reconciler.api.duration import parse_duration
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.api.manifest import Playbook, manifest_json_schema
 from reconciler.api.status import AgentState
+from reconciler.cli.installation import (
+    POLL_SECONDS,
+    Installation,
+    installation,
+    installation_options,
+)
+from reconciler.cli.operate import COMMANDS as OPERATING_COMMANDS
 from reconciler.cli.output import list_document, table, to_json, to_yaml
 from reconciler.cli.render import (
     AGENT_COLUMNS,
@@ -53,81 +55,10 @@ from reconciler.cli.render import (
     usage_table,
 )
 from reconciler.controller.apply import apply_files, declarations
-from reconciler.controller.daemon import ensure_controller
 from reconciler.controller.guardkeeper import backups
 from reconciler.core.runs import RunRecord, StepPhase
 from reconciler.core.sanitize import check_size, sanitize
 from reconciler.core.steps import validate_params
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-SOCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-#: How often `-w` and `--wait` look at the store again.
-POLL_SECONDS = 0.1
-
-
-@dataclass
-class Installation:
-    """The state dir and tmux socket every command works on."""
-
-    state_dir: Path
-    socket: str
-
-    @cached_property
-    def store(self) -> Store:
-        """The store, opened on first use (creating the state dir 0700)."""
-        return Store(self.state_dir)
-
-    @property
-    def paths(self) -> StatePaths:
-        """Files of this installation."""
-        return StatePaths(self.state_dir)
-
-    def start_controller(self) -> None:
-        """Wake the controller, starting one in the background if none runs."""
-        require_tmux()
-        ensure_controller(self.state_dir, self.socket)
-        notify(self.paths.wake)
-
-
-def _set_state_dir(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(dict)["state_dir"] = value
-
-
-def _set_socket(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(dict)["socket"] = value
-
-
-def installation_options(command: F) -> F:
-    """`--state-dir` and `--socket`, accepted before or after the command name."""
-    command = click.option(
-        "--state-dir",
-        metavar="DIR",
-        expose_value=False,
-        callback=_set_state_dir,
-        help="state dir (env ORCH_STATE_DIR, default ./state)",
-    )(command)
-    return click.option(
-        "--socket",
-        metavar="NAME",
-        expose_value=False,
-        callback=_set_socket,
-        help="tmux socket name (env ORCH_TMUX_SOCKET, default orch)",
-    )(command)
-
-
-def installation() -> Installation:
-    """The installation chosen by flags, then environment, then defaults."""
-    options = click.get_current_context().find_root().ensure_object(dict)
-    state_dir = options.get("state_dir") or os.environ.get("ORCH_STATE_DIR") or "./state"
-    socket = options.get("socket") or os.environ.get("ORCH_TMUX_SOCKET") or "orch"
-    if not SOCKET_NAME.match(socket):
-        raise InvalidInput(
-            f"--socket: invalid tmux socket name {socket!r} (use letters, digits, _.-)"
-        )
-    return Installation(Path(state_dir).expanduser().resolve(), socket)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -232,6 +163,9 @@ def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
     else:
         raise InvalidInput("delete: give KIND NAME (e.g. `orch delete agent executor`) or -f FILE")
     deleted = [t for t in targets if inst.store.delete_object(*t)]
+    for kind_, name_ in deleted:
+        if kind_ == "Agent":
+            inst.store.forget_intents(name_)
     if not files and not deleted:
         raise NotFound(f'{targets[0][0].lower()} "{targets[0][1]}" not found')
     if deleted:
@@ -310,6 +244,7 @@ OUTPUTS = click.Choice(["wide", "json", "yaml", "name"])
 def get(kind: str, name: str | None, output: str | None, watch: bool) -> None:
     """List agents, playbooks or runs (`get agents`, `get agent NAME -o json`, `get runs`)."""
     inst = installation()
+    inst.warn_if_no_controller()
     kind = _kind(kind)
     renderers: dict[str, Callable[[Installation, Any, str | None, bool], str]] = {
         "Agent": _render_agents,
@@ -417,6 +352,7 @@ def _render_playbooks(
 def describe(kind: str, name: str) -> None:
     """Show an object's spec, status, conditions, recent transitions and events."""
     inst = installation()
+    inst.warn_if_no_controller()
     kind = _kind(kind)
     if kind == "Run":
         run = _run(inst, name)
@@ -463,6 +399,7 @@ def _worktree(
 def events(output: str | None, watch: bool, for_object: str | None) -> None:
     """The event log, oldest first."""
     inst = installation()
+    inst.require_state()
     found = inst.store.events(for_object, limit=None if output else 200)
     if output:
         document = list_document([event_item(e) for e in found])
@@ -552,6 +489,7 @@ def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
 def logs(agent: str, tail: int | None, follow: bool) -> None:
     """Everything the agent's pane printed (escape sequences stripped), across restarts."""
     inst = installation()
+    inst.require_state()
     if inst.store.object("Agent", agent) is None and inst.store.agent_record(agent) is None:
         raise NotFound(f'agent "{agent}" not found')
     path = log_path(inst.paths.agent_dir(agent))
@@ -641,20 +579,6 @@ def step_done(run: str) -> None:
 
 @cli.command()
 @installation_options
-def controller() -> None:
-    """Run the control loop in the foreground (what the systemd unit starts)."""
-    inst = installation()
-    require_tmux()
-    # Imported here: the loop's dependencies (watchdog, the runner) would slow every other command.
-    from reconciler.controller.loop import Controller, configure_logging
-
-    ensure_state_dir(inst.state_dir)
-    configure_logging(inst.paths)
-    Controller(inst.state_dir, inst.socket).run()
-
-
-@cli.command()
-@installation_options
 @click.argument("agent")
 def attach(agent: str) -> None:
     """Attach this terminal to the agent's tmux session (detach with C-b d)."""
@@ -730,6 +654,10 @@ def usage(by: Literal["agent", "account", "run", "step"], since: str, output: st
 def schema() -> None:
     """Print the JSON Schema of manifests, for editors."""
     click.echo(to_json(manifest_json_schema()))
+
+
+for _command in OPERATING_COMMANDS:
+    cli.add_command(_command)
 
 
 def _duration_option(flag: str, value: str) -> float:

@@ -41,6 +41,7 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
     status: dict[str, Any] = {
         "state": record.state.value,
         "restarts": record.restarts,
+        "manualRestarts": record.manual_restarts,
         "reason": record.reason,
         "message": record.message,
         "since": iso(record.since),

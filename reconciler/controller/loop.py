@@ -39,6 +39,7 @@ from reconciler.adapters.store import Store, ensure_state_dir
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
 from reconciler.api.errors import ManifestError, Unavailable
+from reconciler.api.intents import NO_INTENT
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, Transition
 from reconciler.controller.apply import agent_from, apply_files
@@ -303,6 +304,7 @@ class Controller:
         pending = self.store.pending_messages()
         cooldowns = self.store.cooldowns()
         cooldowns.update({k: until for k, until in budget_cooldowns.items() if until is not None})
+        intents = self.store.intents()
         timezone = datetime.now().astimezone().tzinfo
         result = PassResult()
         changed: dict[str, AgentRecord | None] = {}
@@ -315,8 +317,12 @@ class Controller:
             observation = replace(
                 self._observe(name, panes, screens, recorded), guard=guard_reports.get(name)
             )
-            ctx = PlanContext(now, timezone, cooldowns, pending.get(name))
+            ctx = PlanContext(
+                now, timezone, cooldowns, pending.get(name), intents.get(name, NO_INTENT)
+            )
             plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
+            if plan.answer is not None:
+                self.store.finish_answers([plan.answer])  # before typing: never typed twice
             record = self._execute(plan, events)
             if record != recorded:
                 changed[name] = record

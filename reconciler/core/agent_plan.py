@@ -13,6 +13,7 @@ from datetime import tzinfo
 from typing import Any
 
 from reconciler.api.actions import Action
+from reconciler.api.intents import NO_INTENT, AgentIntent, AnswerOutcome
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import (
@@ -70,6 +71,7 @@ class PlanContext:
     timezone: tzinfo | None = None
     cooldowns: Mapping[str, float] = field(default_factory=dict)
     message: QueuedMessage | None = None
+    intent: AgentIntent = NO_INTENT
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class AgentPlan:
     requeue_after: float | None = None
     message: QueuedMessage | None = None
     cooldowns: Mapping[str, float | None] = field(default_factory=dict)
+    answer: AnswerOutcome | None = None
 
 
 class PlanBuilder:
@@ -98,6 +101,7 @@ class PlanBuilder:
         self.requeue_after: float | None = None
         self.message: QueuedMessage | None = None
         self.cooldowns: dict[str, float | None] = {}
+        self.answer: AnswerOutcome | None = None
 
     @property
     def target(self) -> str:
@@ -148,4 +152,5 @@ class PlanBuilder:
             self.requeue_after,
             self.message,
             dict(self.cooldowns),
+            self.answer,
         )
