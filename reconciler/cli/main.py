@@ -28,7 +28,7 @@ from reconciler.adapters.store import Change, StoredObject, StoredRun
 from reconciler.adapters.systemd import install as install_unit
 from reconciler.adapters.systemd import uninstall as uninstall_unit
 from reconciler.adapters.tmux import Tmux, require_tmux
-from reconciler.api.duration import parse_duration
+from reconciler.api.duration import format_duration, parse_duration
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.api.manifest import Playbook, manifest_json_schema
 from reconciler.api.status import AgentState
@@ -162,6 +162,7 @@ def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
         targets = [(_kind(kind), name)]
     else:
         raise InvalidInput("delete: give KIND NAME (e.g. `orch delete agent executor`) or -f FILE")
+    sources = {t: stored.source for t in targets if (stored := inst.store.object(*t))}
     deleted = [t for t in targets if inst.store.delete_object(*t)]
     for kind_, name_ in deleted:
         if kind_ == "Agent":
@@ -173,6 +174,22 @@ def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
         _wait_forgotten(inst, [n for k, n in deleted if k == "Agent"])
     for kind_, name_ in deleted:
         click.echo(f"{kind_.lower()}/{name_} deleted")
+        if not files:
+            _warn_still_declared(kind_, name_, sources[(kind_, name_)])
+
+
+def _warn_still_declared(kind: str, name: str, source: str) -> None:
+    """A deleted object its file still declares comes back with that file's next save or apply."""
+    try:
+        declared, _ = declarations([source])
+    except OrchError:
+        return  # the file is gone or broken: nothing will bring the object back from it
+    if any((d.kind, d.name) == (kind, name) for d in declared):
+        click.echo(
+            f"orch: warning: {source} still declares {kind.lower()}/{name}: the next save or apply"
+            " of that file brings it back (remove it there, or `orch delete -f` the file)",
+            err=True,
+        )
 
 
 def _wait_forgotten(inst: Installation, names: list[str], limit: float = 30.0) -> None:
@@ -447,12 +464,18 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
     if not message.text.strip():
         raise InvalidInput("send: the message is empty")
     _check_route(inst, sender, agent)
+    _check_will_run(inst, agent)
     if message.removed:
         click.echo(f"orch: warning: removed {message.removed} control characters", err=True)
     message_id = inst.store.enqueue(agent, sender or "user", message.text)
     click.echo(f"message/{message_id} queued for agent/{agent}")
     inst.start_controller()
     if wait:
+        click.echo(
+            f"waiting up to {format_duration(limit)} for agent/{agent} to take message/"
+            f"{message_id} (Ctrl-C stops waiting; the message stays queued)",
+            err=True,
+        )
         _wait_delivered(inst, message_id, limit)
         click.echo(f"message/{message_id} delivered")
 
@@ -470,6 +493,25 @@ def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
     if allowed and agent not in allowed:
         raise InvalidInput(
             f'agent "{sender}" may not address "{agent}" (talksTo: {", ".join(allowed)})'
+        )
+
+
+def _check_will_run(inst: Installation, agent: str) -> None:
+    """Refuse a message for an agent that will never run again: it could never be delivered."""
+    record = inst.store.agent_record(agent)
+    stored = inst.store.object("Agent", agent)
+    if record is None or stored is None or record.state is not AgentState.STOPPED:
+        return
+    policy = stored.document["spec"].get("restartPolicy", "Always")
+    held = record.reason == "StoppedByUser"
+    finished = record.reason in ("Completed", "Exited") and (
+        policy == "Never" or (policy == "OnFailure" and record.exit_code == 0)
+    )
+    if held or finished:
+        why = record.message.split(";")[0] or record.reason
+        raise InvalidInput(
+            f'agent "{agent}" is Stopped and will not run again ({why}); the message would never'
+            f" be delivered: `orch start agent {agent}` starts it"
         )
 
 

@@ -91,3 +91,18 @@ def test_read_only_commands_never_create_a_state_dir(orch: Orch) -> None:
         assert proc.returncode == 2, args
         assert proc.stderr.count("\n") == 1 and "no orch state" in proc.stderr
     assert not orch.state_dir.exists()
+
+
+def test_send_to_an_agent_that_will_never_run_again_is_refused(orch: Orch) -> None:
+    started(orch, "worker")
+    orch.run("stop", "agent", "worker")
+    refused = orch.run("send", "worker", "hello", check=False)
+    assert refused.returncode == 1
+    assert "will not run again" in refused.stderr and refused.stderr.count("\n") == 1
+
+
+def test_delete_warns_that_the_file_still_declares_the_agent(orch: Orch) -> None:
+    started(orch, "worker")
+    out = orch.run("delete", "agent", "worker")
+    assert out.stdout.strip() == "agent/worker deleted"
+    assert "still declares agent/worker" in out.stderr and "brings it back" in out.stderr
