@@ -50,6 +50,29 @@ class Declared:
         return self.obj.metadata.name
 
 
+#: File names `apply -f DIR` reads.
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+def manifest_paths(given: Sequence[str], recursive: bool) -> list[str]:
+    """Files named by `-f`: a file as given; a folder's `*.yaml`/`*.yml` (with `recursive`, of
+    its subfolders too), in name order. ManifestError for a folder without any."""
+    paths: list[str] = []
+    for entry in given:
+        folder = Path(entry)
+        if not folder.is_dir():
+            paths.append(entry)
+            continue
+        pattern = "**/*" if recursive else "*"
+        found = sorted(
+            str(p) for p in folder.glob(pattern) if p.suffix in MANIFEST_SUFFIXES and p.is_file()
+        )
+        if not found:
+            raise ManifestError(entry, None, "", "no *.yaml or *.yml files in this folder")
+        paths.extend(found)
+    return paths
+
+
 def load_files(paths: Sequence[str | Path]) -> list[Declared]:
     """Load and validate every document of every file; raise ManifestError for the first problem.
 

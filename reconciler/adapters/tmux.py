@@ -184,6 +184,14 @@ class Tmux:
         if not result.ok and not _has(result.err, _NO_SERVER + _MISSING):
             raise self._error(result.err)
 
+    def version(self) -> str | None:
+        """The tmux version (`3.3a`), or None when tmux cannot be run."""
+        try:
+            out = self._run("-V").out.decode(errors="replace").strip()
+        except Unavailable:
+            return None
+        return out.removeprefix("tmux ").strip() or None
+
     def kill_server_if_empty(self) -> bool:
         """Stop the server when it holds no sessions (`exit-empty off` keeps an empty one alive);
         True when one was stopped."""

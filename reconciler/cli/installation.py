@@ -44,10 +44,14 @@ class Installation:
         """The store, opened on first use (creating the state dir 0700)."""
         return Store(self.state_dir)
 
+    def has_state(self) -> bool:
+        """Whether this state dir holds a store (something was applied here)."""
+        return (self.state_dir / DB_NAME).is_file()
+
     @cached_property
     def reader(self) -> Store:
         """The store for a read-only command: NotFound (exit 2) where none exists, none created."""
-        if not (self.state_dir / DB_NAME).is_file():
+        if not self.has_state():
             raise NotFound(
                 f"no orch state in {self.state_dir}: nothing was applied here "
                 "(choose another with --state-dir or ORCH_STATE_DIR)"

@@ -21,6 +21,7 @@ from reconciler.adapters.tmux import Tmux, require_tmux
 from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
 from reconciler.api.intents import AnswerOutcome
 from reconciler.api.status import AgentState
+from reconciler.cli.completion import complete_agent_kind, complete_agents
 from reconciler.cli.installation import (
     POLL_SECONDS,
     Installation,
@@ -67,8 +68,8 @@ def _serve(inst: Installation, done: Callable[[], bool], what: str) -> None:
 
 @click.command()
 @installation_options
-@click.argument("kind")
-@click.argument("name", required=False)
+@click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)
+@click.argument("name", required=False, shell_complete=complete_agents)
 def stop(kind: str, name: str | None) -> None:
     """Stop an agent and keep it Stopped (across controller restarts and applies) until `start`."""
     inst = installation()
@@ -100,8 +101,8 @@ def _request_start(verb: str, kind: str, name: str | None) -> None:
 
 @click.command()
 @installation_options
-@click.argument("kind")
-@click.argument("name", required=False)
+@click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)
+@click.argument("name", required=False, shell_complete=complete_agents)
 def start(kind: str, name: str | None) -> None:
     """Start an agent that `orch stop` stopped (or that exited under its restartPolicy)."""
     _request_start("start", kind, name)
@@ -109,8 +110,8 @@ def start(kind: str, name: str | None) -> None:
 
 @click.command()
 @installation_options
-@click.argument("kind")
-@click.argument("name", required=False)
+@click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)
+@click.argument("name", required=False, shell_complete=complete_agents)
 def restart(kind: str, name: str | None) -> None:
     """Stop and start an agent now: a manual restart, not a crash (the backoff is reset)."""
     _request_start("restart", kind, name)
@@ -118,7 +119,7 @@ def restart(kind: str, name: str | None) -> None:
 
 @click.command()
 @installation_options
-@click.argument("agent")
+@click.argument("agent", shell_complete=complete_agents)
 @click.argument("words", nargs=-1, required=True)
 @click.option("--keys", "as_keys", is_flag=True, help="WORDS are tmux key names (Enter, Down, C-c)")
 @click.option("--no-enter", is_flag=True, help="type the text without pressing Enter")

@@ -58,6 +58,7 @@ def to_yaml(document: Any) -> str:
     """Block-style YAML of a JSON-like document."""
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    yaml.width = 4096  # long paths and commands stay on one line
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     stream = io.StringIO()
     yaml.dump(document, stream)

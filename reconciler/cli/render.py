@@ -18,6 +18,9 @@ from reconciler.core.usage import UsageTotals
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
 AGENT_WIDE_COLUMNS = ("since", "pid", "profile", "tokens", "cost", "command", "message")
+#: Least widths `get -w` gives the columns, so rows printed later line up with the header: the
+#: longest state (AwaitingHuman), a restart count, an age, a reason.
+AGENT_MIN_WIDTHS = (12, 13, 8, 5, 20, 5, 7, 7, 6, 6, 24)
 
 
 def agent_status(record: AgentRecord | None, usage: UsageTotals | None = None) -> dict[str, Any]:
@@ -278,12 +281,19 @@ def usage_table(totals: dict[str, UsageTotals], by: str) -> str:
     return table((by, "calls", "input", "output", "cache read", "cost"), rows)
 
 
+#: Columns of `orch events`, and the least widths `events -w` gives them so later rows align.
+EVENT_COLUMNS = ("last seen", "type", "reason", "object", "message")
+EVENT_MIN_WIDTHS = (9, 7, 20, 24, 0)
+
+
+def event_row(event: StoredEvent, now: float | None = None) -> list[Any]:
+    """One event as a row of `orch events`."""
+    return [age(event.time, now), event.type, event.reason, event.object, event.message]
+
+
 def event_table(events: list[StoredEvent], now: float | None = None) -> str:
     """Events as `orch events` lists them."""
-    return table(
-        ("last seen", "type", "reason", "object", "message"),
-        [(age(e.time, now), e.type, e.reason, e.object, e.message) for e in events],
-    )
+    return table(EVENT_COLUMNS, [event_row(e, now) for e in events])
 
 
 def event_item(event: StoredEvent) -> dict[str, Any]:
@@ -344,6 +354,7 @@ def run_item(run: StoredRun) -> dict[str, Any]:
 
 
 RUN_COLUMNS = ("name", "playbook", "state", "step", "attempt", "age", "reason")
+RUN_MIN_WIDTHS = (20, 12, 13, 12, 7, 5, 16)
 
 
 def run_row(run: StoredRun) -> list[Any]:

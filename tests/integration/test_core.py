@@ -231,8 +231,8 @@ def test_errors_are_one_line_with_contract_exit_codes(orch: Orch) -> None:
 
 def test_diff_shows_changes_without_applying(orch: Orch) -> None:
     path = write_manifest(orch, agent_doc("executor"))
-    out = orch.run("diff", "-f", str(path)).stdout
-    assert "agent/executor created" in out
+    proc = orch.run("diff", "-f", str(path), check=False)
+    assert proc.returncode == 1 and "agent/executor created" in proc.stdout
     assert orch.agents() == {}
 
 
