@@ -26,21 +26,29 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from reconciler.api.errors import ManifestError
-from reconciler.api.manifest import MANIFEST, MAX_DEPTH, MAX_FILE_BYTES, Agent, Playbook, shown
+from reconciler.api.manifest import (
+    MANIFEST,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    Agent,
+    Notifier,
+    Playbook,
+    shown,
+)
 
 
 @dataclass(frozen=True)
 class Declared:
     """A validated object and where it was declared."""
 
-    obj: Agent | Playbook
+    obj: Agent | Playbook | Notifier
     file: str
     """Absolute path of the manifest file."""
     line: int
     """1-based line where the object's document starts."""
 
     @property
-    def kind(self) -> Literal["Agent", "Playbook"]:
+    def kind(self) -> Literal["Agent", "Playbook", "Notifier"]:
         """The object's kind."""
         return self.obj.kind
 
@@ -264,7 +272,7 @@ class _PlainBuilder:
 # --- validation errors to file:line and field --------------------------------------------------
 
 
-def _validate(document: _Document, file: str) -> Agent | Playbook:
+def _validate(document: _Document, file: str) -> Agent | Playbook | Notifier:
     try:
         return MANIFEST.validate_python(document.data)
     except ValidationError as error:

@@ -175,8 +175,11 @@ class Store:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = ensure_state_dir(state_dir)
         self.path = state_dir / DB_NAME
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-        os.close(fd)
+        if not self.path.exists():
+            # Created private before SQLite opens it. Never open and close an existing store file
+            # ourselves: closing any descriptor of it drops every POSIX lock this process holds
+            # on it, the locks of another connection (another thread's) included.
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         os.chmod(self.path, 0o600)
         self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")

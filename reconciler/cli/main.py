@@ -58,6 +58,7 @@ from reconciler.cli.render import (
     EVENT_COLUMNS,
     EVENT_MIN_WIDTHS,
     describe_agent,
+    describe_document,
     describe_run,
     event_item,
     event_row,
@@ -395,8 +396,8 @@ def describe(kind: str, name: str) -> None:
         click.echo(describe_run(run, inst.store.events(f"run/{name}", limit=30), usage))
         return
     (stored,) = _objects(inst, kind, name)
-    if kind == "Playbook":
-        click.echo(to_yaml(stored.document).rstrip("\n"))
+    if kind in ("Playbook", "Notifier"):
+        click.echo(describe_document(stored, inst.store.events(f"{kind.lower()}/{name}", limit=15)))
         return
     obj = f"agent/{name}"
     click.echo(

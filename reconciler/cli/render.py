@@ -11,8 +11,9 @@ if TYPE_CHECKING:
 
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 from reconciler.api.status import AgentRecord, AgentState
-from reconciler.cli.output import age, iso, local_time, table
+from reconciler.cli.output import age, iso, local_time, table, to_yaml
 from reconciler.core.delivery import QueuedMessage
+from reconciler.core.secrets import redacted
 from reconciler.core.usage import UsageTotals
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
@@ -422,4 +423,25 @@ def describe_run(
         lines.extend(f"      {line}" for line in gate.output.splitlines()[-20:])
     lines.append("Events:")
     lines.append(_indent(event_table(events, now)) if events else "  <none>")
+    return "\n".join(lines)
+
+
+def describe_document(stored: StoredObject, events: list[StoredEvent]) -> str:
+    """`describe playbook|notifier NAME`: where it comes from, its spec as written (secrets
+    redacted; multi-line prompts printed with their real line breaks), and its events."""
+    now = time.time()
+    document = redacted(stored.document)
+    lines = [
+        f"Name:        {stored.name}",
+        f"Kind:        {stored.kind}",
+        f"Source:      {stored.source}:{stored.line}"
+        if stored.line
+        else f"Source: {stored.source}",
+        f"Generation:  {stored.generation}",
+        f"Created:     {local_time(stored.created)} ({age(stored.created, now)} ago)",
+        "Spec:",
+        _indent(to_yaml(document["spec"]).rstrip("\n")),
+        "Events:",
+        _indent(event_table(events, now)) if events else "  <none>",
+    ]
     return "\n".join(lines)

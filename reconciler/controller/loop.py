@@ -46,6 +46,7 @@ from reconciler.controller.apply import agent_from, apply_files
 from reconciler.controller.daemon import read_pid
 from reconciler.controller.executor import Executor
 from reconciler.controller.guardkeeper import GuardKeeper
+from reconciler.controller.notifications import NotificationWorker
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
@@ -197,6 +198,8 @@ class Controller:
             signal.signal(signum, self._on_signal)
         channel = WakeChannel(self.paths.wake)
         watcher = ManifestWatcher(self.wake)
+        notifications = NotificationWorker(self.paths.root)
+        notifications.start()
         self.store.record_event(
             Event(
                 "controller",
@@ -214,6 +217,7 @@ class Controller:
                     for path in changed:
                         self._reapply(path)
                     result = self.run_pass()
+                    notifications.wake()
                     watcher.watch(self.store.sources())
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         self.store.prune_history()
@@ -228,6 +232,7 @@ class Controller:
                     timeout = min(timeout, settle_wait)
                 self._wait(result.pids, channel, timeout)
         finally:
+            notifications.close()
             self.runner.close()
             self.guards.close()
             watcher.stop()
