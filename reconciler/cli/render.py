@@ -10,9 +10,12 @@ if TYPE_CHECKING:
     from reconciler.adapters.git import WorktreeStatus
 
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
+from reconciler.api.duration import human_duration, human_size
+from reconciler.api.manifest import Agent
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age, iso, local_time, table, to_yaml
 from reconciler.core.delivery import QueuedMessage
+from reconciler.core.planner import restart_command
 from reconciler.core.secrets import redacted
 from reconciler.core.usage import UsageTotals
 
@@ -134,20 +137,21 @@ def describe_agent(
         ("Source", f"{stored.source}:{stored.line}" if stored.line else stored.source),
         ("Generation", stored.generation),
         ("Command", spec["command"]),
-        ("Restart Command", spec.get("restartCommand") or "<command>"),
+        ("Restart Command", restart_command(Agent.model_validate(stored.document))),
         ("Workdir", spec.get("workdir")),
         ("Profile", spec.get("profile", "generic")),
         ("Restart Policy", spec.get("restartPolicy", "Always")),
         *_worktree_fields(spec, worktree),
         ("Usage", _usage_line(usage)),
+        *_supervision(spec),
         ("State", status["state"]),
         ("Reason", status["reason"]),
-        ("Message", status["message"]),
+        ("Message", _live_message(record, now) if record else status["message"]),
     ]
     if record is not None:
         fields += [
             ("Since", f"{local_time(record.since)} ({age(record.since, now)} ago)"),
-            ("Restarts", record.restarts),
+            ("Restarts", f"{record.restarts} (manual: {record.manual_restarts})"),
             ("PID", record.pid if record.pid is not None else "<none>"),
             ("Last Exit Code", record.exit_code if record.exit_code is not None else "<none>"),
         ]
@@ -157,6 +161,7 @@ def describe_agent(
             fields.append(("Cooldown Until", local_time(record.cooldown_until)))
     width = max(len(label) for label, _ in fields) + 2
     lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
+    lines += _rules(spec)
     conditions = record.conditions if record else ()
     lines.append("Conditions:")
     lines.append(
@@ -201,7 +206,7 @@ def describe_agent(
                     (
                         m.id,
                         m.sender,
-                        f"{len(m.text.encode())}B",
+                        human_size(len(m.text.encode())),
                         age(m.created, now),
                         m.phase,
                         local_time(m.delivered_at) if m.delivered_at else "",
@@ -290,6 +295,70 @@ EVENT_MIN_WIDTHS = (9, 7, 20, 24, 0)
 def event_row(event: StoredEvent, now: float | None = None) -> list[Any]:
     """One event as a row of `orch events`."""
     return [age(event.time, now), event.type, event.reason, event.object, event.message]
+
+
+def _live_message(record: AgentRecord, now: float) -> str:
+    """The status message, with "alive for" computed now rather than when it was written."""
+    if record.state is AgentState.RUNNING and record.reason == "Started":
+        started = record.started_at if record.started_at is not None else record.since
+        return f"running: alive for {human_duration(now - started)}"
+    return record.message
+
+
+def _supervision(spec: dict[str, Any]) -> list[tuple[str, Any]]:
+    """One line each for stale, idle, crash-loop, rate-limit and talksTo settings."""
+    fields: list[tuple[str, Any]] = []
+    stale = spec.get("stale")
+    if stale:
+        nudge = f" (nudge {stale.get('nudge')!r})" if stale.get("action") == "nudge" else ""
+        fields.append(("Stale", f"after {stale.get('after')}: {stale.get('action')}{nudge}"))
+    idle = spec.get("idle")
+    if idle:
+        fields.append(("Idle", f"after {idle.get('after')}: {idle.get('action')}"))
+    loop = spec.get("crashLoop") or {}
+    if loop:
+        fields.append(
+            (
+                "Crash Loop",
+                (
+                    f"{loop.get('maxRestarts')} restarts within {loop.get('window')}, backoff "
+                    f"{loop.get('backoff')} up to {loop.get('maxBackoff')}"
+                ),
+            )
+        )
+    limit = spec.get("rateLimit")
+    if limit:
+        account = f", account {limit['account']}" if limit.get("account") else ""
+        fields.append(
+            (
+                "Rate Limit",
+                f"cooldown {limit.get('cooldown')}, resume {limit.get('resume')!r}{account}"
+                + (f", patterns {limit['patterns']}" if limit.get("patterns") else ""),
+            )
+        )
+    fields.append(("Talks To", ", ".join(spec.get("talksTo") or []) or "<anyone>"))
+    return fields
+
+
+def _rules(spec: dict[str, Any]) -> list[str]:
+    """Prompt rules, human patterns, ignored regions and guards, one per line."""
+    lines = ["Prompts:"]
+    for rule in spec.get("prompts") or []:
+        reply = f"keys {' '.join(rule['keys'])}" if rule.get("keys") else repr(rule.get("answer"))
+        enter = "" if rule.get("keys") or rule.get("enter", True) else " (no Enter)"
+        lines.append(f"  {rule['match']!r} -> {reply}{enter}")
+    if len(lines) == 1:
+        lines.append("  <none>")
+    for title, key in (("Human Patterns", "humanPatterns"), ("Ignore", "ignore")):
+        if spec.get(key):
+            lines.append(f"{title}:")
+            lines.extend(f"  {pattern!r}" for pattern in spec[key])
+    lines.append("Guards:")
+    guards = spec.get("guards") or []
+    lines.extend(f"  {g.get('action', 'restore')}: {', '.join(g['protect'])}" for g in guards)
+    if not guards:
+        lines.append("  <none>")
+    return lines
 
 
 def event_table(events: list[StoredEvent], now: float | None = None) -> str:

@@ -170,6 +170,7 @@ class Controller:
         self._pidfds: dict[int, int] = {}
         self._parsed: dict[tuple[str, int], DesiredAgent] = {}
         self._edits_seen: dict[str, bytes] = {}
+        self._rejected: set[str] = set()  # files whose last live edit was refused
         self._screens: dict[str, CachedScreen] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -280,6 +281,7 @@ class Controller:
         try:
             changes = apply_files(self.store, [path])
         except ManifestError as err:
+            self._rejected.add(path)
             log.warning("live edit rejected: %s", err)
             self.store.record_event(
                 Event(
@@ -290,9 +292,21 @@ class Controller:
                 )
             )
             return
-        for change in changes:
-            if change.verb != "unchanged":
-                log.info("live edit: %s/%s %s", change.kind.lower(), change.name, change.verb)
+        done = [f"{c.kind.lower()}/{c.name} {c.verb}" for c in changes if c.verb != "unchanged"]
+        for line in done:
+            log.info("live edit: %s", line)
+        again = path in self._rejected
+        self._rejected.discard(path)
+        if done or again:
+            self.store.record_event(
+                Event(
+                    f"manifest/{Path(path).name}",
+                    EventType.NORMAL,
+                    "ManifestValid" if again else "ManifestApplied",
+                    ("valid again; " if again else "live edit applied: ")
+                    + (", ".join(done) or "nothing changed"),
+                )
+            )
 
     # -- one pass ------------------------------------------------------------------------------
 

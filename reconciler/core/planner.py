@@ -15,7 +15,7 @@ import re
 import uuid
 
 from reconciler.api.actions import Forget, Launch, Stop
-from reconciler.api.duration import format_duration
+from reconciler.api.duration import format_duration, human_size
 from reconciler.api.intents import AnswerOutcome
 from reconciler.api.manifest import Agent
 from reconciler.api.status import LIVE_STATES, AgentRecord, AgentState, Event, EventType
@@ -236,8 +236,8 @@ def _plan_exit(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
         b.take(
             "crash_loop",
             "CrashLoopBackOff",
-            f"{what}; {len(recent)} restarts within {format_duration(policy.window)}, "
-            f"next try in {format_duration(backoff)}",
+            f"{what}; exited {len(recent)} times within {format_duration(policy.window)} "
+            f"(restarted {record.restarts} times so far), next try in {format_duration(backoff)}",
             warning=True,
         )
         b.requeue(backoff)
@@ -320,10 +320,10 @@ def _plan_message(b: PlanBuilder, observed: AgentObservation) -> None:
         b.message = step.message
         if step.message.delivered_at is not None:
             b.requeue(0.0)  # the next queued message need not wait for the safety pass
-            size = len(step.message.text.encode())
+            size = human_size(len(step.message.text.encode()))
             b.event(
                 "Delivered",
-                f"message {step.message.id} from {step.message.sender} ({size} bytes) delivered",
+                f"message {step.message.id} from {step.message.sender} ({size}) delivered",
             )
     if step.requeue_after is not None:
         b.requeue(step.requeue_after)

@@ -106,3 +106,45 @@ def test_delete_warns_that_the_file_still_declares_the_agent(orch: Orch) -> None
     out = orch.run("delete", "agent", "worker")
     assert out.stdout.strip() == "agent/worker deleted"
     assert "still declares agent/worker" in out.stderr and "brings it back" in out.stderr
+
+
+def test_describe_is_complete_and_guards_outside_git_say_so(orch: Orch) -> None:
+    extra = """\
+  stale: {after: 30m, action: nudge, nudge: "go on"}
+  rateLimit: {cooldown: 15m, account: team}
+  talksTo: [architect]
+  prompts:
+    - {match: "Proceed\\\\?", answer: "y"}
+  guards:
+    - protect: ["tests/**"]
+      action: alert
+"""
+    path = write_manifest(orch, agent_doc("worker", extra))
+    orch.run("apply", "-f", str(path), "--wait", "--timeout", "30s")
+
+    def inactive() -> bool:
+        conditions = orch.agents()["worker"]["status"]["conditions"]
+        return any(c["type"] == "GuardInactive" and c["status"] == "True" for c in conditions)
+
+    wait_until(inactive, what="GuardInactive")
+    text = orch.run("describe", "agent", "worker").stdout
+    assert "<command>" not in text and "Restart Command:" in text
+    for needle in ("Stale:", "Rate Limit:", "Talks To:", "architect", "Prompts:", "'y'"):
+        assert needle in text, needle
+    assert "Guards:" in text and "alert: tests/**" in text
+    assert "not in a git repository" in text and "running: alive for" in text
+    reasons = [e["reason"] for e in orch.json("events", "--for", "agent/worker")["items"]]
+    assert "GuardInactive" in reasons
+
+
+def test_live_edits_are_events(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("worker"))
+    orch.run("apply", "-f", str(path), "--wait", "--timeout", "30s")
+    path.write_text("apiVersion: orch/v1\nkind: Agent\nmetadata: {name: worker}\nspec: {}\n")
+
+    def reasons() -> list[str]:
+        return [e["reason"] for e in orch.json("events")["items"]]
+
+    wait_until(lambda: "InvalidManifest" in reasons(), what="the rejected edit")
+    path.write_text(agent_doc("worker", "  env: {A: '1'}\n"))
+    wait_until(lambda: "ManifestValid" in reasons(), what="valid again")
