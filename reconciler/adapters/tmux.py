@@ -178,6 +178,13 @@ class Tmux:
             [self.tmux_bin, "-L", self.socket_name, "attach-session", "-t", _session_target(name)],
         )
 
+    def attach_and_wait(self, name: str) -> None:
+        """Attach this terminal to session NAME until the person detaches (for `orch top`)."""
+        subprocess.run(
+            [self.tmux_bin, "-L", self.socket_name, "attach-session", "-t", _session_target(name)],
+            check=False,
+        )
+
     def kill_session(self, name: str) -> None:
         """Kill session NAME; a session (or server) that is already gone is fine."""
         result = self._run("kill-session", "-t", _session_target(name))

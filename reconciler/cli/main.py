@@ -31,6 +31,7 @@ from reconciler.adapters.store import Change, StoredObject, StoredRun
 from reconciler.adapters.systemd import install as install_unit
 from reconciler.adapters.systemd import uninstall as uninstall_unit
 from reconciler.adapters.tmux import Tmux, require_tmux
+from reconciler.adapters.wake import notify
 from reconciler.api.duration import format_duration, parse_duration
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.api.manifest import Playbook, manifest_json_schema
@@ -49,6 +50,7 @@ from reconciler.cli.installation import (
     Installation,
     installation,
     installation_options,
+    who,
 )
 from reconciler.cli.listing import Listing, check_output, listing, selector_option
 from reconciler.cli.listing import render as render_listing
@@ -67,6 +69,7 @@ from reconciler.cli.render import (
 )
 from reconciler.cli.watch import FixedColumns, RowWatch
 from reconciler.controller.apply import apply_files, declarations
+from reconciler.controller.daemon import controller_running
 from reconciler.controller.guardkeeper import backups
 from reconciler.core.runs import RunRecord, StepPhase
 from reconciler.core.sanitize import check_size, sanitize
@@ -716,6 +719,32 @@ def usage(by: Literal["agent", "account", "run", "step"], since: str, output: st
         click.echo(usage_table(totals, by))
     else:
         click.echo("No usage recorded.")
+
+
+@cli.command()
+@installation_options
+def top() -> None:
+    """A live full-screen view of agents and runs (keys: answer, approve, restart, stop, start,
+    attach, logs, describe; q quits)."""
+    inst = installation()
+    inst.warn_if_no_controller()
+    # Imported here: Textual takes a while to load and no other command needs it.
+    from reconciler.cli.top import TopApp
+
+    def wake() -> None:
+        if controller_running(inst.paths):
+            notify(inst.paths.wake)
+        else:
+            inst.start_controller()
+
+    TopApp(
+        inst.store,
+        inst.paths,
+        inst.socket,
+        who("orch top"),
+        wake,
+        lambda: controller_running(inst.paths),
+    ).run()
 
 
 @cli.command()
