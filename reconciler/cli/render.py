@@ -108,7 +108,7 @@ def agent_row(
             count(usage.tokens) if usage else "",
             f"${usage.cost_usd:.2f}" if usage else "",
             spec["command"],
-            status["message"],
+            _live_message(record, time.time()) if record else status["message"],
         ]
     return row
 

@@ -69,7 +69,9 @@ class Notice:
     def text(self) -> str:
         """One human line (ntfy, Slack, a command's ORCH_MESSAGE)."""
         line = f"{self.reason}: {self.object}: {self.message[:MAX_TEXT]}"
-        return f"{line}\n{self.prompt[:MAX_TEXT]}" if self.prompt else line
+        if self.prompt and self.prompt not in self.message:
+            return f"{line}\n{self.prompt[:MAX_TEXT]}"
+        return line
 
 
 def wants(notifier: Notifier, notice: Notice, labels: Mapping[str, str]) -> bool:
