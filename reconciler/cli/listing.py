@@ -8,7 +8,6 @@ from typing import Any
 
 from reconciler.adapters.store import Store, StoredObject, StoredRun
 from reconciler.api.errors import InvalidInput, NotFound
-from reconciler.cli.jsonpath import render as render_jsonpath
 from reconciler.cli.output import age, iso, list_document, table, to_json, to_yaml
 from reconciler.cli.render import (
     AGENT_COLUMNS,
@@ -90,6 +89,9 @@ def render(listing: Listing, output: str | None, single: bool) -> str:
             return to_json(document)
         if output == "yaml":
             return to_yaml(document).rstrip("\n")
+        # Imported here: the JSONPath parser is needed only for this form.
+        from reconciler.cli.jsonpath import render as render_jsonpath
+
         return render_jsonpath((output or "")[len("jsonpath=") :], document)
     if output == "name":
         return "\n".join(listing.names)
