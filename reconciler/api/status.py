@@ -133,7 +133,8 @@ class AgentRecord:
     they stay on screen; `cooldown_until` survives restarts of the agent and of the controller;
     `enter_due` is when a typed answer, nudge or resume text gets its Enter; `keys_sent_at` is
     set (written ahead) while a prompt answer or that Enter is on its way, so a controller that
-    died meanwhile never sends them twice.
+    died meanwhile never sends them twice; `request_seen` is the last `orch restart|start`
+    served, and `manual_restarts` counts those restarts apart from crashes.
     """
 
     name: str
@@ -159,6 +160,8 @@ class AgentRecord:
     nudged_at: float | None = None
     enter_due: float | None = None
     keys_sent_at: float | None = None
+    request_seen: int = 0
+    manual_restarts: int = 0
     conditions: tuple[Condition, ...] = field(default=())
 
     @classmethod

@@ -13,6 +13,7 @@ from datetime import tzinfo
 from typing import Any
 
 from reconciler.api.actions import Action
+from reconciler.api.intents import NO_INTENT, AgentIntent, AnswerOutcome
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import (
@@ -74,6 +75,8 @@ class PlanContext:
     """The pane log's verdict on `message` when it is an unsettled paste."""
     turn_started_at: float | None = None
     """The agent's last turn-start signal (its own hooks), when it sends them."""
+    intent: AgentIntent = NO_INTENT
+    """The last `orch restart|stop|start` asked of this agent."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class AgentPlan:
     requeue_after: float | None = None
     message: QueuedMessage | None = None
     cooldowns: Mapping[str, float | None] = field(default_factory=dict)
+    answer: AnswerOutcome | None = None
 
 
 class PlanBuilder:
@@ -102,6 +106,7 @@ class PlanBuilder:
         self.requeue_after: float | None = None
         self.message: QueuedMessage | None = None
         self.cooldowns: dict[str, float | None] = {}
+        self.answer: AnswerOutcome | None = None
 
     @property
     def target(self) -> str:
@@ -152,4 +157,5 @@ class PlanBuilder:
             self.requeue_after,
             self.message,
             dict(self.cooldowns),
+            self.answer,
         )
