@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
+from reconciler.api.activity import Activity
 from reconciler.api.duration import human_duration, human_size
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age, iso, local_time, table, to_yaml
 from reconciler.core.secrets import redacted
+from reconciler.core.signals import AgentSignal
 from reconciler.core.usage import UsageTotals
 
 if TYPE_CHECKING:
@@ -19,10 +22,10 @@ if TYPE_CHECKING:
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
-AGENT_WIDE_COLUMNS = ("since", "pid", "profile", "tokens", "cost", "command", "message")
+AGENT_WIDE_COLUMNS = ("activity", "since", "pid", "profile", "tokens", "cost", "command", "message")
 #: Least widths `get -w` gives the columns, so rows printed later line up with the header: the
-#: longest state (AwaitingHuman), a restart count, an age, a reason.
-AGENT_MIN_WIDTHS = (12, 13, 8, 5, 20, 5, 7, 7, 6, 6, 24)
+#: longest state (AwaitingHuman), a restart count, an age, a reason, an activity (Waiting).
+AGENT_MIN_WIDTHS = (12, 13, 8, 5, 20, 8, 5, 7, 7, 6, 6, 24)
 
 
 def agent_status(record: AgentRecord | None, usage: UsageTotals | None = None) -> dict[str, Any]:
@@ -37,6 +40,7 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
     if record is None:
         return {
             "state": AgentState.STARTING.value,
+            "activity": Activity.UNKNOWN.value,
             "restarts": 0,
             "reason": "Pending",
             "message": "waiting for the controller",
@@ -45,6 +49,7 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
         }
     status: dict[str, Any] = {
         "state": record.state.value,
+        "activity": record.activity.value,
         "restarts": record.restarts,
         "manualRestarts": record.manual_restarts,
         "reason": record.reason,
@@ -64,6 +69,9 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
             for c in record.conditions
         ],
     }
+    status["signals"] = record.signals
+    if record.session_id:
+        status["sessionId"] = record.session_id
     if record.backoff_until is not None:
         status["backoffUntil"] = iso(record.backoff_until)
     if record.cooldown_until is not None:
@@ -113,6 +121,7 @@ def agent_row(
     if wide:
         spec = stored.document["spec"]
         row += [
+            status["activity"],
             age(record.since) if record else "",
             record.pid if record else "",
             spec.get("profile", "generic"),
@@ -133,10 +142,12 @@ def describe_agent(
     backups: list[Path],
     worktree: tuple[Path, WorktreeStatus | None] | None = None,
     usage: UsageTotals | None = None,
+    signals: Sequence[AgentSignal] = (),
 ) -> str:
     """`orch describe agent NAME`: spec, status, conditions, transitions, messages and events.
 
-    `worktree` is the agent's worktree and where it stands, for an agent with a workspace.
+    `worktree` is the agent's worktree and where it stands, for an agent with a workspace;
+    `signals` the agent's last own signals, newest first.
     """
     from reconciler.api.manifest import Agent  # pydantic: loaded only by `describe agent`
     from reconciler.core.planner import restart_command
@@ -159,6 +170,7 @@ def describe_agent(
         ("Usage", _usage_line(usage)),
         *_supervision(spec),
         ("State", status["state"]),
+        ("Activity", status["activity"]),
         ("Reason", status["reason"]),
         ("Message", _live_message(record, now) if record else status["message"]),
     ]
@@ -168,6 +180,8 @@ def describe_agent(
             ("Restarts", f"{record.restarts} (manual: {record.manual_restarts})"),
             ("PID", record.pid if record.pid is not None else "<none>"),
             ("Last Exit Code", record.exit_code if record.exit_code is not None else "<none>"),
+            ("Signals", record.signals),
+            ("Session ID", record.session_id or "<none>"),
         ]
         if record.backoff_until is not None:
             fields.append(("Backoff Until", local_time(record.backoff_until)))
@@ -230,6 +244,17 @@ def describe_agent(
             )
         )
         if messages
+        else "  <none>"
+    )
+    lines.append("Signals:")
+    lines.append(
+        _indent(
+            table(
+                ("age", "event", "detail"),
+                [(age(s.at, now), s.event, _signal_detail(s)) for s in signals],
+            )
+        )
+        if signals
         else "  <none>"
     )
     lines.append("Guard Backups:")
@@ -528,3 +553,10 @@ def describe_document(stored: StoredObject, events: list[StoredEvent]) -> str:
         _indent(event_table(events, now)) if events else "  <none>",
     ]
     return "\n".join(lines)
+
+
+def _signal_detail(signal: AgentSignal) -> str:
+    """The telling fields of a signal's payload, on one line (they are hostile: made printable)."""
+    shown = ("notification_type", "error", "source", "reason", "type", "tool_name")
+    words = [f"{k}={signal.payload[k]}" for k in shown if signal.payload.get(k)]
+    return "".join(c if c.isprintable() else "?" for c in " ".join(words))[:80]

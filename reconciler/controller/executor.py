@@ -20,11 +20,13 @@ from reconciler.adapters.logwriter import notify_new_fifo
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.processes import stop_launch
 from reconciler.adapters.secrets import read_secret
+from reconciler.adapters.signal_files import root_only, write_private
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import OrchError, Unavailable
 from reconciler.api.status import AgentRecord, Event, EventType
 from reconciler.core.sanitize import clean_message
+from reconciler.core.signal_wiring import Wiring, wire
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +84,9 @@ class Executor:
 
     def _run(self, action: Action, outcome: Outcome) -> None:
         if isinstance(action, Launch):
-            pid = self._launch(action)
+            pid, signals = self._launch(action)
             if outcome.record is not None:
-                outcome.record = replace(outcome.record, pid=pid)
+                outcome.record = replace(outcome.record, pid=pid, signals=signals)
         elif isinstance(action, Stop):
             if action.kill_session:
                 self.tmux.kill_session(action.agent)
@@ -103,7 +105,8 @@ class Executor:
             if action.keys:
                 self.tmux.send_keys(action.agent, list(action.keys))
 
-    def _launch(self, action: Launch) -> int:
+    def _launch(self, action: Launch) -> tuple[int, str]:
+        """Start the agent's session; its pid and where its activity is read (hooks/screen)."""
         workdir = Path(action.workdir)
         if not workdir.is_dir():
             if action.replace_session:
@@ -115,11 +118,13 @@ class Executor:
         fifo = fifo_path(agent_dir)
         make_fifo(fifo)
         notify_new_fifo(self.paths.root)
+        wiring = self._wiring(action, agent_dir)
+        write_private(wiring.files)
         pane = self.tmux.start(
             action.agent,
-            WRAPPER.format(command=action.command),
+            WRAPPER.format(command=wiring.command(action.command)),
             str(workdir),
-            self._environment(action),
+            {**self._environment(action), **wiring.env},
             launch_id=action.launch_id,
             pipe_command=pipe_command(fifo),
             env_dir=agent_dir,
@@ -129,7 +134,20 @@ class Executor:
             # Leftovers of the previous launch (children, daemons) go after the new process runs,
             # so a restart is not delayed by a slow-dying tree.
             stop_launch(action.previous_launch, ())
-        return pane.pid
+        return pane.pid, wiring.mode
+
+    def _wiring(self, action: Launch, agent_dir: Path) -> Wiring:
+        """The CLI's own signals wired to `orch signal` (this very orch, this state dir)."""
+        if not action.signals:
+            return Wiring()
+        return wire(
+            action.profile,
+            action.agent,
+            (sys.executable, "-m", "reconciler"),
+            str(self.paths.root),
+            str(agent_dir),
+            system_settings_ok=action.profile == "gemini" and root_only(agent_dir),
+        )
 
     def _environment(self, action: Launch) -> Mapping[str, str]:
         bin_dir = str(Path(sys.executable).parent)

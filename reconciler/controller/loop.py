@@ -75,6 +75,7 @@ from reconciler.core.delivery import (
 from reconciler.core.health import local_time, settle_keys
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import ScreenVerdict, classify
+from reconciler.core.signals import AgentSignal
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ class Controller:
         self._rejected: set[str] = set()  # files whose last live edit was refused
         self._screens: dict[str, CachedScreen] = {}
         self._guard_reports: dict[str, GuardReport] = {}
+        self._signal_cursor = 0  # agents' signals below this id were planned and committed
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -404,6 +406,7 @@ class Controller:
         cooldowns = self.store.cooldowns()
         cooldowns.update({k: until for k, until in budget_cooldowns.items() if until is not None})
         intents = self.store.intents()
+        signals = self._new_signals()
         timezone = datetime.now().astimezone().tzinfo
         result = PassResult()
         changed: dict[str, AgentRecord | None] = {}
@@ -421,6 +424,7 @@ class Controller:
                 cooldowns,
                 message,
                 self._evidence(message, now),
+                tuple(signals.get(name, ())),
                 intent=intents.get(name, NO_INTENT),
             )
             plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
@@ -445,7 +449,17 @@ class Controller:
             if record is not None and record.pid is not None and observation.alive:
                 result.pids[record.pid] = name
         self.store.commit_pass(changed, events, transitions, messages, cooldown_changes)
+        for agent_signals in signals.values():
+            self._signal_cursor = max(self._signal_cursor, agent_signals[-1].id)
         return result
+
+    def _new_signals(self) -> dict[str, list[AgentSignal]]:
+        """Agents' own signals not planned yet, per agent, oldest first (each record keeps the
+        id it folded up to, so a signal planned twice after a failed pass counts once)."""
+        grouped: dict[str, list[AgentSignal]] = {}
+        for signal_ in self.store.agent_signals_after(self._signal_cursor):
+            grouped.setdefault(signal_.agent, []).append(signal_)
+        return grouped
 
     def _capture(
         self, panes: Mapping[str, PaneObservation], desired: Mapping[str, DesiredAgent]

@@ -28,6 +28,7 @@ from reconciler.api.status import (
 from reconciler.core.delivery import Evidence, QueuedMessage
 from reconciler.core.lifecycle import next_state
 from reconciler.core.screen import ScreenVerdict
+from reconciler.core.signals import AgentSignal
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class AgentObservation:
 
 @dataclass(frozen=True)
 class PlanContext:
-    """Facts of the moment, shared by every agent's plan in a pass."""
+    """Facts of the moment, shared by every agent's plan in a pass (`message` and `signals`:
+    this agent's next queued message and its new signals)."""
 
     now: float
     timezone: tzinfo | None = None
@@ -73,8 +75,8 @@ class PlanContext:
     message: QueuedMessage | None = None
     evidence: Evidence | None = None
     """The pane log's verdict on `message` when it is an unsettled paste."""
-    turn_started_at: float | None = None
-    """The agent's last turn-start signal (its own hooks), when it sends them."""
+    signals: tuple[AgentSignal, ...] = ()
+    """This agent's own signals (`orch signal`) not planned yet, oldest first."""
     intent: AgentIntent = NO_INTENT
     """The last `orch restart|stop|start` asked of this agent."""
 
