@@ -144,7 +144,9 @@ class AgentRecord:
     `cooldown_until` survives restarts of the agent and of the controller; `pending_keys` are
     keys still to press, the next at `keys_due` (an Enter after typed text, keys of a rule with
     pauses between them); `keys_sent_at` is set (written ahead) while a prompt answer or the
-    next pending key is on its way, so a controller that died meanwhile never sends them twice.
+    next pending key is on its way, so a controller that died meanwhile never sends them twice;
+    `request_seen` is the last `orch restart|start` served, and `manual_restarts` counts those
+    restarts apart from crashes.
     """
 
     name: str
@@ -180,6 +182,8 @@ class AgentRecord:
     pending_keys: tuple[str, ...] = ()
     keys_due: float | None = None
     keys_sent_at: float | None = None
+    request_seen: int = 0
+    manual_restarts: int = 0
     conditions: tuple[Condition, ...] = field(default=())
 
     @classmethod

@@ -21,6 +21,7 @@ from reconciler.adapters.git import (
     agent_message,
     event_message,
     find_violations,
+    in_repository,
     restore,
 )
 from reconciler.adapters.paths import StatePaths
@@ -85,6 +86,8 @@ class GuardKeeper:
     ) -> _Seen:
         guards = agent.agent.spec.guards
         try:
+            if not in_repository(workdir):
+                return self._inactive(name, workdir, seen, now)
             violations = find_violations(workdir, [g.protect for g in guards])
         except OrchError as err:
             log.warning("guard check of %s failed: %s", name, err)
@@ -110,6 +113,16 @@ class GuardKeeper:
             f"protected paths {what}: {', '.join(v.local_path for v in violations)}",
         )
         return _Seen(now, report, paths, failure)
+
+    def _inactive(self, name: str, workdir: Path, seen: _Seen | None, now: float) -> _Seen:
+        """Guards outside git see nothing: say so (a Warning event once, and a condition)."""
+        message = (
+            f"guards do nothing: {workdir} is not in a git repository "
+            "(run `git init` there and commit, or remove the guards)"
+        )
+        if seen is None or seen.report.reason != "GuardInactive":
+            self._warn(name, "GuardInactive", message)
+        return _Seen(now, GuardReport(False, "GuardInactive", message))
 
     def _warn(self, name: str, reason: str, message: str) -> None:
         self.store.record_event(Event(f"agent/{name}", EventType.WARNING, reason, message))

@@ -47,12 +47,14 @@ from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
 from reconciler.api.actions import Paste, PressEnter, SendKeys
 from reconciler.api.errors import ManifestError, Unavailable
+from reconciler.api.intents import NO_INTENT
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, Transition
 from reconciler.controller.apply import agent_from, apply_files
 from reconciler.controller.daemon import read_pid
 from reconciler.controller.executor import Executor
 from reconciler.controller.guardkeeper import GuardKeeper
+from reconciler.controller.notifications import NotificationWorker
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import (
@@ -194,6 +196,7 @@ class Controller:
         self._pidfds: dict[int, int] = {}
         self._parsed: dict[tuple[str, int], DesiredAgent] = {}
         self._edits_seen: dict[str, bytes] = {}
+        self._rejected: set[str] = set()  # files whose last live edit was refused
         self._screens: dict[str, CachedScreen] = {}
         self._guard_reports: dict[str, GuardReport] = {}
         self._signal_cursor = 0  # agents' signals below this id were planned and committed
@@ -226,6 +229,8 @@ class Controller:
             signal.signal(signum, self._on_signal)
         channel = WakeChannel(self.paths.wake)
         watcher = ManifestWatcher(self.wake)
+        notifications = NotificationWorker(self.paths.root)
+        notifications.start()
         self.store.record_event(
             Event(
                 "controller",
@@ -243,6 +248,7 @@ class Controller:
                     for path in changed:
                         self._reapply(path)
                     result = self.run_pass()
+                    notifications.wake()
                     watcher.watch(self.store.sources())
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         self.store.prune_history()
@@ -262,6 +268,7 @@ class Controller:
                     except Exception:  # the full pass that follows handles them anyway
                         log.exception("relaunch of %s failed", sorted(exited))
         finally:
+            notifications.close()
             self.runner.close()
             self.guards.close()
             watcher.stop()
@@ -312,6 +319,7 @@ class Controller:
         try:
             changes = apply_files(self.store, [path])
         except ManifestError as err:
+            self._rejected.add(path)
             log.warning("live edit rejected: %s", err)
             self.store.record_event(
                 Event(
@@ -322,9 +330,21 @@ class Controller:
                 )
             )
             return
-        for change in changes:
-            if change.verb != "unchanged":
-                log.info("live edit: %s/%s %s", change.kind.lower(), change.name, change.verb)
+        done = [f"{c.kind.lower()}/{c.name} {c.verb}" for c in changes if c.verb != "unchanged"]
+        for line in done:
+            log.info("live edit: %s", line)
+        again = path in self._rejected
+        self._rejected.discard(path)
+        if done or again:
+            self.store.record_event(
+                Event(
+                    f"manifest/{Path(path).name}",
+                    EventType.NORMAL,
+                    "ManifestValid" if again else "ManifestApplied",
+                    ("valid again; " if again else "live edit applied: ")
+                    + (", ".join(done) or "nothing changed"),
+                )
+            )
 
     # -- one pass ------------------------------------------------------------------------------
 
@@ -386,6 +406,7 @@ class Controller:
         pending = self.store.pending_messages()
         cooldowns = self.store.cooldowns()
         cooldowns.update({k: until for k, until in budget_cooldowns.items() if until is not None})
+        intents = self.store.intents()
         signals = self._new_signals()
         timezone = datetime.now().astimezone().tzinfo
         result = PassResult()
@@ -405,8 +426,11 @@ class Controller:
                 message,
                 self._evidence(message, now),
                 tuple(signals.get(name, ())),
+                intent=intents.get(name, NO_INTENT),
             )
             plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
+            if plan.answer is not None:
+                self.store.finish_answers([plan.answer])  # before typing: never typed twice
             record, settled = self._execute(name, plan, events)
             if record != recorded:
                 changed[name] = record

@@ -13,6 +13,7 @@ from datetime import tzinfo
 from typing import Any
 
 from reconciler.api.actions import Action
+from reconciler.api.intents import NO_INTENT, AgentIntent, AnswerOutcome
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import (
@@ -76,6 +77,8 @@ class PlanContext:
     """The pane log's verdict on `message` when it is an unsettled paste."""
     signals: tuple[AgentSignal, ...] = ()
     """This agent's own signals (`orch signal`) not planned yet, oldest first."""
+    intent: AgentIntent = NO_INTENT
+    """The last `orch restart|stop|start` asked of this agent."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class AgentPlan:
     requeue_after: float | None = None
     message: QueuedMessage | None = None
     cooldowns: Mapping[str, float | None] = field(default_factory=dict)
+    answer: AnswerOutcome | None = None
 
 
 class PlanBuilder:
@@ -106,6 +110,7 @@ class PlanBuilder:
         self.cooldowns: dict[str, float | None] = {}
         self.verdict: ScreenVerdict | None = None
         """The screen's verdict once this pass read it (health.read_screen)."""
+        self.answer: AnswerOutcome | None = None
 
     @property
     def target(self) -> str:
@@ -156,4 +161,5 @@ class PlanBuilder:
             self.requeue_after,
             self.message,
             dict(self.cooldowns),
+            self.answer,
         )

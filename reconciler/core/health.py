@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 
 from reconciler.api.actions import SendKeys
 from reconciler.api.activity import Activity
-from reconciler.api.duration import format_duration
+from reconciler.api.duration import human_duration
 from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
 from reconciler.core.activity import counts_as_busy
@@ -374,7 +374,7 @@ def _plan_idle(b: PlanBuilder, spec: AgentSpec) -> bool:
         b.requeue(idle.after - waited)
         return True
     b.update(nudged_at=b.now)
-    b.event("IdleNudged", f"idle for {format_duration(waited)}; sent {idle.nudge!r}")
+    b.event("IdleNudged", f"idle for {human_duration(waited)}; sent {idle.nudge!r}")
     type_text(b, idle.nudge)
     return True
 
@@ -396,7 +396,7 @@ def _check_stall(b: PlanBuilder, spec: AgentSpec) -> bool:
     b.take(
         "stall",
         "Stalled",
-        f"screen unchanged for {format_duration(idle)}; action {stale.action}",
+        f"screen unchanged for {human_duration(idle)}; action {stale.action}",
         warning=True,
     )
     if stale.action == "nudge":
@@ -494,6 +494,13 @@ def publish_conditions(b: PlanBuilder, alive: bool, guard: GuardReport | None) -
             type_, ConditionStatus(str(held)), reason_true if held else reason_false, message
         )
     if guard is not None:
+        inactive = guard.reason == "GuardInactive"
+        b.condition(
+            "GuardInactive",
+            ConditionStatus(str(inactive)),
+            guard.reason if inactive else "GitRepository",
+            guard.message if inactive else "the guards watch a git work tree",
+        )
         b.condition(
             "GuardTripped", ConditionStatus(str(guard.tripped)), guard.reason, guard.message
         )
