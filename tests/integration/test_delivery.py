@@ -151,7 +151,7 @@ def test_message_to_a_deleted_agent_never_reaches_its_successor(orch: Orch) -> N
     orch.run("send", "busy", "for the second one", "--wait")
     assert received(orch, "busy") == ["for the second one"]
     described = orch.run("describe", "agent", "busy").stdout
-    assert "18B" in described and "22B" not in described  # only its own message
+    assert "18 bytes" in described and "22 bytes" not in described  # only its own message
 
 
 # -- controller SIGKILLed right before / right after each keystroke --------------------------

@@ -157,7 +157,8 @@ def test_a_rule_added_while_a_prompt_waits_answers_it(orch: Orch) -> None:
 
 
 def test_activity_is_shown_by_get_and_describe(orch: Orch) -> None:
-    apply_agent(orch, "  profile: codex\n")  # the fake agent's `› ` input reads as Codex's
+    # the fake agent's `› ` input reads as Codex's; it is not Codex, so no Codex hooks
+    apply_agent(orch, "  profile: codex\n  signals: 'off'\n")
     idle = wait_until(
         lambda: status(orch) if status(orch)["activity"] == "Idle" else None, what="Idle"
     )
