@@ -51,7 +51,14 @@ class ConditionStatus(StrEnum):
 
 
 #: The observations published on every agent, in display order.
-CONDITION_TYPES = ("SessionReady", "AwaitingInput", "Stalled", "RateLimited", "GuardTripped")
+CONDITION_TYPES = (
+    "SessionReady",
+    "AwaitingInput",
+    "Stalled",
+    "RateLimited",
+    "GuardTripped",
+    "ReconcileError",
+)
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,7 @@ class AgentRecord:
     nudged_at: float | None = None
     enter_due: float | None = None
     conditions: tuple[Condition, ...] = field(default=())
+    uid: str = ""  # the agent object this record is about ("" in records older than uids)
 
     @classmethod
     def new(cls, name: str, now: float) -> AgentRecord:

@@ -386,7 +386,10 @@ def _render_playbooks(
     inst: Installation, objects: list[StoredObject], output: str | None, header: bool
 ) -> str:
     items = [
-        {**o.document, "metadata": {**o.document["metadata"], "generation": o.generation}}
+        {
+            **o.document,
+            "metadata": {**o.document["metadata"], "uid": o.uid, "generation": o.generation},
+        }
         for o in objects
     ]
     if output in ("json", "yaml"):
@@ -509,10 +512,10 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
     message = sanitize(text)
     if not message.text.strip():
         raise InvalidInput("send: the message is empty")
-    _check_route(inst, sender, agent)
+    recipient = _check_route(inst, sender, agent)
     if message.removed:
         click.echo(f"orch: warning: removed {message.removed} control characters", err=True)
-    message_id = inst.store.enqueue(agent, sender or "user", message.text)
+    message_id = inst.store.enqueue(agent, sender or "user", message.text, recipient.uid)
     click.echo(f"message/{message_id} queued for agent/{agent}")
     inst.start_controller()
     if wait:
@@ -520,12 +523,13 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
         click.echo(f"message/{message_id} delivered")
 
 
-def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
-    """The recipient exists, and a named sender's talksTo (when it has one) includes it."""
-    if inst.store.object("Agent", agent) is None:
+def _check_route(inst: Installation, sender: str | None, agent: str) -> StoredObject:
+    """The recipient, which exists, and whom a named sender's talksTo (if any) includes."""
+    recipient = inst.store.object("Agent", agent)
+    if recipient is None:
         raise NotFound(f'agent "{agent}" not found')
     if sender is None:
-        return
+        return recipient
     origin = inst.store.object("Agent", sender)
     if origin is None:
         raise NotFound(f'--from: agent "{sender}" not found')
@@ -534,6 +538,7 @@ def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
         raise InvalidInput(
             f'agent "{sender}" may not address "{agent}" (talksTo: {", ".join(allowed)})'
         )
+    return recipient
 
 
 def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
@@ -610,7 +615,7 @@ def approve(run: str, step: str | None) -> None:
         raise InvalidInput(
             f"run {run} is not waiting for an approval of {step or 'any step'} ({where})"
         )
-    inst.store.add_signal(run, "approve", current.name)
+    inst.store.add_signal(run, "approve", current.name, current.attempt)
     inst.start_controller()
     click.echo(f"run/{run} step {current.name} approved")
 
@@ -631,7 +636,7 @@ def step_done(run: str) -> None:
     if current is None or current.phase is not StepPhase.WORKING:
         where = f"step {current.name} is {current.phase}" if current else str(record.state)
         raise InvalidInput(f"run {run} has no step in progress ({where})")
-    inst.store.add_signal(run, "done", current.name)
+    inst.store.add_signal(run, "done", current.name, current.attempt)
     inst.start_controller()
     click.echo(f"run/{run} step {current.name} done")
 

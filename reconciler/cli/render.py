@@ -72,6 +72,7 @@ def agent_item(
     document = stored.document
     metadata = {
         **document["metadata"],
+        "uid": stored.uid,
         "generation": stored.generation,
         "creationTimestamp": iso(stored.created),
         "source": f"{stored.source}:{stored.line}" if stored.line else stored.source,

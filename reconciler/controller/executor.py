@@ -1,7 +1,9 @@
 """Carries out the planner's actions: the only code that starts and stops agents.
 
-Each action is attempted on its own; a failure becomes a Warning event and the next pass (which
-re-observes everything) decides again, so an error here never leaves the store inconsistent.
+`execute` reports an `Outcome` per action: done (with what only doing it learns, such as a new
+pid) or failed (with the error). Once an action fails the ones after it are not attempted. The
+loop commits a plan only when every action of it was done; otherwise it keeps the recorded state,
+publishes the error and retries with backoff (see docs/architecture.md, "Write-ahead").
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.adapters.agentlog import log_path, pipe_command
@@ -20,7 +22,6 @@ from reconciler.adapters.processes import stop_launch
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import OrchError
-from reconciler.api.status import AgentRecord, Event, EventType
 from reconciler.core.sanitize import clean_message
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,27 @@ log = logging.getLogger(__name__)
 WRAPPER = 'PATH="$ORCH_PATH"; export PATH\n{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
-    """What executing one agent's actions changed beyond the plan: the new pid, failures."""
+    """What happened to one action: done, or failed with `error` (`pid`: a launch's new pid)."""
 
-    record: AgentRecord | None
-    events: list[Event] = field(default_factory=list)
+    action: Action
+    done: bool
+    error: str = ""
+    pid: int | None = None
+
+
+def all_done(outcomes: list[Outcome]) -> bool:
+    """Every action happened: the plan they belong to may be committed."""
+    return all(outcome.done for outcome in outcomes)
+
+
+def first_error(outcomes: list[Outcome]) -> str:
+    """The failed action and its error, as one line ("" when all were done)."""
+    failed = next((o for o in outcomes if not o.done), None)
+    if failed is None:
+        return ""
+    return f"{type(failed.action).__name__.lower()} failed: {failed.error}"
 
 
 @dataclass(frozen=True)
@@ -48,30 +64,25 @@ class Executor:
     paths: StatePaths
     socket: str
 
-    def execute(self, record: AgentRecord | None, actions: tuple[Action, ...]) -> Outcome:
-        """Run `actions` for one agent; return its record with what only execution learns."""
-        outcome = Outcome(record)
+    def execute(self, actions: tuple[Action, ...]) -> list[Outcome]:
+        """Run one agent's `actions` in order; an Outcome for each (after a failure, the rest are
+        failed as not attempted). Errors other than OrchError/OSError are bugs and propagate."""
+        outcomes: list[Outcome] = []
         for action in actions:
+            if outcomes and not outcomes[-1].done:
+                outcomes.append(Outcome(action, False, "not attempted: an earlier action failed"))
+                continue
             try:
-                self._run(action, outcome)
+                outcomes.append(Outcome(action, True, pid=self._run(action)))
             except (OrchError, OSError) as err:
-                log.warning("action %s failed: %s", action, err, exc_info=True)
-                outcome.events.append(
-                    Event(
-                        f"agent/{action.agent}",
-                        EventType.WARNING,
-                        "ActionFailed",
-                        f"{type(action).__name__.lower()} failed: {err}",
-                    )
-                )
-        return outcome
+                log.warning("action %s failed: %s", action, err)
+                outcomes.append(Outcome(action, False, str(err) or type(err).__name__))
+        return outcomes
 
-    def _run(self, action: Action, outcome: Outcome) -> None:
+    def _run(self, action: Action) -> int | None:
         if isinstance(action, Launch):
-            pid = self._launch(action)
-            if outcome.record is not None:
-                outcome.record = replace(outcome.record, pid=pid)
-        elif isinstance(action, Stop):
+            return self._launch(action)
+        if isinstance(action, Stop):
             if action.kill_session:
                 self.tmux.kill_session(action.agent)
             if action.launch_id:
@@ -88,6 +99,7 @@ class Executor:
                 self.tmux.send_literal(action.agent, clean_message(action.literal))
             if action.keys:
                 self.tmux.send_keys(action.agent, list(action.keys))
+        return None
 
     def _launch(self, action: Launch) -> int:
         if action.replace_session:

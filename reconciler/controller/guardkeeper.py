@@ -97,7 +97,7 @@ class GuardKeeper:
             if guards[v.rule_index].action != "restore" and v.path not in restored_paths
         ]
         alerted = seen.alerted if seen else frozenset()
-        failure = self._restore(name, workdir, restoring, seen.failure if seen else "")
+        failure = self._restore(agent, name, workdir, restoring, seen.failure if seen else "")
         paths = frozenset(v.path for v in alerting)
         if alerting and paths != alerted:
             self._warn(name, "ProtectedFileChanged", event_message(alerting, None))
@@ -114,7 +114,14 @@ class GuardKeeper:
     def _warn(self, name: str, reason: str, message: str) -> None:
         self.store.record_event(Event(f"agent/{name}", EventType.WARNING, reason, message))
 
-    def _restore(self, name: str, workdir: Path, violations: list[Violation], failed: str) -> str:
+    def _restore(
+        self,
+        agent: DesiredAgent,
+        name: str,
+        workdir: Path,
+        violations: list[Violation],
+        failed: str,
+    ) -> str:
         """Restore `violations`; the error if it failed (a Warning only when it is a new one)."""
         if not violations:
             return ""
@@ -127,7 +134,7 @@ class GuardKeeper:
                 self._warn(name, "RestoreFailed", f"could not restore protected paths: {err}")
             return str(err)
         self._warn(name, "ProtectedFileRestored", event_message(violations, backup))
-        self.store.enqueue(name, "orch", agent_message(violations, backup))
+        self.store.enqueue(name, "orch", agent_message(violations, backup), agent.uid)
         return ""
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from types import FrameType
 
@@ -35,16 +35,23 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Store, ensure_state_dir
+from reconciler.adapters.store import Store, StoreUnavailable, ensure_state_dir
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
 from reconciler.api.errors import ManifestError, Unavailable
 from reconciler.api.observation import PaneObservation
-from reconciler.api.status import AgentRecord, Event, EventType, Transition
+from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
 from reconciler.controller.daemon import read_pid
-from reconciler.controller.executor import Executor
+from reconciler.controller.executor import Executor, all_done, first_error
 from reconciler.controller.guardkeeper import GuardKeeper
+from reconciler.controller.isolation import (
+    ErrorBoundary,
+    describe_error,
+    error_condition,
+    recovered_condition,
+)
+from reconciler.controller.passbatch import PassBatch
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
@@ -161,12 +168,14 @@ class Controller:
         self.tmux = Tmux(socket)
         self.store = Store(state_dir)
         self.executor = Executor(self.tmux, self.paths, socket)
-        self.runner = PlaybookRunner(self.store, self.wake)
+        self.boundary = ErrorBoundary()
+        self.runner = PlaybookRunner(self.store, self.wake, self.boundary)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self.usage = UsageCollector(self.store)
         self._stopping = False
         self._pidfds: dict[int, int] = {}
-        self._parsed: dict[tuple[str, int], DesiredAgent] = {}
+        self._parsed: dict[tuple[str, int], DesiredAgent | str] = {}  # str: why it is unreadable
+        self._unsaved = PassBatch()
         self._edits_seen: dict[str, bytes] = {}
         self._screens: dict[str, CachedScreen] = {}
         self._wake_r, self._wake_w = os.pipe()
@@ -291,52 +300,160 @@ class Controller:
     # -- one pass ------------------------------------------------------------------------------
 
     def run_pass(self) -> PassResult:
-        """Observe every agent once, plan each, act, and persist the outcome in one transaction."""
+        """Observe every agent once, plan and act on each inside its own error boundary, and
+        persist what happened in one transaction."""
         now = time.time()
-        desired = self._desired()
-        self.runner.run_pass(desired, now)  # first: the prompts it queues go out this pass
+        desired, broken = self._desired()
+        records, unreadable = self.store.agent_records_checked()
+        records = self._unsaved.overlay_records(records)
+        broken.update(unreadable)
+        # First: the prompts runs queue go out this pass. Runs whose agent cannot be read wait.
+        self.runner.run_pass(desired, now, held=set(broken))
         guard_reports = self.guards.check(desired)
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
-        records = self.store.agent_records()
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
-        pending = self.store.pending_messages()
-        cooldowns = self.store.cooldowns()
-        cooldowns.update({k: until for k, until in budget_cooldowns.items() if until is not None})
-        timezone = datetime.now().astimezone().tzinfo
+        pending = self._unsaved.overlay_messages(self.store.pending_messages())
+        batch = PassBatch(events=list(usage_events), cooldowns=dict(budget_cooldowns))
+        cooldowns: dict[str, float | None] = {
+            **self.store.cooldowns(),
+            **self._unsaved.cooldowns,
+            **budget_cooldowns,
+        }
+        shared = _SharedFacts(now, datetime.now().astimezone().tzinfo, cooldowns)
         result = PassResult()
-        changed: dict[str, AgentRecord | None] = {}
-        events: list[Event] = list(usage_events)
-        transitions: list[Transition] = []
-        messages: list[QueuedMessage] = []
-        cooldown_changes: dict[str, float | None] = dict(budget_cooldowns)
-        for name in sorted(set(desired) | set(records)):
+        for name in sorted(set(desired) | set(records) | set(broken)):
             recorded = records.get(name)
-            observation = replace(
-                self._observe(name, panes, screens, recorded), guard=guard_reports.get(name)
-            )
-            ctx = PlanContext(now, timezone, cooldowns, pending.get(name))
-            plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
-            record = self._execute(plan, events)
+            pane = panes.get(name)
+            if recorded is not None and recorded.pid and pane is not None and not pane.dead:
+                result.pids.add(recorded.pid)  # watched even while its handling fails
+            key = f"agent/{name}"
+            if not self.boundary.due(key):
+                continue
+            if name in broken:
+                self._isolate(name, recorded, broken[name], None, batch, now)
+                continue
+            try:
+                observation = replace(
+                    self._observe(name, panes, screens, recorded), guard=guard_reports.get(name)
+                )
+                message = self._message_for(name, desired.get(name), pending.get(name))
+                plan = plan_agent(
+                    name, desired.get(name), observation, recorded, shared.context(message)
+                )
+                record = self._act(name, desired.get(name), plan, recorded, batch)
+                shared.cooldowns.update(batch.cooldowns)  # later agents see new cooldowns at once
+            except Exception as err:  # noqa: BLE001 - the agent's error boundary
+                self._isolate(name, recorded, describe_error(err), err, batch, now)
+                continue
+            if record is not None and self.boundary.succeeded(key):
+                record = replace(
+                    record,
+                    conditions=set_condition(record.conditions, recovered_condition(now)),
+                )
             if record != recorded:
-                changed[name] = record
-            transitions.extend(plan.transitions)
-            if plan.message is not None:
-                messages.append(plan.message)
-            if plan.cooldowns:
-                cooldown_changes.update(plan.cooldowns)
-                # Agents planned later in this pass see an account's new cooldown at once.
-                cooldowns = {
-                    account: until
-                    for account, until in {**cooldowns, **plan.cooldowns}.items()
-                    if until is not None
-                }
+                batch.records[name] = record
             if plan.requeue_after is not None:
                 result.requeue_after = min(result.requeue_after, plan.requeue_after)
             if record is not None and record.pid is not None and observation.alive:
                 result.pids.add(record.pid)
-        self.store.commit_pass(changed, events, transitions, messages, cooldown_changes)
+        self.boundary.forget(
+            {f"agent/{n}" for n in set(desired) | set(records) | set(broken)} | self.runner.keys()
+        )
+        retry = self.boundary.next_retry()
+        if retry is not None:
+            result.requeue_after = min(result.requeue_after, max(retry, 0.05))
+        self._commit(batch)
         return result
+
+    def _message_for(
+        self, name: str, desired: DesiredAgent | None, head: QueuedMessage | None
+    ) -> QueuedMessage | None:
+        """The agent's next message, unless it was queued for an earlier agent of this name:
+        those are dropped (with an event), never delivered to the new one."""
+        if head is None or desired is None or not head.agent_uid or head.agent_uid == desired.uid:
+            return head
+        dropped = self.store.drop_messages(
+            name,
+            desired.uid,
+            Event(
+                f"agent/{name}",
+                EventType.WARNING,
+                "MessagesDropped",
+                "dropped messages queued for an earlier agent of this name",
+            ),
+        )
+        log.info("agent %s: dropped %d messages queued for a deleted agent", name, dropped)
+        return None
+
+    def _act(
+        self,
+        name: str,
+        desired: DesiredAgent | None,
+        plan: AgentPlan,
+        recorded: AgentRecord | None,
+        batch: PassBatch,
+    ) -> AgentRecord | None:
+        """Carry out a plan with write-ahead: intend, act, then keep the plan only if every
+        action happened. A failed action leaves the recorded state as it was (with the error
+        published) and backs the agent off; the next try plans afresh."""
+        if not plan.actions:
+            batch.add_plan(plan)
+            return plan.record
+        uid = desired.uid if desired else (recorded.uid if recorded else "")
+        intent = self.store.intend(f"agent/{name}", uid, plan.actions, plan.record, plan.message)
+        failpoint("after-intent")
+        outcomes = self.executor.execute(plan.actions)
+        failpoint("after-act")
+        error = first_error(outcomes)
+        if all_done(outcomes):
+            batch.settled[intent] = ("done", "")
+            batch.add_plan(plan)
+            record = plan.record
+            pid = next((o.pid for o in outcomes if o.pid is not None), None)
+            return replace(record, pid=pid) if record is not None and pid is not None else record
+        batch.settled[intent] = ("failed", error)
+        self.boundary.failed(f"agent/{name}", error)
+        batch.events.append(Event(f"agent/{name}", EventType.WARNING, "ActionFailed", error))
+        base = recorded or (plan.record and AgentRecord.new(name, plan.record.since))
+        if base is None:
+            return None
+        return replace(
+            base, conditions=set_condition(base.conditions, error_condition(error, time.time()))
+        )
+
+    def _isolate(
+        self,
+        name: str,
+        recorded: AgentRecord | None,
+        message: str,
+        error: BaseException | None,
+        batch: PassBatch,
+        now: float,
+    ) -> None:
+        """An agent that could not be handled: back it off, publish why, leave the rest alone."""
+        news = self.boundary.failed(f"agent/{name}", message, error)
+        if news:
+            batch.events.append(
+                Event(f"agent/{name}", EventType.WARNING, "ReconcileError", message)
+            )
+        if recorded is not None:
+            conditions = set_condition(recorded.conditions, error_condition(message, now))
+            if conditions != recorded.conditions:
+                batch.records[name] = replace(recorded, conditions=conditions)
+
+    def _commit(self, batch: PassBatch) -> None:
+        """Persist the pass; if the store refuses (locked, disk full), keep it in memory, go on
+        supervising from it, and try again with the next pass."""
+        pending = self._unsaved.merged(batch)
+        try:
+            pending.commit(self.store)
+        except StoreUnavailable as err:
+            if not self._unsaved.records and not self._unsaved.settled:
+                log.warning("%s; supervising from memory and retrying", err)
+            self._unsaved = pending
+            return
+        self._unsaved = PassBatch()
 
     def _capture(
         self, panes: Mapping[str, PaneObservation], desired: Mapping[str, DesiredAgent]
@@ -364,17 +481,31 @@ class Controller:
                 self._screens[name] = replace(cached, verdict=verdict, generation=agent.generation)
         return dict(self._screens)
 
-    def _desired(self) -> dict[str, DesiredAgent]:
-        """Desired agents, parsed once per generation."""
-        desired = {}
+    def _desired(self) -> tuple[dict[str, DesiredAgent], dict[str, str]]:
+        """Desired agents, parsed once per object (uid) and generation; and why each agent whose
+        stored spec does not validate (written by another orch version) could not be read."""
+        desired: dict[str, DesiredAgent] = {}
+        broken: dict[str, str] = {}
+        in_use: set[tuple[str, int]] = set()
         for stored in self.store.objects("Agent"):
-            key = (stored.name, stored.generation)
+            key = (stored.uid, stored.generation)
             if key not in self._parsed:
-                self._parsed[key] = DesiredAgent(
-                    agent_from(stored.document, self.paths), stored.generation
-                )
-            desired[stored.name] = self._parsed[key]
-        return desired
+                self.boundary.retry_now(f"agent/{stored.name}")  # the change may be the fix
+                try:
+                    agent = agent_from(stored.document, self.paths)
+                except Exception as err:  # noqa: BLE001 - one unreadable spec marks one agent
+                    self._parsed[key] = f"stored spec unreadable: {describe_error(err)}"
+                else:
+                    self._parsed[key] = DesiredAgent(agent, stored.generation, stored.uid)
+            parsed = self._parsed[key]
+            if isinstance(parsed, str):
+                broken[stored.name] = parsed
+            else:
+                desired[stored.name] = parsed
+            in_use.add(key)
+        for key in set(self._parsed) - in_use:
+            del self._parsed[key]
+        return desired, broken
 
     def _observe(
         self,
@@ -392,13 +523,25 @@ class Controller:
             return AgentObservation(pane)
         return AgentObservation(pane, screen=cached.text, verdict=cached.verdict)
 
-    def _execute(self, plan: AgentPlan, events: list[Event]) -> AgentRecord | None:
-        events.extend(plan.events)
-        if not plan.actions:
-            return plan.record
-        outcome = self.executor.execute(plan.record, plan.actions)
-        events.extend(outcome.events)
-        return outcome.record
+
+@dataclass(frozen=True)
+class _SharedFacts:
+    """Facts of the moment shared by every agent's plan in a pass."""
+
+    now: float
+    timezone: tzinfo | None
+    cooldowns: dict[str, float | None]
+
+    def context(self, message: QueuedMessage | None) -> PlanContext:
+        active = {a: until for a, until in self.cooldowns.items() if until is not None}
+        return PlanContext(self.now, self.timezone, active, message)
+
+
+def failpoint(name: str) -> None:
+    """Die here at once (SIGKILL) when ORCH_FAILPOINT names this point: how the fault-injection
+    tests stop a controller right before or after a side effect. Never set in production."""
+    if os.environ.get("ORCH_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def configure_logging(paths: StatePaths) -> None:

@@ -31,10 +31,12 @@ from reconciler.core.screen import ScreenVerdict
 
 @dataclass(frozen=True)
 class DesiredAgent:
-    """An applied Agent and the generation of its spec (bumped on every change)."""
+    """An applied Agent, the generation of its spec (bumped on every change) and the uid of the
+    object (new when an agent is deleted and applied again)."""
 
     agent: Agent
     generation: int
+    uid: str = ""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class QueuedMessage:
     screen_digest: str = ""
     enters: int = 0
     delivered_at: float | None = None
+    agent_uid: str = ""  # the agent object it was queued for ("" before uids existed)
 
 
 DeliveryAction = Paste | PressEnter

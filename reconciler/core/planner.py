@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import uuid
+from dataclasses import replace
 
 from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.duration import format_duration
@@ -57,7 +58,10 @@ def plan_agent(
     """Decide the next move for agent `name`; at most one mutating action per call."""
     if desired is None:
         return _plan_deletion(name, observed, recorded, ctx)
+    if recorded is not None and recorded.uid and recorded.uid != desired.uid:
+        return _plan_recreated(name, desired, recorded, ctx)
     b = PlanBuilder(recorded or AgentRecord.new(name, ctx.now), ctx)
+    b.update(uid=desired.uid)  # records older than uids take their agent's
     state = b.record.state
     if state is AgentState.STOPPED:
         _plan_stopped(b, desired, observed, is_new=recorded is None)
@@ -99,6 +103,27 @@ def _plan_deletion(
         return b.build()
     forgotten = Event(b.target, EventType.NORMAL, "Forgotten", "agent stopped and removed")
     return AgentPlan(None, (Forget(name),), events=(forgotten,))
+
+
+def _plan_recreated(
+    name: str, desired: DesiredAgent, recorded: AgentRecord, ctx: PlanContext
+) -> AgentPlan:
+    """The record is of an earlier agent of this name (deleted, then applied again): a new
+    object, started afresh with its own spec; the earlier one's session and processes end."""
+    fresh = replace(AgentRecord.new(name, ctx.now), uid=desired.uid, launch_id=recorded.launch_id)
+    b = PlanBuilder(fresh, ctx)
+    command = desired.agent.spec.command
+    _launch(
+        b,
+        desired,
+        command,
+        "start",
+        "Recreated",
+        f"a new agent of this name: starting {command}",
+        replace_session=True,
+    )
+    publish_conditions(b, False, None)
+    return b.build()
 
 
 def _plan_stopped(

@@ -1,0 +1,164 @@
+"""Bookkeeping under faults: one broken object concerns only itself, a re-created agent is a new
+object, and messages never outlive the agent they were queued for."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.conftest import FAKE_AGENT, Orch
+from tests.helpers import wait_until
+from tests.integration.test_core import agent_doc, pane_pid, running, write_manifest
+
+pytestmark = pytest.mark.tmux
+
+
+def condition(item: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in item["status"]["conditions"] if c["type"] == type_), None)
+
+
+def controller_pid(orch: Orch) -> int:
+    return int((orch.state_dir / "controller.pid").read_text())
+
+
+@contextmanager
+def paused_controller(orch: Orch) -> Iterator[None]:
+    """The controller stopped (SIGSTOP) for the block: what happens in it is seen at once."""
+    pid = controller_pid(orch)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def db(orch: Orch) -> sqlite3.Connection:
+    return sqlite3.connect(orch.state_dir / "orch.db", timeout=30)
+
+
+def test_an_unreadable_spec_marks_its_agent_only(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("bad"), agent_doc("good"))
+    orch.run("apply", "-f", str(path), "--wait")
+    controller = controller_pid(orch)
+    bad_pid = pane_pid(orch, "bad")
+    with db(orch) as conn:  # what an older orch might have stored: a field this one refuses
+        conn.execute(
+            "UPDATE objects SET document = json_set(document, '$.spec.oldField', 1),"
+            " generation = generation + 1 WHERE name = 'bad'"
+        )
+    good = pane_pid(orch, "good")
+    orch.tmux("kill-session", "-t", "=good")
+    wait_until(lambda: pane_pid(orch, "good") not in (None, good), what="good restarted")
+    wait_until(
+        lambda: (c := condition(orch.agents()["bad"], "ReconcileError")) and c["status"] == "True",
+        what="ReconcileError on bad",
+    )
+    agents = orch.agents()
+    assert condition(agents["good"], "ReconcileError") is None
+    assert "oldField" in condition(agents["bad"], "ReconcileError")["message"]  # type: ignore[index]
+    assert pane_pid(orch, "bad") == bad_pid, "an unreadable spec must not stop its agent"
+    log = (orch.state_dir / "controller.log").read_text()
+    assert log.count("agent/bad: stored spec unreadable") == 1, "logged once, not every pass"
+    path.write_text("---\n".join([agent_doc("bad"), agent_doc("good")]))
+    orch.run("apply", "-f", str(path))
+    wait_until(
+        lambda: (c := condition(orch.agents()["bad"], "ReconcileError")) and c["status"] == "False",
+        what="bad reconciled again",
+    )
+    assert controller_pid(orch) == controller
+
+
+def test_an_unreadable_record_marks_its_agent_only(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("bad"), agent_doc("good"))
+    orch.run("apply", "-f", str(path), "--wait")
+    bad_pid = pane_pid(orch, "bad")
+    with db(orch) as conn:
+        conn.execute(
+            "UPDATE agent_records SET record = '{\"state\": \"Dancing\"}' WHERE name='bad'"
+        )
+    good = pane_pid(orch, "good")
+    orch.tmux("kill-session", "-t", "=good")
+    wait_until(lambda: pane_pid(orch, "good") not in (None, good), what="good restarted")
+    wait_until(lambda: running(orch, "good"), what="good Running")
+    events = orch.json("events", "--for", "agent/bad")["items"]
+    assert any(e["reason"] == "ReconcileError" and "Dancing" in e["message"] for e in events)
+    assert pane_pid(orch, "bad") == bad_pid, "an unreadable record must not restart its agent"
+
+
+def test_an_unreadable_run_leaves_other_runs_going(orch: Orch) -> None:
+    path = write_manifest(
+        orch,
+        agent_doc("a"),
+        """\
+apiVersion: orch/v1
+kind: Playbook
+metadata: {name: flow}
+spec:
+  steps:
+    - {name: one, agent: a, prompt: "write one.txt", outputs: [one.txt]}
+""",
+    )
+    orch.run("apply", "-f", str(path), "--wait")
+    with paused_controller(orch):
+        broken = orch.run("run", "flow").stdout.split()[0].removeprefix("run/")
+        healthy = orch.run("run", "flow").stdout.split()[0].removeprefix("run/")
+        with db(orch) as conn:
+            conn.execute(
+                "UPDATE runs SET spec = json_set(spec, '$.steps', 'not steps') WHERE name = ?",
+                (broken,),
+            )
+    wait_until(
+        lambda: orch.json("get", "runs", healthy)["items"][0]["status"]["state"] == "Running",
+        what="the healthy run Running",
+    )
+    item = orch.json("get", "runs", broken)["items"][0]
+    assert item["status"]["state"] == "Pending"
+    events = orch.json("events", "--for", f"run/{broken}")["items"]
+    assert any(e["reason"] == "ReconcileError" for e in events)
+
+
+def test_delete_and_recreate_runs_the_new_spec(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("x"))
+    orch.run("apply", "-f", str(path), "--wait")
+    old_uid = orch.agents()["x"]["metadata"]["uid"]
+    new = agent_doc("x", command=f"{sys.executable} {FAKE_AGENT} --name second")
+    with paused_controller(orch):  # deleted and applied again before the controller looks
+        with db(orch) as conn:
+            conn.execute("DELETE FROM objects WHERE name = 'x'")
+        path.write_text(new)
+        orch.run("apply", "-f", str(path))
+    wait_until(
+        lambda: "FAKE AGENT READY second" in orch.tmux("capture-pane", "-p", "-t", "=x:").stdout,
+        what="the new spec running",
+    )
+    item = orch.agents()["x"]
+    assert item["metadata"]["uid"] != old_uid
+    wait_until(lambda: running(orch, "x"), what="x Running")
+    assert orch.agents()["x"]["status"]["restarts"] == 0
+
+
+def test_a_message_for_a_deleted_agent_never_reaches_a_new_one(orch: Orch) -> None:
+    record = orch.workdir / "x.jsonl"
+    command = f"{sys.executable} {FAKE_AGENT} --name x --record {record}"
+    path = write_manifest(orch, agent_doc("x", command=command))
+    orch.run("apply", "-f", str(path), "--wait")
+    with paused_controller(orch):
+        orch.run("send", "x", "for the first x")
+        with db(orch) as conn:
+            conn.execute("DELETE FROM objects WHERE name = 'x'")
+        path.write_text(agent_doc("x", command=command + " --slow-start 0"))
+        orch.run("apply", "-f", str(path))
+        orch.run("send", "x", "for the second x")
+    wait_until(lambda: record.exists() and "second" in record.read_text(), what="delivery")
+    received = [json.loads(line)["message"] for line in record.read_text().splitlines()]
+    assert received == ["for the second x"]
+    events = orch.json("events", "--for", "agent/x")["items"]
+    assert any(e["reason"] == "MessagesDropped" for e in events)
