@@ -13,6 +13,7 @@ import re
 import secrets
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -132,6 +133,9 @@ def installation() -> Installation:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @installation_options
+@click.option(
+    "--debug", is_flag=True, expose_value=False, help="print the traceback of an internal error"
+)
 @click.version_option(package_name="orch", prog_name="orch")
 def cli() -> None:
     """orch: keeps a team of CLI coding agents running in tmux, declared in YAML manifests."""
@@ -765,6 +769,40 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BrokenPipeError:
         code = 0
     except Exception as err:  # noqa: BLE001 - the error boundary: no tracebacks on the console
-        click.echo(f"orch: internal error: {type(err).__name__}: {err}", err=True)
+        args = list(argv) if argv is not None else sys.argv[1:]
+        where = _log_internal_error(args)
+        if "--debug" in args:
+            traceback.print_exc()
+        hint = f"details in {where}" if where else "run again with --debug for details"
+        click.echo(f"orch: internal error: {type(err).__name__}: {err} ({hint})", err=True)
         code = 1
     sys.exit(code if isinstance(code, int) else 0)
+
+
+#: Internal errors of the CLI are appended here, in the state dir, with their traceback.
+CLI_LOG = "cli.log"
+#: The log is cut to its newest half past this size.
+CLI_LOG_MAX_BYTES = 1_000_000
+
+
+def _log_internal_error(args: list[str]) -> Path | None:
+    """Append the current exception's traceback to the state dir's cli.log (never creating a
+    state dir); the file written, or None."""
+    state_dir = os.environ.get("ORCH_STATE_DIR") or "./state"
+    for i, arg in enumerate(args):
+        if arg == "--state-dir" and i + 1 < len(args):
+            state_dir = args[i + 1]
+        elif arg.startswith("--state-dir="):
+            state_dir = arg.split("=", 1)[1]
+    path = Path(state_dir).expanduser() / CLI_LOG
+    if not path.parent.is_dir():
+        return None
+    try:
+        if path.exists() and path.stat().st_size > CLI_LOG_MAX_BYTES:
+            path.write_bytes(path.read_bytes()[-CLI_LOG_MAX_BYTES // 2 :])
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"{stamp} orch {' '.join(args)}\n{traceback.format_exc()}\n")
+    except OSError:
+        return None
+    return path

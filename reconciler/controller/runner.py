@@ -128,7 +128,7 @@ class PlaybookRunner:
             return  # its agent cannot be read this pass: neither fail nor prompt
         current = record.current
         mine = [s for s in signals if s.run == run.name]
-        done, approvals, stale = _sort_signals(mine, current)
+        done, approvals, stale = sort_signals(mine, current)
         desired = agents.get(step.agent)
         holder = busy.get(step.agent, run.name)
         facts = RunFacts(
@@ -200,7 +200,7 @@ class PlaybookRunner:
         )
 
 
-def _sort_signals(
+def sort_signals(
     signals: list[RunSignal], current: StepStatus | None
 ) -> tuple[list[RunSignal], list[RunSignal], list[RunSignal]]:
     """A run's signals as (done, approvals, stale). A signal counts only for the step and attempt
