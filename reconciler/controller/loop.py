@@ -38,7 +38,8 @@ from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.store import Store, StoreUnavailable, ensure_state_dir
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
-from reconciler.api.errors import ManifestError, Unavailable
+from reconciler.api.actions import Action
+from reconciler.api.errors import ManifestError, OrchError, Unavailable
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
@@ -52,6 +53,7 @@ from reconciler.controller.isolation import (
     recovered_condition,
 )
 from reconciler.controller.passbatch import PassBatch
+from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
@@ -214,6 +216,7 @@ class Controller:
             )
         )
         log.info("controller started for %s on socket %s", self.paths.root, self.socket)
+        self._recover()
         last_prune = 0.0
         try:
             while not self._stopping:
@@ -243,6 +246,16 @@ class Controller:
             for fd in self._pidfds.values():
                 os.close(fd)
             log.info("controller stopped")
+
+    def _recover(self) -> None:
+        """Settle what a killed predecessor left half done (see `recovery`), until it works."""
+        while not self._stopping:
+            try:
+                recover(self.store, self.tmux.observe())
+                return
+            except (OrchError, OSError):
+                log.exception("recovering open intents failed; trying again")
+                time.sleep(RESYNC_SECONDS)
 
     def wake(self) -> None:
         """Ask for an early pass (thread-safe)."""
@@ -402,9 +415,9 @@ class Controller:
             return plan.record
         uid = desired.uid if desired else (recorded.uid if recorded else "")
         intent = self.store.intend(f"agent/{name}", uid, plan.actions, plan.record, plan.message)
-        failpoint("after-intent")
+        failpoint("after-intent", plan.actions)
         outcomes = self.executor.execute(plan.actions)
-        failpoint("after-act")
+        failpoint("after-act", plan.actions)
         error = first_error(outcomes)
         if all_done(outcomes):
             batch.settled[intent] = ("done", "")
@@ -537,10 +550,12 @@ class _SharedFacts:
         return PlanContext(self.now, self.timezone, active, message)
 
 
-def failpoint(name: str) -> None:
-    """Die here at once (SIGKILL) when ORCH_FAILPOINT names this point: how the fault-injection
-    tests stop a controller right before or after a side effect. Never set in production."""
-    if os.environ.get("ORCH_FAILPOINT") == name:
+def failpoint(name: str, actions: tuple[Action, ...]) -> None:
+    """Die here at once (SIGKILL) when ORCH_FAILPOINT names this point (`after-act`) or this
+    point for one kind of action (`after-act:Launch`): how the fault-injection tests stop a
+    controller right before or after a side effect. Never set in production."""
+    wanted = os.environ.get("ORCH_FAILPOINT")
+    if wanted and wanted in (name, *(f"{name}:{type(a).__name__}" for a in actions)):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
