@@ -228,8 +228,10 @@ def test_controller_killed_around_a_restart_launches_once_and_counts_it(orch: Or
         assert (launched is not None) == (point == "after-act:Launch")
         orch.run("apply", "-f", str(orch.workdir / "team.yaml"))
         wait_until(
-            lambda b=before: records(orch)["a0"]["restarts"] == b + 1
-            and records(orch)["a0"]["state"] == "Running",
+            lambda b=before: (
+                records(orch)["a0"]["restarts"] == b + 1
+                and records(orch)["a0"]["state"] == "Running"
+            ),
             what="a0 Running again",
         )
         if launched is not None:
