@@ -18,10 +18,10 @@ from pathlib import Path
 from reconciler.adapters.agentlog import log_path, pipe_command
 from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.processes import stop_launch
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import OrchError
+from reconciler.controller.stopper import Stopper
 from reconciler.core.sanitize import clean_message
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class Executor:
     tmux: Tmux
     paths: StatePaths
     socket: str
+    stopper: Stopper
 
     def execute(self, actions: tuple[Action, ...]) -> list[Outcome]:
         """Run one agent's `actions` in order; an Outcome for each (after a failure, the rest are
@@ -85,8 +86,7 @@ class Executor:
         if isinstance(action, Stop):
             if action.kill_session:
                 self.tmux.kill_session(action.agent)
-            if action.launch_id:
-                stop_launch(action.launch_id, ())
+            self.stopper.stop(action.agent, action.launch_id)  # the rest off the loop
         elif isinstance(action, Forget):
             self._remove_exit_files(action.agent)
             self._remove_worktree(action.agent, outcome)
@@ -118,10 +118,9 @@ class Executor:
             launch_id=action.launch_id,
             pipe_command=pipe_command(log_path(agent_dir)),
         )
-        if action.previous_launch:
-            # Leftovers of the previous launch (children, daemons) go after the new process runs,
-            # so a restart is not delayed by a slow-dying tree.
-            stop_launch(action.previous_launch, ())
+        # Leftovers of the previous launch (children, daemons) go after the new process runs,
+        # and off the loop, so a restart is not delayed by a slow-dying tree.
+        self.stopper.stop(action.agent, action.previous_launch)
         return pane.pid
 
     def _environment(self, action: Launch) -> Mapping[str, str]:

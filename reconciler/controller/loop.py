@@ -55,6 +55,7 @@ from reconciler.controller.isolation import (
 from reconciler.controller.passbatch import PassBatch
 from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
+from reconciler.controller.stopper import Stopper
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.delivery import QueuedMessage
@@ -70,6 +71,8 @@ RESYNC_SECONDS = 1.0
 EDIT_SETTLE_SECONDS = 0.05
 #: watchdog event types that mean a file's content may have changed.
 WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
+#: A pass longer than this is logged: nothing slow belongs on the loop.
+SLOW_PASS_SECONDS = 0.1
 #: How often old events and transitions are pruned.
 PRUNE_SECONDS = 600.0
 
@@ -104,6 +107,7 @@ class PassResult:
 
     pids: set[int] = field(default_factory=set)
     requeue_after: float = RESYNC_SECONDS
+    duration: float = 0.0  # seconds the pass took
 
 
 class ManifestWatcher(FileSystemEventHandler):
@@ -169,7 +173,8 @@ class Controller:
         self.socket = socket
         self.tmux = Tmux(socket)
         self.store = Store(state_dir)
-        self.executor = Executor(self.tmux, self.paths, socket)
+        self.stopper = Stopper(self.wake)
+        self.executor = Executor(self.tmux, self.paths, socket, self.stopper)
         self.boundary = ErrorBoundary()
         self.runner = PlaybookRunner(self.store, self.wake, self.boundary)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
@@ -241,6 +246,7 @@ class Controller:
         finally:
             self.runner.close()
             self.guards.close()
+            self.stopper.close()
             watcher.stop()
             channel.close()
             for fd in self._pidfds.values():
@@ -315,6 +321,7 @@ class Controller:
     def run_pass(self) -> PassResult:
         """Observe every agent once, plan and act on each inside its own error boundary, and
         persist what happened in one transaction."""
+        started = time.monotonic()
         now = time.time()
         desired, broken = self._desired()
         records, unreadable = self.store.agent_records_checked()
@@ -377,6 +384,9 @@ class Controller:
         if retry is not None:
             result.requeue_after = min(result.requeue_after, max(retry, 0.05))
         self._commit(batch)
+        result.duration = time.monotonic() - started
+        if result.duration > SLOW_PASS_SECONDS:
+            log.warning("slow pass: %.0f ms", result.duration * 1000)
         return result
 
     def _message_for(
@@ -530,7 +540,11 @@ class Controller:
         pane = panes.get(name)
         if pane is None:
             launch_id = recorded.launch_id if recorded else ""
-            return AgentObservation(None, self.executor.exit_code(name, launch_id))
+            return AgentObservation(
+                None,
+                self.executor.exit_code(name, launch_id),
+                stopping_until=self.stopper.kill_at(launch_id) if launch_id else None,
+            )
         cached = screens.get(name)
         if cached is None:
             return AgentObservation(pane)

@@ -57,6 +57,7 @@ class AgentObservation:
     screen: str | None = None
     verdict: ScreenVerdict | None = None
     guard: GuardReport | None = None
+    stopping_until: float | None = None  # a launch of it is being stopped: SIGKILL then
 
     @property
     def alive(self) -> bool:

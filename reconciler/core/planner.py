@@ -27,7 +27,13 @@ from reconciler.core.agent_plan import (
     PlanContext,
 )
 from reconciler.core.delivery import interrupted, step_delivery
-from reconciler.core.health import finish_typing, plan_health, publish_conditions, read_screen
+from reconciler.core.health import (
+    finish_typing,
+    local_time,
+    plan_health,
+    publish_conditions,
+    read_screen,
+)
 from reconciler.core.profiles import profile_for
 
 
@@ -100,6 +106,12 @@ def _plan_deletion(
             b.take("stop", "Deleted", "agent deleted; stopping its session and processes")
         b.update(pid=None)
         b.requeue(0.0)
+        return b.build()
+    if observed.stopping_until is not None:
+        # Stopping: SIGTERM was sent; what is left gets SIGKILL at the deadline, off the loop.
+        kill_at = local_time(observed.stopping_until, ctx.timezone).strftime("%H:%M:%S")
+        b.update(reason="Stopping", message=f"waiting for its processes to end (SIGKILL {kill_at})")
+        b.requeue(max(observed.stopping_until - ctx.now, 0.05))
         return b.build()
     forgotten = Event(b.target, EventType.NORMAL, "Forgotten", "agent stopped and removed")
     return AgentPlan(None, (Forget(name),), events=(forgotten,))
