@@ -54,7 +54,7 @@ from reconciler.cli.render import (
     usage_table,
 )
 from reconciler.controller.apply import apply_files, declarations
-from reconciler.controller.daemon import ensure_controller
+from reconciler.controller.daemon import controller_pid, ensure_controller
 from reconciler.controller.guardkeeper import backups
 from reconciler.core.runs import RunRecord, StepPhase
 from reconciler.core.sanitize import check_size, sanitize
@@ -650,7 +650,12 @@ def step_done(run: str) -> None:
 
 @cli.command()
 @installation_options
-def controller() -> None:
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="stop a controller already running for the state dir and take its place",
+)
+def controller(take_over: bool) -> None:
     """Run the control loop in the foreground (what the systemd unit starts)."""
     inst = installation()
     require_tmux()
@@ -659,7 +664,7 @@ def controller() -> None:
 
     ensure_state_dir(inst.state_dir)
     configure_logging(inst.paths)
-    Controller(inst.state_dir, inst.socket).run()
+    Controller(inst.state_dir, inst.socket).run(take_over=take_over)
 
 
 @cli.command()
@@ -693,6 +698,9 @@ def service_install() -> None:
         environment={"PATH": os.environ["PATH"]} if os.environ.get("PATH") else None,
     )
     click.echo(f"wrote {path}")
+    running = controller_pid(inst.paths) if inst.paths.lock.exists() else None
+    if running:
+        click.echo(f"a controller runs now (pid {running}); the unit takes over when started")
     click.echo("to start it now and at every boot, run:")
     for command in commands:
         click.echo(f"  {command}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from reconciler.adapters.deadline import wait_until
+from reconciler.adapters.lockprobe import lock_holders
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.store import ensure_state_dir
 from reconciler.api.errors import Unavailable
@@ -26,17 +27,27 @@ def read_pid(paths: StatePaths) -> int | None:
         return None
 
 
+def controller_pid(paths: StatePaths) -> int | None:
+    """The pid of the controller holding this state dir's lock, found without taking the lock
+    (so a controller starting at that moment is never made to fail); None if none holds it."""
+    holders = lock_holders(paths.lock)
+    if holders is None:  # no /proc/locks: fall back to trying the lock
+        lock = FileLock(paths.lock)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return read_pid(paths) or -1
+        lock.release()
+        return None
+    if not holders:
+        return None
+    pid = read_pid(paths)
+    return pid if pid in holders else min(holders)
+
+
 def controller_running(paths: StatePaths) -> bool:
     """Whether some process holds this state dir's controller lock."""
-    if not paths.lock.exists():
-        return False
-    lock = FileLock(paths.lock)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False
+    return controller_pid(paths) is not None
 
 
 def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:

@@ -35,6 +35,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.processes import ask_to_stop
 from reconciler.adapters.store import Store, StoreUnavailable, ensure_state_dir
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
@@ -43,7 +44,7 @@ from reconciler.api.errors import ManifestError, OrchError, Unavailable
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
-from reconciler.controller.daemon import read_pid
+from reconciler.controller.daemon import controller_pid
 from reconciler.controller.executor import Executor, all_done, first_error
 from reconciler.controller.guardkeeper import GuardKeeper
 from reconciler.controller.isolation import (
@@ -71,6 +72,8 @@ RESYNC_SECONDS = 1.0
 EDIT_SETTLE_SECONDS = 0.05
 #: watchdog event types that mean a file's content may have changed.
 WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
+#: How long a controller taking over waits for the one it replaces to stop.
+TAKE_OVER_SECONDS = 15.0
 #: A pass longer than this is logged: nothing slow belongs on the loop.
 SLOW_PASS_SECONDS = 0.1
 #: How often old events and transitions are pruned.
@@ -191,15 +194,30 @@ class Controller:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Run passes until SIGTERM or SIGINT; agents keep running when the controller stops."""
+    def run(self, take_over: bool = False) -> None:
+        """Run passes until SIGTERM or SIGINT; agents keep running when the controller stops.
+
+        With `take_over` (what the systemd unit does), a controller already running for this
+        state dir is asked to stop (SIGTERM) and this one takes its place once it has.
+        """
         lock = FileLock(self.paths.lock)
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            raise Unavailable(
-                f"a controller already runs for {self.paths.root} (pid {read_pid(self.paths)})"
-            ) from None
+            holder = controller_pid(self.paths)
+            if not take_over or holder is None or holder <= 0 or holder == os.getpid():
+                raise Unavailable(
+                    f"a controller already runs for {self.paths.root} (pid {holder})"
+                ) from None
+            log.info("taking over from the controller with pid %d", holder)
+            ask_to_stop(holder)
+            try:
+                lock.acquire(timeout=TAKE_OVER_SECONDS)
+            except Timeout:
+                raise Unavailable(
+                    f"the controller with pid {holder} did not hand over within "
+                    f"{TAKE_OVER_SECONDS:g}s"
+                ) from None
         try:
             self.paths.pid.write_text(f"{os.getpid()}\n")
             self._serve()
