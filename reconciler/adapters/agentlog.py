@@ -65,6 +65,26 @@ def log_path(agent_dir: Path) -> Path:
     return agent_dir / LOG_NAME
 
 
+def writer_pid_path(log: Path) -> Path:
+    """Where the log writer of `log` keeps its pid, so the controller can tell it died."""
+    return log.with_name(log.name + ".writer-pid")
+
+
+def writer_alive(log: Path) -> bool | None:
+    """Whether the log writer of `log` runs (None: it never said, e.g. it has not started)."""
+    try:
+        pid = int(writer_pid_path(log).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def pipe_command(log: Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP) -> str:
     """The shell command for `tmux pipe-pane` that appends the pane's output to `log`, rotating.
 

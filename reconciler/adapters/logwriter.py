@@ -10,11 +10,13 @@ nothing from the controller's environment but this package on its path.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.adapters.agentlog import copy_to_log
+from reconciler.adapters.agentlog import copy_to_log, writer_pid_path
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -24,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("max_bytes", type=int)
     parser.add_argument("keep", type=int)
     args = parser.parse_args(argv)
+    with contextlib.suppress(OSError):  # a full disk must not keep the log from being written
+        writer_pid_path(args.path).write_text(f"{os.getpid()}\n")
     copy_to_log(sys.stdin.fileno(), args.path, args.max_bytes, args.keep)
 
 

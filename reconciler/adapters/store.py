@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from reconciler.api.actions import Action
-from reconciler.api.errors import Unavailable
+from reconciler.api.errors import InvalidInput, Unavailable
 from reconciler.api.status import (
     AgentRecord,
     AgentState,
@@ -306,17 +306,25 @@ class Store:
     # -- desired objects (written by apply and delete) -------------------------------------------
 
     @_translated
-    def plan_apply(self, declared: Sequence[Declaration], files: Iterable[str]) -> list[Change]:
+    def plan_apply(
+        self, declared: Sequence[Declaration], files: Iterable[str], force: bool = False
+    ) -> list[Change]:
         """What applying `declared` from `files` would change, without changing anything."""
-        return _changes(self._conn, declared, files)
+        return _changes(self._conn, declared, files, force)
 
     @_translated
-    def apply(self, declared: Sequence[Declaration], files: Iterable[str]) -> list[Change]:
-        """Record `declared` as the desired state; objects `files` no longer declare are deleted."""
+    def apply(
+        self, declared: Sequence[Declaration], files: Iterable[str], force: bool = False
+    ) -> list[Change]:
+        """Record `declared` as the desired state; objects `files` no longer declare are deleted.
+
+        An object another applied file declares is a conflict (InvalidInput naming both files)
+        unless `force`, which moves it to the file applied now (server-side apply's ownership).
+        """
         files = list(files)
         now = time.time()
         with self.transaction() as conn:
-            changes = _changes(conn, declared, files)
+            changes = _changes(conn, declared, files, force)
             by_key = {(d.kind, d.name): d for d in declared}
             for change in changes:
                 key = (change.kind, change.name)
@@ -825,7 +833,10 @@ class Store:
 
 
 def _changes(
-    conn: sqlite3.Connection, declared: Sequence[Declaration], files: Iterable[str]
+    conn: sqlite3.Connection,
+    declared: Sequence[Declaration],
+    files: Iterable[str],
+    force: bool = False,
 ) -> list[Change]:
     files = list(files)
     changes = []
@@ -833,8 +844,14 @@ def _changes(
     for decl in declared:
         declared_keys.add((decl.kind, decl.name))
         row = conn.execute(
-            "SELECT document FROM objects WHERE kind=? AND name=?", (decl.kind, decl.name)
+            "SELECT document, source FROM objects WHERE kind=? AND name=?", (decl.kind, decl.name)
         ).fetchone()
+        if row and row[1] != decl.source and not force and Path(row[1]).exists():
+            where = f"{decl.source}:{decl.line}" if decl.line else decl.source
+            raise InvalidInput(
+                f"{where}: {decl.kind.lower()}/{decl.name} is managed by {row[1]}; "
+                "apply with --force-conflicts to take it over"
+            )
         old = json.loads(row[0]) if row else None
         if old is None:
             verb = "created"

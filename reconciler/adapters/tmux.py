@@ -57,11 +57,14 @@ PANE_FORMAT = "\t".join(
         "window_activity",
         "session_created",
         "@orch_launch",
+        "@orch_install",
     )
 )
 
 #: One `send-keys` client call carries at most ≈ 16 KB; stay well under it.
 LITERAL_CHUNK_BYTES = 8192
+#: The most argument bytes one chained call carries (tmux's limit is ≈ 16 KB per command line).
+CHAIN_BYTES = 8192
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _NO_SERVER = ("no server running", "(No such file or directory)", "(Connection refused)")
@@ -140,6 +143,7 @@ class Tmux:
         height: int = 50,
         launch_id: str = "",
         pipe_command: str = "",
+        installation: str = "",
     ) -> PaneObservation:
         """Create detached session NAME running `/bin/sh -c SCRIPT`; return its pane.
 
@@ -162,6 +166,7 @@ class Tmux:
             # set-option in 3.3a does not take an exact `=NAME` target; right after
             # new-session in the same chain the new session is the current one.
             *(";", "set-option", "@orch_launch", launch_id),
+            *(";", "set-option", "@orch_install", installation),
             *((";", "pipe-pane", "-o", pipe_command) if pipe_command else ()),
         )
         if not result.ok:
@@ -169,7 +174,13 @@ class Tmux:
                 raise SessionExists(f"tmux session {name} already exists")
             raise self._error(result.err)
         pane = _parse_pane(result.out.decode(errors="replace").strip("\n"))
-        return dataclasses.replace(pane, launch_id=launch_id)
+        return dataclasses.replace(pane, launch_id=launch_id, installation=installation)
+
+    def pipe(self, name: str, pipe_command: str) -> None:
+        """Attach `pipe_command` to NAME's pane output anew (its log writer died: tmux does not
+        notice, so the old pipe is closed first)."""
+        target = _pane_target(name)
+        self._checked(name, "pipe-pane", "-t", target, ";", "pipe-pane", "-t", target, pipe_command)
 
     def attach(self, name: str) -> None:
         """Replace this process with a tmux client attached to session NAME (for a person)."""
@@ -197,16 +208,19 @@ class Tmux:
         return result.out.decode(errors="replace")
 
     def capture_many(self, names: Iterable[str]) -> dict[str, str]:
-        """Screens of many sessions in one chained call; sessions that are gone are left out.
+        """Screens of many sessions in few chained calls; sessions that are gone are left out.
 
-        tmux stops a chain at its first failing command, so each missing session costs one more
-        call for the names after it.
+        A chain stays under CHAIN_BYTES of arguments (tmux refuses a command line longer than
+        its message size, ≈ 16 KB), so a team of any size takes ⌈size / chain⌉ calls. tmux stops
+        a chain at its first failing command, so each missing session costs one more call for
+        the names after it.
         """
         screens: dict[str, str] = {}
         pending = list(names)
         while pending:
             separator = f"~~orch-capture-{uuid.uuid4().hex}~~"
-            result = self._run(*_chained_captures(pending, separator))
+            batch = _batch(pending, separator)
+            result = self._run(*_chained_captures(batch, separator))
             sections = result.out.decode(errors="replace").split(separator + "\n")[1:]
             if not result.ok:
                 if _has(result.err, _NO_SERVER + _NO_SESSIONS):
@@ -215,7 +229,7 @@ class Tmux:
                     raise self._error(result.err)
                 # The chain stopped at the first missing session: drop its empty section.
                 sections = sections[:-1]
-            screens.update(zip(pending, sections, strict=False))
+            screens.update(zip(batch, sections, strict=False))
             pending = pending[len(sections) + (0 if result.ok else 1) :]
         return screens
 
@@ -299,7 +313,7 @@ def _pane_target(name: str) -> str:
 
 def _parse_pane(line: str) -> PaneObservation:
     """One PANE_FORMAT line."""
-    session, pane_id, pid, dead, activity, created, launch_id = line.split("\t")
+    session, pane_id, pid, dead, activity, created, launch_id, installation = line.split("\t")
     return PaneObservation(
         session=session,
         pane_id=pane_id,
@@ -308,6 +322,7 @@ def _parse_pane(line: str) -> PaneObservation:
         activity=int(activity),
         created=int(created),
         launch_id=launch_id,
+        installation=installation,
     )
 
 
@@ -315,6 +330,16 @@ def _capture_args(name: str, history: int) -> list[str]:
     """`capture-pane` of NAME's screen, starting `history` lines up in the scrollback."""
     start = ["-S", f"-{history}"] if history > 0 else []
     return ["capture-pane", "-p", "-t", _pane_target(name), *start]
+
+
+def _batch(names: Sequence[str], separator: str) -> list[str]:
+    """The first names whose chained captures stay under CHAIN_BYTES (at least one)."""
+    size = 0
+    for count, name in enumerate(names):
+        size += sum(len(arg) + 1 for arg in _chained_captures([name], separator)) + 2
+        if size > CHAIN_BYTES and count:
+            return list(names[:count])
+    return list(names)
 
 
 def _chained_captures(names: Sequence[str], separator: str) -> list[str]:

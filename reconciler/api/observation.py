@@ -27,3 +27,4 @@ class PaneObservation:
     activity: int
     created: int
     launch_id: str = ""
+    installation: str = ""  # the installation that started it (`@orch_install`)

@@ -162,12 +162,15 @@ def _print_changes(changes: Sequence[Change], suffix: str = "") -> None:
 )
 @click.option("--wait", is_flag=True, help="return when every agent of the files is Running")
 @click.option("--timeout", default="120s", show_default=True, help="how long --wait waits")
-def apply(files: tuple[str, ...], wait: bool, timeout: str) -> None:
+@click.option(
+    "--force-conflicts", is_flag=True, help="take over objects another applied file declares"
+)
+def apply(files: tuple[str, ...], wait: bool, timeout: str, force_conflicts: bool) -> None:
     """Record FILE's objects as the desired state; remove those it no longer declares."""
     inst = installation()
     limit = _duration_option("--timeout", timeout)
     require_tmux()
-    changes = apply_files(inst.store, files)
+    changes = apply_files(inst.store, files, force_conflicts)
     _print_changes(changes)
     inst.start_controller()
     if wait:
@@ -227,7 +230,15 @@ def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
         if kind or name:
             raise InvalidInput("delete: give either KIND NAME or -f FILE, not both")
         declared, _ = declarations(files)
-        targets = [(d.kind, d.name) for d in declared]
+        for decl in declared:
+            stored = inst.store.object(decl.kind, decl.name)
+            if stored is not None and stored.source != decl.source:
+                click.echo(
+                    f"{decl.kind.lower()}/{decl.name} is managed by {stored.source}: not deleted",
+                    err=True,
+                )
+            else:
+                targets.append((decl.kind, decl.name))
     elif kind and name and _kind(kind) == "Run":
         _delete_run(inst, name)
         return

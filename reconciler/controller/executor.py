@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.adapters.agentlog import log_path, pipe_command
+from reconciler.adapters.agentlog import log_path, pipe_command, writer_alive, writer_pid_path
 from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.tmux import Tmux
@@ -64,6 +64,7 @@ class Executor:
     paths: StatePaths
     socket: str
     stopper: Stopper
+    installation: str
 
     def execute(self, actions: tuple[Action, ...]) -> list[Outcome]:
         """Run one agent's `actions` in order; an Outcome for each (after a failure, the rest are
@@ -117,11 +118,22 @@ class Executor:
             self._environment(action),
             launch_id=action.launch_id,
             pipe_command=pipe_command(log_path(agent_dir)),
+            installation=self.installation,
         )
         # Leftovers of the previous launch (children, daemons) go after the new process runs,
         # and off the loop, so a restart is not delayed by a slow-dying tree.
         self.stopper.stop(action.agent, action.previous_launch)
         return pane.pid
+
+    def log_writer_died(self, agent: str) -> bool:
+        """Whether the agent's log writer said it runs and no longer does."""
+        return writer_alive(log_path(self.paths.agent_dir(agent))) is False
+
+    def restart_log(self, agent: str) -> None:
+        """Attach a new log writer to a pane whose writer died (a full disk, a kill)."""
+        log = log_path(self.paths.agent_dir(agent))
+        writer_pid_path(log).unlink(missing_ok=True)
+        self.tmux.pipe(agent, pipe_command(log))
 
     def _environment(self, action: Launch) -> Mapping[str, str]:
         bin_dir = str(Path(sys.executable).parent)

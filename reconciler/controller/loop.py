@@ -34,13 +34,13 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.paths import StatePaths, installation_id
 from reconciler.adapters.processes import ask_to_stop
 from reconciler.adapters.store import Store, StoreUnavailable, ensure_state_dir
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
 from reconciler.api.actions import Action
-from reconciler.api.errors import ManifestError, OrchError, Unavailable
+from reconciler.api.errors import InvalidInput, OrchError, Unavailable
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
@@ -68,10 +68,13 @@ log = logging.getLogger(__name__)
 
 #: The safety-net pass interval: the longest the loop sleeps without looking.
 RESYNC_SECONDS = 1.0
-#: Quiet time after a manifest file changes before it is read, so a half-written file is not.
-EDIT_SETTLE_SECONDS = 0.05
+#: Quiet time after a manifest file changes before it is read, so a file saved in pieces (an
+#: editor's non-atomic save) is read once it is whole, not half-way.
+EDIT_SETTLE_SECONDS = 0.3
 #: watchdog event types that mean a file's content may have changed.
 WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
+#: How often each agent's log writer is checked (and at most restarted).
+LOG_CHECK_SECONDS = 2.0
 #: How long a controller taking over waits for the one it replaces to stop.
 TAKE_OVER_SECONDS = 15.0
 #: A pass longer than this is logged: nothing slow belongs on the loop.
@@ -177,7 +180,8 @@ class Controller:
         self.tmux = Tmux(socket)
         self.store = Store(state_dir)
         self.stopper = Stopper(self.wake)
-        self.executor = Executor(self.tmux, self.paths, socket, self.stopper)
+        self.installation = installation_id(self.paths)
+        self.executor = Executor(self.tmux, self.paths, socket, self.stopper, self.installation)
         self.boundary = ErrorBoundary()
         self.runner = PlaybookRunner(self.store, self.wake, self.boundary)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
@@ -185,6 +189,7 @@ class Controller:
         self._stopping = False
         self._pidfds: dict[int, int] = {}
         self._parsed: dict[tuple[str, int], DesiredAgent | str] = {}  # str: why it is unreadable
+        self._log_checked: dict[str, float] = {}  # agent -> when its log writer was looked at
         self._unsaved = PassBatch()
         self._edits_seen: dict[str, bytes] = {}
         self._screens: dict[str, CachedScreen] = {}
@@ -240,6 +245,11 @@ class Controller:
         )
         log.info("controller started for %s on socket %s", self.paths.root, self.socket)
         self._recover()
+        try:
+            for path in self.store.sources():  # edits saved while no controller ran
+                self._reapply(path)
+        except OrchError:
+            log.exception("re-reading the applied files failed; live edits resume from here")
         last_prune = 0.0
         try:
             while not self._stopping:
@@ -319,7 +329,7 @@ class Controller:
         self._edits_seen[path] = digest
         try:
             changes = apply_files(self.store, [path])
-        except ManifestError as err:
+        except InvalidInput as err:  # does not parse or validate, or conflicts with another file
             log.warning("live edit rejected: %s", err)
             self.store.record_event(
                 Event(
@@ -358,7 +368,9 @@ class Controller:
             **self._unsaved.cooldowns,
             **budget_cooldowns,
         }
-        shared = _SharedFacts(now, datetime.now().astimezone().tzinfo, cooldowns)
+        shared = _SharedFacts(
+            now, datetime.now().astimezone().tzinfo, cooldowns, self.installation
+        )
         result = PassResult()
         for name in sorted(set(desired) | set(records) | set(broken)):
             recorded = records.get(name)
@@ -372,6 +384,8 @@ class Controller:
                 self._isolate(name, recorded, broken[name], None, batch, now)
                 continue
             try:
+                if pane is not None and name in desired:
+                    self._keep_logging(name, pane, batch)
                 observation = replace(
                     self._observe(name, panes, screens, recorded), guard=guard_reports.get(name)
                 )
@@ -398,6 +412,8 @@ class Controller:
         self.boundary.forget(
             {f"agent/{n}" for n in set(desired) | set(records) | set(broken)} | self.runner.keys()
         )
+        for gone in set(self._log_checked) - set(desired):
+            del self._log_checked[gone]
         retry = self.boundary.next_retry()
         if retry is not None:
             result.requeue_after = min(result.requeue_after, max(retry, 0.05))
@@ -406,6 +422,28 @@ class Controller:
         if result.duration > SLOW_PASS_SECONDS:
             log.warning("slow pass: %.0f ms", result.duration * 1000)
         return result
+
+    def _keep_logging(self, name: str, pane: PaneObservation, batch: PassBatch) -> None:
+        """Restart the log writer of a live pane whose writer died (a disk that was full, a
+        kill), with an event, so pane logs never stop for good. Each agent's writer is looked at
+        once per LOG_CHECK_SECONDS (a large team's pass stays cheap)."""
+        if pane.dead or pane.installation != self.installation:
+            return
+        now = time.monotonic()
+        if now - self._log_checked.get(name, float("-inf")) < LOG_CHECK_SECONDS:
+            return
+        self._log_checked[name] = now
+        if not self.executor.log_writer_died(name):
+            return
+        self.executor.restart_log(name)
+        batch.events.append(
+            Event(
+                f"agent/{name}",
+                EventType.WARNING,
+                "LogWriterRestarted",
+                "the pane's log writer had stopped; restarted it (output meanwhile is not logged)",
+            )
+        )
 
     def _message_for(
         self, name: str, desired: DesiredAgent | None, head: QueuedMessage | None
@@ -576,10 +614,11 @@ class _SharedFacts:
     now: float
     timezone: tzinfo | None
     cooldowns: dict[str, float | None]
+    installation: str
 
     def context(self, message: QueuedMessage | None) -> PlanContext:
         active = {a: until for a, until in self.cooldowns.items() if until is not None}
-        return PlanContext(self.now, self.timezone, active, message)
+        return PlanContext(self.now, self.timezone, active, message, self.installation)
 
 
 def failpoint(name: str, actions: tuple[Action, ...]) -> None:

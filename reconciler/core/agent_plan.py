@@ -73,6 +73,7 @@ class PlanContext:
     timezone: tzinfo | None = None
     cooldowns: Mapping[str, float] = field(default_factory=dict)
     message: QueuedMessage | None = None
+    installation: str = ""  # this installation's id: only sessions stamped with it are adopted
 
 
 @dataclass(frozen=True)

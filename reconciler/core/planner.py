@@ -142,10 +142,19 @@ def _plan_stopped(
     b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation, is_new: bool
 ) -> None:
     """Stopped, or never started: start it when it is new or its spec changed since it stopped."""
+    if observed.pane is not None and observed.pane.installation != b.ctx.installation:
+        # A session of this name that this installation did not start (another state dir on the
+        # same socket, a person's session): neither adopted nor started over, nor killed.
+        if b.record.reason != "ForeignSession":
+            message = "a tmux session of this name that this orch did not start runs there"
+            b.update(reason="ForeignSession", message=f"{message}; end or rename it")
+            b.event("ForeignSession", f"{message}: not adopted, not started", warning=True)
+        b.requeue(5.0)
+        return
     if observed.alive and is_new:
+        assert observed.pane is not None
         # (new) -> Starting: a live session with our agent's name and no record, as after a lost
         # store; adopt it rather than kill a healthy agent.
-        assert observed.pane is not None
         b.take("start", "Adopted", f"adopted the live session (pid {observed.pane.pid})")
         b.update(
             launch_id=observed.pane.launch_id,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.conftest import FAKE_AGENT, Orch
@@ -157,8 +158,80 @@ def test_a_message_for_a_deleted_agent_never_reaches_a_new_one(orch: Orch) -> No
         path.write_text(agent_doc("x", command=command + " --slow-start 0"))
         orch.run("apply", "-f", str(path))
         orch.run("send", "x", "for the second x")
-    wait_until(lambda: record.exists() and "second" in record.read_text(), what="delivery")
+    wait_until(
+        lambda: record.exists() and "second" in record.read_text(), timeout=30, what="delivery"
+    )
     received = [json.loads(line)["message"] for line in record.read_text().splitlines()]
     assert received == ["for the second x"]
     events = orch.json("events", "--for", "agent/x")["items"]
     assert any(e["reason"] == "MessagesDropped" for e in events)
+
+
+def test_a_foreign_session_of_the_agents_name_is_neither_adopted_nor_started_over(
+    orch: Orch,
+) -> None:
+    orch.tmux("new-session", "-d", "-s", "x", "sleep 600")
+    foreign = pane_pid(orch, "x")
+    path = write_manifest(orch, agent_doc("x"))
+    orch.run("apply", "-f", str(path))
+    wait_until(
+        lambda: orch.agents()["x"]["status"]["reason"] == "ForeignSession", what="ForeignSession"
+    )
+    events = orch.json("events", "--for", "agent/x")["items"]
+    assert [e["reason"] for e in events if e["type"] == "Warning"] == ["ForeignSession"]
+    assert not any(e["reason"] == "Adopted" for e in events)
+    assert pane_pid(orch, "x") == foreign
+    orch.tmux("kill-session", "-t", "=x")
+    wait_until(lambda: running(orch, "x"), what="started once the name is free")
+
+
+def test_a_second_file_declaring_an_owned_agent_is_a_conflict(orch: Orch) -> None:
+    first = write_manifest(orch, agent_doc("shared"), name="a.yaml")
+    second = write_manifest(orch, agent_doc("shared"), agent_doc("other"), name="b.yaml")
+    orch.run("apply", "-f", str(first), "--wait")
+    proc = orch.run("apply", "-f", str(second), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert str(first) in proc.stderr and str(second) in proc.stderr
+    assert "other" not in orch.agents(), "a conflict changes nothing"
+    taken = orch.run("apply", "-f", str(second), "--force-conflicts")
+    assert "agent/other created" in taken.stdout
+    orch.run("delete", "-f", str(first))
+    assert "shared" in orch.agents(), "delete -f a.yaml must not delete what b.yaml manages"
+
+
+def test_an_edit_saved_while_no_controller_runs_is_applied_when_one_starts(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("x"))
+    orch.run("apply", "-f", str(path), "--wait")
+    os.kill(controller_pid(orch), signal.SIGKILL)
+    path.write_text(agent_doc("x", command=f"{sys.executable} {FAKE_AGENT} --name edited"))
+    orch.run("get", "agents")
+    (orch.state_dir / "controller.pid").unlink()
+    orch.run("send", "x", "wake up")  # starts a controller without applying anything
+    wait_until(
+        lambda: "FAKE AGENT READY edited" in orch.tmux("capture-pane", "-p", "-t", "=x:").stdout,
+        what="the edit applied",
+    )
+
+
+def test_a_dead_log_writer_is_restarted_with_an_event(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("x"))
+    orch.run("apply", "-f", str(path), "--wait")
+    log = orch.state_dir / "agents" / "x"
+
+    def writers() -> list[int]:
+        return [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if "reconciler.adapters.logwriter" in (p.info["cmdline"] or [])  # not its sh -c
+            and str(log) in " ".join(p.info["cmdline"] or [])
+        ]
+
+    (old,) = wait_until(writers, what="a log writer")
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: writers() and writers() != [old], what="a new log writer")
+    orch.tmux("send-keys", "-t", "=x:", "-l", "say after-the-restart")
+    orch.tmux("send-keys", "-t", "=x:", "Enter")
+    wait_until(lambda: "after-the-restart" in orch.run("logs", "x").stdout, what="logged again")
+    events = orch.json("events", "--for", "agent/x")["items"]
+    assert any(e["reason"] == "LogWriterRestarted" for e in events)
