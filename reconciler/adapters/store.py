@@ -245,16 +245,14 @@ class Store:
     Every SQLite or file error becomes a StoreUnavailable naming the file (exit 3 at the CLI).
     """
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = state_dir / DB_NAME
         try:
             self.state_dir = ensure_state_dir(state_dir)
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
             os.close(fd)
-            self._conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
-            )
-            self._conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -414,6 +412,7 @@ class Store:
         ).fetchone()
         return _record_from_json(row[0]) if row else None
 
+    @_translated
     def commit_pass(
         self,
         records: Mapping[str, AgentRecord | None],
@@ -470,6 +469,7 @@ class Store:
 
     # -- the write-ahead journal of side effects (written by the controller only) -------------
 
+    @_translated
     def intend(
         self,
         obj: str,
@@ -710,6 +710,7 @@ class Store:
         with self.transaction() as conn:
             return conn.execute("UPDATE runs SET cancelled=1 WHERE name=?", (name,)).rowcount > 0
 
+    @_translated
     def save_run(
         self,
         record: RunRecord,
@@ -790,6 +791,7 @@ class Store:
 
     # -- history (read by the CLI) ---------------------------------------------------------------
 
+    @_translated
     def events(
         self, obj: str | None = None, after_id: int = 0, limit: int | None = None
     ) -> list[StoredEvent]:

@@ -39,7 +39,7 @@ from reconciler.adapters.processes import ask_to_stop
 from reconciler.adapters.store import Store, StoreUnavailable, ensure_state_dir
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
-from reconciler.api.actions import Action
+from reconciler.api.actions import Action, Launch, Stop
 from reconciler.api.errors import InvalidInput, OrchError, Unavailable
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, set_condition
@@ -75,6 +75,14 @@ EDIT_SETTLE_SECONDS = 0.3
 WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
 #: How often each agent's log writer is checked (and at most restarted).
 LOG_CHECK_SECONDS = 2.0
+#: How long the controller waits for a write lock another process holds before it goes on
+#: from memory (a CLI write holds it for milliseconds).
+STORE_BUSY_SECONDS = 0.5
+#: Actions whose effect tmux itself records (the session's launch id, its absence): with the
+#: store refusing writes they go ahead without an intent, and the next start settles them.
+SELF_EVIDENT = (Launch, Stop)
+#: The longest a tmux call of the controller may take before it counts as failed.
+TMUX_TIMEOUT_SECONDS = 3.0
 #: How long a controller taking over waits for the one it replaces to stop.
 TAKE_OVER_SECONDS = 15.0
 #: A pass longer than this is logged: nothing slow belongs on the loop.
@@ -177,8 +185,8 @@ class Controller:
     def __init__(self, state_dir: Path, socket: str) -> None:
         self.paths = StatePaths(ensure_state_dir(state_dir))
         self.socket = socket
-        self.tmux = Tmux(socket)
-        self.store = Store(state_dir)
+        self.tmux = Tmux(socket, timeout=TMUX_TIMEOUT_SECONDS)
+        self.store = Store(state_dir, busy_timeout=STORE_BUSY_SECONDS)
         self.stopper = Stopper(self.wake)
         self.installation = installation_id(self.paths)
         self.executor = Executor(self.tmux, self.paths, socket, self.stopper, self.installation)
@@ -480,18 +488,29 @@ class Controller:
             batch.add_plan(plan)
             return plan.record
         uid = desired.uid if desired else (recorded.uid if recorded else "")
-        intent = self.store.intend(f"agent/{name}", uid, plan.actions, plan.record, plan.message)
+        try:
+            intent: int | None = self.store.intend(
+                f"agent/{name}", uid, plan.actions, plan.record, plan.message
+            )
+        except StoreUnavailable:
+            # The store refuses writes: supervise from memory where tmux keeps the evidence
+            # (a relaunch of a crashed agent); hold keys and pastes until it can record them.
+            if not all(isinstance(action, SELF_EVIDENT) for action in plan.actions):
+                raise
+            intent = None
         failpoint("after-intent", plan.actions)
         outcomes = self.executor.execute(plan.actions)
         failpoint("after-act", plan.actions)
         error = first_error(outcomes)
         if all_done(outcomes):
-            batch.settled[intent] = ("done", "")
+            if intent is not None:
+                batch.settled[intent] = ("done", "")
             batch.add_plan(plan)
             record = plan.record
             pid = next((o.pid for o in outcomes if o.pid is not None), None)
             return replace(record, pid=pid) if record is not None and pid is not None else record
-        batch.settled[intent] = ("failed", error)
+        if intent is not None:
+            batch.settled[intent] = ("failed", error)
         self.boundary.failed(f"agent/{name}", error)
         batch.events.append(Event(f"agent/{name}", EventType.WARNING, "ActionFailed", error))
         base = recorded or (plan.record and AgentRecord.new(name, plan.record.since))

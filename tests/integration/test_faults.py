@@ -235,3 +235,21 @@ def test_a_dead_log_writer_is_restarted_with_an_event(orch: Orch) -> None:
     wait_until(lambda: "after-the-restart" in orch.run("logs", "x").stdout, what="logged again")
     events = orch.json("events", "--for", "agent/x")["items"]
     assert any(e["reason"] == "LogWriterRestarted" for e in events)
+
+
+def test_a_locked_store_does_not_stop_supervision(orch: Orch) -> None:
+    path = write_manifest(orch, agent_doc("x"))
+    orch.run("apply", "-f", str(path), "--wait")
+    holder = sqlite3.connect(orch.state_dir / "orch.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process keeps the store locked
+    try:
+        old = pane_pid(orch, "x")
+        orch.tmux("kill-session", "-t", "=x")
+        wait_until(lambda: pane_pid(orch, "x") not in (None, old), timeout=20, what="restarted")
+        log = orch.state_dir / "controller.log"
+        wait_until(lambda: "supervising from memory" in log.read_text(), what="the pass kept")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    wait_until(lambda: orch.agents()["x"]["status"]["restarts"] == 1, what="the restart saved")
+    wait_until(lambda: running(orch, "x"), what="Running")
