@@ -21,6 +21,7 @@ from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import OrchError
+from reconciler.api.status import Event, EventType
 from reconciler.controller.stopper import Stopper
 from reconciler.core.sanitize import clean_message
 
@@ -41,6 +42,7 @@ class Outcome:
     done: bool
     error: str = ""
     pid: int | None = None
+    events: tuple[Event, ...] = ()  # what doing it found out (e.g. a worktree kept)
 
 
 def all_done(outcomes: list[Outcome]) -> bool:
@@ -75,22 +77,23 @@ class Executor:
                 outcomes.append(Outcome(action, False, "not attempted: an earlier action failed"))
                 continue
             try:
-                outcomes.append(Outcome(action, True, pid=self._run(action)))
+                outcomes.append(self._run(action))
             except (OrchError, OSError) as err:
                 log.warning("action %s failed: %s", action, err)
                 outcomes.append(Outcome(action, False, str(err) or type(err).__name__))
         return outcomes
 
-    def _run(self, action: Action) -> int | None:
+    def _run(self, action: Action) -> Outcome:
+        """Do `action`; its (done) Outcome, or OrchError/OSError when it failed."""
         if isinstance(action, Launch):
-            return self._launch(action)
+            return Outcome(action, True, pid=self._launch(action))
         if isinstance(action, Stop):
             if action.kill_session:
                 self.tmux.kill_session(action.agent)
             self.stopper.stop(action.agent, action.launch_id)  # the rest off the loop
         elif isinstance(action, Forget):
             self._remove_exit_files(action.agent)
-            self._remove_worktree(action.agent, outcome)
+            return Outcome(action, True, events=self._remove_worktree(action.agent))
         elif isinstance(action, Paste):
             self.tmux.paste(action.agent, clean_message(action.text))
         elif isinstance(action, PressEnter):
@@ -100,7 +103,7 @@ class Executor:
                 self.tmux.send_literal(action.agent, clean_message(action.literal))
             if action.keys:
                 self.tmux.send_keys(action.agent, list(action.keys))
-        return None
+        return Outcome(action, True)
 
     def _launch(self, action: Launch) -> int:
         if action.replace_session:
@@ -149,20 +152,21 @@ class Executor:
             "ORCH_PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
         }
 
-    def _remove_worktree(self, agent: str, outcome: Outcome) -> None:
+    def _remove_worktree(self, agent: str) -> tuple[Event, ...]:
         """A deleted agent's clean worktree goes; a dirty one stays, and a Warning says where."""
         path = self.paths.worktree(agent)
         dirty = remove_worktree_if_clean(path)
-        if dirty:
-            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-            outcome.events.append(
-                Event(
-                    f"agent/{agent}",
-                    EventType.WARNING,
-                    "WorktreeKept",
-                    f"worktree {path} kept: uncommitted changes in {shown}",
-                )
-            )
+        if not dirty:
+            return ()
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        return (
+            Event(
+                f"agent/{agent}",
+                EventType.WARNING,
+                "WorktreeKept",
+                f"worktree {path} kept: uncommitted changes in {shown}",
+            ),
+        )
 
     def _remove_exit_files(self, agent: str) -> None:
         agent_dir = self.paths.agent_dir(agent)

@@ -502,6 +502,7 @@ class Controller:
         outcomes = self.executor.execute(plan.actions)
         failpoint("after-act", plan.actions)
         error = first_error(outcomes)
+        batch.events.extend(event for outcome in outcomes for event in outcome.events)
         if all_done(outcomes):
             if intent is not None:
                 batch.settled[intent] = ("done", "")

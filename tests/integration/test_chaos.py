@@ -157,6 +157,11 @@ spec:
     )
 
 
+def _running_after_restarts(orch: Orch, restarts: int) -> bool:
+    record = records(orch)["a0"]
+    return bool(record["restarts"] == restarts and record["state"] == "Running")
+
+
 def _controller_pid(orch: Orch) -> int | None:
     try:
         pid = int((orch.state_dir / "controller.pid").read_text())
@@ -218,22 +223,16 @@ def test_controller_killed_around_a_restart_launches_once_and_counts_it(orch: Or
         before = records(orch)["a0"]["restarts"]
         old = wait_until(lambda: _controller_pid(orch), what="a controller")
         os.kill(old, signal.SIGKILL)
-        wait_until(lambda p=old: not psutil.pid_exists(p) or _zombie(p), what="killed")
+        wait_until(partial(_gone, old), what="killed")
         dying = replace(orch, env={**orch.env, "ORCH_FAILPOINT": point})
         dying.run("apply", "-f", str(orch.workdir / "team.yaml"))
         doomed = wait_until(lambda: _controller_pid(orch), what="the doomed controller")
         orch.tmux("kill-session", "-t", "=a0")
-        wait_until(lambda p=doomed: not psutil.pid_exists(p) or _zombie(p), what="it died")
+        wait_until(partial(_gone, doomed), what="it died")
         launched = pane_pid(orch, "a0")  # after-act: the launch it made; after-intent: none
         assert (launched is not None) == (point == "after-act:Launch")
         orch.run("apply", "-f", str(orch.workdir / "team.yaml"))
-        wait_until(
-            lambda b=before: (
-                records(orch)["a0"]["restarts"] == b + 1
-                and records(orch)["a0"]["state"] == "Running"
-            ),
-            what="a0 Running again",
-        )
+        wait_until(partial(_running_after_restarts, orch, before + 1), what="a0 Running again")
         if launched is not None:
             assert pane_pid(orch, "a0") == launched, "launched twice"
         record = records(orch)["a0"]
