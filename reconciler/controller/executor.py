@@ -20,7 +20,7 @@ from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
-from reconciler.api.errors import OrchError
+from reconciler.api.errors import NotFound, OrchError
 from reconciler.api.status import Event, EventType
 from reconciler.controller.stopper import Stopper
 from reconciler.core.sanitize import clean_message
@@ -43,11 +43,18 @@ class Outcome:
     error: str = ""
     pid: int | None = None
     events: tuple[Event, ...] = ()  # what doing it found out (e.g. a worktree kept)
+    gone: bool = False  # failed because its target no longer exists: the next pass sees why
 
 
 def all_done(outcomes: list[Outcome]) -> bool:
     """Every action happened: the plan they belong to may be committed."""
     return all(outcome.done for outcome in outcomes)
+
+
+def target_gone(outcomes: list[Outcome]) -> bool:
+    """The first failure was only that the agent's session had gone (it died meanwhile)."""
+    failed = next((o for o in outcomes if not o.done), None)
+    return failed is not None and failed.gone
 
 
 def first_error(outcomes: list[Outcome]) -> str:
@@ -80,7 +87,8 @@ class Executor:
                 outcomes.append(self._run(action))
             except (OrchError, OSError) as err:
                 log.warning("action %s failed: %s", action, err)
-                outcomes.append(Outcome(action, False, str(err) or type(err).__name__))
+                error = str(err) or type(err).__name__
+                outcomes.append(Outcome(action, False, error, gone=isinstance(err, NotFound)))
         return outcomes
 
     def _run(self, action: Action) -> Outcome:

@@ -45,7 +45,7 @@ from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
 from reconciler.controller.daemon import controller_pid
-from reconciler.controller.executor import Executor, all_done, first_error
+from reconciler.controller.executor import Executor, all_done, first_error, target_gone
 from reconciler.controller.guardkeeper import GuardKeeper
 from reconciler.controller.isolation import (
     ErrorBoundary,
@@ -512,8 +512,10 @@ class Controller:
             return replace(record, pid=pid) if record is not None and pid is not None else record
         if intent is not None:
             batch.settled[intent] = ("failed", error)
-        self.boundary.failed(f"agent/{name}", error)
         batch.events.append(Event(f"agent/{name}", EventType.WARNING, "ActionFailed", error))
+        if target_gone(outcomes):  # the session died meanwhile: the next pass sees why, at once
+            return recorded
+        self.boundary.failed(f"agent/{name}", error)
         base = recorded or (plan.record and AgentRecord.new(name, plan.record.since))
         if base is None:
             return None
