@@ -44,7 +44,7 @@ def test_a_locked_store_is_one_line_with_exit_3_without_a_long_wait(orch: Orch) 
         assert orch.run("get", "agents").returncode == 0  # readers are not blocked
         started = time.monotonic()
         proc = orch.run("delete", "agent", "x", check=False)
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 25  # the lock is held for good: no 30 s wait
     finally:
         holder.execute("ROLLBACK")
         holder.close()
