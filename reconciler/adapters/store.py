@@ -602,11 +602,13 @@ class Store:
 
     # -- usage (read from the agents' own transcripts by the controller) ------------------------
 
+    @_translated
     def usage_offsets(self, agent: str) -> dict[str, int]:
         """How far each of an agent's usage records has been read, by file."""
         rows = self._conn.execute("SELECT path, offset FROM usage_files WHERE agent=?", (agent,))
         return dict(rows.fetchall())
 
+    @_translated
     def record_usage(
         self, agent: str, calls: Sequence[StoredUsage], offsets: Mapping[str, int]
     ) -> int:
@@ -630,6 +632,7 @@ class Store:
             )
         return added
 
+    @_translated
     def usage_totals(
         self, by: Literal["agent", "account", "run", "step"] = "agent", since: float = 0.0
     ) -> dict[str, UsageTotals]:
@@ -643,6 +646,7 @@ class Store:
         )
         return {row[0]: UsageTotals(*row[1:]) for row in rows}
 
+    @_translated
     def usage(self, since: float = 0.0, agent: str | None = None) -> list[StoredUsage]:
         """Recorded model calls since `since` (of one agent, or all), oldest first."""
         query = (

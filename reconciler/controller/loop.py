@@ -376,9 +376,7 @@ class Controller:
             **self._unsaved.cooldowns,
             **budget_cooldowns,
         }
-        shared = _SharedFacts(
-            now, datetime.now().astimezone().tzinfo, cooldowns, self.installation
-        )
+        shared = _SharedFacts(now, datetime.now().astimezone().tzinfo, cooldowns, self.installation)
         result = PassResult()
         for name in sorted(set(desired) | set(records) | set(broken)):
             recorded = records.get(name)
