@@ -29,3 +29,4 @@ class PaneObservation:
     created: int
     launch_id: str = ""
     attached: bool = False
+    installation: str = ""  # the installation that started it (`@orch_install`)

@@ -58,6 +58,7 @@ CONDITION_TYPES = (
     "RateLimited",
     "Attached",
     "GuardTripped",
+    "ReconcileError",
 )
 
 
@@ -160,6 +161,7 @@ class AgentRecord:
     enter_due: float | None = None
     keys_sent_at: float | None = None
     conditions: tuple[Condition, ...] = field(default=())
+    uid: str = ""  # the agent object this record is about ("" in records older than uids)
 
     @classmethod
     def new(cls, name: str, now: float) -> AgentRecord:

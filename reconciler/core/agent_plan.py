@@ -31,10 +31,12 @@ from reconciler.core.screen import ScreenVerdict
 
 @dataclass(frozen=True)
 class DesiredAgent:
-    """An applied Agent and the generation of its spec (bumped on every change)."""
+    """An applied Agent, the generation of its spec (bumped on every change) and the uid of the
+    object (new when an agent is deleted and applied again)."""
 
     agent: Agent
     generation: int
+    uid: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class AgentObservation:
     screen: str | None = None
     verdict: ScreenVerdict | None = None
     guard: GuardReport | None = None
+    stopping_until: float | None = None  # a launch of it is being stopped: SIGKILL then
 
     @property
     def alive(self) -> bool:
@@ -74,6 +77,7 @@ class PlanContext:
     """The pane log's verdict on `message` when it is an unsettled paste."""
     turn_started_at: float | None = None
     """The agent's last turn-start signal (its own hooks), when it sends them."""
+    installation: str = ""  # this installation's id: only sessions stamped with it are adopted
 
 
 @dataclass(frozen=True)
