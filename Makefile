@@ -5,8 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ORCH := $(VENV)/bin/orch
 STAMP := $(VENV)/.installed-test
+# the e2e harness modules under lint (the capture scripts and the model server are not)
+E2E_LINTED := e2e/run.py e2e/scenarios.py e2e/orchctl.py e2e/server.py e2e/clis.py
 
-.PHONY: help install tmux test unit integration lint demo demo-down bench chaos docs clean
+.PHONY: help install tmux test unit integration real-clis lint demo demo-down bench chaos e2e docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,9 +39,12 @@ unit: install ## only the fast unit tests (no tmux)
 integration: install tmux ## only the integration tests (real tmux, private sockets)
 	$(PY) -m pytest -q -n 2 tests/integration
 
+real-clis: install tmux ## signals of the real Claude Code, Codex, Gemini CLIs (e2e/install.sh first)
+	ORCH_TEST_REAL_CLIS=all $(PY) -m pytest -q -m real_cli tests/integration
+
 lint: install ## ruff, mypy --strict and the import-linter layer contracts
-	$(VENV)/bin/ruff check reconciler tests bench docs
-	$(VENV)/bin/ruff format --check reconciler tests bench docs
+	$(VENV)/bin/ruff check reconciler tests bench docs $(E2E_LINTED)
+	$(VENV)/bin/ruff format --check reconciler tests bench docs $(E2E_LINTED)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -55,6 +60,9 @@ bench: install tmux ## run the benchmarks and print their table
 
 chaos: install tmux ## the reliability suite at full size (more kills, more controller SIGKILLs)
 	ORCH_CHAOS_SCALE=5 $(PY) -m pytest -q -s tests/integration/test_chaos.py tests/integration/test_bad_input.py
+
+e2e: install tmux ## the four real agent CLIs under orch against a local model server (not in `make test`)
+	$(PY) -m e2e.run $(E2E_ARGS)
 
 docs: install ## regenerate docs/lifecycle.md from the machine's tables
 	$(PY) docs/render_lifecycle.py

@@ -31,7 +31,8 @@ Plug-in interface (for anthropic.py, openai_responses.py, gemini.py, openai_chat
   `POST /_control {"mode": "..."}` (which writes the same file).
   `GET /_control` returns the current mode.
 * Every request is appended as one JSON line to the log file after the
-  handler returns: time, method, path, api, model, user_texts, body_size,
+  handler returns: time, method, path, api, model, user_texts (first 300 chars),
+  user_text_sha256 (of each full text), user_text_sha256_unwrapped, body_size,
   mode, status, usage (whatever the handler put in req.usage), extra.
 * Helpers shared by all providers:
     - `reply_text_for(texts)`  -> "OK: <first 40 chars of the last user text>"
@@ -48,6 +49,7 @@ Plug-in interface (for anthropic.py, openai_responses.py, gemini.py, openai_chat
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -295,6 +297,11 @@ class Handler(BaseHTTPRequestHandler):
                 "model": req.model,
                 "user_texts": [t[:300] + (f"...[{len(t)} chars]" if len(t) > 300 else "")
                                for t in req.user_texts],
+                # full texts are too big to log; the e2e run compares these byte-exact
+                "user_text_sha256": [_sha(t) for t in req.user_texts],
+                # the same, of the text inside a CLI's own paste wrapper (Claude Code's
+                # <pasted_content id=…>) where there is one
+                "user_text_sha256_unwrapped": [_sha(_unwrap(t)) for t in req.user_texts],
                 "body_size": req.body_size,
                 "mode": req.mode,
                 "status": req.status,
@@ -330,6 +337,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self):
         self._dispatch("DELETE")
+
+
+_PASTE_WRAPPER = re.compile(r'\s*<pasted_content id="([^"\n]+)">\n(.*)\n</pasted_content id="\1">\s*',
+                            re.S)
+
+
+def _unwrap(text: str) -> str:
+    m = _PASTE_WRAPPER.fullmatch(text)
+    return m.group(2) if m else text
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def write_log(obj: dict) -> None:

@@ -20,9 +20,11 @@ from .core import Request, route
 QUOTA_MSG = ("You exceeded your current quota, please check your plan and billing details. "
              "For more information on this error, read the docs: "
              "https://platform.openai.com/docs/guides/error-codes/api-errors.")
-RATE_RESET_S = 20
-RATE_MSG = ("Rate limit reached for gpt-4o in organization org-e2e on requests per min (RPM): "
-            f"Limit 3, Used 3, Requested 1. Please try again in {RATE_RESET_S}s. Visit "
+
+
+def _rate_msg(reset_s: int) -> str:
+    return ("Rate limit reached for gpt-4o in organization org-e2e on requests per min (RPM): "
+            f"Limit 3, Used 3, Requested 1. Please try again in {reset_s}s. Visit "
             "https://platform.openai.com/account/rate-limits to learn more.")
 
 # aider's system/reminder texts arrive as role=system; its repo map and
@@ -61,10 +63,10 @@ def _usage(req: Request, out_tokens: int) -> dict:
 
 def _limit_headers() -> dict:
     return {
-        "retry-after": str(RATE_RESET_S),
+        "retry-after": str(core.retry_after()),
         "x-ratelimit-limit-requests": "3",
         "x-ratelimit-remaining-requests": "0",
-        "x-ratelimit-reset-requests": f"{RATE_RESET_S}s",
+        "x-ratelimit-reset-requests": f"{core.retry_after()}s",
         "x-ratelimit-limit-tokens": "30000",
         "x-ratelimit-remaining-tokens": "28774",
         "x-ratelimit-reset-tokens": "2.452s",
@@ -101,7 +103,7 @@ def chat_completions(req: Request):
     req.extra = {"stream": stream}
     mode = req.mode
     if mode == "429":
-        return req.send_json(429, {"error": {"message": RATE_MSG, "type": "requests",
+        return req.send_json(429, {"error": {"message": _rate_msg(core.retry_after()), "type": "requests",
                                              "param": None, "code": "rate_limit_exceeded"}},
                              _limit_headers())
     if mode == "quota":

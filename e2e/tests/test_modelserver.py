@@ -60,6 +60,28 @@ class ModelServerTest(unittest.TestCase):
         self.assertEqual(rec["user_texts"], ["hello there"])
         self.assertEqual(rec["usage"], msg["usage"])
 
+    def test_user_texts_hashed_in_full_and_unwrapped(self):
+        import hashlib
+        big = "line\n" * 100
+        wrapped = f'\n\n<pasted_content id="ab12">\n{big}\n</pasted_content id="ab12">\n'
+        self.mode("text")
+        self.post("/v1/messages", {"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": wrapped}]}]})
+        rec = self.last_log()
+        sha = lambda t: hashlib.sha256(t.encode()).hexdigest()  # noqa: E731
+        self.assertEqual(rec["user_text_sha256"], [sha(wrapped)])
+        self.assertEqual(rec["user_text_sha256_unwrapped"], [sha(big)])
+        self.assertTrue(rec["user_texts"][0].endswith(f"...[{len(wrapped)} chars]"))
+
+    def test_chat_429_takes_retry_after_from_the_control_dir(self):
+        self.post("/_control", {"mode": "429", "retry_after": 3})
+        st, h, body = self.post("/v1/chat/completions", {"model": "gpt-4o", "messages": [
+            {"role": "user", "content": "x"}]})
+        self.assertEqual(st, 429)
+        self.assertEqual({k.lower(): v for k, v in h.items()}["retry-after"], "3")
+        self.assertIn("Please try again in 3s", body)
+        self.post("/_control", {"mode": "text", "retry_after": 20})
+
     def test_anthropic_stream_tool(self):
         self.mode("tool")
         st, _, body = self.post("/v1/messages", {"model": "m", "stream": True,

@@ -19,8 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
+from reconciler.adapters.signal_inbox import SCHEMA as SIGNALS_SCHEMA
 from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.api.actions import Action
+from reconciler.api.activity import Activity
 from reconciler.api.errors import InvalidInput, Unavailable
 from reconciler.api.status import (
     AgentRecord,
@@ -32,6 +34,7 @@ from reconciler.api.status import (
     RunState,
     Transition,
 )
+from reconciler.core.signals import AgentSignal
 from reconciler.core.usage import UsageEntry, UsageTotals
 
 if TYPE_CHECKING:
@@ -284,7 +287,7 @@ class Store:
                     f"store {self.path}: written by a newer orch (schema {version}, this one "
                     f"knows {SCHEMA_VERSION})"
                 )
-            for statement in SCHEMA.split(";"):
+            for statement in (SCHEMA + ";" + SIGNALS_SCHEMA).split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
             for step in MIGRATIONS[max(version, 1) - 1 :]:
@@ -453,6 +456,7 @@ class Store:
             for name, record in records.items():
                 if record is None:
                     conn.execute("DELETE FROM agent_records WHERE name=?", (name,))
+                    conn.execute("DELETE FROM agent_signals WHERE agent=?", (name,))
                 else:
                     conn.execute(
                         "INSERT OR REPLACE INTO agent_records (name, record) VALUES (?, ?)",
@@ -767,6 +771,23 @@ class Store:
                 (run, kind, step, time.time(), attempt),
             )
 
+    def agent_signals_after(self, last_id: int) -> list[AgentSignal]:
+        """Agents' own signals (`orch signal`) with ids above `last_id`, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, agent, event, payload, created FROM agent_signals WHERE id > ? ORDER BY id",
+            (last_id,),
+        ).fetchall()
+        return [_agent_signal(row) for row in rows]
+
+    def recent_agent_signals(self, agent: str, count: int) -> list[AgentSignal]:
+        """The last `count` signals of `agent`, newest first (for describe)."""
+        rows = self._conn.execute(
+            "SELECT id, agent, event, payload, created FROM agent_signals WHERE agent = ?"
+            " ORDER BY id DESC LIMIT ?",
+            (agent, count),
+        ).fetchall()
+        return [_agent_signal(row) for row in rows]
+
     @_translated
     def signals(self) -> list[RunSignal]:
         """Signals not acted on yet, oldest first."""
@@ -1067,6 +1088,15 @@ def _dumps(document: Mapping[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
+def _agent_signal(row: Sequence[Any]) -> AgentSignal:
+    try:
+        payload = json.loads(row[3])
+    except ValueError:
+        payload = {}
+    kept = {str(k): str(v) for k, v in payload.items()} if isinstance(payload, dict) else {}
+    return AgentSignal(row[0], row[1], row[2], kept, row[4])
+
+
 def _record_to_json(record: AgentRecord) -> str:
     return json.dumps(asdict(record), sort_keys=True)
 
@@ -1076,6 +1106,7 @@ def _record_from_json(text: str) -> AgentRecord:
     """Records are immutable, so an unchanged row parses to the same shared object."""
     data = json.loads(text)
     data["state"] = AgentState(data["state"])
+    data["activity"] = Activity(data.get("activity", Activity.UNKNOWN))
     data["crash_times"] = tuple(data.get("crash_times", ()))
     data["conditions"] = tuple(_condition(c) for c in data.get("conditions", ()))
     return AgentRecord(**_known(AgentRecord, data))

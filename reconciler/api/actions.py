@@ -20,6 +20,8 @@ class Launch:
     replace_session: bool = False
     secret_files: Mapping[str, str] = field(default_factory=dict)
     """Variables whose value the executor reads from a file at launch (`valueFrom.file`)."""
+    profile: str = "generic"
+    signals: bool = False  # wire the profile's own signals (spec.signals: auto)
 
 
 @dataclass(frozen=True)

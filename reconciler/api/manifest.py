@@ -385,6 +385,9 @@ class AgentSpec(_Model):
     """Paths the agent must not change."""
     budget: BudgetSpec | None = None
     """A spending limit read from the CLI's own usage record (unset: none)."""
+    signals: Literal["auto", "off"] = "auto"
+    """auto: wire the CLI's own hooks/notifications to `orch signal` (per agent, never in the
+    user's config files); off: read the screen only."""
 
 
 class Agent(_Model):

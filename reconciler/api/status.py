@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from reconciler.api.activity import Activity
+
 
 class AgentState(StrEnum):
     """What the supervisor is doing with an agent (the contract's states)."""
@@ -132,6 +134,10 @@ class AgentRecord:
     `screen_digest`/`screen_changed_at` date the last real change of the screen (for Stale);
     `handled_prompt`/`handled_limit` are texts already acted on, so they do not fire twice while
     they stay on screen; `cooldown_until` survives restarts of the agent and of the controller;
+    `activity`/`activity_since`: busy, idle or waiting, and since when. `signals` says where the
+    activity comes from (`hooks`: the CLI's own signals are wired, else `screen`); the `signal_*`
+    fields are the latest of those signals folded in (up to id `signal_id`), `turn_started_at`
+    the last turn start they reported, `session_id` the CLI's own session id.
     `enter_due` is when a typed answer, nudge or resume text gets its Enter; `keys_sent_at` is
     set (written ahead) while a prompt answer or that Enter is on its way, so a controller that
     died meanwhile never sends them twice.
@@ -159,6 +165,14 @@ class AgentRecord:
     cooldown_until: float | None = None
     nudged_at: float | None = None
     enter_due: float | None = None
+    activity: Activity = Activity.UNKNOWN
+    activity_since: float | None = None
+    signals: str = "screen"
+    signal_id: int = 0
+    signal_activity: str = ""
+    signal_at: float | None = None
+    turn_started_at: float | None = None
+    session_id: str = ""
     keys_sent_at: float | None = None
     conditions: tuple[Condition, ...] = field(default=())
     uid: str = ""  # the agent object this record is about ("" in records older than uids)

@@ -458,6 +458,7 @@ def describe(kind: str, name: str) -> None:
             inst.paths.backups(name),
             _worktree(inst, stored),
             inst.store.usage_totals("agent").get(name),
+            inst.store.recent_agent_signals(name, 10),
         )
     )
 
@@ -690,6 +691,24 @@ def step_done(run: str) -> None:
     inst.store.add_signal(run, "done", current.name, current.attempt)
     inst.start_controller()
     click.echo(f"run/{run} step {current.name} done")
+
+
+@cli.command("signal")
+@installation_options
+@click.argument("agent")
+@click.argument("event")
+@click.option("--json", "payload", metavar="-|TEXT", help="the event's JSON payload (- : stdin)")
+def signal_command(agent: str, event: str, payload: str | None) -> None:
+    """Record a signal an agent CLI's own hook sends (turn started or ended, a question, …).
+
+    Always exits 0 and never starts a controller: the agent's hooks call it on every turn.
+    """
+    from reconciler.adapters.signal_inbox import run
+
+    run(
+        [agent, event, *(("--json", payload) if payload is not None else ())],
+        str(installation().state_dir),
+    )
 
 
 # -- controller, attach, schema ------------------------------------------------------------------

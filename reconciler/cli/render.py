@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
+from reconciler.api.activity import Activity
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age, iso, local_time, table
+from reconciler.core.signals import AgentSignal
 from reconciler.core.usage import UsageTotals
 
 if TYPE_CHECKING:
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
-AGENT_WIDE_COLUMNS = ("since", "pid", "profile", "tokens", "cost", "command", "message")
+AGENT_WIDE_COLUMNS = ("activity", "since", "pid", "profile", "tokens", "cost", "command", "message")
 
 
 def agent_status(record: AgentRecord | None, usage: UsageTotals | None = None) -> dict[str, Any]:
@@ -32,6 +35,7 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
     if record is None:
         return {
             "state": AgentState.STARTING.value,
+            "activity": Activity.UNKNOWN.value,
             "restarts": 0,
             "reason": "Pending",
             "message": "waiting for the controller",
@@ -40,6 +44,7 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
         }
     status: dict[str, Any] = {
         "state": record.state.value,
+        "activity": record.activity.value,
         "restarts": record.restarts,
         "reason": record.reason,
         "message": record.message,
@@ -58,6 +63,9 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
             for c in record.conditions
         ],
     }
+    status["signals"] = record.signals
+    if record.session_id:
+        status["sessionId"] = record.session_id
     if record.backoff_until is not None:
         status["backoffUntil"] = iso(record.backoff_until)
     if record.cooldown_until is not None:
@@ -108,6 +116,7 @@ def agent_row(
     if wide:
         spec = stored.document["spec"]
         row += [
+            status["activity"],
             age(record.since) if record else "",
             record.pid if record else "",
             spec.get("profile", "generic"),
@@ -128,10 +137,12 @@ def describe_agent(
     backups: list[Path],
     worktree: tuple[Path, WorktreeStatus | None] | None = None,
     usage: UsageTotals | None = None,
+    signals: Sequence[AgentSignal] = (),
 ) -> str:
     """`orch describe agent NAME`: spec, status, conditions, transitions, messages and events.
 
-    `worktree` is the agent's worktree and where it stands, for an agent with a workspace.
+    `worktree` is the agent's worktree and where it stands, for an agent with a workspace;
+    `signals` the agent's last own signals, newest first.
     """
     now = time.time()
     spec = stored.document["spec"]
@@ -150,6 +161,7 @@ def describe_agent(
         *_worktree_fields(spec, worktree),
         ("Usage", _usage_line(usage)),
         ("State", status["state"]),
+        ("Activity", status["activity"]),
         ("Reason", status["reason"]),
         ("Message", status["message"]),
     ]
@@ -159,6 +171,8 @@ def describe_agent(
             ("Restarts", record.restarts),
             ("PID", record.pid if record.pid is not None else "<none>"),
             ("Last Exit Code", record.exit_code if record.exit_code is not None else "<none>"),
+            ("Signals", record.signals),
+            ("Session ID", record.session_id or "<none>"),
         ]
         if record.backoff_until is not None:
             fields.append(("Backoff Until", local_time(record.backoff_until)))
@@ -220,6 +234,17 @@ def describe_agent(
             )
         )
         if messages
+        else "  <none>"
+    )
+    lines.append("Signals:")
+    lines.append(
+        _indent(
+            table(
+                ("age", "event", "detail"),
+                [(age(s.at, now), s.event, _signal_detail(s)) for s in signals],
+            )
+        )
+        if signals
         else "  <none>"
     )
     lines.append("Guard Backups:")
@@ -436,3 +461,10 @@ def describe_run(
     lines.append("Events:")
     lines.append(_indent(event_table(events, now)) if events else "  <none>")
     return "\n".join(lines)
+
+
+def _signal_detail(signal: AgentSignal) -> str:
+    """The telling fields of a signal's payload, on one line (they are hostile: made printable)."""
+    shown = ("notification_type", "error", "source", "reason", "type", "tool_name")
+    words = [f"{k}={signal.payload[k]}" for k in shown if signal.payload.get(k)]
+    return "".join(c if c.isprintable() else "?" for c in " ".join(words))[:80]

@@ -20,12 +20,14 @@ from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.logwriter import notify_new_fifo
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.secrets import read_secret
+from reconciler.adapters.signal_files import root_only, write_private
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import NotFound, OrchError, Unavailable
 from reconciler.api.status import Event, EventType
 from reconciler.controller.stopper import Stopper
 from reconciler.core.sanitize import clean_message
+from reconciler.core.signal_wiring import Wiring, wire
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class Outcome:
     done: bool
     error: str = ""
     pid: int | None = None
+    signals: str = ""  # a launch's signal wiring (`hooks` or `screen`)
     events: tuple[Event, ...] = ()  # what doing it found out (e.g. a worktree kept)
     gone: bool = False  # failed because its target no longer exists: the next pass sees why
     # A failure that surely did nothing (tmux refused it), as opposed to a timeout or a lost
@@ -105,7 +108,8 @@ class Executor:
     def _run(self, action: Action) -> Outcome:
         """Do `action`; its (done) Outcome, or OrchError/OSError when it failed."""
         if isinstance(action, Launch):
-            return Outcome(action, True, pid=self._launch(action))
+            pid, signals = self._launch(action)
+            return Outcome(action, True, pid=pid, signals=signals)
         if isinstance(action, Stop):
             if action.kill_session:
                 self.tmux.kill_session(action.agent)
@@ -124,7 +128,8 @@ class Executor:
                 self.tmux.send_keys(action.agent, list(action.keys))
         return Outcome(action, True)
 
-    def _launch(self, action: Launch) -> int:
+    def _launch(self, action: Launch) -> tuple[int, str]:
+        """Start the agent's session; its pid and where its activity is read (hooks/screen)."""
         workdir = Path(action.workdir)
         if not workdir.is_dir():
             if action.replace_session:
@@ -136,11 +141,13 @@ class Executor:
         fifo = fifo_path(agent_dir)
         make_fifo(fifo)
         notify_new_fifo(self.paths.root)
+        wiring = self._wiring(action, agent_dir)
+        write_private(wiring.files)
         pane = self.tmux.start(
             action.agent,
-            WRAPPER.format(command=action.command),
+            WRAPPER.format(command=wiring.command(action.command)),
             str(workdir),
-            self._environment(action),
+            {**self._environment(action), **wiring.env},
             launch_id=action.launch_id,
             pipe_command=pipe_command(fifo),
             env_dir=agent_dir,
@@ -150,7 +157,20 @@ class Executor:
         # Leftovers of the previous launch (children, daemons) go after the new process runs,
         # and off the loop, so a restart is not delayed by a slow-dying tree.
         self.stopper.stop(action.agent, action.previous_launch)
-        return pane.pid
+        return pane.pid, wiring.mode
+
+    def _wiring(self, action: Launch, agent_dir: Path) -> Wiring:
+        """The CLI's own signals wired to `orch signal` (this very orch, this state dir)."""
+        if not action.signals:
+            return Wiring()
+        return wire(
+            action.profile,
+            action.agent,
+            (sys.executable, "-m", "reconciler"),
+            str(self.paths.root),
+            str(agent_dir),
+            system_settings_ok=action.profile == "gemini" and root_only(agent_dir),
+        )
 
     def _environment(self, action: Launch) -> Mapping[str, str]:
         bin_dir = str(Path(sys.executable).parent)

@@ -83,6 +83,7 @@ from reconciler.core.delivery import (
 from reconciler.core.health import local_time, settle_keys
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import ScreenVerdict, classify
+from reconciler.core.signals import AgentSignal
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,7 @@ class Controller:
         self._edits_seen: dict[str, bytes] = {}
         self._screens: dict[str, CachedScreen] = {}
         self._guard_reports: dict[str, GuardReport] = {}
+        self._signal_cursor = 0  # agents' signals below this id were planned and committed
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -479,6 +481,7 @@ class Controller:
             **batch.cooldowns,
         }
         shared = _SharedFacts(now, datetime.now().astimezone().tzinfo, cooldowns, self.installation)
+        signals = self._new_signals()
         result = PassResult()
         for name in sorted(names):
             recorded = records.get(name)
@@ -494,7 +497,9 @@ class Controller:
             try:
                 observation = replace(observe(name, recorded), guard=self._guard_reports.get(name))
                 message = self._message_for(name, desired.get(name), pending.get(name))
-                ctx = shared.context(message, self._evidence(message, now))
+                ctx = shared.context(
+                    message, self._evidence(message, now), tuple(signals.get(name, ()))
+                )
                 plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
                 record = self._act(name, desired.get(name), plan, recorded, batch)
                 shared.cooldowns.update(batch.cooldowns)  # later agents see new cooldowns at once
@@ -512,6 +517,8 @@ class Controller:
                 result.requeue_after = min(result.requeue_after, plan.requeue_after)
             if record is not None and record.pid is not None and observation.alive:
                 result.pids[record.pid] = name
+        for agent_signals in signals.values():
+            self._signal_cursor = max(self._signal_cursor, agent_signals[-1].id)
         return result
 
     def _keep_logging(self) -> list[Event]:
@@ -588,8 +595,10 @@ class Controller:
                 batch.settled[intent] = ("done", "")
             batch.add_plan(plan)
             record = plan.record
-            pid = next((o.pid for o in outcomes if o.pid is not None), None)
-            return replace(record, pid=pid) if record is not None and pid is not None else record
+            launched = next((o for o in outcomes if o.pid is not None), None)
+            if record is None or launched is None:
+                return record
+            return replace(record, pid=launched.pid, signals=launched.signals)
         if intent is not None:
             batch.settled[intent] = ("failed", error)
         batch.events.append(Event(f"agent/{name}", EventType.WARNING, "ActionFailed", error))
@@ -664,6 +673,14 @@ class Controller:
             self._unsaved = pending
             return
         self._unsaved = PassBatch()
+
+    def _new_signals(self) -> dict[str, list[AgentSignal]]:
+        """Agents' own signals not planned yet, per agent, oldest first (each record keeps the
+        id it folded up to, so a signal planned twice after a failed pass counts once)."""
+        grouped: dict[str, list[AgentSignal]] = {}
+        for signal_ in self.store.agent_signals_after(self._signal_cursor):
+            grouped.setdefault(signal_.agent, []).append(signal_)
+        return grouped
 
     def _capture(
         self, panes: Mapping[str, PaneObservation], desired: Mapping[str, DesiredAgent]
@@ -770,7 +787,12 @@ class _SharedFacts:
     cooldowns: dict[str, float | None]
     installation: str
 
-    def context(self, message: QueuedMessage | None, evidence: Evidence | None) -> PlanContext:
+    def context(
+        self,
+        message: QueuedMessage | None,
+        evidence: Evidence | None,
+        signals: tuple[AgentSignal, ...],
+    ) -> PlanContext:
         active = {a: until for a, until in self.cooldowns.items() if until is not None}
         return PlanContext(
             self.now,
@@ -778,6 +800,7 @@ class _SharedFacts:
             active,
             message,
             evidence=evidence,
+            signals=signals,
             installation=self.installation,
         )
 

@@ -27,6 +27,7 @@ from reconciler.api.status import (
 from reconciler.core.delivery import Evidence, QueuedMessage
 from reconciler.core.lifecycle import next_state
 from reconciler.core.screen import ScreenVerdict
+from reconciler.core.signals import AgentSignal
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class AgentObservation:
 
 @dataclass(frozen=True)
 class PlanContext:
-    """Facts of the moment, shared by every agent's plan in a pass."""
+    """Facts of the moment, shared by every agent's plan in a pass (`message` and `signals`:
+    this agent's next queued message and its new signals)."""
 
     now: float
     timezone: tzinfo | None = None
@@ -78,6 +80,8 @@ class PlanContext:
     turn_started_at: float | None = None
     """The agent's last turn-start signal (its own hooks), when it sends them."""
     installation: str = ""  # this installation's id: only sessions stamped with it are adopted
+    signals: tuple[AgentSignal, ...] = ()
+    """This agent's own signals (`orch signal`) not planned yet, oldest first."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime, tzinfo
 
 from reconciler.api.actions import PressEnter, SendKeys
+from reconciler.api.activity import Activity
 from reconciler.api.duration import format_duration
 from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
@@ -289,6 +290,10 @@ def _check_stall(b: PlanBuilder, spec: AgentSpec) -> bool:
     changed = b.record.screen_changed_at
     if stale is None or changed is None:
         return False
+    # signals: an agent that says it is idle or asking is not stuck, and a signal is progress.
+    if b.record.activity in (Activity.IDLE, Activity.WAITING):
+        return False
+    changed = max(changed, b.record.signal_at or changed)
     idle = b.now - changed
     if idle < stale.after:
         b.requeue(stale.after - idle)
@@ -310,6 +315,9 @@ def _plan_stale(b: PlanBuilder, spec: AgentSpec) -> None:
     stale = spec.stale
     if record.screen_changed_at is not None and record.screen_changed_at > record.since:
         b.take("recover", "Recovered", "the screen moved again")
+        return
+    if record.signal_at is not None and record.signal_at > record.since:
+        b.take("recover", "Recovered", "the agent signalled again")
         return
     if stale is None or stale.action != "nudge":
         return

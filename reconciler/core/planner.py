@@ -49,6 +49,11 @@ from reconciler.core.health import (
     resolve_keys,
 )
 from reconciler.core.profiles import profile_for
+from reconciler.core.signal_plan import (
+    publish_activity,
+    take_signals,
+    took_message,
+)
 
 
 def launch_hash(agent: Agent) -> str:
@@ -59,6 +64,8 @@ def launch_hash(agent: Agent) -> str:
         "workdir": spec.workdir,
         "env": agent.model_dump(mode="json", by_alias=True)["spec"]["env"],
     }
+    if spec.signals != "auto":
+        basis["signals"] = spec.signals  # only when set: the default leaves old hashes as they were
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -82,6 +89,7 @@ def plan_agent(
         return _plan_recreated(name, desired, recorded, ctx)
     b = PlanBuilder(recorded or AgentRecord.new(name, ctx.now), ctx)
     b.update(uid=desired.uid)  # records older than uids take their agent's
+    take_signals(b, desired.agent.spec.profile)
     state = b.record.state
     if state is AgentState.STOPPED:
         _plan_stopped(b, desired, observed, is_new=recorded is None)
@@ -102,6 +110,7 @@ def plan_agent(
     else:
         _plan_alive(b, desired, observed)
     _plan_message(b, desired, observed)
+    publish_activity(b, observed.alive, observed.verdict)
     publish_conditions(b, observed.alive, observed.guard)
     _publish_attached(b, observed)
     return b.build()
@@ -285,8 +294,16 @@ def _plan_starting(b: PlanBuilder, desired: DesiredAgent, observed: AgentObserva
     started = b.record.started_at if b.record.started_at is not None else b.now
     pattern = ready_pattern(desired.agent)
     ready_seen = bool(pattern and observed.screen and input_ready(observed.screen, pattern))
-    if ready_seen or b.now - started >= startup.after:
-        how = "ready pattern seen" if ready_seen else f"alive for {format_duration(startup.after)}"
+    # The CLI's own session-start (or any idle) signal since this launch: its input is drawn.
+    signalled = b.record.signal_activity == "Idle" and (b.record.signal_at or 0.0) >= started
+    if ready_seen or signalled or b.now - started >= startup.after:
+        how = (
+            "ready pattern seen"
+            if ready_seen
+            else "the agent signalled it is ready"
+            if signalled
+            else f"alive for {format_duration(startup.after)}"
+        )
         b.take("ready", "Started", f"running: {how}")
     else:
         b.requeue(started + startup.after - b.now)
@@ -331,7 +348,7 @@ def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservat
         question=verdict is not None
         and verdict.prompt is not None
         and verdict.prompt.text != b.record.handled_prompt,
-        turn_started_at=b.ctx.turn_started_at,
+        turn_started_at=b.record.turn_started_at,
         evidence=b.ctx.evidence,
     )
     step = step_delivery(message, view, b.now)
@@ -345,6 +362,8 @@ def _step(b: PlanBuilder, step: DeliveryStep) -> None:
         b.actions.append(step.action)
     if step.message != b.ctx.message:
         b.message = step.message
+        if step.message.delivered_at is not None and b.ctx.message is not None:
+            took_message(b, b.ctx.message)
     if step.notice is not None:
         b.event(step.notice.reason, step.notice.message, step.notice.warning)
     if step.requeue_after is not None:
@@ -409,6 +428,8 @@ def _launch(
                 for name, value in spec.env.items()
                 if not isinstance(value, str)
             },
+            profile=spec.profile,
+            signals=spec.signals == "auto",
         )
     )
     b.take(trigger, reason, message, warning)
@@ -424,5 +445,8 @@ def _launch(
         handled_limit="",
         enter_due=None,
         nudged_at=None,
+        signal_activity="",
+        signal_at=None,
+        turn_started_at=None,
     )
     b.requeue(spec.startup.after)

@@ -20,6 +20,12 @@ A submitted message that is one of these commands changes behaviour:
 Keys: C-c clears the input (and stops a spinner), Escape interrupts a spinner, C-d on an empty
 input exits 0. SIGTERM and SIGHUP restore the terminal and exit 128+signal.
 
+Signals, as the real CLIs send them: with `--settings FILE` (Claude Code's flag; orch passes it
+for `profile: claude`) the FILE's `hooks` run like Claude Code's, the JSON payload on stdin:
+SessionStart at start, UserPromptSubmit on Enter, PermissionRequest at `ask`, Stop when the
+reply is done (not while spinning, hanging or after an interrupt). With AIDER_NOTIFICATIONS and
+AIDER_NOTIFICATIONS_COMMAND in the environment (orch sets them for `profile: aider`) the command
+runs, with no payload, each time the agent waits for the user after a reply, as aider's does.
 Misbehaviours of real CLIs, by flag: --draw-delay S draws the `› ` input S seconds after the
 banner and throws away whatever was typed or pasted before (as Gemini CLI does while it starts);
 --ignore-enter never submits (an agent that does not take a message).
@@ -33,10 +39,12 @@ import json
 import os
 import select
 import signal
+import subprocess
 import sys
 import termios
 import time
 import tty
+import uuid
 from collections.abc import Iterator
 from types import FrameType
 
@@ -73,6 +81,44 @@ class Agent:
         self.next_tick = 0.0
         self.draw_delay: float = args.draw_delay
         self.ignore_enter: bool = args.ignore_enter
+        self.session_id = str(uuid.uuid4())
+        self.hooks = _load_hooks(args.settings)
+        self.notify_command = (
+            os.environ.get("AIDER_NOTIFICATIONS_COMMAND")
+            if os.environ.get("AIDER_NOTIFICATIONS") == "true"
+            else None
+        )
+
+    # -- signals --------------------------------------------------------------------------------
+
+    def hook(self, event: str, **fields: str) -> None:
+        """Run the hooks for `event` as Claude Code does: one shell command each, JSON on stdin."""
+        payload = {"session_id": self.session_id, "hook_event_name": event, **fields}
+        for command in self.hooks.get(event, ()):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(
+                    command,
+                    shell=True,
+                    input=json.dumps(payload).encode(),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=30,
+                    check=False,
+                )
+
+    def waiting_for_user(self) -> None:
+        """The reply is done: Claude's Stop hook, aider's notifications command."""
+        self.hook("Stop")
+        if self.notify_command:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(
+                    self.notify_command,
+                    shell=True,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    timeout=30,
+                    check=False,
+                )
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -92,6 +138,7 @@ class Agent:
             time.sleep(self.draw_delay)
             with contextlib.suppress(termios.error):
                 termios.tcflush(0, termios.TCIFLUSH)  # input before the prompt is lost
+        self.hook("SessionStart", source="startup")
         self.prompt()
         while True:
             ready, _, _ = select.select([0], [], [], self._timeout())
@@ -217,6 +264,8 @@ class Agent:
         message = bytes(self.line).decode("utf-8", "surrogateescape")
         self.line.clear()
         self._record(message)
+        if not self.asking:
+            self.hook("UserPromptSubmit")
         self.out("\n")
         self.spin_start = None
         if self.asking:
@@ -228,6 +277,7 @@ class Agent:
             self.out(f"received: {preview}\n")
             if self.command(message.strip()):
                 return
+        self.waiting_for_user()
         self.prompt()
 
     def _record(self, message: str) -> None:
@@ -253,6 +303,7 @@ class Agent:
                 self.out("\x1b[2J\x1b[H")
             self.asking = True
             self.out("Do you want to proceed? [y/N] ")
+            self.hook("PermissionRequest", tool_name="Bash")
             return True
         elif verb == "daemon":
             self.out(f"daemon started {_spawn_daemon()}\n")
@@ -290,6 +341,18 @@ def _deadline(args: argparse.Namespace) -> tuple[float | None, int]:
         return None, 0
     after, code = min(timers)
     return time.monotonic() + after, code
+
+
+def _load_hooks(path: str | None) -> dict[str, list[str]]:
+    """The hook commands per event of a Claude Code settings file (none without one)."""
+    if path is None:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        settings = json.load(f)
+    return {
+        event: [hook["command"] for group in groups for hook in group.get("hooks", ())]
+        for event, groups in settings.get("hooks", {}).items()
+    }
 
 
 def _partial_suffix(buf: bytearray, marker: bytes) -> int:
@@ -367,6 +430,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--exit-code", type=int, default=0, help="code for --exit-after")
     parser.add_argument("--pid-file", help="write our pid here at start")
     parser.add_argument("--slow-start", type=float, default=0.0, help="wait before READY")
+    parser.add_argument("--settings", help="a Claude Code settings file: run its hooks")
     parser.add_argument(
         "--draw-delay", type=float, default=0.0, help="draw the input late, losing earlier input"
     )

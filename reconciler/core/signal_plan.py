@@ -1,0 +1,83 @@
+"""Pure: an agent's new signals folded into its record, and `status.activity` published from them.
+
+Called by the planner once per agent and pass. The signals are those `orch signal` stored since
+the record's `signal_id`; `fold` (core.signals) reads them per CLI, and `weigh` sets them
+against what the screen shows, which decides where no signal speaks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from reconciler.api.activity import Activity
+from reconciler.api.status import AgentState
+from reconciler.core.agent_plan import PlanBuilder
+from reconciler.core.delivery import QueuedMessage
+from reconciler.core.screen import ScreenVerdict
+from reconciler.core.signals import SignalState, fold, weigh
+
+
+def signal_state(b: PlanBuilder) -> SignalState:
+    """The folded signals kept on the record."""
+    record = b.record
+    return SignalState(
+        last_id=record.signal_id,
+        activity=Activity(record.signal_activity) if record.signal_activity else None,
+        activity_at=record.signal_at,
+        turn_started_at=record.turn_started_at,
+        session_id=record.session_id,
+    )
+
+
+def take_signals(b: PlanBuilder, profile: str) -> None:
+    """Fold the agent's new signals into its record.
+
+    Signals sent before the current launch started (a previous process's late hooks, or an
+    agent of the same name deleted earlier) only move the cursor on.
+    """
+    signals = b.ctx.signals
+    if not signals:
+        return
+    state = signal_state(b)
+    started = b.record.started_at or 0.0
+    current = [s for s in signals if s.at >= started]
+    folded = fold(profile, state, current)
+    folded = replace(folded, last_id=max(folded.last_id, max(s.id for s in signals)))
+    if folded != state:
+        b.update(
+            signal_id=folded.last_id,
+            signal_activity=folded.activity.value if folded.activity else "",
+            signal_at=folded.activity_at,
+            turn_started_at=folded.turn_started_at,
+            session_id=folded.session_id,
+        )
+
+
+def publish_activity(b: PlanBuilder, alive: bool, verdict: ScreenVerdict | None) -> None:
+    """Set `status.activity`: the signals weighed against the screen (Unknown when not alive).
+
+    Until the screen reads busy and idle itself (the `screen` work), it speaks only of questions:
+    a prompt on screen, or an agent AwaitingHuman, is Waiting.
+    """
+    record = b.record
+    if not alive or record.state is AgentState.STOPPED:
+        activity = Activity.UNKNOWN
+    else:
+        question = record.state is AgentState.AWAITING_HUMAN or bool(verdict and verdict.prompt)
+        screen = Activity.WAITING if question else Activity.UNKNOWN
+        activity = weigh(signal_state(b), screen, record.screen_changed_at, b.now)
+    if activity != record.activity or record.activity_since is None:
+        b.update(activity=activity, activity_since=b.now)
+
+
+def took_message(b: PlanBuilder, message: QueuedMessage) -> None:
+    """A delivered message started a turn: Busy, unless the agent signalled since its Enter.
+
+    CLIs without a turn-start signal (aider) are then Busy until they say they wait again, so a
+    hang after a message still counts as stuck; a CLI that already said Stop keeps its Idle.
+    """
+    entered = message.phase_at
+    signalled = b.record.signal_at
+    if entered is not None and signalled is not None and signalled >= entered:
+        return
+    b.update(signal_activity=Activity.BUSY.value, signal_at=b.now, turn_started_at=b.now)
