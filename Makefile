@@ -52,8 +52,9 @@ demo: install tmux ## apply manifests/demo.yaml (no AI subscription needed) and 
 	$(ORCH) apply -f manifests/demo.yaml --wait
 	$(ORCH) get agents
 
-demo-down: install ## delete the demo agents and stop them
+demo-down: install ## delete the demo agents, stop the controller and the empty tmux server
 	$(ORCH) delete -f manifests/demo.yaml
+	$(ORCH) controller stop
 
 bench: install tmux ## run the benchmarks and print their table
 	$(PY) -m bench

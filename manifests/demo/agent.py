@@ -2,7 +2,9 @@
 """A stand-in for an AI coding agent, so `make demo` runs on any machine with no subscription.
 
 It shows a prompt, "thinks" with a spinner and an elapsed timer for each message, then answers,
-like the agent CLIs orch supervises. Standard library only.
+like the agent CLIs orch supervises. A task that mentions "ask" makes it ask a yes/no question
+first, as agent CLIs do before a risky step: answer it with `orch answer NAME y`. Standard library
+only.
 """
 
 import argparse
@@ -38,6 +40,13 @@ def main() -> None:
         line = sys.stdin.readline()
         if not line:
             return
+        if "ask" in line.split():
+            sys.stdout.write("Do you want to proceed? [y/N] ")
+            sys.stdout.flush()
+            reply = sys.stdin.readline().strip().lower()
+            if reply != "y":
+                print(f"[{args.role}] skipped: {line.strip()[:70]}")
+                continue
         if line.strip():
             think(args.think)
             print(f"[{args.role}] done: {line.strip()[:70]}")

@@ -514,6 +514,11 @@ def _by_path(violations: Sequence[Violation]) -> list[Violation]:
 # -- running git ---------------------------------------------------------------------------------
 
 
+def in_repository(workdir: Path) -> bool:
+    """Whether `workdir` is inside a git work tree (guards need one to see changes)."""
+    return _repo(workdir) is not None
+
+
 def _repo(workdir: Path) -> tuple[Path, str] | None:
     """The repository root of `workdir` and the workdir's path inside it (`sub/` or "")."""
     if not Path(workdir).is_dir():

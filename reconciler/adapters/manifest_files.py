@@ -32,6 +32,7 @@ from reconciler.api.manifest import (
     MAX_FILE_BYTES,
     Agent,
     EnvFrom,
+    Notifier,
     Playbook,
     SecretSource,
     shown,
@@ -42,14 +43,14 @@ from reconciler.api.manifest import (
 class Declared:
     """A validated object and where it was declared."""
 
-    obj: Agent | Playbook
+    obj: Agent | Playbook | Notifier
     file: str
     """Absolute path of the manifest file."""
     line: int
     """1-based line where the object's document starts."""
 
     @property
-    def kind(self) -> Literal["Agent", "Playbook"]:
+    def kind(self) -> Literal["Agent", "Playbook", "Notifier"]:
         """The object's kind."""
         return self.obj.kind
 
@@ -57,6 +58,29 @@ class Declared:
     def name(self) -> str:
         """The object's name."""
         return self.obj.metadata.name
+
+
+#: File names `apply -f DIR` reads.
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+def manifest_paths(given: Sequence[str], recursive: bool) -> list[str]:
+    """Files named by `-f`: a file as given; a folder's `*.yaml`/`*.yml` (with `recursive`, of
+    its subfolders too), in name order. ManifestError for a folder without any."""
+    paths: list[str] = []
+    for entry in given:
+        folder = Path(entry)
+        if not folder.is_dir():
+            paths.append(entry)
+            continue
+        pattern = "**/*" if recursive else "*"
+        found = sorted(
+            str(p) for p in folder.glob(pattern) if p.suffix in MANIFEST_SUFFIXES and p.is_file()
+        )
+        if not found:
+            raise ManifestError(entry, None, "", "no *.yaml or *.yml files in this folder")
+        paths.extend(found)
+    return paths
 
 
 def load_files(paths: Sequence[str | Path]) -> list[Declared]:
@@ -261,7 +285,7 @@ class _PlainBuilder:
 # --- validation errors to file:line and field --------------------------------------------------
 
 
-def _validate(document: _Document, file: str) -> Agent | Playbook:
+def _validate(document: _Document, file: str) -> Agent | Playbook | Notifier:
     try:
         return MANIFEST.validate_python(document.data)
     except ValidationError as error:

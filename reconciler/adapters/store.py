@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -24,6 +24,7 @@ from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.api.actions import Action
 from reconciler.api.activity import Activity
 from reconciler.api.errors import InvalidInput, Unavailable
+from reconciler.api.intents import AgentIntent, AnswerOutcome, PendingAnswer
 from reconciler.api.status import (
     AgentRecord,
     AgentState,
@@ -93,6 +94,16 @@ CREATE TABLE IF NOT EXISTS usage (
 CREATE INDEX IF NOT EXISTS usage_time ON usage (time);
 CREATE TABLE IF NOT EXISTS usage_files (
     agent TEXT NOT NULL, path TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (agent, path)
+);
+CREATE TABLE IF NOT EXISTS agent_intents (
+    name TEXT PRIMARY KEY, held_by TEXT, held_at REAL,
+    request_seq INTEGER NOT NULL DEFAULT 0, request_verb TEXT NOT NULL DEFAULT '',
+    request_by TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, agent TEXT NOT NULL, text TEXT NOT NULL,
+    keys TEXT NOT NULL, enter INTEGER NOT NULL, by TEXT NOT NULL, created REAL NOT NULL,
+    done_at REAL, answered INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_object ON events (object, id);
 CREATE INDEX IF NOT EXISTS transitions_object ON transitions (object, id);
@@ -265,8 +276,11 @@ class Store:
         self.path = state_dir / DB_NAME
         try:
             self.state_dir = ensure_state_dir(state_dir)
-            fd = open_private(self.path, os.O_CREAT | os.O_RDWR)
-            os.close(fd)
+            if not self.path.exists():
+                # Created private before SQLite opens it (a planted symlink is refused). Never
+                # open and close an existing store file ourselves: closing any descriptor of it
+                # drops every POSIX lock this process holds on it, another connection's included.
+                os.close(open_private(self.path, os.O_CREAT | os.O_RDWR))
             os.chmod(self.path, 0o600)
             self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
@@ -537,16 +551,6 @@ class Store:
                 )
             )
         return found
-
-    @_translated
-    def intents(self, obj: str, limit: int = 10) -> list[tuple[int, str, str, str]]:
-        """The newest intents of `obj` as (id, actions, outcome, error), oldest first."""
-        rows = self._conn.execute(
-            "SELECT id, actions, outcome, error FROM intents WHERE object=? ORDER BY id DESC"
-            " LIMIT ?",
-            (obj, limit),
-        ).fetchall()
-        return [tuple(row) for row in reversed(rows)]
 
     # -- messages (queued by `orch send`, delivered by the controller) -----------------------
 
@@ -860,6 +864,83 @@ class Store:
             )
             for row in reversed(rows)
         ]
+
+    # -- operator intents (written by `orch stop|start|restart|answer`, served by the controller) --
+
+    def hold_agent(self, name: str, by: str) -> None:
+        """`orch stop`: keep the agent Stopped until `orch start`."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO agent_intents (name, held_by, held_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET held_by=excluded.held_by,"
+                " held_at=excluded.held_at",
+                (name, by, time.time()),
+            )
+
+    def request_start(self, name: str, verb: str, by: str) -> int:
+        """`orch restart|start`: lift any hold and ask for one (re)start; returns its number."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO agent_intents (name, request_seq, request_verb, request_by)"
+                " VALUES (?, 1, ?, ?) ON CONFLICT (name) DO UPDATE SET held_by=NULL,"
+                " held_at=NULL, request_seq=request_seq + 1, request_verb=excluded.request_verb,"
+                " request_by=excluded.request_by",
+                (name, verb, by),
+            )
+            row = conn.execute(
+                "SELECT request_seq FROM agent_intents WHERE name=?", (name,)
+            ).fetchone()
+            return int(row[0])
+
+    def add_answer(self, agent: str, text: str, keys: Sequence[str], enter: bool, by: str) -> int:
+        """`orch answer`: queue an answer to the agent's live prompt."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO answers (agent, text, keys, enter, by, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (agent, text, json.dumps(list(keys)), int(enter), by, time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def answer_outcome(self, answer_id: int) -> AnswerOutcome | None:
+        """What became of an answer, or None while the controller has not served it."""
+        row = self._conn.execute(
+            "SELECT answered, detail FROM answers WHERE id=? AND done_at IS NOT NULL",
+            (answer_id,),
+        ).fetchone()
+        return AnswerOutcome(answer_id, bool(row[0]), row[1]) if row else None
+
+    def intents(self) -> dict[str, AgentIntent]:
+        """Standing intents by agent, each with its oldest unserved answer."""
+        found: dict[str, AgentIntent] = {}
+        for name, held_by, held_at, seq, verb, by in self._conn.execute(
+            "SELECT name, held_by, held_at, request_seq, request_verb, request_by"
+            " FROM agent_intents"
+        ):
+            found[name] = AgentIntent(held_by, held_at, seq, verb, by)
+        for id_, agent, text, keys, enter, by in self._conn.execute(
+            "SELECT id, agent, text, keys, enter, by FROM answers WHERE done_at IS NULL"
+            " ORDER BY id DESC"
+        ):
+            answer = PendingAnswer(id_, text, tuple(json.loads(keys)), bool(enter), by)
+            found[agent] = replace(found.get(agent, AgentIntent()), answer=answer)
+        return found
+
+    def finish_answers(self, outcomes: Sequence[AnswerOutcome]) -> None:
+        """Mark answers served, before their keys are typed: an answer is never typed twice."""
+        if not outcomes:
+            return
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE answers SET done_at=?, answered=?, detail=? WHERE id=?",
+                [(time.time(), int(o.answered), o.detail, o.id) for o in outcomes],
+            )
+
+    def forget_intents(self, name: str) -> None:
+        """A deleted agent's holds and answers go with it."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM agent_intents WHERE name=?", (name,))
+            conn.execute("DELETE FROM answers WHERE agent=? AND done_at IS NULL", (name,))
 
 
 def _changes(

@@ -222,11 +222,33 @@ class Tmux:
             [self.tmux_bin, "-L", self.socket_name, "attach-session", "-t", _session_target(name)],
         )
 
+    def attach_and_wait(self, name: str) -> None:
+        """Attach this terminal to session NAME until the person detaches (for `orch top`)."""
+        subprocess.run(
+            [self.tmux_bin, "-L", self.socket_name, "attach-session", "-t", _session_target(name)],
+            check=False,
+        )
+
     def kill_session(self, name: str) -> None:
         """Kill session NAME; a session (or server) that is already gone is fine."""
         result = self._run(("kill-session", "-t", _session_target(name)))
         if not result.ok and not _has(result.err, _NO_SERVER + _MISSING):
             raise self._error(result.err)
+
+    def version(self) -> str | None:
+        """The tmux version (`3.3a`), or None when tmux cannot be run."""
+        try:
+            out = self._run(("-V",)).out.decode(errors="replace").strip()
+        except Unavailable:
+            return None
+        return out.removeprefix("tmux ").strip() or None
+
+    def kill_server_if_empty(self) -> bool:
+        """Stop the server when it holds no sessions (`exit-empty off` keeps an empty one alive);
+        True when one was stopped."""
+        if self.observe():
+            return False
+        return self._run(("kill-server",)).ok
 
     def session_exists(self, name: str) -> bool:
         """Whether session NAME exists (False when no server runs)."""

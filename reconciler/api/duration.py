@@ -69,6 +69,27 @@ def format_duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
+def human_duration(seconds: float) -> str:
+    """A measured time as people read it: whole seconds from 1s up ("15s", "2m5s"), ms below."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "0s"
+    return format_duration(seconds if seconds < 1 else round(seconds))
+
+
+def human_size(size: int) -> str:
+    """A byte count as people read it: "1 byte", "512 bytes", "195 KiB", "3.2 MiB"."""
+    if size == 1:
+        return "1 byte"
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
 def _invalid(
     value: object, reason: str = "use 500ms, 10s, 30m, 1h30m or a number of seconds"
 ) -> ValueError:

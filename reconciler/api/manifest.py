@@ -500,12 +500,90 @@ class Playbook(_Model):
     spec: PlaybookSpec
 
 
-Manifest = Annotated[Agent | Playbook, Field(discriminator="kind")]
-MANIFEST: TypeAdapter[Agent | Playbook] = TypeAdapter(Manifest)
+NotifyReason = Literal[
+    "AwaitingHuman",
+    "CrashLooping",
+    "CoolingDown",
+    "ApprovalNeeded",
+    "RunFailed",
+    "RunSucceeded",
+    "DeliveryUnconfirmed",
+]
+
+
+def _check_http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/?#]+", value):
+        raise ValueError(f"invalid URL {shown(value)}: use http:// or https://")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+
+
+class WebhookSpec(_Model):
+    """POST the notice as JSON to a URL."""
+
+    url: HttpUrl
+    """Where the notice is POSTed."""
+    headers: dict[str, str] = {}
+    """Extra request headers (tokens): never printed by get, describe or events."""
+
+
+class NtfySpec(_Model):
+    """Publish the notice's message to an ntfy topic URL (https://ntfy.sh/TOPIC)."""
+
+    url: HttpUrl
+    """The topic URL."""
+    headers: dict[str, str] = {}
+    """Extra request headers (an access token): never printed."""
+
+
+class SlackSpec(_Model):
+    """Post the notice to a Slack incoming webhook."""
+
+    webhook_url: HttpUrl
+    """The incoming-webhook URL (a secret: never printed)."""
+
+
+class NotifierSpec(_Model):
+    """When and how people are told that they are needed."""
+
+    on: list[NotifyReason] = Field(min_length=1)
+    """The transitions that send a notice."""
+    selector: dict[str, str] = {}
+    """Only agents with these labels (runs: their current step's agent); empty: all."""
+    webhook: WebhookSpec | None = None
+    """POST JSON {reason, object, state, message, time, prompt}."""
+    ntfy: NtfySpec | None = None
+    """Publish to an ntfy topic."""
+    slack: SlackSpec | None = None
+    """Post to a Slack incoming webhook."""
+    command: NonBlank | None = None
+    """Run by /bin/sh with ORCH_REASON, ORCH_OBJECT, ORCH_STATE, ORCH_MESSAGE, ORCH_PROMPT set."""
+    throttle: Duration = 0.0
+    """At most one notice per object and reason in this time."""
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> Self:
+        _exactly_one(self, ("webhook", "ntfy", "slack", "command"))
+        return self
+
+
+class Notifier(_Model):
+    """Tells people when they are needed: an agent waits for a human, a run fails, ..."""
+
+    api_version: ApiVersion
+    kind: Literal["Notifier"]
+    metadata: ObjectMeta
+    spec: NotifierSpec
+
+
+Manifest = Annotated[Agent | Playbook | Notifier, Field(discriminator="kind")]
+MANIFEST: TypeAdapter[Agent | Playbook | Notifier] = TypeAdapter(Manifest)
 
 
 def manifest_json_schema() -> dict[str, Any]:
-    """JSON Schema of one manifest document (an Agent or a Playbook), for editors."""
+    """JSON Schema of one manifest document (an Agent, a Playbook or a Notifier), for editors."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "orch manifest",

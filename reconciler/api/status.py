@@ -140,7 +140,8 @@ class AgentRecord:
     the last turn start they reported, `session_id` the CLI's own session id.
     `enter_due` is when a typed answer, nudge or resume text gets its Enter; `keys_sent_at` is
     set (written ahead) while a prompt answer or that Enter is on its way, so a controller that
-    died meanwhile never sends them twice.
+    died meanwhile never sends them twice; `request_seen` is the last `orch restart|start`
+    served, and `manual_restarts` counts those restarts apart from crashes.
     """
 
     name: str
@@ -174,6 +175,8 @@ class AgentRecord:
     turn_started_at: float | None = None
     session_id: str = ""
     keys_sent_at: float | None = None
+    request_seen: int = 0
+    manual_restarts: int = 0
     conditions: tuple[Condition, ...] = field(default=())
     uid: str = ""  # the agent object this record is about ("" in records older than uids)
 

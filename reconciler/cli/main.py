@@ -8,133 +8,81 @@ anything else is an internal error, never a traceback on the console.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 # Only what the read paths and `send` need is imported here; every other command imports its own
 # dependencies (pydantic models, YAML loader, tmux, watchdog, the controller) when it runs.
 from reconciler.adapters.deadline import wait_until
-from reconciler.adapters.environment import use_controller_environment
-from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Change, Store, StoredObject, StoredRun
+from reconciler.adapters.store import Change, StoredObject, StoredRun
 from reconciler.adapters.wake import notify
-from reconciler.api.duration import parse_duration
+from reconciler.api.duration import format_duration, parse_duration
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.api.status import AgentState
-from reconciler.cli.output import list_document, table, to_json, to_yaml
+from reconciler.cli.completion import (
+    complete_agents,
+    complete_kinds,
+    complete_names,
+    complete_playbooks,
+    complete_refs,
+    complete_runs,
+    completion_script,
+)
+from reconciler.cli.installation import (
+    POLL_SECONDS,
+    Installation,
+    installation,
+    installation_options,
+    who,
+)
+from reconciler.cli.listing import Listing, check_output, listing, selector_option
+from reconciler.cli.listing import render as render_listing
+from reconciler.cli.operate import COMMANDS as OPERATING_COMMANDS
+from reconciler.cli.output import list_document, to_json, to_yaml
 from reconciler.cli.render import (
-    AGENT_COLUMNS,
-    AGENT_WIDE_COLUMNS,
-    RUN_COLUMNS,
-    agent_item,
-    agent_row,
+    EVENT_COLUMNS,
+    EVENT_MIN_WIDTHS,
     describe_agent,
+    describe_document,
     describe_run,
     event_item,
+    event_row,
     event_table,
-    run_item,
-    run_row,
     usage_table,
 )
+from reconciler.cli.watch import FixedColumns, RowWatch
 from reconciler.core.sanitize import check_size, sanitize
+from reconciler.core.secrets import redacted
 
 if TYPE_CHECKING:
     from reconciler.adapters.git import WorktreeStatus
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-SOCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-#: How often `-w` and `--wait` look at the store again.
-POLL_SECONDS = 0.1
-
-
-@dataclass
-class Installation:
-    """The state dir and tmux socket every command works on."""
-
-    state_dir: Path
-    socket: str
-
-    @cached_property
-    def store(self) -> Store:
-        """The store, opened on first use (creating the state dir 0700)."""
-        return Store(self.state_dir)
-
-    @property
-    def paths(self) -> StatePaths:
-        """Files of this installation."""
-        return StatePaths(self.state_dir)
-
-    def start_controller(self) -> None:
-        """Wake the controller, starting one in the background if none runs."""
-        from reconciler.adapters.tmux import require_tmux
-        from reconciler.controller.daemon import ensure_controller
-
-        require_tmux()
-        ensure_controller(self.state_dir, self.socket)
-        notify(self.paths.wake)
-
-
-def _set_state_dir(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(dict)["state_dir"] = value
-
-
-def _set_socket(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(dict)["socket"] = value
-
-
-def installation_options(command: F) -> F:
-    """`--state-dir` and `--socket`, accepted before or after the command name."""
-    command = click.option(
-        "--state-dir",
-        metavar="DIR",
-        expose_value=False,
-        callback=_set_state_dir,
-        help="state dir (env ORCH_STATE_DIR, default ./state)",
-    )(command)
-    return click.option(
-        "--socket",
-        metavar="NAME",
-        expose_value=False,
-        callback=_set_socket,
-        help="tmux socket name (env ORCH_TMUX_SOCKET, default orch)",
-    )(command)
-
-
-def installation() -> Installation:
-    """The installation chosen by flags, then environment, then defaults."""
-    options = click.get_current_context().find_root().ensure_object(dict)
-    state_dir = options.get("state_dir") or os.environ.get("ORCH_STATE_DIR") or "./state"
-    socket = options.get("socket") or os.environ.get("ORCH_TMUX_SOCKET") or "orch"
-    if not SOCKET_NAME.match(socket):
-        raise InvalidInput(
-            f"--socket: invalid tmux socket name {socket!r} (use letters, digits, _.-)"
-        )
-    return Installation(Path(state_dir).expanduser().resolve(), socket)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @installation_options
 @click.option(
     "--debug", is_flag=True, expose_value=False, help="print the traceback of an internal error"
 )
 @click.version_option(package_name="orch", prog_name="orch")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """orch: keeps a team of CLI coding agents running in tmux, declared in YAML manifests."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 # -- apply, diff, delete -------------------------------------------------------------------------
+
+
+RECURSIVE = click.option(
+    "-R", "--recursive", is_flag=True, help="with a folder for -f: its subfolders too"
+)
 
 
 def _print_changes(changes: Sequence[Change], suffix: str = "") -> None:
@@ -151,22 +99,28 @@ def _print_changes(changes: Sequence[Change], suffix: str = "") -> None:
     multiple=True,
     required=True,
     metavar="FILE",
-    help="manifest file (repeatable)",
+    help="manifest file or folder (repeatable)",
 )
+@RECURSIVE
 @click.option("--wait", is_flag=True, help="return when every agent of the files is Running")
 @click.option("--timeout", default="120s", show_default=True, help="how long --wait waits")
 @click.option(
     "--force-conflicts", is_flag=True, help="take over objects another applied file declares"
 )
-def apply(files: tuple[str, ...], wait: bool, timeout: str, force_conflicts: bool) -> None:
-    """Record FILE's objects as the desired state; remove those it no longer declares."""
+def apply(
+    files: tuple[str, ...], recursive: bool, wait: bool, timeout: str, force_conflicts: bool
+) -> None:
+    """Record FILE's objects as the desired state; remove those it no longer declares.
+
+    A folder stands for its *.yaml and *.yml files (with -R, its subfolders' too)."""
+    from reconciler.adapters.manifest_files import manifest_paths
     from reconciler.adapters.tmux import require_tmux
     from reconciler.controller.apply import apply_files
 
     inst = installation()
     limit = _duration_option("--timeout", timeout)
     require_tmux()
-    changes = apply_files(inst.store, files, force_conflicts)
+    changes = apply_files(inst.store, manifest_paths(files, recursive), force_conflicts)
     _print_changes(changes)
     inst.start_controller()
     if wait:
@@ -191,47 +145,73 @@ def _wait_running(inst: Installation, names: list[str], limit: float) -> None:
 @cli.command()
 @installation_options
 @click.option("-f", "--filename", "files", multiple=True, required=True, metavar="FILE")
-def diff(files: tuple[str, ...]) -> None:
-    """Show what `apply` would change; change nothing."""
+@RECURSIVE
+def diff(files: tuple[str, ...], recursive: bool) -> None:
+    """Show what `apply` would change, change nothing; exit 0 when nothing, 1 when something."""
     import difflib
 
+    from reconciler.adapters.manifest_files import manifest_paths
     from reconciler.controller.apply import declarations
 
     inst = installation()
-    declared, sources = declarations(files)
-    changes = inst.store.plan_apply(declared, sources)
+    declared, sources = declarations(manifest_paths(files, recursive))
+    if inst.has_state():
+        planned = inst.store.plan_apply(declared, sources)
+    else:  # nothing applied yet: everything would be created (and no state dir is made)
+        planned = [Change(d.kind, d.name, "created", None, d.document) for d in declared]
+    changes = [c for c in planned if c.verb != "unchanged"]
     for change in changes:
-        if change.verb == "unchanged":
-            continue
-        click.echo(f"{change.kind.lower()}/{change.name} {change.verb}")
-        old = to_yaml(change.old).splitlines() if change.old else []
-        new = to_yaml(change.new).splitlines() if change.new else []
-        for line in difflib.unified_diff(old, new, "live", "manifest", lineterm="", n=2):
-            click.echo(f"  {line}")
+        ref = f"{change.kind.lower()}/{change.name}"
+        click.echo(f"{ref} {change.verb}")
+        old = _diff_lines(change.old)
+        new = _diff_lines(change.new)
+        for line in difflib.unified_diff(old, new, f"live/{ref}", f"manifest/{ref}", lineterm=""):
+            click.echo(line)
+    if changes:
+        raise click.exceptions.Exit(1)
+
+
+def _diff_lines(document: dict[str, Any] | None) -> list[str]:
+    """A document as YAML in one field order (keys sorted), secrets redacted."""
+    if document is None:
+        return []
+    return to_yaml(_sorted(redacted(document))).splitlines()
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
 
 
 @cli.command()
 @installation_options
-@click.argument("kind", required=False)
-@click.argument("name", required=False)
+@click.argument(
+    "refs", nargs=-1, metavar="[KIND NAME...|KIND/NAME...]", shell_complete=complete_refs
+)
 @click.option(
     "-f",
     "--filename",
     "files",
     multiple=True,
     metavar="FILE",
-    help="delete every object the file declares",
+    help="delete every object the file (or folder) declares",
 )
-def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
-    """Stop and forget an agent, cancel a run (`delete run NAME`), or remove a file's objects."""
+@RECURSIVE
+def delete(refs: tuple[str, ...], files: tuple[str, ...], recursive: bool) -> None:
+    """Stop and forget agents, cancel runs, or remove a file's objects
+    (`delete agent a b`, `delete agent/a run/r-1`, `delete -f team.yaml`)."""
     inst = installation()
     targets: list[tuple[str, str]] = []
     if files:
-        if kind or name:
+        if refs:
             raise InvalidInput("delete: give either KIND NAME or -f FILE, not both")
+        from reconciler.adapters.manifest_files import manifest_paths
         from reconciler.controller.apply import declarations
 
-        declared, _ = declarations(files)
+        declared, _ = declarations(manifest_paths(files, recursive))
         for decl in declared:
             stored = inst.store.object(decl.kind, decl.name)
             if stored is not None and stored.source != decl.source:
@@ -241,21 +221,67 @@ def delete(kind: str | None, name: str | None, files: tuple[str, ...]) -> None:
                 )
             else:
                 targets.append((decl.kind, decl.name))
-    elif kind and name and _kind(kind) == "Run":
-        _delete_run(inst, name)
-        return
-    elif kind and name:
-        targets = [(_kind(kind), name)]
     else:
-        raise InvalidInput("delete: give KIND NAME (e.g. `orch delete agent executor`) or -f FILE")
-    deleted = [t for t in targets if inst.store.delete_object(*t)]
-    if not files and not deleted:
-        raise NotFound(f'{targets[0][0].lower()} "{targets[0][1]}" not found')
+        targets = _refs(refs)
+    inst.require_state()
+    missing = [t for t in targets if t[0] != "Run" and inst.store.object(*t) is None]
+    missing += [t for t in targets if t[0] == "Run" and inst.store.run(t[1]) is None]
+    if not files:
+        for kind_, name_ in missing:
+            click.echo(f'orch: error: {kind_.lower()} "{name_}" not found', err=True)
+    for _, run_name in [t for t in targets if t[0] == "Run" and t not in missing]:
+        _delete_run(inst, run_name)
+    objects = [t for t in targets if t[0] != "Run" and t not in missing]
+    sources = {t: stored.source for t in objects if (stored := inst.store.object(*t))}
+    deleted = [t for t in objects if inst.store.delete_object(*t)]
+    for kind_, name_ in deleted:
+        if kind_ == "Agent":
+            inst.store.forget_intents(name_)
     if deleted:
         inst.start_controller()
         _wait_forgotten(inst, [n for k, n in deleted if k == "Agent"])
     for kind_, name_ in deleted:
         click.echo(f"{kind_.lower()}/{name_} deleted")
+        if not files:
+            _warn_still_declared(kind_, name_, sources[(kind_, name_)])
+    if missing and not files:
+        raise click.exceptions.Exit(NotFound.exit_code)
+
+
+def _refs(refs: tuple[str, ...]) -> list[tuple[str, str]]:
+    """`KIND NAME [NAME...]` or `KIND/NAME [KIND/NAME...]` as (kind, name) pairs."""
+    if not refs:
+        raise InvalidInput(
+            "delete: give KIND NAME (e.g. `orch delete agent executor`), KIND/NAME or -f FILE"
+        )
+    if "/" in refs[0]:
+        pairs = []
+        for ref in refs:
+            kind, slash, name = ref.partition("/")
+            if not slash or not name:
+                raise InvalidInput(f"delete: expected KIND/NAME, got {ref!r}")
+            pairs.append((_kind(kind), name))
+        return pairs
+    if len(refs) < 2:
+        raise InvalidInput(f"delete: give the name of the {refs[0]} to delete")
+    kind = _kind(refs[0])
+    return [(kind, name) for name in refs[1:]]
+
+
+def _warn_still_declared(kind: str, name: str, source: str) -> None:
+    """A deleted object its file still declares comes back with that file's next save or apply."""
+    from reconciler.controller.apply import declarations
+
+    try:
+        declared, _ = declarations([source])
+    except OrchError:
+        return  # the file is gone or broken: nothing will bring the object back from it
+    if any((d.kind, d.name) == (kind, name) for d in declared):
+        click.echo(
+            f"orch: warning: {source} still declares {kind.lower()}/{name}: the next save or apply"
+            " of that file brings it back (remove it there, or `orch delete -f` the file)",
+            err=True,
+        )
 
 
 def _wait_forgotten(inst: Installation, names: list[str], limit: float = 30.0) -> None:
@@ -296,6 +322,8 @@ KINDS = {
     "pb": "Playbook",
     "run": "Run",
     "runs": "Run",
+    "notifier": "Notifier",
+    "notifiers": "Notifier",
 }
 
 
@@ -303,7 +331,9 @@ def _kind(word: str) -> str:
     try:
         return KINDS[word.lower()]
     except KeyError:
-        raise InvalidInput(f'unknown kind "{word}" (use agents, playbooks or runs)') from None
+        raise InvalidInput(
+            f'unknown kind "{word}" (use agents, playbooks, runs or notifiers)'
+        ) from None
 
 
 def _objects(inst: Installation, kind: str, name: str | None) -> list[StoredObject]:
@@ -315,46 +345,53 @@ def _objects(inst: Installation, kind: str, name: str | None) -> list[StoredObje
     return [stored]
 
 
-OUTPUTS = click.Choice(["wide", "json", "yaml", "name"])
-
-
 @cli.command()
 @installation_options
-@click.argument("kind")
-@click.argument("name", required=False)
-@click.option("-o", "--output", type=OUTPUTS, help="wide | json | yaml | name")
+@click.argument("kind", shell_complete=complete_kinds)
+@click.argument("name", required=False, shell_complete=complete_names)
+@click.option(
+    "-o", "--output", metavar="FORMAT", help="wide | json | yaml | name | jsonpath=TEMPLATE"
+)
+@click.option(
+    "-l", "--selector", metavar="SELECTOR", help="label selector: key=value[,key2=value2]"
+)
 @click.option("-w", "--watch", is_flag=True, help="after the listing, print rows as they change")
-def get(kind: str, name: str | None, output: str | None, watch: bool) -> None:
-    """List agents, playbooks or runs (`get agents`, `get agent NAME -o json`, `get runs`)."""
+def get(kind: str, name: str | None, output: str | None, selector: str | None, watch: bool) -> None:
+    """List agents, playbooks, runs or notifiers (`get agents -l role=executor`, `get agent NAME
+    -o yaml`, `get agents -o jsonpath='{.items[*].metadata.name}'`)."""
     inst = installation()
+    inst.warn_if_no_controller()
     kind = _kind(kind)
-    renderers: dict[str, Callable[[Installation, Any, str | None, bool], str]] = {
-        "Agent": _render_agents,
-        "Playbook": _render_playbooks,
-        "Run": _render_runs,
-    }
-    render = renderers[kind]
-    first = render(inst, _listed(inst, kind, name), output, True)
-    click.echo(first)
+    output = check_output(output)
+    requirements = selector_option(selector)
+    single = name is not None
+
+    def current() -> Listing:
+        return listing(inst.store, kind, name, requirements, output == "wide")
+
+    first = current()
+    tabular = output in (None, "wide")
+    if not (watch and tabular):
+        click.echo(render_listing(first, output, single))
     if not watch:
         return
-    shown = set(first.splitlines())
+    if not tabular:
+        shown = render_listing(first, output, single)
+        while True:
+            time.sleep(POLL_SECONDS * 5)
+            text = render_listing(current(), output, single)
+            if text != shown:
+                click.echo(text)
+                shown = text
+    columns = FixedColumns(first.headers, first.rows, first.min_widths)
+    rows = RowWatch(first.age_column)
+    click.echo(columns.header())
+    for row in rows.changed(first.rows):
+        click.echo(columns.line(row))
     while True:
         time.sleep(POLL_SECONDS * 5)
-        text = render(inst, _listed(inst, kind, name), output, False)
-        for line in text.splitlines():
-            if line not in shown:
-                click.echo(line)
-        shown = set(text.splitlines()) | shown
-
-
-def _listed(inst: Installation, kind: str, name: str | None) -> Any:
-    """What `get KIND [NAME]` lists: desired objects, or playbook runs."""
-    if kind != "Run":
-        return _objects(inst, kind, name)
-    if name is None:
-        return inst.store.runs()
-    return [_run(inst, name)]
+        for row in rows.changed(current().rows):
+            click.echo(columns.line(row))
 
 
 def _run(inst: Installation, name: str) -> StoredRun:
@@ -364,79 +401,14 @@ def _run(inst: Installation, name: str) -> StoredRun:
     return run
 
 
-def _render_runs(
-    inst: Installation, runs: list[StoredRun], output: str | None, header: bool
-) -> str:
-    if output in ("json", "yaml"):
-        document = list_document([run_item(r) for r in runs])
-        return to_json(document) if output == "json" else to_yaml(document).rstrip("\n")
-    if output == "name":
-        return "\n".join(f"run/{r.name}" for r in runs)
-    if not runs:
-        return "No runs found." if header else ""
-    text = table(RUN_COLUMNS, [run_row(r) for r in runs])
-    return text if header else "\n".join(text.splitlines()[1:])
-
-
-def _render_agents(
-    inst: Installation, objects: list[StoredObject], output: str | None, header: bool
-) -> str:
-    records = inst.store.agent_records()
-    usage = inst.store.usage_totals("agent")
-    if output in ("json", "yaml"):
-        document = list_document(
-            [agent_item(o, records.get(o.name), usage.get(o.name)) for o in objects]
-        )
-        return to_json(document) if output == "json" else to_yaml(document).rstrip("\n")
-    if output == "name":
-        return "\n".join(f"agent/{o.name}" for o in objects)
-    wide = output == "wide"
-    headers = AGENT_COLUMNS + (AGENT_WIDE_COLUMNS if wide else ())
-    rows = [agent_row(o, records.get(o.name), wide, usage.get(o.name)) for o in objects]
-    if not rows:
-        return "No agents found." if header else ""
-    text = table(headers, rows)
-    return text if header else "\n".join(text.splitlines()[1:])
-
-
-def _render_playbooks(
-    inst: Installation, objects: list[StoredObject], output: str | None, header: bool
-) -> str:
-    items = [
-        {
-            **o.document,
-            "metadata": {**o.document["metadata"], "uid": o.uid, "generation": o.generation},
-        }
-        for o in objects
-    ]
-    if output in ("json", "yaml"):
-        document = list_document(items)
-        return to_json(document) if output == "json" else to_yaml(document).rstrip("\n")
-    if output == "name":
-        return "\n".join(f"playbook/{o.name}" for o in objects)
-    if not objects:
-        return "No playbooks found." if header else ""
-    text = table(
-        ("name", "steps", "agents"),
-        [
-            (
-                o.name,
-                len(o.document["spec"]["steps"]),
-                ",".join(sorted({s["agent"] for s in o.document["spec"]["steps"]})),
-            )
-            for o in objects
-        ],
-    )
-    return text if header else "\n".join(text.splitlines()[1:])
-
-
 @cli.command()
 @installation_options
-@click.argument("kind")
-@click.argument("name")
+@click.argument("kind", shell_complete=complete_kinds)
+@click.argument("name", shell_complete=complete_names)
 def describe(kind: str, name: str) -> None:
     """Show an object's spec, status, conditions, recent transitions and events."""
     inst = installation()
+    inst.warn_if_no_controller()
     kind = _kind(kind)
     if kind == "Run":
         run = _run(inst, name)
@@ -444,8 +416,8 @@ def describe(kind: str, name: str) -> None:
         click.echo(describe_run(run, inst.store.events(f"run/{name}", limit=30), usage))
         return
     (stored,) = _objects(inst, kind, name)
-    if kind == "Playbook":
-        click.echo(to_yaml(stored.document).rstrip("\n"))
+    if kind in ("Playbook", "Notifier"):
+        click.echo(describe_document(stored, inst.store.events(f"{kind.lower()}/{name}", limit=15)))
         return
     obj = f"agent/{name}"
     click.echo(
@@ -484,24 +456,32 @@ def _worktree(
 def events(output: str | None, watch: bool, for_object: str | None) -> None:
     """The event log, oldest first."""
     inst = installation()
+    inst.require_state()
     found = inst.store.events(for_object, limit=None if output else 200)
     if output:
         document = list_document([event_item(e) for e in found])
         click.echo(to_json(document) if output == "json" else to_yaml(document).rstrip("\n"))
-    elif found:
+    elif found and not watch:
         click.echo(event_table(found))
     elif not watch:
         click.echo("No events found.")
     if not watch:
         return
+    columns = FixedColumns(EVENT_COLUMNS, [event_row(e) for e in found], EVENT_MIN_WIDTHS)
+    if not output:
+        click.echo(columns.header())
+        for event in found:
+            click.echo(columns.line(event_row(event)))
     last = found[-1].id if found else 0
     while True:
         time.sleep(POLL_SECONDS * 5)
-        new = inst.store.events(for_object, after_id=last)
-        if new:
-            rows = event_table(new).splitlines()
-            click.echo("\n".join(rows[1:] if found or last else rows))
-            last = new[-1].id
+        for event in inst.store.events(for_object, after_id=last):
+            if output:
+                item = event_item(event)
+                click.echo(to_json(item) if output == "json" else "---\n" + to_yaml(item).rstrip())
+            else:
+                click.echo(columns.line(event_row(event)))
+            last = event.id
 
 
 # -- messages ----------------------------------------------------------------------------------
@@ -509,7 +489,7 @@ def events(output: str | None, watch: bool, for_object: str | None) -> None:
 
 @cli.command()
 @installation_options
-@click.argument("agent")
+@click.argument("agent", shell_complete=complete_agents)
 @click.argument("text", required=False)
 @click.option(
     "--from", "sender", metavar="AGENT", help="the sending agent (checked against talksTo)"
@@ -532,12 +512,18 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
         raise InvalidInput("send: the message is empty")
     sender = _sender(inst, sender)
     recipient = _check_route(inst, sender, agent)
+    _check_will_run(inst, agent)
     if message.removed:
         click.echo(f"orch: warning: removed {message.removed} control characters", err=True)
     message_id = inst.store.enqueue(agent, sender or "user", message.text, recipient.uid)
     click.echo(f"message/{message_id} queued for agent/{agent}")
     inst.start_controller()
     if wait:
+        click.echo(
+            f"waiting up to {format_duration(limit)} for agent/{agent} to take message/"
+            f"{message_id} (Ctrl-C stops waiting; the message stays queued)",
+            err=True,
+        )
         _wait_delivered(inst, message_id, limit)
         click.echo(f"message/{message_id} delivered")
 
@@ -574,6 +560,25 @@ def _check_route(inst: Installation, sender: str | None, agent: str) -> StoredOb
     return recipient
 
 
+def _check_will_run(inst: Installation, agent: str) -> None:
+    """Refuse a message for an agent that will never run again: it could never be delivered."""
+    record = inst.store.agent_record(agent)
+    stored = inst.store.object("Agent", agent)
+    if record is None or stored is None or record.state is not AgentState.STOPPED:
+        return
+    policy = stored.document["spec"].get("restartPolicy", "Always")
+    held = record.reason == "StoppedByUser"
+    finished = record.reason in ("Completed", "Exited") and (
+        policy == "Never" or (policy == "OnFailure" and record.exit_code == 0)
+    )
+    if held or finished:
+        why = record.message.split(";")[0] or record.reason
+        raise InvalidInput(
+            f'agent "{agent}" is Stopped and will not run again ({why}); the message would never'
+            f" be delivered: `orch start agent {agent}` starts it"
+        )
+
+
 def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
     """Wait until the message left the queue; an error unless the agent took it."""
     from reconciler.core.delivery import FINISHED, Phase
@@ -590,17 +595,18 @@ def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
 
 @cli.command()
 @installation_options
-@click.argument("agent")
+@click.argument("agent", shell_complete=complete_agents)
 @click.option("--tail", type=click.IntRange(min=0), metavar="N", help="only the last N lines")
 @click.option("-f", "--follow", is_flag=True, help="keep printing what the agent prints")
 def logs(agent: str, tail: int | None, follow: bool) -> None:
     """Everything the agent's pane printed (escape sequences stripped), across restarts."""
-    inst = installation()
-    if inst.store.object("Agent", agent) is None and inst.store.agent_record(agent) is None:
-        raise NotFound(f'agent "{agent}" not found')
     from reconciler.adapters.agentlog import follow as follow_log
     from reconciler.adapters.agentlog import log_path, read_log
 
+    inst = installation()
+    inst.require_state()
+    if inst.store.object("Agent", agent) is None and inst.store.agent_record(agent) is None:
+        raise NotFound(f'agent "{agent}" not found')
     path = log_path(inst.paths.agent_dir(agent))
     if follow:
         for line in follow_log(path, tail):
@@ -615,7 +621,7 @@ def logs(agent: str, tail: int | None, follow: bool) -> None:
 
 @cli.command("run")
 @installation_options
-@click.argument("playbook")
+@click.argument("playbook", shell_complete=complete_playbooks)
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="a parameter")
 def run_playbook(playbook: str, params: tuple[str, ...]) -> None:
     """Start a run of PLAYBOOK; prints run/NAME created."""
@@ -647,7 +653,7 @@ def run_playbook(playbook: str, params: tuple[str, ...]) -> None:
 
 @cli.command()
 @installation_options
-@click.argument("run")
+@click.argument("run", shell_complete=complete_runs)
 @click.argument("step", required=False)
 def approve(run: str, step: str | None) -> None:
     """Pass the approval gate RUN waits at (or STEP's)."""
@@ -677,7 +683,7 @@ def step() -> None:
 
 @step.command("done")
 @installation_options
-@click.argument("run")
+@click.argument("run", shell_complete=complete_runs)
 def step_done(run: str) -> None:
     """Say the current step of RUN is done (the agent's outputs are written)."""
     from reconciler.core.runs import StepPhase
@@ -716,29 +722,7 @@ def signal_command(agent: str, event: str, payload: str | None) -> None:
 
 @cli.command()
 @installation_options
-@click.option(
-    "--take-over",
-    is_flag=True,
-    help="stop a controller already running for the state dir and take its place",
-)
-def controller(take_over: bool) -> None:
-    """Run the control loop in the foreground (what the systemd unit starts)."""
-    from reconciler.adapters.tmux import require_tmux
-
-    inst = installation()
-    require_tmux()
-    from reconciler.adapters.statedir import ensure_state_dir
-    from reconciler.controller.loop import Controller, configure_logging
-
-    ensure_state_dir(inst.state_dir)
-    use_controller_environment(inst.state_dir, inst.socket)
-    configure_logging(inst.paths)
-    Controller(inst.state_dir, inst.socket).run(take_over=take_over)
-
-
-@cli.command()
-@installation_options
-@click.argument("agent")
+@click.argument("agent", shell_complete=complete_agents)
 def attach(agent: str) -> None:
     """Attach this terminal to the agent's tmux session (detach with C-b d)."""
     from reconciler.adapters.tmux import Tmux, require_tmux
@@ -821,11 +805,67 @@ def usage(by: Literal["agent", "account", "run", "step"], since: str, output: st
 
 
 @cli.command()
+@installation_options
+def top() -> None:
+    """A live full-screen view of agents and runs (keys: answer, approve, restart, stop, start,
+    attach, logs, describe; q quits)."""
+    from reconciler.controller.daemon import controller_running
+
+    inst = installation()
+    inst.warn_if_no_controller()
+    # Imported here: Textual takes a while to load and no other command needs it.
+    from reconciler.cli.top import TopApp
+
+    def wake() -> None:
+        if controller_running(inst.paths):
+            notify(inst.paths.wake)
+        else:
+            inst.start_controller()
+
+    TopApp(
+        inst.store,
+        inst.paths,
+        inst.socket,
+        who("orch top"),
+        wake,
+        lambda: controller_running(inst.paths),
+    ).run()
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the completion script for SHELL, names of agents, runs and playbooks included.
+
+    bash: `source <(orch completion bash)` (or write it to ~/.local/share/bash-completion/
+    completions/orch); zsh: `source <(orch completion zsh)`; fish: `orch completion fish >
+    ~/.config/fish/completions/orch.fish`."""
+    click.echo(completion_script(cli, shell))
+
+
+@cli.command()
+def version() -> None:
+    """Versions of orch, tmux and Python."""
+    import importlib.metadata
+    import platform
+
+    from reconciler.adapters.tmux import Tmux
+
+    click.echo(f"orch {importlib.metadata.version('orch')}")
+    click.echo(f"tmux {Tmux('orch').version() or 'not installed (apt-get install tmux)'}")
+    click.echo(f"python {platform.python_version()}")
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of manifests, for editors."""
     from reconciler.api.manifest import manifest_json_schema
 
     click.echo(to_json(manifest_json_schema()))
+
+
+for _command in OPERATING_COMMANDS:
+    cli.add_command(_command)
 
 
 def _duration_option(flag: str, value: str) -> float:

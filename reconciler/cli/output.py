@@ -72,10 +72,18 @@ def to_yaml(document: Any) -> str:
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    yaml.width = 4096  # long paths and commands stay on one line
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.representer.add_representer(str, _represent_text)
     stream = io.StringIO()
     yaml.dump(document, stream)
     return stream.getvalue()
+
+
+def _represent_text(representer: Any, text: str) -> Any:
+    """Multi-line text (a playbook's prompt) as a literal block: its line breaks printed as such."""
+    style = "|" if "\n" in text else None
+    return representer.represent_scalar("tag:yaml.org,2002:str", text, style=style)
 
 
 def list_document(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 from reconciler.api.activity import Activity
+from reconciler.api.duration import human_duration, human_size
 from reconciler.api.status import AgentRecord, AgentState
-from reconciler.cli.output import age, iso, local_time, table
+from reconciler.cli.output import age, iso, local_time, table, to_yaml
+from reconciler.core.secrets import redacted
 from reconciler.core.signals import AgentSignal
 from reconciler.core.usage import UsageTotals
 
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
 AGENT_WIDE_COLUMNS = ("activity", "since", "pid", "profile", "tokens", "cost", "command", "message")
+#: Least widths `get -w` gives the columns, so rows printed later line up with the header: the
+#: longest state (AwaitingHuman), a restart count, an age, a reason, an activity (Waiting).
+AGENT_MIN_WIDTHS = (12, 13, 8, 5, 20, 8, 5, 7, 7, 6, 6, 24)
 
 
 def agent_status(record: AgentRecord | None, usage: UsageTotals | None = None) -> dict[str, Any]:
@@ -46,6 +51,7 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
         "state": record.state.value,
         "activity": record.activity.value,
         "restarts": record.restarts,
+        "manualRestarts": record.manual_restarts,
         "reason": record.reason,
         "message": record.message,
         "since": iso(record.since),
@@ -123,7 +129,7 @@ def agent_row(
             count(usage.tokens) if usage else "",
             f"${usage.cost_usd:.2f}" if usage else "",
             spec["command"],
-            status["message"],
+            _live_message(record, time.time()) if record else status["message"],
         ]
     return row
 
@@ -144,6 +150,9 @@ def describe_agent(
     `worktree` is the agent's worktree and where it stands, for an agent with a workspace;
     `signals` the agent's last own signals, newest first.
     """
+    from reconciler.api.manifest import Agent  # pydantic: loaded only by `describe agent`
+    from reconciler.core.planner import restart_command
+
     now = time.time()
     spec = stored.document["spec"]
     labels = stored.document["metadata"].get("labels") or {}
@@ -154,21 +163,22 @@ def describe_agent(
         ("Source", f"{stored.source}:{stored.line}" if stored.line else stored.source),
         ("Generation", stored.generation),
         ("Command", spec["command"]),
-        ("Restart Command", spec.get("restartCommand") or "<command>"),
+        ("Restart Command", restart_command(Agent.model_validate(stored.document))),
         ("Workdir", spec.get("workdir")),
         ("Profile", spec.get("profile", "generic")),
         ("Restart Policy", spec.get("restartPolicy", "Always")),
         *_worktree_fields(spec, worktree),
         ("Usage", _usage_line(usage)),
+        *_supervision(spec),
         ("State", status["state"]),
         ("Activity", status["activity"]),
         ("Reason", status["reason"]),
-        ("Message", status["message"]),
+        ("Message", _live_message(record, now) if record else status["message"]),
     ]
     if record is not None:
         fields += [
             ("Since", f"{local_time(record.since)} ({age(record.since, now)} ago)"),
-            ("Restarts", record.restarts),
+            ("Restarts", f"{record.restarts} (manual: {record.manual_restarts})"),
             ("PID", record.pid if record.pid is not None else "<none>"),
             ("Last Exit Code", record.exit_code if record.exit_code is not None else "<none>"),
             ("Signals", record.signals),
@@ -180,6 +190,7 @@ def describe_agent(
             fields.append(("Cooldown Until", local_time(record.cooldown_until)))
     width = max(len(label) for label, _ in fields) + 2
     lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
+    lines += _rules(spec)
     conditions = record.conditions if record else ()
     lines.append("Conditions:")
     lines.append(
@@ -224,7 +235,7 @@ def describe_agent(
                     (
                         m.id,
                         m.sender,
-                        f"{len(m.text.encode())}B",
+                        human_size(len(m.text.encode())),
                         age(m.created, now),
                         "Uncertain" if m.phase == "uncertain" else m.phase,
                         local_time(m.delivered_at) if m.delivered_at else "",
@@ -316,12 +327,83 @@ def usage_table(totals: dict[str, UsageTotals], by: str) -> str:
     return table((by, "calls", "input", "output", "cache read", "cost"), rows)
 
 
+#: Columns of `orch events`, and the least widths `events -w` gives them so later rows align.
+EVENT_COLUMNS = ("last seen", "type", "reason", "object", "message")
+EVENT_MIN_WIDTHS = (9, 7, 20, 24, 0)
+
+
+def event_row(event: StoredEvent, now: float | None = None) -> list[Any]:
+    """One event as a row of `orch events`."""
+    return [age(event.time, now), event.type, event.reason, event.object, event.message]
+
+
+def _live_message(record: AgentRecord, now: float) -> str:
+    """The status message, with "alive for" computed now rather than when it was written."""
+    if record.state is AgentState.RUNNING and record.reason == "Started":
+        started = record.started_at if record.started_at is not None else record.since
+        return f"running: alive for {human_duration(now - started)}"
+    return record.message
+
+
+def _supervision(spec: dict[str, Any]) -> list[tuple[str, Any]]:
+    """One line each for stale, idle, crash-loop, rate-limit and talksTo settings."""
+    fields: list[tuple[str, Any]] = []
+    stale = spec.get("stale")
+    if stale:
+        nudge = f" (nudge {stale.get('nudge')!r})" if stale.get("action") == "nudge" else ""
+        fields.append(("Stale", f"after {stale.get('after')}: {stale.get('action')}{nudge}"))
+    idle = spec.get("idle")
+    if idle:
+        fields.append(("Idle", f"after {idle.get('after')}: {idle.get('action')}"))
+    loop = spec.get("crashLoop") or {}
+    if loop:
+        fields.append(
+            (
+                "Crash Loop",
+                (
+                    f"{loop.get('maxRestarts')} restarts within {loop.get('window')}, backoff "
+                    f"{loop.get('backoff')} up to {loop.get('maxBackoff')}"
+                ),
+            )
+        )
+    limit = spec.get("rateLimit")
+    if limit:
+        account = f", account {limit['account']}" if limit.get("account") else ""
+        fields.append(
+            (
+                "Rate Limit",
+                f"cooldown {limit.get('cooldown')}, resume {limit.get('resume')!r}{account}"
+                + (f", patterns {limit['patterns']}" if limit.get("patterns") else ""),
+            )
+        )
+    fields.append(("Talks To", ", ".join(spec.get("talksTo") or []) or "<anyone>"))
+    return fields
+
+
+def _rules(spec: dict[str, Any]) -> list[str]:
+    """Prompt rules, human patterns, ignored regions and guards, one per line."""
+    lines = ["Prompts:"]
+    for rule in spec.get("prompts") or []:
+        reply = f"keys {' '.join(rule['keys'])}" if rule.get("keys") else repr(rule.get("answer"))
+        enter = "" if rule.get("keys") or rule.get("enter", True) else " (no Enter)"
+        lines.append(f"  {rule['match']!r} -> {reply}{enter}")
+    if len(lines) == 1:
+        lines.append("  <none>")
+    for title, key in (("Human Patterns", "humanPatterns"), ("Ignore", "ignore")):
+        if spec.get(key):
+            lines.append(f"{title}:")
+            lines.extend(f"  {pattern!r}" for pattern in spec[key])
+    lines.append("Guards:")
+    guards = spec.get("guards") or []
+    lines.extend(f"  {g.get('action', 'restore')}: {', '.join(g['protect'])}" for g in guards)
+    if not guards:
+        lines.append("  <none>")
+    return lines
+
+
 def event_table(events: list[StoredEvent], now: float | None = None) -> str:
     """Events as `orch events` lists them."""
-    return table(
-        ("last seen", "type", "reason", "object", "message"),
-        [(age(e.time, now), e.type, e.reason, e.object, e.message) for e in events],
-    )
+    return table(EVENT_COLUMNS, [event_row(e, now) for e in events])
 
 
 def event_item(event: StoredEvent) -> dict[str, Any]:
@@ -392,6 +474,7 @@ def run_item(run: StoredRun) -> dict[str, Any]:
 
 
 RUN_COLUMNS = ("name", "playbook", "state", "step", "attempt", "age", "reason")
+RUN_MIN_WIDTHS = (20, 12, 13, 12, 7, 5, 16)
 
 
 def run_row(run: StoredRun) -> list[Any]:
@@ -460,6 +543,27 @@ def describe_run(
         lines.extend(f"      {line}" for line in gate.output.splitlines()[-20:])
     lines.append("Events:")
     lines.append(_indent(event_table(events, now)) if events else "  <none>")
+    return "\n".join(lines)
+
+
+def describe_document(stored: StoredObject, events: list[StoredEvent]) -> str:
+    """`describe playbook|notifier NAME`: where it comes from, its spec as written (secrets
+    redacted; multi-line prompts printed with their real line breaks), and its events."""
+    now = time.time()
+    document = redacted(stored.document)
+    lines = [
+        f"Name:        {stored.name}",
+        f"Kind:        {stored.kind}",
+        f"Source:      {stored.source}:{stored.line}"
+        if stored.line
+        else f"Source: {stored.source}",
+        f"Generation:  {stored.generation}",
+        f"Created:     {local_time(stored.created)} ({age(stored.created, now)} ago)",
+        "Spec:",
+        _indent(to_yaml(document["spec"]).rstrip("\n")),
+        "Events:",
+        _indent(event_table(events, now)) if events else "  <none>",
+    ]
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from reconciler.adapters.git import (
     agent_message,
     event_message,
     find_violations,
+    in_repository,
     restore,
 )
 from reconciler.adapters.paths import StatePaths
@@ -127,6 +128,8 @@ class GuardKeeper:
         """One check of a workdir, in the worker thread: no store access here."""
         guards = agent.agent.spec.guards
         try:
+            if not in_repository(workdir):
+                return self._inactive(name, workdir, seen, now)
             violations = find_violations(workdir, [g.protect for g in guards])
         except OrchError as err:
             log.warning("guard check of %s failed: %s", name, err)
@@ -157,6 +160,17 @@ class GuardKeeper:
             f"protected paths {what}: {', '.join(v.local_path for v in violations)}",
         )
         check.seen = _Seen(now, report, paths, failure)
+        return check
+
+    def _inactive(self, name: str, workdir: Path, seen: _Seen | None, now: float) -> _Check:
+        """Guards outside git see nothing: say so (a Warning event once, and a condition)."""
+        message = (
+            f"guards do nothing: {workdir} is not in a git repository "
+            "(run `git init` there and commit, or remove the guards)"
+        )
+        check = _Check(_Seen(now, GuardReport(False, "GuardInactive", message)))
+        if seen is None or seen.report.reason != "GuardInactive":
+            check.events.append(_warning(name, "GuardInactive", message))
         return check
 
     def _restore(

@@ -48,6 +48,7 @@ from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
 from reconciler.api.actions import Action, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import InvalidInput, OrchError, Unavailable
+from reconciler.api.intents import NO_INTENT, AgentIntent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
@@ -60,6 +61,7 @@ from reconciler.controller.isolation import (
     error_condition,
     recovered_condition,
 )
+from reconciler.controller.notifications import NotificationWorker
 from reconciler.controller.passbatch import PassBatch
 from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
@@ -221,6 +223,7 @@ class Controller:
         self._parsed: dict[tuple[str, int], DesiredAgent | str] = {}  # str: why it is unreadable
         self._unsaved = PassBatch()
         self._edits_seen: dict[str, bytes] = {}
+        self._rejected: set[str] = set()  # files whose last live edit was refused
         self._screens: dict[str, CachedScreen] = {}
         self._guard_reports: dict[str, GuardReport] = {}
         self._signal_cursor = 0  # agents' signals below this id were planned and committed
@@ -268,6 +271,8 @@ class Controller:
             signal.signal(signum, self._on_signal)
         channel = WakeChannel(self.paths.wake)
         watcher = ManifestWatcher(self.wake)
+        notifications = NotificationWorker(self.paths.root)
+        notifications.start()
         self.store.record_event(
             Event(
                 "controller",
@@ -291,6 +296,7 @@ class Controller:
                     for path in changed:
                         self._reapply(path)
                     result = self.run_pass()
+                    notifications.wake()
                     watcher.watch(self.store.sources())
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         self.store.prune_history()
@@ -310,6 +316,7 @@ class Controller:
                     except Exception:  # the full pass that follows handles them anyway
                         log.exception("relaunch of %s failed", sorted(exited))
         finally:
+            notifications.close()
             self.runner.close()
             self.guards.close()
             self.stopper.close()
@@ -371,6 +378,7 @@ class Controller:
         try:
             changes = apply_files(self.store, [path])
         except InvalidInput as err:  # does not parse or validate, or conflicts with another file
+            self._rejected.add(path)
             log.warning("live edit rejected: %s", err)
             self.store.record_event(
                 Event(
@@ -381,9 +389,21 @@ class Controller:
                 )
             )
             return
-        for change in changes:
-            if change.verb != "unchanged":
-                log.info("live edit: %s/%s %s", change.kind.lower(), change.name, change.verb)
+        done = [f"{c.kind.lower()}/{c.name} {c.verb}" for c in changes if c.verb != "unchanged"]
+        for line in done:
+            log.info("live edit: %s", line)
+        again = path in self._rejected
+        self._rejected.discard(path)
+        if done or again:
+            self.store.record_event(
+                Event(
+                    f"manifest/{Path(path).name}",
+                    EventType.NORMAL,
+                    "ManifestValid" if again else "ManifestApplied",
+                    ("valid again; " if again else "live edit applied: ")
+                    + (", ".join(done) or "nothing changed"),
+                )
+            )
 
     # -- one pass ------------------------------------------------------------------------------
 
@@ -481,6 +501,7 @@ class Controller:
             **batch.cooldowns,
         }
         shared = _SharedFacts(now, datetime.now().astimezone().tzinfo, cooldowns, self.installation)
+        intents = self.store.intents()
         signals = self._new_signals()
         result = PassResult()
         for name in sorted(names):
@@ -498,9 +519,14 @@ class Controller:
                 observation = replace(observe(name, recorded), guard=self._guard_reports.get(name))
                 message = self._message_for(name, desired.get(name), pending.get(name))
                 ctx = shared.context(
-                    message, self._evidence(message, now), tuple(signals.get(name, ()))
+                    message,
+                    self._evidence(message, now),
+                    tuple(signals.get(name, ())),
+                    intents.get(name, NO_INTENT),
                 )
                 plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
+                if plan.answer is not None:
+                    self.store.finish_answers([plan.answer])  # before typing: never twice
                 record = self._act(name, desired.get(name), plan, recorded, batch)
                 shared.cooldowns.update(batch.cooldowns)  # later agents see new cooldowns at once
             except Exception as err:  # noqa: BLE001 - the agent's error boundary
@@ -792,6 +818,7 @@ class _SharedFacts:
         message: QueuedMessage | None,
         evidence: Evidence | None,
         signals: tuple[AgentSignal, ...],
+        intent: AgentIntent,
     ) -> PlanContext:
         active = {a: until for a, until in self.cooldowns.items() if until is not None}
         return PlanContext(
@@ -801,6 +828,7 @@ class _SharedFacts:
             message,
             evidence=evidence,
             signals=signals,
+            intent=intent,
             installation=self.installation,
         )
 

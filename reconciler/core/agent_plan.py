@@ -13,6 +13,7 @@ from datetime import tzinfo
 from typing import Any
 
 from reconciler.api.actions import Action
+from reconciler.api.intents import NO_INTENT, AgentIntent, AnswerOutcome
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import (
@@ -82,6 +83,8 @@ class PlanContext:
     installation: str = ""  # this installation's id: only sessions stamped with it are adopted
     signals: tuple[AgentSignal, ...] = ()
     """This agent's own signals (`orch signal`) not planned yet, oldest first."""
+    intent: AgentIntent = NO_INTENT
+    """The last `orch restart|stop|start` asked of this agent."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class AgentPlan:
     requeue_after: float | None = None
     message: QueuedMessage | None = None
     cooldowns: Mapping[str, float | None] = field(default_factory=dict)
+    answer: AnswerOutcome | None = None
 
 
 class PlanBuilder:
@@ -110,6 +114,7 @@ class PlanBuilder:
         self.requeue_after: float | None = None
         self.message: QueuedMessage | None = None
         self.cooldowns: dict[str, float | None] = {}
+        self.answer: AnswerOutcome | None = None
 
     @property
     def target(self) -> str:
@@ -160,4 +165,5 @@ class PlanBuilder:
             self.requeue_after,
             self.message,
             dict(self.cooldowns),
+            self.answer,
         )

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from reconciler.api.actions import Paste, PressEnter
+from reconciler.api.duration import human_size
 from reconciler.api.regex import compile_pattern
 
 #: Base pause between the paste and Enter; long pastes get more (see `settle_seconds`).
@@ -236,10 +237,8 @@ def _confirm(message: QueuedMessage, view: AgentView, now: float) -> DeliverySte
     turn_started = view.turn_started_at is not None and view.turn_started_at >= entered_at
     if turn_started or view.digest != message.screen_digest:
         delivered = replace(message, phase=Phase.DELIVERED, delivered_at=now)
-        size = len(message.text.encode())
-        note = Notice(
-            "Delivered", f"message {message.id} from {message.sender} ({size} bytes) delivered"
-        )
+        size = human_size(len(message.text.encode()))
+        note = Notice("Delivered", f"message {message.id} from {message.sender} ({size}) delivered")
         return DeliveryStep(None, delivered, 0.0, note)
     since = now - entered_at
     if since < CONFIRM_SECONDS:

@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 
 from reconciler.api.actions import PressEnter, SendKeys
 from reconciler.api.activity import Activity
-from reconciler.api.duration import format_duration
+from reconciler.api.duration import human_duration
 from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
 from reconciler.core.agent_plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
@@ -301,7 +301,7 @@ def _check_stall(b: PlanBuilder, spec: AgentSpec) -> bool:
     b.take(
         "stall",
         "Stalled",
-        f"screen unchanged for {format_duration(idle)}; action {stale.action}",
+        f"screen unchanged for {human_duration(idle)}; action {stale.action}",
         warning=True,
     )
     if stale.action == "nudge":
@@ -382,6 +382,13 @@ def publish_conditions(b: PlanBuilder, alive: bool, guard: GuardReport | None) -
             type_, ConditionStatus(str(held)), reason_true if held else reason_false, message
         )
     if guard is not None:
+        inactive = guard.reason == "GuardInactive"
+        b.condition(
+            "GuardInactive",
+            ConditionStatus(str(inactive)),
+            guard.reason if inactive else "GitRepository",
+            guard.message if inactive else "the guards watch a git work tree",
+        )
         b.condition(
             "GuardTripped", ConditionStatus(str(guard.tripped)), guard.reason, guard.message
         )

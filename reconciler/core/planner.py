@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.duration import format_duration
+from reconciler.api.intents import AnswerOutcome
 from reconciler.api.manifest import Agent
 from reconciler.api.status import (
     LIVE_STATES,
@@ -32,6 +33,7 @@ from reconciler.core.agent_plan import (
     PlanBuilder,
     PlanContext,
 )
+from reconciler.core.answers import plan_answer
 from reconciler.core.delivery import (
     AgentView,
     DeliveryStep,
@@ -91,7 +93,12 @@ def plan_agent(
     b.update(uid=desired.uid)  # records older than uids take their agent's
     take_signals(b, desired.agent.spec.profile)
     state = b.record.state
-    if state is AgentState.STOPPED:
+    intent = ctx.intent
+    if intent.held:
+        _plan_held(b, observed)
+    elif intent.request_seq > b.record.request_seen:
+        _plan_requested_start(b, desired, observed)
+    elif state is AgentState.STOPPED:
         _plan_stopped(b, desired, observed, is_new=recorded is None)
     elif state is AgentState.CRASH_LOOPING:
         _plan_crash_looping(b, desired)
@@ -109,6 +116,7 @@ def plan_agent(
         )
     else:
         _plan_alive(b, desired, observed)
+    _refuse_answer(b)
     _plan_message(b, desired, observed)
     publish_activity(b, observed.alive, observed.verdict)
     publish_conditions(b, observed.alive, observed.guard)
@@ -160,6 +168,60 @@ def _plan_recreated(
     )
     publish_conditions(b, False, None)
     return b.build()
+
+
+def _plan_held(b: PlanBuilder, observed: AgentObservation) -> None:
+    """`orch stop`: end whatever runs and stay Stopped, saying who stopped it, until `start`."""
+    intent = b.ctx.intent
+    record = b.record
+    when = (
+        f" at {local_time(intent.held_at, b.ctx.timezone):%Y-%m-%d %H:%M:%S %Z}"
+        if intent.held_at
+        else ""
+    )
+    message = f"stopped by {intent.held_by}{when}; `orch start agent {record.name}` starts it"
+    b.update(request_seen=intent.request_seq)
+    if observed.pane is not None or record.state is not AgentState.STOPPED:
+        b.actions.append(
+            Stop(record.name, record.launch_id, observed.pane.pid if observed.pane else record.pid)
+        )
+        b.update(pid=None, enter_due=None, backoff_until=None)
+    if record.state is not AgentState.STOPPED:
+        # any state -> Stopped: a person asked for it
+        b.take("stop", "StoppedByUser", message)
+    elif record.reason != "StoppedByUser":
+        b.update(reason="StoppedByUser", message=message)
+
+
+def _plan_requested_start(
+    b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
+) -> None:
+    """`orch restart|start`: start it now; a person's restart (no crash counted, backoff reset)."""
+    intent = b.ctx.intent
+    record = b.record
+    if intent.request_verb == "start" and record.state in LIVE_STATES:
+        b.update(request_seen=intent.request_seq)  # already running: nothing to start
+        return
+    b.update(request_seen=intent.request_seq, crash_times=(), backoff=0.0, backoff_until=None)
+    verb = "restarted" if intent.request_verb == "restart" else "started"
+    command = restart_command(desired.agent) if record.launch_id else desired.agent.spec.command
+    if record.state is AgentState.STOPPED:
+        trigger = "start"  # Stopped -> Starting
+    elif record.state is AgentState.CRASH_LOOPING:
+        trigger = "retry"  # CrashLooping -> Starting, without waiting out the backoff
+    else:
+        trigger = "restart"  # live -> Starting
+    if intent.request_verb == "restart":
+        b.update(manual_restarts=record.manual_restarts + 1)
+    _launch(
+        b,
+        desired,
+        command,
+        trigger,
+        "Restarted" if intent.request_verb == "restart" else "StartedByUser",
+        f"{verb} by {intent.request_by}: {command}",
+        replace_session=observed.pane is not None,
+    )
 
 
 def _plan_stopped(
@@ -238,8 +300,8 @@ def _plan_exit(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
         b.take(
             "crash_loop",
             "CrashLoopBackOff",
-            f"{what}; {len(recent)} restarts within {format_duration(policy.window)}, "
-            f"next try in {format_duration(backoff)}",
+            f"{what}; exited {len(recent)} times within {format_duration(policy.window)} "
+            f"(restarted {record.restarts} times so far), next try in {format_duration(backoff)}",
             warning=True,
         )
         b.requeue(backoff)
@@ -274,7 +336,7 @@ def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservatio
         if b.record.state is AgentState.AWAITING_HUMAN:
             plan_health(b, desired, verdict)
         return
-    if finish_typing(b):
+    if finish_typing(b) or plan_answer(b):
         return
     if b.record.state is AgentState.STARTING:
         _plan_starting(b, desired, observed)
@@ -307,6 +369,15 @@ def _plan_starting(b: PlanBuilder, desired: DesiredAgent, observed: AgentObserva
         b.take("ready", "Started", f"running: {how}")
     else:
         b.requeue(started + startup.after - b.now)
+
+
+def _refuse_answer(b: PlanBuilder) -> None:
+    """An answer the agent's state cannot take (no live prompt) is refused, not kept for later."""
+    answer = b.ctx.intent.answer
+    if answer is not None and b.answer is None and b.record.state is not AgentState.AWAITING_HUMAN:
+        b.answer = AnswerOutcome(
+            answer.id, False, f"no prompt waits: the agent is {b.record.state}"
+        )
 
 
 def ready_pattern(agent: Agent) -> str | None:

@@ -230,9 +230,9 @@ def test_errors_are_one_line_with_contract_exit_codes(orch: Orch) -> None:
 
 def test_diff_shows_changes_without_applying(orch: Orch) -> None:
     path = write_manifest(orch, agent_doc("executor"))
-    out = orch.run("diff", "-f", str(path)).stdout
-    assert "agent/executor created" in out
-    assert orch.agents() == {}
+    proc = orch.run("diff", "-f", str(path), check=False)
+    assert proc.returncode == 1 and "agent/executor created" in proc.stdout
+    assert not orch.state_dir.exists()  # read-only: no state dir made
 
 
 def test_describe_shows_status_conditions_and_events(orch: Orch) -> None:
@@ -321,4 +321,4 @@ def test_missing_tmux_is_one_line_naming_apt_get(orch: Orch, tmp_path: Path) -> 
     result = orch.run("apply", "-f", str(path), check=False)
     assert result.returncode == 3
     assert result.stderr.count("\n") == 1 and "apt-get install tmux" in result.stderr
-    assert orch.agents() == {}
+    assert not orch.state_dir.exists()  # refused before anything was recorded

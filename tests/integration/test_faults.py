@@ -117,10 +117,10 @@ spec:
                 (broken,),
             )
     wait_until(
-        lambda: orch.json("get", "runs", healthy)["items"][0]["status"]["state"] == "Running",
+        lambda: orch.json("get", "runs", healthy)["status"]["state"] == "Running",
         what="the healthy run Running",
     )
-    item = orch.json("get", "runs", broken)["items"][0]
+    item = orch.json("get", "runs", broken)
     assert item["status"]["state"] == "Pending"
     events = orch.json("events", "--for", f"run/{broken}")["items"]
     assert any(e["reason"] == "ReconcileError" for e in events)

@@ -549,11 +549,12 @@ def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
 # --- JSON Schema -------------------------------------------------------------------------------
 
 
-def test_json_schema_covers_both_kinds() -> None:
+def test_json_schema_covers_every_kind() -> None:
     schema = manifest_json_schema()
     assert json.loads(json.dumps(schema)) == schema
     assert schema["discriminator"]["propertyName"] == "kind"
-    assert {ref["$ref"] for ref in schema["oneOf"]} == {"#/$defs/Agent", "#/$defs/Playbook"}
+    refs = {ref["$ref"] for ref in schema["oneOf"]}
+    assert refs == {"#/$defs/Agent", "#/$defs/Playbook", "#/$defs/Notifier"}
     defs = schema["$defs"]
     assert defs["Agent"]["additionalProperties"] is False
     assert set(defs["Agent"]["required"]) == {"apiVersion", "kind", "metadata", "spec"}

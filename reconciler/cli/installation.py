@@ -1,0 +1,138 @@
+"""The installation every command works on (a state dir and a tmux socket), and how it is opened.
+
+Commands that change something open the store with `store` (creating the state dir 0700); read-only
+commands use `reader`, which never creates one: where there is none they say so (exit 2).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.store import DB_NAME, Store
+from reconciler.adapters.wake import notify
+from reconciler.api.errors import InvalidInput, NotFound
+from reconciler.cli.output import local_time
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SOCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: How often `-w` and `--wait` look at the store again.
+POLL_SECONDS = 0.1
+
+
+@dataclass
+class Installation:
+    """The state dir and tmux socket every command works on."""
+
+    state_dir: Path
+    socket: str
+
+    @cached_property
+    def store(self) -> Store:
+        """The store, opened on first use (creating the state dir 0700)."""
+        return Store(self.state_dir)
+
+    def has_state(self) -> bool:
+        """Whether this state dir holds a store (something was applied here)."""
+        return (self.state_dir / DB_NAME).is_file()
+
+    @cached_property
+    def reader(self) -> Store:
+        """The store for a read-only command: NotFound (exit 2) where none exists, none created."""
+        if not self.has_state():
+            raise NotFound(
+                f"no orch state in {self.state_dir}: nothing was applied here "
+                "(choose another with --state-dir or ORCH_STATE_DIR)"
+            )
+        return self.store
+
+    def require_state(self) -> None:
+        """For read-only commands: exit 2 (one line) where there is no state dir."""
+        self.reader  # noqa: B018 - opening it is the check
+
+    @property
+    def paths(self) -> StatePaths:
+        """Files of this installation."""
+        return StatePaths(self.state_dir)
+
+    def start_controller(self) -> None:
+        """Wake the controller, starting one in the background if none runs."""
+        from reconciler.adapters.tmux import require_tmux
+        from reconciler.controller.daemon import ensure_controller
+
+        require_tmux()
+        ensure_controller(self.state_dir, self.socket)
+        notify(self.paths.wake)
+
+    def warn_if_no_controller(self) -> None:
+        """Say on stderr that the status shown is only as fresh as the last controller pass."""
+        from reconciler.controller.daemon import controller_running
+
+        if controller_running(self.paths):
+            return
+        last = self.reader.events(limit=1)
+        when = f" (last recorded {local_time(last[0].time)})" if last else ""
+        click.echo(
+            f"orch: warning: no controller runs for {self.state_dir}; the status shown is as old "
+            f"as it says{when}. Start one with `orch controller` (or any `orch apply`).",
+            err=True,
+        )
+
+
+def _set_state_dir(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["state_dir"] = value
+
+
+def _set_socket(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["socket"] = value
+
+
+def installation_options(command: F) -> F:
+    """`--state-dir` and `--socket`, accepted before or after the command name."""
+    command = click.option(
+        "--state-dir",
+        metavar="DIR",
+        expose_value=False,
+        callback=_set_state_dir,
+        help="state dir (env ORCH_STATE_DIR, default ./state)",
+    )(command)
+    return click.option(
+        "--socket",
+        metavar="NAME",
+        expose_value=False,
+        callback=_set_socket,
+        help="tmux socket name (env ORCH_TMUX_SOCKET, default orch)",
+    )(command)
+
+
+def installation() -> Installation:
+    """The installation chosen by flags, then environment, then defaults."""
+    options = click.get_current_context().find_root().ensure_object(dict)
+    state_dir = options.get("state_dir") or os.environ.get("ORCH_STATE_DIR") or "./state"
+    socket = options.get("socket") or os.environ.get("ORCH_TMUX_SOCKET") or "orch"
+    if not SOCKET_NAME.match(socket):
+        raise InvalidInput(
+            f"--socket: invalid tmux socket name {socket!r} (use letters, digits, _.-)"
+        )
+    return Installation(Path(state_dir).expanduser().resolve(), socket)
+
+
+def who(via: str) -> str:
+    """Who asked, for `describe`: the user and the command they used."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return f"{user} via {via}"

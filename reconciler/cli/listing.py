@@ -1,0 +1,181 @@
+"""What `orch get` lists, in every output form: tables, json/yaml (the object itself for one NAME,
+a List otherwise), `name`, and kubectl's `jsonpath=` template; `-l` label selectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.adapters.store import Store, StoredObject, StoredRun
+from reconciler.api.errors import InvalidInput, NotFound
+from reconciler.cli.output import age, iso, list_document, table, to_json, to_yaml
+from reconciler.cli.render import (
+    AGENT_COLUMNS,
+    AGENT_MIN_WIDTHS,
+    AGENT_WIDE_COLUMNS,
+    RUN_COLUMNS,
+    RUN_MIN_WIDTHS,
+    agent_item,
+    agent_row,
+    run_item,
+    run_row,
+)
+from reconciler.core.secrets import notifier_transport, redacted
+from reconciler.core.selectors import Requirement, parse_selector, selects
+
+#: The forms `-o` takes; `jsonpath=TEMPLATE` besides.
+OUTPUT_FORMS = ("wide", "json", "yaml", "name")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One `get`: the items (for json/yaml/jsonpath), the table, and names for `-o name`."""
+
+    kind: str
+    items: list[dict[str, Any]]
+    headers: tuple[str, ...]
+    rows: list[list[Any]]
+    age_column: int
+    min_widths: tuple[int, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        """`kind/name` of every item."""
+        return [f"{self.kind.lower()}/{item['metadata']['name']}" for item in self.items]
+
+
+def check_output(value: str | None) -> str | None:
+    """`-o`: one of OUTPUT_FORMS or `jsonpath=TEMPLATE`."""
+    if value is None or value in OUTPUT_FORMS or value.startswith("jsonpath="):
+        return value
+    raise InvalidInput(f"-o: unknown output {value!r} (use wide, json, yaml, name or jsonpath=...)")
+
+
+def selector_option(text: str | None) -> tuple[Requirement, ...]:
+    """`-l`: the parsed selector (empty: everything)."""
+    if not text:
+        return ()
+    try:
+        return parse_selector(text)
+    except ValueError as err:
+        raise InvalidInput(f"-l: {err}") from None
+
+
+def listing(
+    store: Store,
+    kind: str,
+    name: str | None,
+    selector: tuple[Requirement, ...],
+    wide: bool,
+) -> Listing:
+    """Everything `get KIND [NAME] [-l ...]` shows."""
+    if kind == "Run":
+        runs = _runs(store, name, selector)
+        rows = [run_row(r) for r in runs]
+        return Listing("Run", [run_item(r) for r in runs], RUN_COLUMNS, rows, 5, RUN_MIN_WIDTHS)
+    objects = _objects(store, kind, name, selector)
+    if kind == "Agent":
+        return _agents(store, objects, wide)
+    if kind == "Playbook":
+        return _playbooks(objects)
+    return _notifiers(objects)
+
+
+def render(listing: Listing, output: str | None, single: bool) -> str:
+    """The listing in the form `-o` asks for; json/yaml/jsonpath of one NAME is the object."""
+    if output in ("json", "yaml") or (output or "").startswith("jsonpath="):
+        document = listing.items[0] if single else list_document(listing.items)
+        if output == "json":
+            return to_json(document)
+        if output == "yaml":
+            return to_yaml(document).rstrip("\n")
+        # Imported here: the JSONPath parser is needed only for this form.
+        from reconciler.cli.jsonpath import render as render_jsonpath
+
+        return render_jsonpath((output or "")[len("jsonpath=") :], document)
+    if output == "name":
+        return "\n".join(listing.names)
+    if not listing.rows:
+        return f"No {listing.kind.lower()}s found."
+    return table(listing.headers, listing.rows)
+
+
+def labels_of(document: dict[str, Any]) -> dict[str, str]:
+    """An object's labels."""
+    return dict(document.get("metadata", {}).get("labels") or {})
+
+
+def _objects(
+    store: Store, kind: str, name: str | None, selector: tuple[Requirement, ...]
+) -> list[StoredObject]:
+    if name is not None:
+        stored = store.object(kind, name)
+        if stored is None:
+            raise NotFound(f'{kind.lower()} "{name}" not found')
+        return [stored]
+    return [o for o in store.objects(kind) if selects(selector, labels_of(o.document))]
+
+
+def _runs(store: Store, name: str | None, selector: tuple[Requirement, ...]) -> list[StoredRun]:
+    """Runs, selected by their playbook's labels."""
+    if name is not None:
+        run = store.run(name)
+        if run is None:
+            raise NotFound(f'run "{name}" not found')
+        return [run]
+    runs = store.runs()
+    if not selector:
+        return runs
+    labels = {p.name: labels_of(p.document) for p in store.objects("Playbook")}
+    return [r for r in runs if selects(selector, labels.get(r.playbook, {}))]
+
+
+def _agents(store: Store, objects: list[StoredObject], wide: bool) -> Listing:
+    records = store.agent_records()
+    usage = store.usage_totals("agent")
+    headers = AGENT_COLUMNS + (AGENT_WIDE_COLUMNS if wide else ())
+    return Listing(
+        "Agent",
+        [agent_item(o, records.get(o.name), usage.get(o.name)) for o in objects],
+        headers,
+        [agent_row(o, records.get(o.name), wide, usage.get(o.name)) for o in objects],
+        AGENT_COLUMNS.index("age"),
+        AGENT_MIN_WIDTHS,
+    )
+
+
+def _playbooks(objects: list[StoredObject]) -> Listing:
+    rows = [
+        [
+            o.name,
+            len(o.document["spec"]["steps"]),
+            ",".join(sorted({s["agent"] for s in o.document["spec"]["steps"]})),
+            age(o.created),
+        ]
+        for o in objects
+    ]
+    headers = ("name", "steps", "agents", "age")
+    return Listing("Playbook", [_item(o) for o in objects], headers, rows, 3)
+
+
+def _notifiers(objects: list[StoredObject]) -> Listing:
+    rows = [
+        [o.name, notifier_transport(o.document), ",".join(o.document["spec"]["on"]), age(o.created)]
+        for o in objects
+    ]
+    headers = ("name", "transport", "on", "age")
+    return Listing("Notifier", [_item(o) for o in objects], headers, rows, 3)
+
+
+def _item(stored: StoredObject) -> dict[str, Any]:
+    """A stored object as `-o json` shows it (secrets redacted)."""
+    document = redacted(stored.document)
+    return {
+        **document,
+        "metadata": {
+            **document["metadata"],
+            "uid": stored.uid,
+            "generation": stored.generation,
+            "creationTimestamp": iso(stored.created),
+        },
+    }
