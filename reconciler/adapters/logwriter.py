@@ -167,12 +167,14 @@ class LogWriterKeeper:
         self.state_dir, self.stderr = state_dir, stderr
         self._child: subprocess.Popen[bytes] | None = None
 
-    def ensure(self) -> None:
-        """Start a writer unless ours is alive or another one holds the lock."""
+    def ensure(self) -> bool:
+        """Start a writer unless ours is alive or another one holds the lock; True when the
+        writer this keeper started had died and was started again (worth a Warning)."""
         if self._child is not None and self._child.poll() is None:
-            return
+            return False
         if writer_running(self.state_dir):
-            return
+            return False
+        restarted = self._child is not None
         with open(self.stderr, "ab") as errors:
             self._child = subprocess.Popen(
                 [sys.executable, "-P", "-m", "reconciler.adapters.logwriter", str(self.state_dir)],
@@ -189,6 +191,7 @@ class LogWriterKeeper:
                 start_new_session=True,
                 close_fds=True,
             )
+        return restarted
 
 
 def main(argv: Sequence[str] | None = None) -> None:

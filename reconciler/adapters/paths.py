@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,11 @@ class StatePaths:
         """The agent's git worktree, when its spec asks for one."""
         return self.root / "worktrees" / agent
 
+    @property
+    def installation(self) -> Path:
+        """This installation's id, stamped on every tmux session it starts."""
+        return self.root / "installation-id"
+
     def agent_dir(self, agent: str) -> Path:
         """Per-agent files: exit codes, logs, backups."""
         return self.root / "agents" / agent
@@ -48,3 +55,23 @@ class StatePaths:
     def exit_file(self, agent: str, launch_id: str) -> Path:
         """Where the pane's wrapper writes the agent's exit code for one launch."""
         return self.agent_dir(agent) / f"exit-{launch_id}"
+
+
+def installation_id(paths: StatePaths) -> str:
+    """The id of the installation in this state dir, made on first use.
+
+    Stamped on the sessions it starts (`@orch_install`), so a controller adopts only its own
+    sessions, never another installation's that shares the tmux socket or a stranger's session
+    that happens to carry an agent's name.
+    """
+    try:
+        return paths.installation.read_text().strip()
+    except FileNotFoundError:
+        pass
+    try:
+        fd = os.open(paths.installation, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return paths.installation.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(f"{uuid.uuid4()}\n")
+    return paths.installation.read_text().strip()

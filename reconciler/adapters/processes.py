@@ -18,6 +18,7 @@ the parent of would never end (psutil.wait_procs alone would wait out the whole 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -63,6 +64,12 @@ def terminate(procs: Iterable[psutil.Process], grace: float) -> None:
     """SIGTERM all, give them `grace` seconds, SIGKILL the rest and wait until they are gone."""
     alive = _wait_gone(_signal(procs, signal.SIGTERM), grace)
     _wait_gone(_signal(alive, signal.SIGKILL), KILL_WAIT)
+
+
+def ask_to_stop(pid: int) -> None:
+    """SIGTERM one process (another controller handing over); gone already is fine."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
 
 
 def stop_launch(launch_id: str, roots: Iterable[int], grace: float = 0.5) -> None:

@@ -12,15 +12,18 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from reconciler.adapters.signal_inbox import SCHEMA as SIGNALS_SCHEMA
 from reconciler.adapters.statedir import ensure_state_dir, open_private
+from reconciler.api.actions import Action
 from reconciler.api.activity import Activity
+from reconciler.api.errors import InvalidInput, Unavailable
 from reconciler.api.intents import AgentIntent, AnswerOutcome, PendingAnswer
 from reconciler.api.status import (
     AgentRecord,
@@ -106,29 +109,64 @@ CREATE INDEX IF NOT EXISTS events_object ON events (object, id);
 CREATE INDEX IF NOT EXISTS transitions_object ON transitions (object, id);
 """
 
-#: Columns added after a table was first shipped: (table, column, declaration). A store made by an
-#: older orch gets them when it is opened.
-ADDED_COLUMNS = (
-    # The pane log position written ahead with a paste: the evidence for an unsettled one.
-    ("messages", "log_inode", "INTEGER"),
-    ("messages", "log_offset", "INTEGER"),
-    # The recipient's identity: its object's creation time, so a message queued to a deleted
-    # agent never reaches a new agent of the same name.
-    ("messages", "agent_created", "REAL"),
-)
-
-#: A message's recipient is the agent object it was queued for (rows from before
-#: agent_created existed go to whichever agent has the name).
+#: A message's recipient is the agent object it was queued for (rows from before uids existed
+#: go to whichever agent has the name).
 _SAME_AGENT = (
-    "(agent_created IS NULL OR agent_created ="
-    " (SELECT created FROM objects WHERE kind = 'Agent' AND name = messages.agent))"
+    "(agent_uid = '' OR agent_uid ="
+    " (SELECT uid FROM objects WHERE kind = 'Agent' AND name = messages.agent))"
 )
-#: The recipient's creation time, looked up when a message is queued.
-_AGENT_CREATED = "(SELECT created FROM objects WHERE kind = 'Agent' AND name = ?)"
+#: Messages still on their way (the others were delivered, or ended unconfirmed or uncertain).
 _OPEN = "phase NOT IN ('delivered', 'unconfirmed', 'uncertain')"
+
+
+def _add_identity(conn: sqlite3.Connection) -> None:
+    """Version 2: objects get a uid; messages and records name the uid of the agent they are for;
+    `step done` and approvals name the attempt they are about."""
+    conn.execute("ALTER TABLE objects ADD COLUMN uid TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE messages ADD COLUMN agent_uid TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE run_signals ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0")
+    rows = conn.execute("SELECT kind, name FROM objects").fetchall()
+    conn.executemany(
+        "UPDATE objects SET uid=? WHERE kind=? AND name=?",
+        [(str(uuid.uuid4()), kind, name) for kind, name in rows],
+    )
+
+
+def _add_intents(conn: sqlite3.Connection) -> None:
+    """Version 3: the write-ahead journal of side effects (see `Store.intend`)."""
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS intents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT NOT NULL, uid TEXT NOT NULL,
+            actions TEXT NOT NULL, planned TEXT NOT NULL, created REAL NOT NULL,
+            outcome TEXT NOT NULL DEFAULT 'intended', error TEXT NOT NULL DEFAULT '',
+            settled REAL)"""
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS intents_open ON intents (outcome, id)")
+
+
+def _add_log_marks(conn: sqlite3.Connection) -> None:
+    """Version 4: the pane log position written ahead with a paste, the evidence for an unsettled
+    one (a store of an orch that had them before versions existed keeps its columns)."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    for column in ("log_inode", "log_offset"):
+        if column not in present:
+            conn.execute(f"ALTER TABLE messages ADD COLUMN {column} INTEGER")
+
+
+#: Schema migrations, in order: entry i takes a store from `user_version` i+1 to i+2 (SCHEMA is
+#: version 1, and a store written before versions existed reads as 0, which is the same shape).
+#: Add a step at the end; never edit one that shipped.
+MIGRATIONS = (_add_identity, _add_intents, _add_log_marks)
+SCHEMA_VERSION = 1 + len(MIGRATIONS)
+
+#: How long a command waits for another process's write transaction before saying the store is
+#: locked (SQLite's busy timeout); a pass or a CLI write holds it for milliseconds.
+BUSY_TIMEOUT_SECONDS = 3.0
 
 #: History kept per table; older rows are pruned so a week-long run does not grow without bound.
 HISTORY_ROWS = 20_000
+#: Delivered messages kept per agent (for `describe`); older ones are pruned.
+DELIVERED_KEPT = 50
 
 DB_NAME = "orch.db"
 
@@ -145,6 +183,7 @@ class StoredObject:
     line: int | None
     created: float
     updated: float
+    uid: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,27 +229,87 @@ class Declaration:
     line: int | None
 
 
-class Store:
-    """One connection to the store of one state dir."""
+P = ParamSpec("P")
+R = TypeVar("R")
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = ensure_state_dir(state_dir)
+
+def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """Turn SQLite errors of a store method into one StoreUnavailable line naming the file."""
+
+    def wrapper(store: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(store, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise store_error(store.path, err) from None
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
+
+
+class StoreUnavailable(Unavailable):
+    """The store cannot be used (locked, corrupt, read-only, disk full): one line naming it."""
+
+
+def store_error(path: Path, err: sqlite3.Error | OSError) -> StoreUnavailable:
+    """The one-line error for a store fault, naming the file and what to do."""
+    text = str(err) or type(err).__name__
+    if "locked" in text or "busy" in text:
+        why = "locked by another process (try again)"
+    elif "not a database" in text or "malformed" in text:
+        why = f"not a readable database ({text}): move it away to start afresh"
+    elif "readonly" in text or "read-only" in text or isinstance(err, PermissionError):
+        why = f"cannot be written ({text})"
+    elif "full" in text:
+        why = "the disk is full"
+    else:
+        why = text
+    return StoreUnavailable(f"store {path}: {why}")
+
+
+class Store:
+    """One connection to the store of one state dir.
+
+    Every SQLite or file error becomes a StoreUnavailable naming the file (exit 3 at the CLI).
+    """
+
+    def __init__(self, state_dir: Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = state_dir / DB_NAME
-        if not self.path.exists():
-            # Created private before SQLite opens it (a planted symlink is refused). Never open
-            # and close an existing store file ourselves: closing any descriptor of it drops every
-            # POSIX lock this process holds on it, the locks of another connection included.
-            os.close(open_private(self.path, os.O_CREAT | os.O_RDWR))
-        os.chmod(self.path, 0o600)
-        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
+        try:
+            self.state_dir = ensure_state_dir(state_dir)
+            if not self.path.exists():
+                # Created private before SQLite opens it (a planted symlink is refused). Never
+                # open and close an existing store file ourselves: closing any descriptor of it
+                # drops every POSIX lock this process holds on it, another connection's included.
+                os.close(open_private(self.path, os.O_CREAT | os.O_RDWR))
+            os.chmod(self.path, 0o600)
+            self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as err:
+            raise store_error(self.path, err) from None
+
+    def _migrate(self) -> None:
+        """Create the tables, then bring an older store up to SCHEMA_VERSION, in one transaction."""
+        if self._version() == SCHEMA_VERSION:
+            return
         with self.transaction():
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"store {self.path}: written by a newer orch (schema {version}, this one "
+                    f"knows {SCHEMA_VERSION})"
+                )
             for statement in (SCHEMA + ";" + SIGNALS_SCHEMA).split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
-            _add_columns(self._conn)
+            for step in MIGRATIONS[max(version, 1) - 1 :]:
+                step(self._conn)
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         """Close the connection."""
@@ -229,16 +328,26 @@ class Store:
 
     # -- desired objects (written by apply and delete) -------------------------------------------
 
-    def plan_apply(self, declared: Sequence[Declaration], files: Iterable[str]) -> list[Change]:
+    @_translated
+    def plan_apply(
+        self, declared: Sequence[Declaration], files: Iterable[str], force: bool = False
+    ) -> list[Change]:
         """What applying `declared` from `files` would change, without changing anything."""
-        return _changes(self._conn, declared, files)
+        return _changes(self._conn, declared, files, force)
 
-    def apply(self, declared: Sequence[Declaration], files: Iterable[str]) -> list[Change]:
-        """Record `declared` as the desired state; objects `files` no longer declare are deleted."""
+    @_translated
+    def apply(
+        self, declared: Sequence[Declaration], files: Iterable[str], force: bool = False
+    ) -> list[Change]:
+        """Record `declared` as the desired state; objects `files` no longer declare are deleted.
+
+        An object another applied file declares is a conflict (InvalidInput naming both files)
+        unless `force`, which moves it to the file applied now (server-side apply's ownership).
+        """
         files = list(files)
         now = time.time()
         with self.transaction() as conn:
-            changes = _changes(conn, declared, files)
+            changes = _changes(conn, declared, files, force)
             by_key = {(d.kind, d.name): d for d in declared}
             for change in changes:
                 key = (change.kind, change.name)
@@ -248,14 +357,17 @@ class Store:
                 decl = by_key[key]
                 conn.execute(
                     """INSERT INTO objects
-                       (kind, name, document, generation, source, line, created, updated)
-                       VALUES (?, ?, ?, 1, ?, ?, ?, ?)
+                       (kind, name, document, generation, source, line, created, updated, uid)
+                       VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)
                        ON CONFLICT (kind, name) DO UPDATE SET
                          document=excluded.document, source=excluded.source, line=excluded.line,
                          generation=generation + (document != excluded.document),
                          updated=CASE WHEN document != excluded.document
                                       THEN excluded.updated ELSE updated END""",
-                    (decl.kind, decl.name, _dumps(decl.document), decl.source, decl.line, now, now),
+                    (
+                        *(decl.kind, decl.name, _dumps(decl.document), decl.source, decl.line),
+                        *(now, now, str(uuid.uuid4())),
+                    ),
                 )
             conn.executemany(
                 "INSERT OR REPLACE INTO sources (file, applied) VALUES (?, ?)",
@@ -263,30 +375,32 @@ class Store:
             )
         return changes
 
+    @_translated
     def delete_object(self, kind: str, name: str) -> bool:
         """Forget a desired object; the controller then stops what runs of it."""
         with self.transaction() as conn:
             cursor = conn.execute("DELETE FROM objects WHERE kind=? AND name=?", (kind, name))
             return cursor.rowcount > 0
 
+    @_translated
     def objects(self, kind: str) -> list[StoredObject]:
         """Every desired object of `kind`, by name."""
         rows = self._conn.execute(
-            "SELECT kind, name, document, generation, source, line, created, updated"
-            " FROM objects WHERE kind=? ORDER BY name",
+            f"SELECT {OBJECT_COLUMNS} FROM objects WHERE kind=? ORDER BY name",
             (kind,),
         ).fetchall()
         return [_stored_object(row) for row in rows]
 
+    @_translated
     def object(self, kind: str, name: str) -> StoredObject | None:
         """One desired object, or None."""
         row = self._conn.execute(
-            "SELECT kind, name, document, generation, source, line, created, updated"
-            " FROM objects WHERE kind=? AND name=?",
+            f"SELECT {OBJECT_COLUMNS} FROM objects WHERE kind=? AND name=?",
             (kind, name),
         ).fetchone()
         return _stored_object(row) if row else None
 
+    @_translated
     def sources(self) -> list[str]:
         """Manifest files that were applied and still declare something: watched for live edits."""
         rows = self._conn.execute(
@@ -296,11 +410,26 @@ class Store:
 
     # -- agent records (written by the controller only) ------------------------------------------
 
+    @_translated
     def agent_records(self) -> dict[str, AgentRecord]:
-        """Every agent record, by name."""
-        rows = self._conn.execute("SELECT name, record FROM agent_records").fetchall()
-        return {name: _record_from_json(text) for name, text in rows}
+        """Every readable agent record, by name."""
+        return self.agent_records_checked()[0]
 
+    @_translated
+    def agent_records_checked(self) -> tuple[dict[str, AgentRecord], dict[str, str]]:
+        """Every agent record by name, and why each unreadable one could not be read: one bad
+        row (an old or damaged format) concerns its own agent only."""
+        rows = self._conn.execute("SELECT name, record FROM agent_records").fetchall()
+        records: dict[str, AgentRecord] = {}
+        unreadable: dict[str, str] = {}
+        for name, text in rows:
+            try:
+                records[name] = _record_from_json(text)
+            except (ValueError, TypeError, KeyError, AttributeError) as err:
+                unreadable[name] = f"unreadable record: {type(err).__name__}: {err}"
+        return records, unreadable
+
+    @_translated
     def agent_record(self, name: str) -> AgentRecord | None:
         """One agent's record, or None if the controller never handled it."""
         row = self._conn.execute(
@@ -308,6 +437,7 @@ class Store:
         ).fetchone()
         return _record_from_json(row[0]) if row else None
 
+    @_translated
     def commit_pass(
         self,
         records: Mapping[str, AgentRecord | None],
@@ -315,13 +445,19 @@ class Store:
         transitions: Sequence[Transition],
         messages: Sequence[QueuedMessage] = (),
         cooldowns: Mapping[str, float | None] | None = None,
+        settled: Mapping[int, tuple[str, str]] | None = None,
     ) -> None:
         """Persist one controller pass at once: changed records (None: forget), history, events,
-        delivery progress and account cooldowns (None: ended)."""
-        if not (records or events or transitions or messages or cooldowns):
+        delivery progress, account cooldowns (None: ended) and the outcome of each intent acted
+        on (id -> (done | failed, error)), so a record and the fact it rests on commit together."""
+        if not (records or events or transitions or messages or cooldowns or settled):
             return
         now = time.time()
         with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE intents SET outcome=?, error=?, settled=? WHERE id=?",
+                [(outcome, error, now, i) for i, (outcome, error) in (settled or {}).items()],
+            )
             _update_messages(conn, messages)
             for account, until in (cooldowns or {}).items():
                 if until is None:
@@ -364,33 +500,100 @@ class Store:
             if message is not None:
                 _update_messages(conn, [message])
 
-    # -- messages (queued by `orch send`, delivered by the controller) -----------------------
+    # -- the write-ahead journal of side effects (written by the controller only) -------------
 
-    def enqueue(self, agent: str, sender: str, text: str) -> int:
-        """Queue a message for the agent of that name as it exists now; once this returns it is
-        on disk and will not be lost."""
+    @_translated
+    def intend(
+        self,
+        obj: str,
+        uid: str,
+        actions: Sequence[Action],
+        record: AgentRecord | None,
+        message: QueuedMessage | None = None,
+    ) -> int:
+        """Record, before acting, that `actions` are about to be done for `obj`, with the record
+        and message progress that hold once they are: committed before the first side effect, so
+        a controller killed in between finds the intent on restart and can tell what happened."""
+        planned = {
+            "record": asdict(record) if record is not None else None,
+            "message": asdict(message) if message is not None else None,
+        }
+        kinds = [{"kind": type(a).__name__, **asdict(a)} for a in actions]
         with self.transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO messages (agent, sender, text, created, agent_created)"
-                f" VALUES (?, ?, ?, ?, {_AGENT_CREATED})",
-                (agent, sender, text, time.time(), agent),
+                "INSERT INTO intents (object, uid, actions, planned, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (obj, uid, json.dumps(kinds), json.dumps(planned), time.time()),
             )
             return int(cursor.lastrowid or 0)
 
+    @_translated
+    def open_intents(self) -> list[Intent]:
+        """Intents whose outcome was never recorded (the controller died while acting)."""
+        rows = self._conn.execute(
+            "SELECT id, object, uid, actions, planned, created FROM intents"
+            " WHERE outcome='intended' ORDER BY id"
+        ).fetchall()
+        found = []
+        for id_, obj, uid, actions, planned, created in rows:
+            data = json.loads(planned)
+            record = data.get("record")
+            message = data.get("message")
+            found.append(
+                Intent(
+                    id_,
+                    obj,
+                    uid,
+                    tuple(json.loads(actions)),
+                    _record_from_json(json.dumps(record)) if record else None,
+                    _message_from_dict(message) if message else None,
+                    created,
+                )
+            )
+        return found
+
+    # -- messages (queued by `orch send`, delivered by the controller) -----------------------
+
+    @_translated
+    def enqueue(self, agent: str, sender: str, text: str, agent_uid: str = "") -> int:
+        """Queue a message for the agent object `agent_uid` (a later agent of the same name never
+        receives it); once this returns it is on disk and will not be lost."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO messages (agent, sender, text, created, agent_uid)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (agent, sender, text, time.time(), agent_uid),
+            )
+            return int(cursor.lastrowid or 0)
+
+    @_translated
     def pending_messages(self) -> dict[str, QueuedMessage]:
         """The next message for each agent: one already on its way first, then the oldest.
 
-        Messages queued to an earlier agent of the same name (deleted since) are left out.
+        Only the heads are read: a long queue of large messages costs a pass nothing.
         """
         rows = self._conn.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {_OPEN} AND {_SAME_AGENT}"
-            " ORDER BY agent, phase = 'queued', id"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ("
+            " SELECT COALESCE(MIN(CASE WHEN phase != 'queued' THEN id END), MIN(id))"
+            f" FROM messages WHERE {_OPEN} GROUP BY agent)"
         ).fetchall()
-        heads: dict[str, QueuedMessage] = {}
-        for row in rows:
-            heads.setdefault(row[1], _message(row))
-        return heads
+        return {row[1]: _message(row) for row in rows}
 
+    @_translated
+    def drop_messages(self, agent: str, keep_uid: str, event: Event) -> int:
+        """Drop undelivered messages queued for an earlier agent object named `agent` (not
+        `keep_uid`), with `event` saying so; how many were dropped."""
+        with self.transaction() as conn:
+            dropped = conn.execute(
+                f"DELETE FROM messages WHERE agent=? AND {_OPEN}"
+                " AND agent_uid != '' AND agent_uid != ?",
+                (agent, keep_uid),
+            ).rowcount
+            if dropped:
+                _insert_events(conn, [event], time.time())
+            return int(dropped)
+
+    @_translated
     def message(self, message_id: int) -> QueuedMessage | None:
         """One message by id."""
         row = self._conn.execute(
@@ -398,6 +601,7 @@ class Store:
         ).fetchone()
         return _message(row) if row else None
 
+    @_translated
     def messages(self, agent: str, limit: int = 10) -> list[QueuedMessage]:
         """An agent's newest messages, delivered or not, oldest first."""
         rows = self._conn.execute(
@@ -407,17 +611,20 @@ class Store:
         ).fetchall()
         return [_message(row) for row in reversed(rows)]
 
+    @_translated
     def cooldowns(self) -> dict[str, float]:
         """Shared cooldown deadlines by account."""
         return dict(self._conn.execute("SELECT account, until FROM cooldowns").fetchall())
 
     # -- usage (read from the agents' own transcripts by the controller) ------------------------
 
+    @_translated
     def usage_offsets(self, agent: str) -> dict[str, int]:
         """How far each of an agent's usage records has been read, by file."""
         rows = self._conn.execute("SELECT path, offset FROM usage_files WHERE agent=?", (agent,))
         return dict(rows.fetchall())
 
+    @_translated
     def record_usage(
         self, agent: str, calls: Sequence[StoredUsage], offsets: Mapping[str, int]
     ) -> int:
@@ -441,6 +648,7 @@ class Store:
             )
         return added
 
+    @_translated
     def usage_totals(
         self, by: Literal["agent", "account", "run", "step"] = "agent", since: float = 0.0
     ) -> dict[str, UsageTotals]:
@@ -454,6 +662,7 @@ class Store:
         )
         return {row[0]: UsageTotals(*row[1:]) for row in rows}
 
+    @_translated
     def usage(self, since: float = 0.0, agent: str | None = None) -> list[StoredUsage]:
         """Recorded model calls since `since` (of one agent, or all), oldest first."""
         query = (
@@ -474,6 +683,7 @@ class Store:
 
     # -- playbook runs (created by `orch run`, advanced by the controller) ----------------------
 
+    @_translated
     def create_run(self, record: RunRecord, spec: Mapping[str, Any]) -> None:
         """Record a new run with a snapshot of its playbook's spec (later edits do not touch it)."""
         with self.transaction() as conn:
@@ -482,50 +692,70 @@ class Store:
                 (record.name, record.playbook, _dumps(spec), _run_to_json(record), record.created),
             )
 
+    @_translated
     def runs(self, unfinished_only: bool = False) -> list[StoredRun]:
-        """Every run, oldest first; with `unfinished_only`, those the controller still has to
-        move (not Succeeded or Failed, or cancelled), so finished runs cost a pass nothing."""
+        """Every readable run, oldest first (see `runs_checked`)."""
+        return self.runs_checked(unfinished_only)[0]
+
+    @_translated
+    def runs_checked(self, unfinished_only: bool = False) -> tuple[list[StoredRun], dict[str, str]]:
+        """Every run, oldest first, and why each unreadable one could not be read; with
+        `unfinished_only`, those the controller still has to move (not Succeeded or Failed, or
+        cancelled), so finished runs cost a pass nothing."""
         where = (
-            " WHERE cancelled = 1 OR json_extract(record, '$.state') NOT IN ('Succeeded', 'Failed')"
+            " WHERE cancelled = 1 OR NOT json_valid(record)"
+            " OR json_extract(record, '$.state') NOT IN ('Succeeded', 'Failed')"
             if unfinished_only
             else ""
         )
         rows = self._conn.execute(f"SELECT {RUN_COLUMNS} FROM runs{where} ORDER BY created, name")
-        return [_stored_run(row) for row in rows.fetchall()]
+        runs: list[StoredRun] = []
+        unreadable: dict[str, str] = {}
+        for row in rows.fetchall():
+            try:
+                runs.append(_stored_run(row))
+            except (ValueError, TypeError, KeyError, AttributeError) as err:
+                unreadable[row[0]] = f"unreadable run: {type(err).__name__}: {err}"
+        return runs, unreadable
 
+    @_translated
     def run(self, name: str) -> StoredRun | None:
         """One run, or None."""
         row = self._conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE name=?", (name,)).fetchone()
         return _stored_run(row) if row else None
 
+    @_translated
     def cancel_run(self, name: str) -> bool:
         """Ask the controller to cancel and forget a run."""
         with self.transaction() as conn:
             return conn.execute("UPDATE runs SET cancelled=1 WHERE name=?", (name,)).rowcount > 0
 
+    @_translated
     def save_run(
         self,
         record: RunRecord,
-        prompts: Sequence[tuple[str, str, str]],
+        prompts: Sequence[tuple[str, str, str, str]],
         consumed: Sequence[int],
         events: Sequence[Event],
     ) -> None:
-        """A run's checkpoint with the prompts it queues and the signals it used, all at once."""
+        """A run's checkpoint with the prompts it queues ((agent, agent uid, sender, text)) and
+        the signals it used, all at once."""
         now = time.time()
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE runs SET record=? WHERE name=?", (_run_to_json(record), record.name)
             )
             conn.executemany(
-                "INSERT INTO messages (agent, sender, text, created, agent_created)"
-                f" VALUES (?, ?, ?, ?, {_AGENT_CREATED})",
-                [(agent, sender, text, now, agent) for agent, sender, text in prompts],
+                "INSERT INTO messages (agent, agent_uid, sender, text, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(agent, uid, sender, text, now) for agent, uid, sender, text in prompts],
             )
             conn.executemany(
                 "UPDATE run_signals SET consumed=1 WHERE id=?", [(i,) for i in consumed]
             )
             _insert_events(conn, events, now)
 
+    @_translated
     def forget_run(self, name: str, event: Event) -> None:
         """Drop a cancelled run and the prompts it queued that were not delivered yet."""
         with self.transaction() as conn:
@@ -534,12 +764,15 @@ class Store:
             conn.execute("DELETE FROM messages WHERE sender=? AND phase='queued'", (f"run/{name}",))
             _insert_events(conn, [event], time.time())
 
-    def add_signal(self, run: str, kind: str, step: str) -> None:
-        """`orch approve` / `orch step done`: a fact for the controller to act on once."""
+    @_translated
+    def add_signal(self, run: str, kind: str, step: str, attempt: int) -> None:
+        """`orch approve` / `orch step done` about one attempt of one step: a fact for the
+        controller to act on once (or to drop, once that attempt is over)."""
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO run_signals (run, kind, step, created) VALUES (?, ?, ?, ?)",
-                (run, kind, step, time.time()),
+                "INSERT INTO run_signals (run, kind, step, created, attempt)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (run, kind, step, time.time(), attempt),
             )
 
     def agent_signals_after(self, last_id: int) -> list[AgentSignal]:
@@ -559,29 +792,43 @@ class Store:
         ).fetchall()
         return [_agent_signal(row) for row in rows]
 
+    @_translated
     def signals(self) -> list[RunSignal]:
         """Signals not acted on yet, oldest first."""
         rows = self._conn.execute(
-            "SELECT id, run, kind, step, created FROM run_signals WHERE consumed=0 ORDER BY id"
+            "SELECT id, run, kind, step, created, attempt FROM run_signals WHERE consumed=0"
+            " ORDER BY id"
         ).fetchall()
         return [RunSignal(*row) for row in rows]
 
+    @_translated
     def record_event(self, event: Event) -> None:
         """Persist one event outside a pass (a broken live edit, a controller start)."""
         with self.transaction() as conn:
             _insert_events(conn, [event], time.time())
 
+    @_translated
     def prune_history(self) -> None:
-        """Keep only the newest HISTORY_ROWS events and transitions."""
+        """Keep only the newest HISTORY_ROWS events and transitions, the newest DELIVERED_KEPT
+        delivered messages of each agent, and settled intents of the last HISTORY_ROWS."""
         with self.transaction() as conn:
-            for table in ("events", "transitions"):
+            for table in ("events", "transitions", "intents"):
                 conn.execute(
-                    f"DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM {table}) - ?",
+                    f"DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM {table}) - ?"
+                    + (" AND outcome != 'intended'" if table == "intents" else ""),
                     (HISTORY_ROWS,),
                 )
+            conn.execute(
+                "DELETE FROM messages WHERE delivered_at IS NOT NULL AND id NOT IN ("
+                " SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
+                " (PARTITION BY agent ORDER BY id DESC) AS n"
+                " FROM messages WHERE delivered_at IS NOT NULL) WHERE n <= ?)",
+                (DELIVERED_KEPT,),
+            )
 
     # -- history (read by the CLI) ---------------------------------------------------------------
 
+    @_translated
     def events(
         self, obj: str | None = None, after_id: int = 0, limit: int | None = None
     ) -> list[StoredEvent]:
@@ -601,6 +848,7 @@ class Store:
             for row in reversed(rows)
         ]
 
+    @_translated
     def transitions(self, obj: str, limit: int = 20) -> list[StoredTransition]:
         """The newest `limit` transitions of one object, oldest first."""
         rows = self._conn.execute(
@@ -696,7 +944,10 @@ class Store:
 
 
 def _changes(
-    conn: sqlite3.Connection, declared: Sequence[Declaration], files: Iterable[str]
+    conn: sqlite3.Connection,
+    declared: Sequence[Declaration],
+    files: Iterable[str],
+    force: bool = False,
 ) -> list[Change]:
     files = list(files)
     changes = []
@@ -704,8 +955,14 @@ def _changes(
     for decl in declared:
         declared_keys.add((decl.kind, decl.name))
         row = conn.execute(
-            "SELECT document FROM objects WHERE kind=? AND name=?", (decl.kind, decl.name)
+            "SELECT document, source FROM objects WHERE kind=? AND name=?", (decl.kind, decl.name)
         ).fetchone()
+        if row and row[1] != decl.source and not force and Path(row[1]).exists():
+            where = f"{decl.source}:{decl.line}" if decl.line else decl.source
+            raise InvalidInput(
+                f"{where}: {decl.kind.lower()}/{decl.name} is managed by {row[1]}; "
+                "apply with --force-conflicts to take it over"
+            )
         old = json.loads(row[0]) if row else None
         if old is None:
             verb = "created"
@@ -761,6 +1018,20 @@ class StoredRun:
 
 
 @dataclass(frozen=True)
+class Intent:
+    """A side effect recorded as intended and never settled: what was about to be done
+    (`actions`, as dicts with their `kind`) and what would hold once it was."""
+
+    id: int
+    object: str
+    uid: str
+    actions: tuple[dict[str, Any], ...]
+    record: AgentRecord | None
+    message: QueuedMessage | None
+    created: float
+
+
+@dataclass(frozen=True)
 class RunSignal:
     """An `orch approve` or `orch step done` not acted on yet."""
 
@@ -769,6 +1040,7 @@ class RunSignal:
     kind: str  # approve | done
     step: str
     created: float
+    attempt: int = 0
 
 
 def _stored_run(row: Sequence[Any]) -> StoredRun:
@@ -777,40 +1049,50 @@ def _stored_run(row: Sequence[Any]) -> StoredRun:
     )
 
 
+def _known(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` without the fields `cls` (a dataclass) does not have: a row written by another
+    version of orch still reads."""
+    return {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+
+
 def _run_to_json(record: RunRecord) -> str:
     return json.dumps(asdict(record), sort_keys=True)
 
 
 def _run_from_json(text: str) -> RunRecord:
+    """A run's checkpoint; unknown fields (another orch version's) are dropped, as for records."""
     from reconciler.core.runs import RunRecord, StepPhase, StepStatus
     from reconciler.core.steps import GateResult
 
     data = json.loads(text)
     steps = tuple(
         StepStatus(
-            **{
-                **step,
-                "phase": StepPhase(step["phase"]),
-                "gates": tuple(GateResult(**gate) for gate in step.get("gates", ())),
-            }
+            **_known(
+                StepStatus,
+                {
+                    **step,
+                    "phase": StepPhase(step["phase"]),
+                    "gates": tuple(
+                        GateResult(**_known(GateResult, gate)) for gate in step.get("gates", ())
+                    ),
+                },
+            )
         )
         for step in data.pop("steps", ())
     )
-    return RunRecord(**{**data, "state": RunState(data["state"]), "steps": steps})
+    conditions = tuple(_condition(c) for c in data.pop("conditions", ()))
+    return RunRecord(
+        **_known(
+            RunRecord,
+            {**data, "state": RunState(data["state"]), "steps": steps, "conditions": conditions},
+        )
+    )
 
 
 MESSAGE_COLUMNS = (
     "id, agent, sender, text, created, phase, phase_at, screen_digest, enters, delivered_at,"
-    " log_inode, log_offset"
+    " log_inode, log_offset, agent_uid"
 )
-
-
-def _add_columns(conn: sqlite3.Connection) -> None:
-    """Add the ADDED_COLUMNS a store made by an older orch lacks."""
-    for table, column, declaration in ADDED_COLUMNS:
-        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in present:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _update_messages(conn: sqlite3.Connection, messages: Iterable[QueuedMessage]) -> None:
@@ -849,7 +1131,24 @@ def _message(row: Sequence[Any]) -> QueuedMessage:
         delivered_at=row[9],
         log_inode=row[10],
         log_offset=row[11],
+        agent_uid=row[12],
     )
+
+
+def _condition(data: Mapping[str, Any]) -> Condition:
+    return Condition(
+        data["type"],
+        ConditionStatus(data["status"]),
+        data["reason"],
+        data["message"],
+        data["last_transition_time"],
+    )
+
+
+def _message_from_dict(data: Mapping[str, Any]) -> QueuedMessage:
+    from reconciler.core.delivery import Phase, QueuedMessage
+
+    return QueuedMessage(**_known(QueuedMessage, {**data, "phase": Phase(data["phase"])}))
 
 
 def _insert_events(conn: sqlite3.Connection, events: Iterable[Event], now: float) -> None:
@@ -859,8 +1158,11 @@ def _insert_events(conn: sqlite3.Connection, events: Iterable[Event], now: float
     )
 
 
+OBJECT_COLUMNS = "kind, name, document, generation, source, line, created, updated, uid"
+
+
 def _stored_object(row: Sequence[Any]) -> StoredObject:
-    return StoredObject(row[0], row[1], json.loads(row[2]), *row[3:8])
+    return StoredObject(row[0], row[1], json.loads(row[2]), *row[3:9])
 
 
 def _dumps(document: Mapping[str, Any]) -> str:
@@ -887,17 +1189,6 @@ def _record_from_json(text: str) -> AgentRecord:
     data["state"] = AgentState(data["state"])
     data["activity"] = Activity(data.get("activity", Activity.UNKNOWN))
     data["crash_times"] = tuple(data.get("crash_times", ()))
-    data["activity"] = Activity(data.get("activity", Activity.UNKNOWN))
     data["pending_keys"] = tuple(data.get("pending_keys", ()))
-    data["conditions"] = tuple(
-        Condition(
-            c["type"],
-            ConditionStatus(c["status"]),
-            c["reason"],
-            c["message"],
-            c["last_transition_time"],
-        )
-        for c in data.get("conditions", ())
-    )
-    known = AgentRecord.__dataclass_fields__
-    return AgentRecord(**{k: v for k, v in data.items() if k in known})
+    data["conditions"] = tuple(_condition(c) for c in data.get("conditions", ()))
+    return AgentRecord(**_known(AgentRecord, data))

@@ -15,8 +15,8 @@ The unit's choices, and why:
   which costs a D-Bus round trip per server start and needs a running user manager.
 - `Restart=always`, `RestartSec=2` and `StartLimitIntervalSec=0`: the controller comes back
   whatever ended it, and systemd never gives up on it (by default five quick restarts stop the
-  retries). A controller started by `orch apply` that already holds the lock makes this one exit;
-  it retries every two seconds and takes over once the other is gone.
+  retries). A controller started by `orch apply` that already holds the lock is asked to hand
+  over (`controller --take-over`: SIGTERM, then the lock), so the unit never loops on the lock.
 - No `After=`: a user unit is already ordered after the user manager's basic.target, and
   `default.target` (which wants it) must not be waited for by a unit it pulls in.
 - `ExecStart` and `Environment` name the state dir and socket, so the unit runs this
@@ -120,7 +120,7 @@ def unit_text(
     all: the user manager's PATH is short, and agent CLIs often live in ~/.local/bin).
     """
     state = _absolute(state_dir)
-    argv = [*orch_argv, "--state-dir", state, "--socket", socket, "controller"]
+    argv = [*orch_argv, "--state-dir", state, "--socket", socket, "controller", "--take-over"]
     env = {"ORCH_STATE_DIR": state, "ORCH_TMUX_SOCKET": socket, **(environment or {})}
     bad = [key for key in env if not _ENV_NAME.fullmatch(key)]
     if bad:

@@ -70,14 +70,18 @@ PANE_FORMAT = "\t".join(
         "session_created",
         "session_attached",
         "@orch_launch",
+        "@orch_install",
         "cursor_y",
     )
 )
 
 #: One `send-keys` client call carries at most ≈ 16 KB; stay well under it.
 LITERAL_CHUNK_BYTES = 8192
+#: The most argument bytes one chained call carries (tmux's limit is ≈ 16 KB per command line).
+CHAIN_BYTES = 8192
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LAUNCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NO_SERVER = ("no server running", "(No such file or directory)", "(Connection refused)")
 _EXITING = ("server exited", "lost server")
@@ -155,6 +159,7 @@ class Tmux:
         pipe_command: str = "",
         env_dir: Path | None = None,
         replace: bool = False,
+        installation: str = "",
     ) -> PaneObservation:
         """Create detached session NAME running `/bin/sh -c SCRIPT` with `env`; return its pane.
 
@@ -185,11 +190,19 @@ class Tmux:
                 (
                     *("new-session", "-d", "-s", name, "-P", "-F", PANE_FORMAT),
                     *("-c", _format_literal(workdir), "-x", str(width), "-y", str(height)),
+                    # The launch id (orch's own token, no secret) also in the shell's initial
+                    # environment, where a stop finds the shell itself, not just its children.
+                    *(
+                        ("-e", f"ORCH_LAUNCH_ID={launch_id}")
+                        if _LAUNCH_ID.fullmatch(launch_id)
+                        else ()
+                    ),
                     *("--", "/bin/sh", "-c", _sourcing(env_file) + script),
                 ),
                 # set-option in 3.3a does not take an exact `=NAME` target; right after
                 # new-session in the same chain the new session is the current one.
                 ("set-option", "@orch_launch", launch_id),
+                ("set-option", "@orch_install", installation),
                 *([("pipe-pane", "-o", _format_literal(pipe_command))] if pipe_command else []),
             )
         except OrchError:
@@ -201,7 +214,7 @@ class Tmux:
                 raise SessionExists(f"tmux session {name} already exists")
             raise self._error(result.err)
         pane = _parse_pane(result.out.decode(errors="replace").strip("\n"))
-        return dataclasses.replace(pane, launch_id=launch_id)
+        return dataclasses.replace(pane, launch_id=launch_id, installation=installation)
 
     def attach(self, name: str) -> None:
         """Replace this process with a tmux client attached to session NAME (for a person)."""
@@ -246,16 +259,19 @@ class Tmux:
         return result.ok
 
     def capture_many(self, names: Iterable[str]) -> dict[str, str]:
-        """Screens of many sessions in one chained call; sessions that are gone are left out.
+        """Screens of many sessions in few chained calls; sessions that are gone are left out.
 
-        tmux stops a chain at its first failing command, so each missing session costs one more
-        call for the names after it.
+        A chain stays under CHAIN_BYTES of arguments (tmux refuses a command line longer than
+        its message size, ≈ 16 KB), so a team of any size takes ⌈size / chain⌉ calls. tmux stops
+        a chain at its first failing command, so each missing session costs one more call for
+        the names after it.
         """
         screens: dict[str, str] = {}
         pending = list(names)
         while pending:
             separator = f"~~orch-capture-{uuid.uuid4().hex}~~"
-            result = self._run(*_chained_captures(pending, separator))
+            batch = _batch(pending, separator)
+            result = self._run(*_chained_captures(batch, separator))
             sections = result.out.decode(errors="replace").split(separator + "\n")[1:]
             if not result.ok:
                 if _has(result.err, _NO_SERVER + _NO_SESSIONS):
@@ -264,7 +280,7 @@ class Tmux:
                     raise self._error(result.err)
                 # The chain stopped at the first missing session: drop its empty section.
                 sections = sections[:-1]
-            screens.update(zip(pending, sections, strict=False))
+            screens.update(zip(batch, sections, strict=False))
             pending = pending[len(sections) + (0 if result.ok else 1) :]
         return screens
 
@@ -391,7 +407,9 @@ def _pane_target(name: str) -> str:
 
 def _parse_pane(line: str) -> PaneObservation:
     """One PANE_FORMAT line."""
-    session, pane_id, pid, dead, activity, created, attached, launch_id, cursor_y = line.split("\t")
+    session, pane_id, pid, dead, activity, created, attached, launch_id, installation, cursor_y = (
+        line.split("\t")
+    )
     return PaneObservation(
         session=session,
         pane_id=pane_id,
@@ -401,6 +419,7 @@ def _parse_pane(line: str) -> PaneObservation:
         created=int(created),
         launch_id=launch_id,
         attached=attached not in ("", "0"),
+        installation=installation,
         cursor_y=int(cursor_y) if cursor_y.isdigit() else None,
     )
 
@@ -408,6 +427,17 @@ def _parse_pane(line: str) -> PaneObservation:
 def _capture_args(name: str) -> _Command:
     """`capture-pane` of NAME's visible screen."""
     return ["capture-pane", "-p", "-t", _pane_target(name)]
+
+
+def _batch(names: Sequence[str], separator: str) -> list[str]:
+    """The first names whose chained captures stay under CHAIN_BYTES (at least one)."""
+    size = 0
+    for count, name in enumerate(names):
+        commands = _chained_captures([name], separator)
+        size += sum(len(arg) + 1 for command in commands for arg in command) + 4
+        if size > CHAIN_BYTES and count:
+            return list(names[:count])
+    return list(names)
 
 
 def _chained_captures(names: Sequence[str], separator: str) -> list[_Command]:

@@ -31,4 +31,5 @@ class PaneObservation:
     created: int
     launch_id: str = ""
     attached: bool = False
+    installation: str = ""  # the installation that started it (`@orch_install`)
     cursor_y: int | None = None

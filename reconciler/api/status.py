@@ -61,6 +61,7 @@ CONDITION_TYPES = (
     "RateLimited",
     "Attached",
     "GuardTripped",
+    "ReconcileError",
 )
 
 
@@ -185,6 +186,7 @@ class AgentRecord:
     request_seen: int = 0
     manual_restarts: int = 0
     conditions: tuple[Condition, ...] = field(default=())
+    uid: str = ""  # the agent object this record is about ("" in records older than uids)
 
     @classmethod
     def new(cls, name: str, now: float) -> AgentRecord:

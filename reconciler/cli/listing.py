@@ -174,6 +174,7 @@ def _item(stored: StoredObject) -> dict[str, Any]:
         **document,
         "metadata": {
             **document["metadata"],
+            "uid": stored.uid,
             "generation": stored.generation,
             "creationTimestamp": iso(stored.created),
         },

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -65,6 +66,9 @@ if TYPE_CHECKING:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @installation_options
+@click.option(
+    "--debug", is_flag=True, expose_value=False, help="print the traceback of an internal error"
+)
 @click.version_option(package_name="orch", prog_name="orch")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -100,7 +104,12 @@ def _print_changes(changes: Sequence[Change], suffix: str = "") -> None:
 @RECURSIVE
 @click.option("--wait", is_flag=True, help="return when every agent of the files is Running")
 @click.option("--timeout", default="120s", show_default=True, help="how long --wait waits")
-def apply(files: tuple[str, ...], recursive: bool, wait: bool, timeout: str) -> None:
+@click.option(
+    "--force-conflicts", is_flag=True, help="take over objects another applied file declares"
+)
+def apply(
+    files: tuple[str, ...], recursive: bool, wait: bool, timeout: str, force_conflicts: bool
+) -> None:
     """Record FILE's objects as the desired state; remove those it no longer declares.
 
     A folder stands for its *.yaml and *.yml files (with -R, its subfolders' too)."""
@@ -111,7 +120,7 @@ def apply(files: tuple[str, ...], recursive: bool, wait: bool, timeout: str) -> 
     inst = installation()
     limit = _duration_option("--timeout", timeout)
     require_tmux()
-    changes = apply_files(inst.store, manifest_paths(files, recursive))
+    changes = apply_files(inst.store, manifest_paths(files, recursive), force_conflicts)
     _print_changes(changes)
     inst.start_controller()
     if wait:
@@ -203,7 +212,15 @@ def delete(refs: tuple[str, ...], files: tuple[str, ...], recursive: bool) -> No
         from reconciler.controller.apply import declarations
 
         declared, _ = declarations(manifest_paths(files, recursive))
-        targets = [(d.kind, d.name) for d in declared]
+        for decl in declared:
+            stored = inst.store.object(decl.kind, decl.name)
+            if stored is not None and stored.source != decl.source:
+                click.echo(
+                    f"{decl.kind.lower()}/{decl.name} is managed by {stored.source}: not deleted",
+                    err=True,
+                )
+            else:
+                targets.append((decl.kind, decl.name))
     else:
         targets = _refs(refs)
     inst.require_state()
@@ -494,11 +511,11 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
     if not message.text.strip():
         raise InvalidInput("send: the message is empty")
     sender = _sender(inst, sender)
-    _check_route(inst, sender, agent)
+    recipient = _check_route(inst, sender, agent)
     _check_will_run(inst, agent)
     if message.removed:
         click.echo(f"orch: warning: removed {message.removed} control characters", err=True)
-    message_id = inst.store.enqueue(agent, sender or "user", message.text)
+    message_id = inst.store.enqueue(agent, sender or "user", message.text, recipient.uid)
     click.echo(f"message/{message_id} queued for agent/{agent}")
     inst.start_controller()
     if wait:
@@ -525,12 +542,13 @@ def _sender(inst: Installation, given: str | None) -> str | None:
     return inside
 
 
-def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
-    """The recipient exists, and a named sender's talksTo (when it has one) includes it."""
-    if inst.store.object("Agent", agent) is None:
+def _check_route(inst: Installation, sender: str | None, agent: str) -> StoredObject:
+    """The recipient, which exists, and whom a named sender's talksTo (if any) includes."""
+    recipient = inst.store.object("Agent", agent)
+    if recipient is None:
         raise NotFound(f'agent "{agent}" not found')
     if sender is None:
-        return
+        return recipient
     origin = inst.store.object("Agent", sender)
     if origin is None:
         raise NotFound(f'--from: agent "{sender}" not found')
@@ -539,6 +557,7 @@ def _check_route(inst: Installation, sender: str | None, agent: str) -> None:
         raise InvalidInput(
             f'agent "{sender}" may not address "{agent}" (talksTo: {", ".join(allowed)})'
         )
+    return recipient
 
 
 def _check_will_run(inst: Installation, agent: str) -> None:
@@ -656,7 +675,7 @@ def approve(run: str, step: str | None) -> None:
         raise InvalidInput(
             f"run {run} is not waiting for an approval of {step or 'any step'} ({where})"
         )
-    inst.store.add_signal(run, "approve", current.name)
+    inst.store.add_signal(run, "approve", current.name, current.attempt)
     inst.start_controller()
     click.echo(f"run/{run} step {current.name} approved")
 
@@ -679,7 +698,7 @@ def step_done(run: str) -> None:
     if current is None or current.phase is not StepPhase.WORKING:
         where = f"step {current.name} is {current.phase}" if current else str(record.state)
         raise InvalidInput(f"run {run} has no step in progress ({where})")
-    inst.store.add_signal(run, "done", current.name)
+    inst.store.add_signal(run, "done", current.name, current.attempt)
     inst.start_controller()
     click.echo(f"run/{run} step {current.name} done")
 
@@ -740,6 +759,11 @@ def service_install() -> None:
         environment={"PATH": os.environ["PATH"]} if os.environ.get("PATH") else None,
     )
     click.echo(f"wrote {path}")
+    from reconciler.controller.daemon import controller_pid
+
+    running = controller_pid(inst.paths) if inst.paths.lock.exists() else None
+    if running:
+        click.echo(f"a controller runs now (pid {running}); the unit takes over when started")
     click.echo("to start it now and at every boot, run:")
     for command in commands:
         click.echo(f"  {command}")
@@ -876,6 +900,40 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BrokenPipeError:
         code = 0
     except Exception as err:  # noqa: BLE001 - the error boundary: no tracebacks on the console
-        click.echo(f"orch: internal error: {type(err).__name__}: {err}", err=True)
+        args = list(argv) if argv is not None else sys.argv[1:]
+        where = _log_internal_error(args)
+        if "--debug" in args:
+            traceback.print_exc()
+        hint = f"details in {where}" if where else "run again with --debug for details"
+        click.echo(f"orch: internal error: {type(err).__name__}: {err} ({hint})", err=True)
         code = 1
     sys.exit(code if isinstance(code, int) else 0)
+
+
+#: Internal errors of the CLI are appended here, in the state dir, with their traceback.
+CLI_LOG = "cli.log"
+#: The log is cut to its newest half past this size.
+CLI_LOG_MAX_BYTES = 1_000_000
+
+
+def _log_internal_error(args: list[str]) -> Path | None:
+    """Append the current exception's traceback to the state dir's cli.log (never creating a
+    state dir); the file written, or None."""
+    state_dir = os.environ.get("ORCH_STATE_DIR") or "./state"
+    for i, arg in enumerate(args):
+        if arg == "--state-dir" and i + 1 < len(args):
+            state_dir = args[i + 1]
+        elif arg.startswith("--state-dir="):
+            state_dir = arg.split("=", 1)[1]
+    path = Path(state_dir).expanduser() / CLI_LOG
+    if not path.parent.is_dir():
+        return None
+    try:
+        if path.exists() and path.stat().st_size > CLI_LOG_MAX_BYTES:
+            path.write_bytes(path.read_bytes()[-CLI_LOG_MAX_BYTES // 2 :])
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"{stamp} orch {' '.join(args)}\n{traceback.format_exc()}\n")
+    except OSError:
+        return None
+    return path

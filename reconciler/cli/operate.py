@@ -154,8 +154,13 @@ def answer(agent: str, words: tuple[str, ...], as_keys: bool, no_enter: bool) ->
 
 @click.group(invoke_without_command=True)
 @installation_options
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="stop a controller already running for the state dir and take its place",
+)
 @click.pass_context
-def controller(ctx: click.Context) -> None:
+def controller(ctx: click.Context, take_over: bool) -> None:
     """Run the control loop in the foreground (what the systemd unit starts); see also
     `controller status` and `controller stop`."""
     if ctx.invoked_subcommand is not None:
@@ -170,7 +175,7 @@ def controller(ctx: click.Context) -> None:
     ensure_state_dir(inst.state_dir)
     use_controller_environment(inst.state_dir, inst.socket)
     configure_logging(inst.paths)
-    Controller(inst.state_dir, inst.socket).run()
+    Controller(inst.state_dir, inst.socket).run(take_over=take_over)
 
 
 @controller.command("status")

@@ -99,6 +99,7 @@ def agent_item(
     document = stored.document
     metadata = {
         **document["metadata"],
+        "uid": stored.uid,
         "generation": stored.generation,
         "creationTimestamp": iso(stored.created),
         "source": f"{stored.source}:{stored.line}" if stored.line else stored.source,
@@ -436,6 +437,16 @@ def run_item(run: StoredRun) -> dict[str, Any]:
             "reason": record.reason,
             "message": record.message,
             "since": iso(record.since),
+            "conditions": [
+                {
+                    "type": c.type,
+                    "status": c.status.value,
+                    "reason": c.reason,
+                    "message": c.message,
+                    "lastTransitionTime": iso(c.last_transition_time),
+                }
+                for c in record.conditions
+            ],
             "steps": [
                 {
                     "name": s.name,
@@ -498,6 +509,7 @@ def describe_run(
         f"Message:    {record.message}",
         f"Since:      {local_time(record.since)} ({age(record.since, now)} ago)",
         f"Step:       {status['step']} (attempt {status['attempt']})",
+        *(f"Condition:  {c.type}={c.status} {c.reason}: {c.message}" for c in record.conditions),
         "Steps:",
         _indent(
             table(

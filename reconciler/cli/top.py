@@ -223,7 +223,7 @@ class TopApp(App[None]):
         if run is None or current is None or current.phase is not StepPhase.AWAITING_APPROVAL:
             self.notify("select a run that waits for an approval", severity="warning")
             return
-        self.store.add_signal(run.name, "approve", current.name)
+        self.store.add_signal(run.name, "approve", current.name, current.attempt)
         self._done(f"run/{run.name}: step {current.name} approved")
 
     def action_attach(self) -> None:

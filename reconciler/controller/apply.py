@@ -39,11 +39,16 @@ def declarations(paths: Sequence[str | Path]) -> tuple[list[Declaration], list[s
     return declared, files
 
 
-def apply_files(store: Store, paths: Sequence[str | Path]) -> list[Change]:
-    """Validate all of `paths`, make or adopt the worktrees they ask for, then record them."""
+def apply_files(
+    store: Store, paths: Sequence[str | Path], force_conflicts: bool = False
+) -> list[Change]:
+    """Validate all of `paths`, make or adopt the worktrees they ask for, then record them in
+    one transaction (see `Store.apply` for objects another file manages: a conflict is refused
+    before any worktree is made)."""
     declared, files = declarations(paths)
+    store.plan_apply(declared, files, force_conflicts)
     prepare_worktrees(store, declared)
-    return store.apply(declared, files)
+    return store.apply(declared, files, force_conflicts)
 
 
 def prepare_worktrees(store: Store, declared: Sequence[Declaration]) -> None:

@@ -6,7 +6,6 @@ control loop's dependencies (watchdog, the playbook runner) just to see whether 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.environment import controller_environment
+from reconciler.adapters.lockprobe import lock_holders
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.api.errors import Unavailable
@@ -27,23 +27,29 @@ def read_pid(paths: StatePaths) -> int | None:
         return None
 
 
-def controller_running(paths: StatePaths) -> bool:
-    """Whether some process holds this state dir's controller lock.
+def controller_pid(paths: StatePaths) -> int | None:
+    """The pid of the controller holding this state dir's lock, found without taking the lock
+    (so a controller starting at that moment is never made to fail); None if none holds it."""
+    holders = lock_holders(paths.lock)
+    if holders is None:  # no /proc/locks: fall back to trying the lock
+        from filelock import FileLock, Timeout  # only here: the CLI path stays without it
 
-    The controller holds it with `filelock`, which is `flock(2)` on Linux; probing with flock
-    directly spares every short command filelock's import (tens of ms).
-    """
-    try:
-        fd = os.open(paths.lock, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # also releases the probe's own lock, when it got one
-    return False
+        lock = FileLock(paths.lock)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return read_pid(paths) or -1
+        lock.release()
+        return None
+    if not holders:
+        return None
+    pid = read_pid(paths)
+    return pid if pid in holders else min(holders)
+
+
+def controller_running(paths: StatePaths) -> bool:
+    """Whether some process holds this state dir's controller lock."""
+    return controller_pid(paths) is not None
 
 
 def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:

@@ -1,8 +1,9 @@
 """Carries out the planner's actions: the only code that starts and stops agents.
 
-Each action is attempted on its own; a failure becomes a Warning event and is reported with the
-outcome (`Outcome.failures`), so the caller records only what happened; the next pass (which
-re-observes everything) decides again.
+`execute` reports an `Outcome` per action: done (with what only doing it learns, such as a new
+pid) or failed (with the error). Once an action fails the ones after it are not attempted. The
+loop commits a plan only when every action of it was done; otherwise it keeps the recorded state,
+publishes the error and retries with backoff (see docs/architecture.md, "Write-ahead").
 """
 
 from __future__ import annotations
@@ -11,20 +12,20 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.adapters.agentlog import fifo_path, make_fifo, pipe_command
 from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.logwriter import notify_new_fifo
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.processes import stop_launch
 from reconciler.adapters.secrets import read_secret
 from reconciler.adapters.signal_files import root_only, write_private
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
-from reconciler.api.errors import OrchError, Unavailable
-from reconciler.api.status import AgentRecord, Event, EventType
+from reconciler.api.errors import NotFound, OrchError, Unavailable
+from reconciler.api.status import Event, EventType
+from reconciler.controller.stopper import Stopper
 from reconciler.core.sanitize import clean_message
 from reconciler.core.signal_wiring import Wiring, wire
 
@@ -36,22 +37,38 @@ WRAPPER = '{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
 
 
 @dataclass(frozen=True)
-class Failure:
-    """An action that failed; `definite`: it surely did nothing (tmux refused it), as opposed to
-    a timeout or a lost server, after which it may or may not have happened."""
+class Outcome:
+    """What happened to one action: done, or failed with `error` (`pid`: a launch's new pid)."""
 
     action: Action
-    error: str
-    definite: bool
+    done: bool
+    error: str = ""
+    pid: int | None = None
+    signals: str = ""  # a launch's signal wiring (`hooks` or `screen`)
+    events: tuple[Event, ...] = ()  # what doing it found out (e.g. a worktree kept)
+    gone: bool = False  # failed because its target no longer exists: the next pass sees why
+    # A failure that surely did nothing (tmux refused it), as opposed to a timeout or a lost
+    # server, after which it may or may not have happened.
+    definite: bool = True
 
 
-@dataclass
-class Outcome:
-    """What executing one agent's actions changed beyond the plan: the new pid, failures."""
+def all_done(outcomes: list[Outcome]) -> bool:
+    """Every action happened: the plan they belong to may be committed."""
+    return all(outcome.done for outcome in outcomes)
 
-    record: AgentRecord | None
-    events: list[Event] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
+
+def target_gone(outcomes: list[Outcome]) -> bool:
+    """The first failure was only that the agent's session had gone (it died meanwhile)."""
+    failed = next((o for o in outcomes if not o.done), None)
+    return failed is not None and failed.gone
+
+
+def first_error(outcomes: list[Outcome]) -> str:
+    """The failed action and its error, as one line ("" when all were done)."""
+    failed = next((o for o in outcomes if not o.done), None)
+    if failed is None:
+        return ""
+    return f"{type(failed.action).__name__.lower()} failed: {failed.error}"
 
 
 @dataclass(frozen=True)
@@ -61,40 +78,45 @@ class Executor:
     tmux: Tmux
     paths: StatePaths
     socket: str
+    stopper: Stopper
+    installation: str
 
-    def execute(self, record: AgentRecord | None, actions: tuple[Action, ...]) -> Outcome:
-        """Run `actions` for one agent; return its record with what only execution learns."""
-        outcome = Outcome(record)
+    def execute(self, actions: tuple[Action, ...]) -> list[Outcome]:
+        """Run one agent's `actions` in order; an Outcome for each (after a failure, the rest are
+        failed as not attempted). Errors other than OrchError/OSError are bugs and propagate."""
+        outcomes: list[Outcome] = []
         for action in actions:
+            if outcomes and not outcomes[-1].done:
+                outcomes.append(Outcome(action, False, "not attempted: an earlier action failed"))
+                continue
             try:
-                self._run(action, outcome)
+                outcomes.append(self._run(action))
             except (OrchError, OSError) as err:
-                log.warning("action %s failed: %s", action, err, exc_info=True)
-                definite = not isinstance(err, Unavailable)
-                outcome.failures.append(Failure(action, str(err), definite))
-                outcome.events.append(
-                    Event(
-                        f"agent/{action.agent}",
-                        EventType.WARNING,
-                        "ActionFailed",
-                        f"{type(action).__name__.lower()} failed: {err}",
+                log.warning("action %s failed: %s", action, err)
+                error = str(err) or type(err).__name__
+                outcomes.append(
+                    Outcome(
+                        action,
+                        False,
+                        error,
+                        gone=isinstance(err, NotFound),
+                        definite=not isinstance(err, Unavailable),
                     )
                 )
-        return outcome
+        return outcomes
 
-    def _run(self, action: Action, outcome: Outcome) -> None:
+    def _run(self, action: Action) -> Outcome:
+        """Do `action`; its (done) Outcome, or OrchError/OSError when it failed."""
         if isinstance(action, Launch):
             pid, signals = self._launch(action)
-            if outcome.record is not None:
-                outcome.record = replace(outcome.record, pid=pid, signals=signals)
-        elif isinstance(action, Stop):
+            return Outcome(action, True, pid=pid, signals=signals)
+        if isinstance(action, Stop):
             if action.kill_session:
                 self.tmux.kill_session(action.agent)
-            if action.launch_id:
-                stop_launch(action.launch_id, ())
+            self.stopper.stop(action.agent, action.launch_id)  # the rest off the loop
         elif isinstance(action, Forget):
             self._remove_exit_files(action.agent)
-            self._remove_worktree(action.agent, outcome)
+            return Outcome(action, True, events=self._remove_worktree(action.agent))
         elif isinstance(action, Paste):
             self.tmux.paste(action.agent, clean_message(action.text))
         elif isinstance(action, PressEnter):
@@ -104,6 +126,7 @@ class Executor:
                 self.tmux.send_literal(action.agent, clean_message(action.literal))
             if action.keys:
                 self.tmux.send_keys(action.agent, list(action.keys))
+        return Outcome(action, True)
 
     def _launch(self, action: Launch) -> tuple[int, str]:
         """Start the agent's session; its pid and where its activity is read (hooks/screen)."""
@@ -129,11 +152,11 @@ class Executor:
             pipe_command=pipe_command(fifo),
             env_dir=agent_dir,
             replace=action.replace_session,
+            installation=self.installation,
         )
-        if action.previous_launch:
-            # Leftovers of the previous launch (children, daemons) go after the new process runs,
-            # so a restart is not delayed by a slow-dying tree.
-            stop_launch(action.previous_launch, ())
+        # Leftovers of the previous launch (children, daemons) go after the new process runs,
+        # and off the loop, so a restart is not delayed by a slow-dying tree.
+        self.stopper.stop(action.agent, action.previous_launch)
         return pane.pid, wiring.mode
 
     def _wiring(self, action: Launch, agent_dir: Path) -> Wiring:
@@ -164,20 +187,21 @@ class Executor:
             "PATH": action.env.get("PATH", f"{bin_dir}:{path}" if path else bin_dir),
         }
 
-    def _remove_worktree(self, agent: str, outcome: Outcome) -> None:
+    def _remove_worktree(self, agent: str) -> tuple[Event, ...]:
         """A deleted agent's clean worktree goes; a dirty one stays, and a Warning says where."""
         path = self.paths.worktree(agent)
         dirty = remove_worktree_if_clean(path)
-        if dirty:
-            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-            outcome.events.append(
-                Event(
-                    f"agent/{agent}",
-                    EventType.WARNING,
-                    "WorktreeKept",
-                    f"worktree {path} kept: uncommitted changes in {shown}",
-                )
-            )
+        if not dirty:
+            return ()
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        return (
+            Event(
+                f"agent/{agent}",
+                EventType.WARNING,
+                "WorktreeKept",
+                f"worktree {path} kept: uncommitted changes in {shown}",
+            ),
+        )
 
     def _remove_exit_files(self, agent: str) -> None:
         agent_dir = self.paths.agent_dir(agent)

@@ -20,9 +20,9 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from types import FrameType
 
@@ -40,22 +40,32 @@ from watchdog.observers import Observer
 from reconciler.adapters.agentlog import log_path
 from reconciler.adapters.logmark import log_mark, output_since
 from reconciler.adapters.logwriter import LogWriterKeeper
-from reconciler.adapters.paths import StatePaths
+from reconciler.adapters.paths import StatePaths, installation_id
+from reconciler.adapters.processes import ask_to_stop
 from reconciler.adapters.statedir import ensure_state_dir, open_private
-from reconciler.adapters.store import Store, StoredObject
+from reconciler.adapters.store import Store, StoredObject, StoreUnavailable
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
-from reconciler.api.actions import Paste, PressEnter, SendKeys
-from reconciler.api.errors import ManifestError, Unavailable
-from reconciler.api.intents import NO_INTENT
+from reconciler.api.actions import Action, Launch, Paste, PressEnter, SendKeys, Stop
+from reconciler.api.errors import InvalidInput, OrchError, Unavailable
+from reconciler.api.intents import NO_INTENT, AgentIntent
 from reconciler.api.observation import PaneObservation
-from reconciler.api.status import AgentRecord, Event, EventType, Transition
+from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
-from reconciler.controller.daemon import read_pid
-from reconciler.controller.executor import Executor
+from reconciler.controller.daemon import controller_pid
+from reconciler.controller.executor import Executor, all_done, first_error, target_gone
 from reconciler.controller.guardkeeper import GuardKeeper
+from reconciler.controller.isolation import (
+    ErrorBoundary,
+    describe_error,
+    error_condition,
+    recovered_condition,
+)
 from reconciler.controller.notifications import NotificationWorker
+from reconciler.controller.passbatch import PassBatch
+from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
+from reconciler.controller.stopper import Stopper
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import (
     AgentObservation,
@@ -81,12 +91,25 @@ log = logging.getLogger(__name__)
 
 #: The safety-net pass interval: the longest the loop sleeps without looking.
 RESYNC_SECONDS = 1.0
-#: Quiet time after a manifest file changes before it is read, so a half-written file is not.
-EDIT_SETTLE_SECONDS = 0.05
+#: Quiet time after a manifest file changes before it is read, so a file saved in pieces (an
+#: editor's non-atomic save) is read once it is whole, not half-way.
+EDIT_SETTLE_SECONDS = 0.3
 #: watchdog event types that mean a file's content may have changed.
 WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
 #: Actions that type into an agent: written ahead, so none is sent twice.
 KEYSTROKES = (Paste, PressEnter, SendKeys)
+#: How long the controller waits for a write lock another process holds before it goes on
+#: from memory (a CLI write holds it for milliseconds).
+STORE_BUSY_SECONDS = 0.5
+#: Actions whose effect tmux itself records (the session's launch id, its absence): with the
+#: store refusing writes they go ahead without an intent, and the next start settles them.
+SELF_EVIDENT = (Launch, Stop)
+#: The longest a tmux call of the controller may take before it counts as failed.
+TMUX_TIMEOUT_SECONDS = 3.0
+#: How long a controller taking over waits for the one it replaces to stop.
+TAKE_OVER_SECONDS = 15.0
+#: A pass longer than this is logged: nothing slow belongs on the loop.
+SLOW_PASS_SECONDS = 0.1
 #: How often old events and transitions are pruned.
 PRUNE_SECONDS = 600.0
 
@@ -122,6 +145,7 @@ class PassResult:
 
     pids: dict[int, str] = field(default_factory=dict)
     requeue_after: float = RESYNC_SECONDS
+    duration: float = 0.0  # seconds the pass took
 
 
 class ManifestWatcher(FileSystemEventHandler):
@@ -185,16 +209,20 @@ class Controller:
     def __init__(self, state_dir: Path, socket: str) -> None:
         self.paths = StatePaths(ensure_state_dir(state_dir))
         self.socket = socket
-        self.tmux = Tmux(socket)
-        self.store = Store(state_dir)
-        self.executor = Executor(self.tmux, self.paths, socket)
+        self.tmux = Tmux(socket, timeout=TMUX_TIMEOUT_SECONDS)
+        self.store = Store(state_dir, busy_timeout=STORE_BUSY_SECONDS)
+        self.stopper = Stopper(self.wake)
+        self.installation = installation_id(self.paths)
+        self.executor = Executor(self.tmux, self.paths, socket, self.stopper, self.installation)
         self.log_writer = LogWriterKeeper(self.paths.root, self.paths.log)
-        self.runner = PlaybookRunner(self.store, self.wake)
+        self.boundary = ErrorBoundary()
+        self.runner = PlaybookRunner(self.store, self.wake, self.boundary)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self.usage = UsageCollector(self.store)
         self._stopping = False
         self._pidfds: dict[int, int] = {}
-        self._parsed: dict[tuple[str, int], DesiredAgent] = {}
+        self._parsed: dict[tuple[str, int], DesiredAgent | str] = {}  # str: why it is unreadable
+        self._unsaved = PassBatch()
         self._edits_seen: dict[str, bytes] = {}
         self._rejected: set[str] = set()  # files whose last live edit was refused
         self._screens: dict[str, CachedScreen] = {}
@@ -206,15 +234,30 @@ class Controller:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Run passes until SIGTERM or SIGINT; agents keep running when the controller stops."""
+    def run(self, take_over: bool = False) -> None:
+        """Run passes until SIGTERM or SIGINT; agents keep running when the controller stops.
+
+        With `take_over` (what the systemd unit does), a controller already running for this
+        state dir is asked to stop (SIGTERM) and this one takes its place once it has.
+        """
         lock = FileLock(self.paths.lock)
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            raise Unavailable(
-                f"a controller already runs for {self.paths.root} (pid {read_pid(self.paths)})"
-            ) from None
+            holder = controller_pid(self.paths)
+            if not take_over or holder is None or holder <= 0 or holder == os.getpid():
+                raise Unavailable(
+                    f"a controller already runs for {self.paths.root} (pid {holder})"
+                ) from None
+            log.info("taking over from the controller with pid %d", holder)
+            ask_to_stop(holder)
+            try:
+                lock.acquire(timeout=TAKE_OVER_SECONDS)
+            except Timeout:
+                raise Unavailable(
+                    f"the controller with pid {holder} did not hand over within "
+                    f"{TAKE_OVER_SECONDS:g}s"
+                ) from None
         try:
             fd = open_private(self.paths.pid, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             with os.fdopen(fd, "w") as pid_file:
@@ -240,6 +283,12 @@ class Controller:
             )
         )
         log.info("controller started for %s on socket %s", self.paths.root, self.socket)
+        self._recover()
+        try:
+            for path in self.store.sources():  # edits saved while no controller ran
+                self._reapply(path)
+        except OrchError:
+            log.exception("re-reading the applied files failed; live edits resume from here")
         last_prune = 0.0
         try:
             while not self._stopping:
@@ -271,11 +320,22 @@ class Controller:
             notifications.close()
             self.runner.close()
             self.guards.close()
+            self.stopper.close()
             watcher.stop()
             channel.close()
             for fd in self._pidfds.values():
                 os.close(fd)
             log.info("controller stopped")
+
+    def _recover(self) -> None:
+        """Settle what a killed predecessor left half done (see `recovery`), until it works."""
+        while not self._stopping:
+            try:
+                recover(self.store, self.tmux.observe())
+                return
+            except (OrchError, OSError):
+                log.exception("recovering open intents failed; trying again")
+                time.sleep(RESYNC_SECONDS)
 
     def wake(self) -> None:
         """Ask for an early pass (thread-safe)."""
@@ -318,7 +378,7 @@ class Controller:
         self._edits_seen[path] = digest
         try:
             changes = apply_files(self.store, [path])
-        except ManifestError as err:
+        except InvalidInput as err:  # does not parse or validate, or conflicts with another file
             self._rejected.add(path)
             log.warning("live edit rejected: %s", err)
             self.store.record_event(
@@ -349,21 +409,38 @@ class Controller:
     # -- one pass ------------------------------------------------------------------------------
 
     def run_pass(self) -> PassResult:
-        """Observe every agent once, plan each, act, and persist the outcome in one transaction."""
+        """Observe every agent once, plan and act on each inside its own error boundary, and
+        persist what happened in one transaction."""
+        started = time.monotonic()
         now = time.time()
-        self.log_writer.ensure()  # before any launch: panes' output waits in FIFOs until it runs
-        desired = self._desired()
-        self.runner.run_pass(desired, now)  # first: the prompts it queues go out this pass
+        log_events = self._keep_logging()  # before any launch: output waits in FIFOs meanwhile
+        desired, broken = self._desired()
+        records, unreadable = self.store.agent_records_checked()
+        records = self._unsaved.overlay_records(records)
+        broken.update(unreadable)
+        # First: the prompts runs queue go out this pass. Runs whose agent cannot be read wait.
+        self.runner.run_pass(desired, now, held=set(broken))
         self._guard_reports = self.guards.check(desired)
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
-        records = self.store.agent_records()
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
-        observations = {
-            name: self._observe(name, panes, screens, records.get(name))
-            for name in set(desired) | set(records)
-        }
-        return self._reconcile(now, desired, records, observations, usage_events, budget_cooldowns)
+        batch = PassBatch(events=[*usage_events, *log_events], cooldowns=dict(budget_cooldowns))
+        live = {name: pane for name, pane in panes.items() if not pane.dead}
+
+        def observe(name: str, recorded: AgentRecord | None) -> AgentObservation:
+            return self._observe(name, panes, screens, recorded)
+
+        names = set(desired) | set(records) | set(broken)
+        result = self._reconcile(now, desired, records, broken, names, observe, live, batch)
+        self.boundary.forget({f"agent/{n}" for n in names} | self.runner.keys())
+        retry = self.boundary.next_retry()
+        if retry is not None:
+            result.requeue_after = min(result.requeue_after, max(retry, 0.05))
+        self._commit(batch)
+        result.duration = time.monotonic() - started
+        if result.duration > SLOW_PASS_SECONDS:
+            log.warning("slow pass: %.0f ms", result.duration * 1000)
+        return result
 
     def run_exits(self, exited: Mapping[str, int]) -> PassResult:
         """The fast path of a death: plan and act for just the agents whose process `exited`
@@ -375,84 +452,254 @@ class Controller:
         pass right after re-reads everything.
         """
         now = time.time()
-        desired, records, observations = {}, {}, {}
+        desired: dict[str, DesiredAgent] = {}
+        records: dict[str, AgentRecord] = {}
+        observations: dict[str, AgentObservation] = {}
         for name, pid in exited.items():
-            recorded = self.store.agent_record(name)
+            recorded = self._unsaved.overlay_records(
+                {name: r} if (r := self.store.agent_record(name)) is not None else {}
+            ).get(name)
             if recorded is None or recorded.pid != pid:
                 continue  # not the launch we watched: the full pass sorts it out
             stored = self.store.object("Agent", name)
             if stored is not None:
-                desired[name] = self._parsed_agent(stored)
+                parsed = self._parsed_agent(stored)
+                if isinstance(parsed, str):
+                    continue  # unreadable: the full pass isolates it
+                desired[name] = parsed
             records[name] = recorded
             pane = PaneObservation(name, "", pid, True, 0, 0, recorded.launch_id)
             code = self.executor.exit_code(name, recorded.launch_id)
             observations[name] = AgentObservation(pane, code)
-        return self._reconcile(now, desired, records, observations)
+
+        def observe(name: str, recorded: AgentRecord | None) -> AgentObservation:
+            return observations[name]
+
+        batch = PassBatch()
+        result = self._reconcile(now, desired, records, {}, set(observations), observe, {}, batch)
+        self._commit(batch)
+        return result
 
     def _reconcile(
         self,
         now: float,
         desired: Mapping[str, DesiredAgent],
         records: Mapping[str, AgentRecord],
-        observations: Mapping[str, AgentObservation],
-        usage_events: Sequence[Event] = (),
-        budget_cooldowns: Mapping[str, float | None] | None = None,
+        broken: Mapping[str, str],
+        names: set[str],
+        observe: Callable[[str, AgentRecord | None], AgentObservation],
+        live: Mapping[str, PaneObservation],
+        batch: PassBatch,
     ) -> PassResult:
-        """Plan and act for each observed agent, then persist the outcome in one transaction.
+        """Plan and act for each named agent inside its own error boundary, into `batch`.
 
-        `usage_events` and `budget_cooldowns` come from the full pass's usage collection; the
-        fast path passes none (the cooldowns it set are in the store by then)."""
-        budget_cooldowns = budget_cooldowns or {}
-        pending = self.store.pending_messages()
-        cooldowns = self.store.cooldowns()
-        cooldowns.update({k: until for k, until in budget_cooldowns.items() if until is not None})
+        `live` are the live panes (watched even while an agent's handling fails); the fast
+        path passes none: its agents' processes just ended."""
+        pending = self._unsaved.overlay_messages(self.store.pending_messages())
+        cooldowns: dict[str, float | None] = {
+            **self.store.cooldowns(),
+            **self._unsaved.cooldowns,
+            **batch.cooldowns,
+        }
+        shared = _SharedFacts(now, datetime.now().astimezone().tzinfo, cooldowns, self.installation)
         intents = self.store.intents()
         signals = self._new_signals()
-        timezone = datetime.now().astimezone().tzinfo
         result = PassResult()
-        changed: dict[str, AgentRecord | None] = {}
-        events: list[Event] = list(usage_events)
-        transitions: list[Transition] = []
-        messages: list[QueuedMessage] = []
-        cooldown_changes: dict[str, float | None] = dict(budget_cooldowns)
-        for name in sorted(observations):
+        for name in sorted(names):
             recorded = records.get(name)
-            observation = replace(observations[name], guard=self._guard_reports.get(name))
-            message = pending.get(name)
-            ctx = PlanContext(
-                now,
-                timezone,
-                cooldowns,
-                message,
-                self._evidence(message, now),
-                tuple(signals.get(name, ())),
-                intent=intents.get(name, NO_INTENT),
-            )
-            plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
-            if plan.answer is not None:
-                self.store.finish_answers([plan.answer])  # before typing: never typed twice
-            record, settled = self._execute(name, plan, events)
+            pane = live.get(name)
+            if recorded is not None and recorded.pid and pane is not None:
+                result.pids[recorded.pid] = name  # watched even while its handling fails
+            key = f"agent/{name}"
+            if not self.boundary.due(key):
+                continue
+            if name in broken:
+                self._isolate(name, recorded, broken[name], None, batch, now)
+                continue
+            try:
+                observation = replace(observe(name, recorded), guard=self._guard_reports.get(name))
+                message = self._message_for(name, desired.get(name), pending.get(name))
+                ctx = shared.context(
+                    message,
+                    self._evidence(message, now),
+                    tuple(signals.get(name, ())),
+                    intents.get(name, NO_INTENT),
+                )
+                plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
+                if plan.answer is not None:
+                    self.store.finish_answers([plan.answer])  # before typing: never twice
+                record = self._act(name, desired.get(name), plan, recorded, batch)
+                shared.cooldowns.update(batch.cooldowns)  # later agents see new cooldowns at once
+            except Exception as err:  # noqa: BLE001 - the agent's error boundary
+                self._isolate(name, recorded, describe_error(err), err, batch, now)
+                continue
+            if record is not None and self.boundary.succeeded(key):
+                record = replace(
+                    record,
+                    conditions=set_condition(record.conditions, recovered_condition(now)),
+                )
             if record != recorded:
-                changed[name] = record
-            transitions.extend(plan.transitions)
-            if settled is not None:
-                messages.append(settled)
-            if plan.cooldowns:
-                cooldown_changes.update(plan.cooldowns)
-                # Agents planned later in this pass see an account's new cooldown at once.
-                cooldowns = {
-                    account: until
-                    for account, until in {**cooldowns, **plan.cooldowns}.items()
-                    if until is not None
-                }
+                batch.records[name] = record
             if plan.requeue_after is not None:
                 result.requeue_after = min(result.requeue_after, plan.requeue_after)
             if record is not None and record.pid is not None and observation.alive:
                 result.pids[record.pid] = name
-        self.store.commit_pass(changed, events, transitions, messages, cooldown_changes)
         for agent_signals in signals.values():
             self._signal_cursor = max(self._signal_cursor, agent_signals[-1].id)
         return result
+
+    def _keep_logging(self) -> list[Event]:
+        """Keep the installation's one log writer running; when the one this controller started
+        had died (a full disk, a kill), a Warning on every agent with a live pane says its log
+        has a gap, so pane logs never stop for good or silently."""
+        if not self.log_writer.ensure():
+            return []
+        return [
+            Event(
+                f"agent/{pane.session}",
+                EventType.WARNING,
+                "LogWriterRestarted",
+                "the pane log writer had stopped; restarted it (output meanwhile is not logged)",
+            )
+            for pane in self.tmux.observe().values()
+            if not pane.dead and pane.installation == self.installation
+        ]
+
+    def _message_for(
+        self, name: str, desired: DesiredAgent | None, head: QueuedMessage | None
+    ) -> QueuedMessage | None:
+        """The agent's next message, unless it was queued for an earlier agent of this name:
+        those are dropped (with an event), never delivered to the new one."""
+        if head is None or desired is None or not head.agent_uid or head.agent_uid == desired.uid:
+            return head
+        dropped = self.store.drop_messages(
+            name,
+            desired.uid,
+            Event(
+                f"agent/{name}",
+                EventType.WARNING,
+                "MessagesDropped",
+                "dropped messages queued for an earlier agent of this name",
+            ),
+        )
+        log.info("agent %s: dropped %d messages queued for a deleted agent", name, dropped)
+        return None
+
+    def _act(
+        self,
+        name: str,
+        desired: DesiredAgent | None,
+        plan: AgentPlan,
+        recorded: AgentRecord | None,
+        batch: PassBatch,
+    ) -> AgentRecord | None:
+        """Carry out a plan with write-ahead: intend, act, then keep the plan only if every
+        action happened. A failed action leaves the recorded state as it was (with the error
+        published) and backs the agent off; the next try plans afresh."""
+        if not plan.actions:
+            batch.add_plan(plan)
+            return plan.record
+        if any(isinstance(action, KEYSTROKES) for action in plan.actions):
+            return self._type(name, plan, batch)
+        uid = desired.uid if desired else (recorded.uid if recorded else "")
+        try:
+            intent: int | None = self.store.intend(
+                f"agent/{name}", uid, plan.actions, plan.record, plan.message
+            )
+        except StoreUnavailable:
+            # The store refuses writes: supervise from memory where tmux keeps the evidence
+            # (a relaunch of a crashed agent); hold keys and pastes until it can record them.
+            if not all(isinstance(action, SELF_EVIDENT) for action in plan.actions):
+                raise
+            intent = None
+        failpoint("after-intent", plan.actions)
+        outcomes = self.executor.execute(plan.actions)
+        failpoint("after-act", plan.actions)
+        error = first_error(outcomes)
+        batch.events.extend(event for outcome in outcomes for event in outcome.events)
+        if all_done(outcomes):
+            if intent is not None:
+                batch.settled[intent] = ("done", "")
+            batch.add_plan(plan)
+            record = plan.record
+            launched = next((o for o in outcomes if o.pid is not None), None)
+            if record is None or launched is None:
+                return record
+            return replace(record, pid=launched.pid, signals=launched.signals)
+        if intent is not None:
+            batch.settled[intent] = ("failed", error)
+        batch.events.append(Event(f"agent/{name}", EventType.WARNING, "ActionFailed", error))
+        if target_gone(outcomes):  # the session died meanwhile: the next pass sees why, at once
+            return recorded
+        self.boundary.failed(f"agent/{name}", error)
+        base = recorded or (plan.record and AgentRecord.new(name, plan.record.since))
+        if base is None:
+            return None
+        return replace(
+            base, conditions=set_condition(base.conditions, error_condition(error, time.time()))
+        )
+
+    def _type(self, name: str, plan: AgentPlan, batch: PassBatch) -> AgentRecord | None:
+        """Carry out a plan that types (pastes, Enters, keys), written ahead by delivery's own
+        scheme rather than an intent: the plan's record and message are committed before the
+        keystroke and settled right after it. A controller that dies in between leaves the
+        message's phase (resolved from the pane log) or the record's `keys_sent_at` for the
+        next one, so no keystroke is sent twice or lost without a trace."""
+        message = plan.message
+        if message is not None and message.phase is Phase.PASTING:
+            message = self._mark_log(message)
+        self.store.write_ahead(name, plan.record, message)  # refused: nothing is typed
+        failpoint("after-intent", plan.actions)
+        outcomes = self.executor.execute(plan.actions)
+        failpoint("after-act", plan.actions)
+        batch.events.extend(event for outcome in outcomes for event in outcome.events)
+        failed = [outcome for outcome in outcomes if not outcome.done]
+        record = plan.record
+        if record is not None:
+            record = settle_keys(record, bool(failed))
+        if message is not None:
+            definite = all(outcome.definite for outcome in failed)
+            message = settle(message, bool(failed), definite, time.time())
+        if failed:
+            batch.events.append(
+                Event(f"agent/{name}", EventType.WARNING, "ActionFailed", first_error(outcomes))
+            )
+        self.store.write_ahead(name, record, message)
+        batch.add_plan(replace(plan, message=message))
+        return record
+
+    def _isolate(
+        self,
+        name: str,
+        recorded: AgentRecord | None,
+        message: str,
+        error: BaseException | None,
+        batch: PassBatch,
+        now: float,
+    ) -> None:
+        """An agent that could not be handled: back it off, publish why, leave the rest alone."""
+        news = self.boundary.failed(f"agent/{name}", message, error)
+        if news:
+            batch.events.append(
+                Event(f"agent/{name}", EventType.WARNING, "ReconcileError", message)
+            )
+        if recorded is not None:
+            conditions = set_condition(recorded.conditions, error_condition(message, now))
+            if conditions != recorded.conditions:
+                batch.records[name] = replace(recorded, conditions=conditions)
+
+    def _commit(self, batch: PassBatch) -> None:
+        """Persist the pass; if the store refuses (locked, disk full), keep it in memory, go on
+        supervising from it, and try again with the next pass."""
+        pending = self._unsaved.merged(batch)
+        try:
+            pending.commit(self.store)
+        except StoreUnavailable as err:
+            if not self._unsaved.records and not self._unsaved.settled:
+                log.warning("%s; supervising from memory and retrying", err)
+            self._unsaved = pending
+            return
+        self._unsaved = PassBatch()
 
     def _new_signals(self) -> dict[str, list[AgentSignal]]:
         """Agents' own signals not planned yet, per agent, oldest first (each record keeps the
@@ -491,16 +738,35 @@ class Controller:
                 )
         return dict(self._screens)
 
-    def _desired(self) -> dict[str, DesiredAgent]:
-        """Desired agents, parsed once per generation."""
-        return {stored.name: self._parsed_agent(stored) for stored in self.store.objects("Agent")}
+    def _desired(self) -> tuple[dict[str, DesiredAgent], dict[str, str]]:
+        """Desired agents, parsed once per object (uid) and generation; and why each agent whose
+        stored spec does not validate (written by another orch version) could not be read."""
+        desired: dict[str, DesiredAgent] = {}
+        broken: dict[str, str] = {}
+        in_use: set[tuple[str, int]] = set()
+        for stored in self.store.objects("Agent"):
+            parsed = self._parsed_agent(stored)
+            if isinstance(parsed, str):
+                broken[stored.name] = parsed
+            else:
+                desired[stored.name] = parsed
+            in_use.add((stored.uid, stored.generation))
+        for key in set(self._parsed) - in_use:
+            del self._parsed[key]
+        return desired, broken
 
-    def _parsed_agent(self, stored: StoredObject) -> DesiredAgent:
-        key = (stored.name, stored.generation)
+    def _parsed_agent(self, stored: StoredObject) -> DesiredAgent | str:
+        """The agent of a stored object, parsed once per uid and generation (a str: why its
+        stored spec cannot be read)."""
+        key = (stored.uid, stored.generation)
         if key not in self._parsed:
-            self._parsed[key] = DesiredAgent(
-                agent_from(stored.document, self.paths), stored.generation
-            )
+            self.boundary.retry_now(f"agent/{stored.name}")  # the change may be the fix
+            try:
+                agent = agent_from(stored.document, self.paths)
+            except Exception as err:  # noqa: BLE001 - one unreadable spec marks one agent
+                self._parsed[key] = f"stored spec unreadable: {describe_error(err)}"
+            else:
+                self._parsed[key] = DesiredAgent(agent, stored.generation, stored.uid)
         return self._parsed[key]
 
     def _observe(
@@ -513,43 +779,15 @@ class Controller:
         pane = panes.get(name)
         if pane is None:
             launch_id = recorded.launch_id if recorded else ""
-            return AgentObservation(None, self.executor.exit_code(name, launch_id))
+            return AgentObservation(
+                None,
+                self.executor.exit_code(name, launch_id),
+                stopping_until=self.stopper.kill_at(launch_id) if launch_id else None,
+            )
         cached = screens.get(name)
         if cached is None:
             return AgentObservation(pane)
         return AgentObservation(pane, screen=cached.text, verdict=cached.verdict)
-
-    def _execute(
-        self, name: str, plan: AgentPlan, events: list[Event]
-    ) -> tuple[AgentRecord | None, QueuedMessage | None]:
-        """Carry out a plan; keystrokes (pastes, Enters, answers) are written ahead.
-
-        Before a keystroke the plan's record and message are committed as intended; right after
-        it, as done or failed. A controller that dies in between leaves the intent for the next
-        one to resolve from evidence, so no keystroke is sent twice or lost without a trace.
-        """
-        events.extend(plan.events)
-        message = plan.message
-        if not plan.actions:
-            return plan.record, message
-        keystrokes = any(isinstance(a, KEYSTROKES) for a in plan.actions)
-        if keystrokes:
-            if message is not None and message.phase is Phase.PASTING:
-                message = self._mark_log(message)
-            self.store.write_ahead(name, plan.record, message)
-        outcome = self.executor.execute(plan.record, plan.actions)
-        events.extend(outcome.events)
-        if not keystrokes:
-            return outcome.record, message
-        failed = [f for f in outcome.failures if isinstance(f.action, KEYSTROKES)]
-        record = outcome.record
-        if record is not None:
-            record = settle_keys(record, bool(failed))
-        if message is not None:
-            definite = all(f.definite for f in failed)
-            message = settle(message, bool(failed), definite, time.time())
-        self.store.write_ahead(name, record, message)
-        return record, message
 
     def _mark_log(self, message: QueuedMessage) -> QueuedMessage:
         """The paste's intent with the pane log's position: its evidence comes after it."""
@@ -568,6 +806,44 @@ class Controller:
             log = log_path(self.paths.agent_dir(message.agent))
             output = output_since(log, message.log_inode, message.log_offset)
         return judge_echo(output, message.text)
+
+
+@dataclass(frozen=True)
+class _SharedFacts:
+    """Facts of the moment shared by every agent's plan in a pass."""
+
+    now: float
+    timezone: tzinfo | None
+    cooldowns: dict[str, float | None]
+    installation: str
+
+    def context(
+        self,
+        message: QueuedMessage | None,
+        evidence: Evidence | None,
+        signals: tuple[AgentSignal, ...],
+        intent: AgentIntent,
+    ) -> PlanContext:
+        active = {a: until for a, until in self.cooldowns.items() if until is not None}
+        return PlanContext(
+            self.now,
+            self.timezone,
+            active,
+            message,
+            evidence=evidence,
+            signals=signals,
+            intent=intent,
+            installation=self.installation,
+        )
+
+
+def failpoint(name: str, actions: tuple[Action, ...]) -> None:
+    """Die here at once (SIGKILL) when ORCH_FAILPOINT names this point (`after-act`) or this
+    point for one kind of action (`after-act:Launch`): how the fault-injection tests stop a
+    controller right before or after a side effect. Never set in production."""
+    wanted = os.environ.get("ORCH_FAILPOINT")
+    if wanted and wanted in (name, *(f"{name}:{type(a).__name__}" for a in actions)):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def configure_logging(paths: StatePaths) -> None:

@@ -33,10 +33,12 @@ from reconciler.core.signals import AgentSignal
 
 @dataclass(frozen=True)
 class DesiredAgent:
-    """An applied Agent and the generation of its spec (bumped on every change)."""
+    """An applied Agent, the generation of its spec (bumped on every change) and the uid of the
+    object (new when an agent is deleted and applied again)."""
 
     agent: Agent
     generation: int
+    uid: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class AgentObservation:
     screen: str | None = None
     verdict: ScreenVerdict | None = None
     guard: GuardReport | None = None
+    stopping_until: float | None = None  # a launch of it is being stopped: SIGKILL then
 
     @property
     def alive(self) -> bool:
@@ -75,6 +78,9 @@ class PlanContext:
     message: QueuedMessage | None = None
     evidence: Evidence | None = None
     """The pane log's verdict on `message` when it is an unsettled paste."""
+    turn_started_at: float | None = None
+    """The agent's last turn-start signal (its own hooks), when it sends them."""
+    installation: str = ""  # this installation's id: only sessions stamped with it are adopted
     signals: tuple[AgentSignal, ...] = ()
     """This agent's own signals (`orch signal`) not planned yet, oldest first."""
     intent: AgentIntent = NO_INTENT

@@ -110,6 +110,7 @@ class QueuedMessage:
     delivered_at: float | None = None
     log_inode: int | None = None
     log_offset: int | None = None
+    agent_uid: str = ""  # the agent object it was queued for ("" before uids existed)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import replace
 
 from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.activity import Activity
@@ -87,7 +88,10 @@ def plan_agent(
     """Decide the next move for agent `name`; at most one mutating action per call."""
     if desired is None:
         return _plan_deletion(name, observed, recorded, ctx)
+    if recorded is not None and recorded.uid and recorded.uid != desired.uid:
+        return _plan_recreated(name, desired, recorded, ctx)
     b = PlanBuilder(recorded or AgentRecord.new(name, ctx.now), ctx)
+    b.update(uid=desired.uid)  # records older than uids take their agent's
     take_signals(b, desired.agent.spec.profile)
     state = b.record.state
     intent = ctx.intent
@@ -136,8 +140,35 @@ def _plan_deletion(
         b.update(pid=None)
         b.requeue(0.0)
         return b.build()
+    if observed.stopping_until is not None:
+        # Stopping: SIGTERM was sent; what is left gets SIGKILL at the deadline, off the loop.
+        kill_at = local_time(observed.stopping_until, ctx.timezone).strftime("%H:%M:%S")
+        b.update(reason="Stopping", message=f"waiting for its processes to end (SIGKILL {kill_at})")
+        b.requeue(max(observed.stopping_until - ctx.now, 0.05))
+        return b.build()
     forgotten = Event(b.target, EventType.NORMAL, "Forgotten", "agent stopped and removed")
     return AgentPlan(None, (Forget(name),), events=(forgotten,))
+
+
+def _plan_recreated(
+    name: str, desired: DesiredAgent, recorded: AgentRecord, ctx: PlanContext
+) -> AgentPlan:
+    """The record is of an earlier agent of this name (deleted, then applied again): a new
+    object, started afresh with its own spec; the earlier one's session and processes end."""
+    fresh = replace(AgentRecord.new(name, ctx.now), uid=desired.uid, launch_id=recorded.launch_id)
+    b = PlanBuilder(fresh, ctx)
+    command = desired.agent.spec.command
+    _launch(
+        b,
+        desired,
+        command,
+        "start",
+        "Recreated",
+        f"a new agent of this name: starting {command}",
+        replace_session=True,
+    )
+    publish_conditions(b, False, None)
+    return b.build()
 
 
 def _plan_held(b: PlanBuilder, observed: AgentObservation) -> None:
@@ -198,10 +229,19 @@ def _plan_stopped(
     b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation, is_new: bool
 ) -> None:
     """Stopped, or never started: start it when it is new or its spec changed since it stopped."""
+    if observed.pane is not None and observed.pane.installation != b.ctx.installation:
+        # A session of this name that this installation did not start (another state dir on the
+        # same socket, a person's session): neither adopted nor started over, nor killed.
+        if b.record.reason != "ForeignSession":
+            message = "a tmux session of this name that this orch did not start runs there"
+            b.update(reason="ForeignSession", message=f"{message}; end or rename it")
+            b.event("ForeignSession", f"{message}: not adopted, not started", warning=True)
+        b.requeue(5.0)
+        return
     if observed.alive and is_new:
+        assert observed.pane is not None
         # (new) -> Starting: a live session with our agent's name and no record, as after a lost
         # store; adopt it rather than kill a healthy agent.
-        assert observed.pane is not None
         b.take("start", "Adopted", f"adopted the live session (pid {observed.pane.pid})")
         b.update(
             launch_id=observed.pane.launch_id,

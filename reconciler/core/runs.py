@@ -15,7 +15,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from reconciler.api.duration import format_duration
-from reconciler.api.status import Event, EventType, RunState
+from reconciler.api.manifest import PlaybookSpec, Step
+from reconciler.api.status import Condition, Event, EventType, RunState
 from reconciler.core.lifecycle import next_run_state
 from reconciler.core.steps import GateResult, render_prompt, rework_message
 
@@ -65,6 +66,7 @@ class RunRecord:
     reason: str = ""
     message: str = ""
     steps: tuple[StepStatus, ...] = ()
+    conditions: tuple[Condition, ...] = ()
 
     @classmethod
     def new(
@@ -306,9 +308,19 @@ def _attempt_failed(b: _Builder, spec: PlaybookSpec, step: Step, failed: GateRes
 
 
 def _prompt(b: _Builder, step: Step, attempt: int, text: str) -> None:
-    """Queue the step's prompt for `attempt` (committed with this checkpoint, so exactly once)."""
+    """Queue the step's prompt for `attempt` (committed with this checkpoint, so exactly once).
+
+    A new attempt starts with no approval and no gate results: an approval is for one attempt.
+    """
     b.prompts.append(Prompt(step.agent, text))
-    b.step(phase=StepPhase.WORKING, attempt=attempt, started_at=b.now, prompted_attempt=attempt)
+    b.step(
+        phase=StepPhase.WORKING,
+        attempt=attempt,
+        started_at=b.now,
+        prompted_attempt=attempt,
+        approved=False,
+        gates=(),
+    )
     b.record = replace(
         b.record, message=f"step {step.name} (attempt {attempt}) with agent {step.agent}"
     )

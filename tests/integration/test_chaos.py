@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,11 @@ spec:
     )
 
 
+def _running_after_restarts(orch: Orch, restarts: int) -> bool:
+    record = records(orch)["a0"]
+    return bool(record["restarts"] == restarts and record["state"] == "Running")
+
+
 def _controller_pid(orch: Orch) -> int | None:
     try:
         pid = int((orch.state_dir / "controller.pid").read_text())
@@ -204,3 +210,34 @@ def _run_state(orch: Orch, run: str) -> str:
     if result.returncode != 0:
         return ""
     return str(json.loads(result.stdout)["items"][0]["status"]["state"])
+
+
+def test_controller_killed_around_a_restart_launches_once_and_counts_it(orch: Orch) -> None:
+    """The controller SIGKILLed right before and right after it relaunches a dead agent: the
+    successor settles the open intent from tmux (the session's launch id), so the agent is
+    launched exactly once and the restart is counted exactly once."""
+    team(orch, 1)
+    points = ["after-intent:Launch", "after-act:Launch"]
+    for i in range(2 * SCALE):
+        point = points[i % 2]
+        before = records(orch)["a0"]["restarts"]
+        old = wait_until(lambda: _controller_pid(orch), what="a controller")
+        os.kill(old, signal.SIGKILL)
+        wait_until(partial(_gone, old), what="killed")
+        dying = replace(orch, env={**orch.env, "ORCH_FAILPOINT": point})
+        dying.run("apply", "-f", str(orch.workdir / "team.yaml"))
+        doomed = wait_until(lambda: _controller_pid(orch), what="the doomed controller")
+        orch.tmux("kill-session", "-t", "=a0")
+        wait_until(partial(_gone, doomed), what="it died")
+        launched = pane_pid(orch, "a0")  # after-act: the launch it made; after-intent: none
+        assert (launched is not None) == (point == "after-act:Launch")
+        orch.run("apply", "-f", str(orch.workdir / "team.yaml"))
+        wait_until(partial(_running_after_restarts, orch, before + 1), what="a0 Running again")
+        if launched is not None:
+            assert pane_pid(orch, "a0") == launched, "launched twice"
+        record = records(orch)["a0"]
+        tag = orch.tmux("display-message", "-p", "-t", "=a0:", "#{@orch_launch}").stdout.strip()
+        assert record["launch_id"] == tag
+    events = orch.json("events", "--for", "agent/a0")["items"]
+    assert any(e["reason"] == "Recovered" for e in events)
+    print(f"\nchaos: {2 * SCALE} controller SIGKILLs around a launch, launched once each")

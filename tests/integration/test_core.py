@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -289,22 +288,6 @@ def test_get_watch_prints_rows_as_they_change(orch: Orch) -> None:
 def test_attach_to_a_missing_agent_is_not_found(orch: Orch) -> None:
     result = orch.run("attach", "ghost", check=False)
     assert result.returncode == 2 and "ghost" in result.stderr
-
-
-def test_a_failing_pass_is_logged_and_the_controller_lives_on(orch: Orch) -> None:
-    path = write_manifest(orch, agent_doc("executor"))
-    orch.run("apply", "-f", str(path), "--wait")
-    controller = int((orch.state_dir / "controller.pid").read_text())
-    with sqlite3.connect(orch.state_dir / "orch.db") as conn:  # a document no model accepts
-        conn.execute("UPDATE objects SET document = '{}', generation = generation + 1")
-    orch.tmux("kill-session", "-t", "=executor")  # and a wake-up
-    log = orch.state_dir / "controller.log"
-    wait_until(lambda: "pass failed" in log.read_text(), what="the failure logged")
-    assert psutil.pid_exists(controller)
-    path.write_text(agent_doc("executor", command=f"{sys.executable} {FAKE_AGENT} --name again"))
-    orch.run("apply", "-f", str(path))
-    wait_until(lambda: running(orch, "executor"), what="Running again")
-    assert int((orch.state_dir / "controller.pid").read_text()) == controller
 
 
 def test_events_watch_prints_new_events(orch: Orch) -> None:

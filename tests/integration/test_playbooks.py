@@ -51,7 +51,7 @@ def start(orch: Orch, *params: str) -> str:
 
 
 def run_status(orch: Orch, name: str) -> dict[str, Any]:
-    (item,) = orch.json("get", "runs", name)["items"]
+    item = orch.json("get", "runs", name)  # one name: the object itself (kubectl)
     return dict(item["status"])
 
 

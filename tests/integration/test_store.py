@@ -9,11 +9,13 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.adapters.store import Declaration, Store
+from reconciler.adapters.store import DELIVERED_KEPT, Declaration, Store
 from reconciler.api.status import AgentRecord, AgentState, Event, EventType
+from reconciler.core.delivery import Phase
 from tests.helpers import wait_until
 
 
@@ -165,3 +167,18 @@ def test_runs_unfinished_only_leaves_finished_runs_out(tmp_path: Path) -> None:
     store.cancel_run("lost")
     assert [r.name for r in store.runs(unfinished_only=True)] == ["busy", "lost"]
     assert len(store.runs()) == 3
+
+
+def test_delivered_messages_are_pruned_and_a_pass_reads_only_queue_heads(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    ids = [store.enqueue("a", "user", f"m{i}") for i in range(DELIVERED_KEPT + 20)]
+    later = store.enqueue("a", "user", "still queued")
+    delivered = [
+        replace(m, phase=Phase.DELIVERED, delivered_at=1.0) for m in map(store.message, ids) if m
+    ]
+    store.commit_pass({}, [], [], delivered)
+    assert store.pending_messages()["a"].id == later
+    store.prune_history()
+    kept = store.messages("a", limit=1000)
+    assert len(kept) == DELIVERED_KEPT + 1
+    assert kept[-1].id == later and kept[0].id == ids[20]

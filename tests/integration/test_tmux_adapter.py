@@ -273,6 +273,19 @@ def test_capture_many_reads_each_session_and_skips_missing_ones(tmux: Tmux, tmp_
 
 
 @pytest.mark.tmux
+def test_capture_many_handles_more_sessions_than_one_command_line_holds(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    names = [f"agent-{i:04d}-" + "x" * 29 for i in range(300)]  # 40-character names
+    for name in names:
+        tmux.start(name, f"echo only-in-{name}; exec sleep 600", str(tmp_path), {})
+    wait_until(lambda: len(tmux.observe()) == len(names), what="every session")
+    screens = tmux.capture_many([names[0], "missing", *names[1:]])
+    assert list(screens) == names
+    assert all(f"only-in-{name}" in screens[name] for name in names)
+
+
+@pytest.mark.tmux
 def test_pipe_command_gets_pane_output_from_the_start(tmux: Tmux, tmp_path: Path) -> None:
     log = tmp_path / "it's a log; $(touch pwned).txt"
     tmux.start(

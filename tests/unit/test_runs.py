@@ -142,3 +142,16 @@ def test_failure_message_ends_with_the_gate_output_last_line() -> None:
     failed = GateResult("command make test", False, "collecting\nE   2 failed\n")
     got = plan_run(record, playbook, RunFacts(gates=GateOutcome(0, 1, (failed,))), T0)
     assert got.record.message.endswith("after 1 attempts: E   2 failed")
+
+
+def test_an_approval_is_for_one_attempt_only() -> None:
+    playbook = spec(gates=[{"approval": "human"}, {"command": "make test"}], maxAttempts=2)
+    record = at_phase(new_run(playbook), StepPhase.CHECKING, attempt=1, approved=True)
+    failed = GateOutcome(
+        0, 1, (GateResult("approval human", True, "approved"), GateResult("make", False, "x"))
+    )
+    plan = plan_run(record, playbook, RunFacts(gates=failed), T0 + 5)
+    step = plan.record.steps[0]
+    assert (step.phase, step.attempt) == (StepPhase.WORKING, 2)
+    assert step.approved is False, "attempt 2 must be approved again by a person"
+    assert step.gates == ()

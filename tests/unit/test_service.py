@@ -126,7 +126,10 @@ def test_unit_runs_this_installations_controller(tmp_path: Path) -> None:
     text = unit_text(ORCH, state, "team-a", "orch controller")
     exec_start = next(line for line in lines(text) if line.startswith("ExecStart="))
     argv = split_systemd(exec_start.removeprefix("ExecStart="))
-    assert argv == [*ORCH, "--state-dir", str(state), "--socket", "team-a", "controller"]
+    assert argv == [
+        *ORCH,
+        *("--state-dir", str(state), "--socket", "team-a", "controller", "--take-over"),
+    ]
     assert Path(argv[0]).is_absolute()
     assert f"Environment=ORCH_STATE_DIR={state}" in lines(text)
     assert "Environment=ORCH_TMUX_SOCKET=team-a" in lines(text)
