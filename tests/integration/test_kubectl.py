@@ -71,9 +71,13 @@ def test_diff_exit_codes_and_one_field_order(team: Orch) -> None:
     folder = team.workdir / "team"
     same = team.run("diff", "-f", str(folder), "-R", check=False)
     assert same.returncode == 0 and same.stdout == ""
-    edited = folder / "edited.yaml"  # not an applied file: a live edit would apply that
+    edited = folder / "edited.yaml"  # another file than the owner: a conflict, as apply says
     edited.write_text(labelled("executor", "executor") + "  restartPolicy: Never\n")
-    changed = team.run("diff", "-f", str(edited), check=False)
+    conflict = team.run("diff", "-f", str(edited), check=False)
+    assert conflict.returncode == 1 and "b.yml" in conflict.stderr
+    team.run("controller", "stop")  # so that editing the owner is not applied live
+    (folder / "b.yml").write_text(labelled("executor", "executor") + "  restartPolicy: Never\n")
+    changed = team.run("diff", "-f", str(folder / "b.yml"), check=False)
     assert changed.returncode == 1
     body = [line for line in changed.stdout.splitlines() if line[:1] in "+-"]
     body = [line for line in body if not line.startswith(("---", "+++"))]
