@@ -209,7 +209,7 @@ def _run_state(orch: Orch, run: str) -> str:
     )
     if result.returncode != 0:
         return ""
-    return str(json.loads(result.stdout)["items"][0]["status"]["state"])
+    return str(json.loads(result.stdout)["status"]["state"])  # one run: the object itself
 
 
 def test_controller_killed_around_a_restart_launches_once_and_counts_it(orch: Orch) -> None:
