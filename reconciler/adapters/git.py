@@ -22,29 +22,15 @@ saving fails nothing is restored. It never runs `git checkout -- .`, `git clean`
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
-
-from watchdog.events import (
-    EVENT_TYPE_CLOSED,
-    EVENT_TYPE_CREATED,
-    EVENT_TYPE_DELETED,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_MOVED,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
 
 from reconciler.api.errors import OrchError
 from reconciler.core.globmatch import StatusEntry, first_match, parse_porcelain
@@ -557,131 +543,6 @@ def _nul_list(data: bytes) -> list[str]:
 def _first_line(stderr: bytes) -> str:
     text = stderr.decode("utf-8", "replace").strip()
     return text.splitlines()[0] if text else "(no message)"
-
-
-# -- noticing changes ----------------------------------------------------------------------------
-
-#: watchdog event types that mean something in a workdir was written, created, moved or deleted.
-CHANGE_EVENTS = {
-    EVENT_TYPE_CREATED,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_MOVED,
-    EVENT_TYPE_DELETED,
-    EVENT_TYPE_CLOSED,
-}
-
-
-class GuardWatcher(FileSystemEventHandler):
-    """Wakes the controller when anything under a guarded workdir changes, outside `.git/`.
-
-    The wake-up carries no state: the pass that follows runs `find_violations`, so a missed event
-    costs at most the one-second safety pass. Wake-ups are at most one per `min_interval` (a build
-    writing thousands of files costs a few passes, not thousands), the last one always delivered.
-    `ignore` holds folders whose writes never wake it: the state dir, when it lies inside a
-    workdir, is written on every pass and would otherwise wake the loop forever.
-    """
-
-    def __init__(
-        self, wake: Callable[[], None], ignore: Iterable[Path] = (), min_interval: float = 0.05
-    ) -> None:
-        self._wake = wake
-        self._ignore = tuple(os.path.realpath(folder) for folder in ignore)
-        self._min_interval = min_interval
-        self._lock = threading.Lock()
-        self._changed: set[Path] = set()
-        self._last = 0.0
-        self._timer: threading.Timer | None = None
-        # Watches are on resolved paths (inotify does not follow a symlinked root); events are
-        # reported under the spellings the caller gave.
-        self._watches: dict[str, object] = {}
-        self._spellings: dict[str, set[Path]] = {}
-        self._observer = Observer()
-        self._observer.daemon = True
-        self._observer.start()
-
-    def watch(self, workdirs: Iterable[Path]) -> None:
-        """Watch exactly these workdirs, recursively (missing ones are skipped)."""
-        spellings: dict[str, set[Path]] = {}
-        for workdir in workdirs:
-            spellings.setdefault(os.path.realpath(workdir), set()).add(Path(workdir))
-        with self._lock:
-            self._spellings = spellings
-            current = set(self._watches)
-        for real in current - set(spellings):
-            with contextlib.suppress(KeyError, ValueError):
-                self._observer.unschedule(self._watches[real])  # type: ignore[arg-type]
-            with self._lock:
-                del self._watches[real]
-        for real in set(spellings) - current:
-            if not os.path.isdir(real):
-                continue
-            try:
-                handle = self._observer.schedule(self, real, recursive=True)
-            except OSError as err:  # inotify limits: the every-pass check still covers it
-                log.warning("cannot watch %s for guards: %s", real, err)
-                continue
-            with self._lock:
-                self._watches[real] = handle
-
-    def take_changed(self) -> set[Path]:
-        """Workdirs that changed since the last call (as given to `watch`), and forget them."""
-        with self._lock:
-            changed, self._changed = self._changed, set()
-        return changed
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        """A change under a watched workdir: note which one and wake the loop."""
-        if event.event_type not in CHANGE_EVENTS:
-            return  # opens and reads are not changes
-        paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
-        hit: set[Path] = set()
-        with self._lock:
-            watched = {real: set(given) for real, given in self._spellings.items()}
-        for path in filter(None, paths):
-            if any(_inside(path, folder) is not None for folder in self._ignore):
-                continue
-            for real, given in watched.items():
-                inside = _inside(path, real)
-                if inside is not None and ".git" not in inside.split(os.sep):
-                    hit |= given
-        if hit:
-            with self._lock:
-                self._changed |= hit
-            self._poke()
-
-    def _poke(self) -> None:
-        with self._lock:
-            wait = self._last + self._min_interval - time.monotonic()
-            if wait > 0:
-                if self._timer is None:
-                    self._timer = threading.Timer(wait, self._fire_later)
-                    self._timer.daemon = True
-                    self._timer.start()
-                return
-            self._last = time.monotonic()
-        self._wake()
-
-    def _fire_later(self) -> None:
-        with self._lock:
-            self._timer = None
-            self._last = time.monotonic()
-        self._wake()
-
-    def stop(self) -> None:
-        """Stop the watcher thread and any pending wake-up."""
-        self._observer.stop()
-        self._observer.join(timeout=5)
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-
-
-def _inside(path: str, folder: str) -> str | None:
-    """`path` relative to `folder` ("" for the folder itself), or None when outside it."""
-    if path == folder:
-        return ""
-    return path[len(folder) + 1 :] if path.startswith(folder + os.sep) else None
 
 
 # -- worktrees: a checkout per agent -------------------------------------------------------------

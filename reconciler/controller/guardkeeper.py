@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.adapters.git import (
-    GuardWatcher,
     Violation,
     agent_message,
     event_message,
@@ -30,6 +29,7 @@ from reconciler.adapters.git import (
 )
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.store import Store
+from reconciler.adapters.watchers import GuardWatcher
 from reconciler.api.errors import OrchError
 from reconciler.api.status import Event, EventType
 from reconciler.core.agent_plan import DesiredAgent, GuardReport

@@ -18,7 +18,6 @@ import logging.handlers
 import os
 import select
 import signal
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,15 +26,6 @@ from pathlib import Path
 from types import FrameType
 
 from filelock import FileLock, Timeout
-from watchdog.events import (
-    EVENT_TYPE_CLOSED,
-    EVENT_TYPE_CREATED,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_MOVED,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
 
 from reconciler.adapters.agentlog import log_path
 from reconciler.adapters.logmark import log_mark, output_since
@@ -46,6 +36,7 @@ from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.adapters.store import Store, StoredObject, StoreUnavailable
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
+from reconciler.adapters.watchers import ManifestWatcher
 from reconciler.api.actions import Action, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import InvalidInput, OrchError, Unavailable
 from reconciler.api.intents import NO_INTENT, AgentIntent
@@ -91,11 +82,6 @@ log = logging.getLogger(__name__)
 
 #: The safety-net pass interval: the longest the loop sleeps without looking.
 RESYNC_SECONDS = 1.0
-#: Quiet time after a manifest file changes before it is read, so a file saved in pieces (an
-#: editor's non-atomic save) is read once it is whole, not half-way.
-EDIT_SETTLE_SECONDS = 0.3
-#: watchdog event types that mean a file's content may have changed.
-WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
 #: Actions that type into an agent: written ahead, so none is sent twice.
 KEYSTROKES = (Paste, PressEnter, SendKeys)
 #: How long the controller waits for a write lock another process holds before it goes on
@@ -146,61 +132,6 @@ class PassResult:
     pids: dict[int, str] = field(default_factory=dict)
     requeue_after: float = RESYNC_SECONDS
     duration: float = 0.0  # seconds the pass took
-
-
-class ManifestWatcher(FileSystemEventHandler):
-    """Notes which applied manifest files changed on disk and wakes the loop."""
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self._wake = wake
-        self._lock = threading.Lock()
-        self._files: set[str] = set()
-        self._dirty: dict[str, float] = {}
-        self._observer = Observer()
-        self._watched_dirs: dict[str, object] = {}
-        self._observer.start()
-
-    def watch(self, files: list[str]) -> None:
-        """Watch exactly these files (their folders, since editors save by renaming)."""
-        with self._lock:
-            self._files = set(files)
-        wanted = {str(Path(f).parent) for f in files}
-        for folder in set(self._watched_dirs) - wanted:
-            self._observer.unschedule(self._watched_dirs.pop(folder))  # type: ignore[arg-type]
-        for folder in wanted - set(self._watched_dirs):
-            if Path(folder).is_dir():
-                self._watched_dirs[folder] = self._observer.schedule(self, folder)
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        """A write in a watched folder: remember it if it touches an applied file."""
-        if event.event_type not in WRITE_EVENTS:
-            return  # opens and reads (the CLI loading a file) are not edits
-        paths = {os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")}
-        with self._lock:
-            touched = paths & self._files
-            for path in touched:
-                self._dirty[path] = time.monotonic()
-        if touched:
-            self._wake()
-
-    def settled(self) -> tuple[list[str], float | None]:
-        """Files changed and quiet for EDIT_SETTLE_SECONDS, and how long until the rest settle."""
-        now = time.monotonic()
-        ready, wait = [], None
-        with self._lock:
-            for path, when in list(self._dirty.items()):
-                left = when + EDIT_SETTLE_SECONDS - now
-                if left <= 0:
-                    ready.append(path)
-                    del self._dirty[path]
-                else:
-                    wait = left if wait is None else min(wait, left)
-        return ready, wait
-
-    def stop(self) -> None:
-        """Stop the watcher thread."""
-        self._observer.stop()
-        self._observer.join(timeout=5)
 
 
 class Controller:

@@ -17,13 +17,13 @@ from reconciler.adapters.git import (
     FILES_NAME,
     Backup,
     GuardError,
-    GuardWatcher,
     Violation,
     agent_message,
     event_message,
     find_violations,
     restore,
 )
+from reconciler.adapters.watchers import GuardWatcher
 from tests.helpers import DEADLINE_FACTOR
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
