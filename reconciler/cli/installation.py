@@ -21,7 +21,7 @@ from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.store import DB_NAME, Store
 from reconciler.adapters.wake import notify
 from reconciler.api.errors import InvalidInput, NotFound
-from reconciler.cli.output import local_time
+from reconciler.api.localtime import local_time
 
 F = TypeVar("F", bound=Callable[..., Any])
 

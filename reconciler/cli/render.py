@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 from reconciler.api.activity import Activity
 from reconciler.api.duration import human_duration, human_size
+from reconciler.api.localtime import local_time
 from reconciler.api.status import AgentRecord, AgentState
-from reconciler.cli.output import age, iso, local_time, table, to_yaml
+from reconciler.cli.output import age, iso, table, to_yaml
 from reconciler.core.secrets import redacted
 from reconciler.core.signals import AgentSignal
 from reconciler.core.usage import UsageTotals

@@ -40,6 +40,7 @@ from reconciler.adapters.watchers import ManifestWatcher
 from reconciler.api.actions import Action, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import InvalidInput, OrchError, Unavailable
 from reconciler.api.intents import NO_INTENT, AgentIntent
+from reconciler.api.localtime import local_datetime
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
@@ -73,7 +74,7 @@ from reconciler.core.delivery import (
     judge_echo,
     settle,
 )
-from reconciler.core.health import local_time, settle_keys
+from reconciler.core.health import settle_keys
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import ScreenVerdict, classify
 from reconciler.core.signals import AgentSignal
@@ -658,7 +659,7 @@ class Controller:
                 self._screens[name] = CachedScreen(pane.pane_id, pane.activity, captured_at, text)
         for name in set(self._screens) - set(live):
             del self._screens[name]
-        local_now = local_time(time.time(), None)
+        local_now = local_datetime(time.time())
         for name, cached in self._screens.items():
             agent, cursor = desired[name], live[name].cursor_y
             seen_for = (cached.generation, cached.cursor_y)

@@ -18,6 +18,7 @@ from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.activity import Activity
 from reconciler.api.duration import format_duration
 from reconciler.api.intents import AnswerOutcome
+from reconciler.api.localtime import local_datetime, local_time
 from reconciler.api.manifest import Agent
 from reconciler.api.status import (
     LIVE_STATES,
@@ -45,7 +46,6 @@ from reconciler.core.delivery import (
 )
 from reconciler.core.health import (
     finish_typing,
-    local_time,
     plan_health,
     publish_conditions,
     read_screen,
@@ -142,7 +142,7 @@ def _plan_deletion(
         return b.build()
     if observed.stopping_until is not None:
         # Stopping: SIGTERM was sent; what is left gets SIGKILL at the deadline, off the loop.
-        kill_at = local_time(observed.stopping_until, ctx.timezone).strftime("%H:%M:%S")
+        kill_at = local_datetime(observed.stopping_until, ctx.timezone).strftime("%H:%M:%S")
         b.update(reason="Stopping", message=f"waiting for its processes to end (SIGKILL {kill_at})")
         b.requeue(max(observed.stopping_until - ctx.now, 0.05))
         return b.build()
@@ -175,11 +175,7 @@ def _plan_held(b: PlanBuilder, observed: AgentObservation) -> None:
     """`orch stop`: end whatever runs and stay Stopped, saying who stopped it, until `start`."""
     intent = b.ctx.intent
     record = b.record
-    when = (
-        f" at {local_time(intent.held_at, b.ctx.timezone):%Y-%m-%d %H:%M:%S %Z}"
-        if intent.held_at
-        else ""
-    )
+    when = f" at {local_time(intent.held_at, b.ctx.timezone)}" if intent.held_at else ""
     message = f"stopped by {intent.held_by}{when}; `orch start agent {record.name}` starts it"
     b.update(request_seen=intent.request_seq)
     if observed.pane is not None or record.state is not AgentState.STOPPED:
