@@ -1,4 +1,5 @@
-"""Operating verbs: stop, start and restart an agent, answer its prompt, run or stop the controller.
+"""Operating verbs: stop, start and restart an agent, answer its prompt, attach to it; run or stop
+the controller, or install it as a systemd service.
 
 Each verb records an intent in the store and wakes the controller, which carries it out and
 writes the agent's status (one writer per fact); the verb then waits until the controller says it
@@ -11,6 +12,7 @@ import contextlib
 import os
 import re
 import signal
+import sys
 from collections.abc import Callable
 
 import click
@@ -219,4 +221,64 @@ def controller_stop() -> None:
         click.echo(f"tmux server (socket {inst.socket}) had no sessions: stopped it")
 
 
-COMMANDS = (stop, start, restart, answer, controller)
+@click.command()
+@installation_options
+@click.argument("agent", shell_complete=complete_agents)
+def attach(agent: str) -> None:
+    """Attach this terminal to the agent's tmux session (detach with C-b d)."""
+    from reconciler.adapters.tmux import Tmux, require_tmux
+
+    inst = installation()
+    require_tmux()
+    tmux = Tmux(inst.socket)
+    if not tmux.session_exists(agent):
+        raise NotFound(f'agent "{agent}" has no running session')
+    tmux.attach(agent)
+
+
+@click.group()
+def service() -> None:
+    """The systemd user unit that keeps this installation's controller running."""
+
+
+@service.command("install")
+@installation_options
+def service_install() -> None:
+    """Write the unit (KillMode=process: restarting the controller never kills the agents)."""
+    from reconciler.adapters.systemd import install as install_unit
+
+    inst = installation()
+    path, commands = install_unit(
+        inst.state_dir,
+        inst.socket,
+        [sys.executable, "-m", "reconciler"],
+        # The user manager's PATH is minimal: the controller needs the one that finds tmux.
+        environment={"PATH": os.environ["PATH"]} if os.environ.get("PATH") else None,
+    )
+    click.echo(f"wrote {path}")
+    from reconciler.controller.daemon import controller_pid
+
+    running = controller_pid(inst.paths) if inst.paths.lock.exists() else None
+    if running:
+        click.echo(f"a controller runs now (pid {running}); the unit takes over when started")
+    click.echo("to start it now and at every boot, run:")
+    for command in commands:
+        click.echo(f"  {command}")
+
+
+@service.command("uninstall")
+@installation_options
+def service_uninstall() -> None:
+    """Remove the unit written by `orch service install`."""
+    from reconciler.adapters.systemd import uninstall as uninstall_unit
+
+    inst = installation()
+    path, commands = uninstall_unit(inst.state_dir)
+    if path is None:
+        raise NotFound(f"no orch service is installed for {inst.state_dir}")
+    click.echo(f"removed {path}")
+    for command in commands:
+        click.echo(f"  {command}")
+
+
+COMMANDS = (stop, start, restart, answer, attach, controller, service)
