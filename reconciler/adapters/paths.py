@@ -43,6 +43,12 @@ class StatePaths:
         """This installation's id, stamped on every tmux session it starts."""
         return self.root / "installation-id"
 
+    @property
+    def failpoint(self) -> Path:
+        """The fault-injection tests' one-shot hook: the next controller to start takes (and
+        removes) the point named here and kills itself there (controller.loop.failpoint)."""
+        return self.root / "failpoint"
+
     def agent_dir(self, agent: str) -> Path:
         """Per-agent files: exit codes, logs, backups."""
         return self.root / "agents" / agent

@@ -160,6 +160,7 @@ class Controller:
         self._screens: dict[str, CachedScreen] = {}
         self._guard_reports: dict[str, GuardReport] = {}
         self._signal_cursor = 0  # agents' signals below this id were planned and committed
+        self._failpoint = ""  # where the fault-injection tests want this controller to die
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -191,6 +192,7 @@ class Controller:
                     f"{TAKE_OVER_SECONDS:g}s"
                 ) from None
         try:
+            self._failpoint = take_failpoint(self.paths)  # before the pid tells tests it runs
             fd = open_private(self.paths.pid, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             with os.fdopen(fd, "w") as pid_file:
                 pid_file.write(f"{os.getpid()}\n")
@@ -544,9 +546,9 @@ class Controller:
             if not all(isinstance(action, SELF_EVIDENT) for action in plan.actions):
                 raise
             intent = None
-        failpoint("after-intent", plan.actions)
+        failpoint(self._failpoint, "after-intent", plan.actions)
         outcomes = self.executor.execute(plan.actions)
-        failpoint("after-act", plan.actions)
+        failpoint(self._failpoint, "after-act", plan.actions)
         error = first_error(outcomes)
         batch.events.extend(event for outcome in outcomes for event in outcome.events)
         if all_done(outcomes):
@@ -581,9 +583,9 @@ class Controller:
         if message is not None and message.phase is Phase.PASTING:
             message = self._mark_log(message)
         self.store.write_ahead(name, plan.record, message)  # refused: nothing is typed
-        failpoint("after-intent", plan.actions)
+        failpoint(self._failpoint, "after-intent", plan.actions)
         outcomes = self.executor.execute(plan.actions)
-        failpoint("after-act", plan.actions)
+        failpoint(self._failpoint, "after-act", plan.actions)
         batch.events.extend(event for outcome in outcomes for event in outcome.events)
         failed = [outcome for outcome in outcomes if not outcome.done]
         record = plan.record
@@ -769,11 +771,26 @@ class _SharedFacts:
         )
 
 
-def failpoint(name: str, actions: tuple[Action, ...]) -> None:
-    """Die here at once (SIGKILL) when ORCH_FAILPOINT names this point (`after-act`) or this
-    point for one kind of action (`after-act:Launch`): how the fault-injection tests stop a
-    controller right before or after a side effect. Never set in production."""
-    wanted = os.environ.get("ORCH_FAILPOINT")
+#: The longest failpoint name read from the state dir.
+FAILPOINT_MAX_BYTES = 64
+
+
+def take_failpoint(paths: StatePaths) -> str:
+    """The point the fault-injection tests armed in the state dir for this controller (read
+    and removed, so the controller after it runs normally); "" when none is armed."""
+    try:
+        with paths.failpoint.open("rb") as armed:
+            wanted = armed.read(FAILPOINT_MAX_BYTES).decode("ascii", "replace").strip()
+        paths.failpoint.unlink(missing_ok=True)
+    except OSError:
+        return ""
+    return wanted
+
+
+def failpoint(wanted: str, name: str, actions: tuple[Action, ...]) -> None:
+    """Die here at once (SIGKILL) when `wanted` names this point (`after-act`) or this point
+    for one kind of action (`after-act:Launch`): how the fault-injection tests stop a controller
+    right before or after a side effect. Never armed in production."""
     if wanted and wanted in (name, *(f"{name}:{type(a).__name__}" for a in actions)):
         os.kill(os.getpid(), signal.SIGKILL)
 

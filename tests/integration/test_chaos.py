@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -224,8 +223,8 @@ def test_controller_killed_around_a_restart_launches_once_and_counts_it(orch: Or
         old = wait_until(lambda: _controller_pid(orch), what="a controller")
         os.kill(old, signal.SIGKILL)
         wait_until(partial(_gone, old), what="killed")
-        dying = replace(orch, env={**orch.env, "ORCH_FAILPOINT": point})
-        dying.run("apply", "-f", str(orch.workdir / "team.yaml"))
+        (orch.state_dir / "failpoint").write_text(point)  # taken by the next controller
+        orch.run("apply", "-f", str(orch.workdir / "team.yaml"))
         doomed = wait_until(lambda: _controller_pid(orch), what="the doomed controller")
         orch.tmux("kill-session", "-t", "=a0")
         wait_until(partial(_gone, doomed), what="it died")
