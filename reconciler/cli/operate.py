@@ -24,6 +24,7 @@ from reconciler.api.status import AgentState
 from reconciler.cli.completion import complete_agent_kind, complete_agents
 from reconciler.cli.installation import (
     POLL_SECONDS,
+    F,
     Installation,
     installation,
     installation_options,
@@ -49,6 +50,12 @@ def agent_name(kind_or_ref: str, name: str | None) -> str:
     return name
 
 
+def agent_ref(command: F) -> F:
+    """The `agent NAME` or `agent/NAME` arguments of stop, start and restart."""
+    command = click.argument("name", required=False, shell_complete=complete_agents)(command)
+    return click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)(command)
+
+
 def _existing_agent(inst: Installation, name: str) -> None:
     if inst.reader.object("Agent", name) is None:
         raise NotFound(f'agent "{name}" not found')
@@ -67,8 +74,7 @@ def _serve(inst: Installation, done: Callable[[], bool], what: str) -> None:
 
 @click.command()
 @installation_options
-@click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)
-@click.argument("name", required=False, shell_complete=complete_agents)
+@agent_ref
 def stop(kind: str, name: str | None) -> None:
     """Stop an agent and keep it Stopped (across controller restarts and applies) until `start`."""
     inst = installation()
@@ -100,8 +106,7 @@ def _request_start(verb: str, kind: str, name: str | None) -> None:
 
 @click.command()
 @installation_options
-@click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)
-@click.argument("name", required=False, shell_complete=complete_agents)
+@agent_ref
 def start(kind: str, name: str | None) -> None:
     """Start an agent that `orch stop` stopped (or that exited under its restartPolicy)."""
     _request_start("start", kind, name)
@@ -109,8 +114,7 @@ def start(kind: str, name: str | None) -> None:
 
 @click.command()
 @installation_options
-@click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)
-@click.argument("name", required=False, shell_complete=complete_agents)
+@agent_ref
 def restart(kind: str, name: str | None) -> None:
     """Stop and start an agent now: a manual restart, not a crash (the backoff is reset)."""
     _request_start("restart", kind, name)
