@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from reconciler.api.duration import format_duration
-from reconciler.api.manifest import PlaybookSpec, Step
 from reconciler.api.status import Condition, Event, RunState
 from reconciler.core.lifecycle import next_run_state
 from reconciler.core.record_builder import RecordBuilder
