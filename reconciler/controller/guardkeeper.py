@@ -161,13 +161,18 @@ class GuardKeeper:
         key = (agent.uid, agent.generation)
         repo = repository(workdir)
         check = _Check(_Seen(now, GuardReport(False, "NoViolation", _clean_message(seen))))
-        baseline = self._baseline(name, key)
+        baseline, stored = self._baseline(name, key)
         if baseline is None:
-            if repo is None:
+            # Outside git only after an earlier baseline: `rm -rf .git` switches nothing off.
+            if repo is not None:
+                root, head = repo[0], head_commit(repo[0])
+            elif stored is not None:
+                root, head = stored.root, None
+            else:
                 return self._inactive(name, workdir, seen, now, key)
             guard_dir = self.paths.agent_dir(name) / GUARD_DIR
             baseline = baselines.record(
-                guard_dir, key, workdir, repo[0], head_commit(repo[0]), rules, [self.paths.root]
+                guard_dir, key, workdir, root, head, rules, [self.paths.root]
             )
             self._baselines[name] = baseline
             self._caches[name] = DigestCache()
@@ -227,17 +232,18 @@ class GuardKeeper:
         check.seen = _Seen(now, GuardReport(True, reason, "; ".join(said), key), paths, failure)
         return check
 
-    def _baseline(self, name: str, key: tuple[str, int]) -> Baseline | None:
-        """The agent's baseline for `key` (uid, generation): kept in memory, else on disk."""
+    def _baseline(self, name: str, key: tuple[str, int]) -> tuple[Baseline | None, Baseline | None]:
+        """The agent's baseline for `key` (uid, generation), kept in memory, else on disk; and
+        the one stored on disk if it is of another key (None: none at all)."""
         known = self._baselines.get(name)
         if known is not None and known.key == key:
-            return known
+            return known, None
         stored = baselines.load(self.paths.agent_dir(name) / GUARD_DIR)
         if stored is None or stored.key != key:
-            return None
+            return None, stored
         self._baselines[name] = stored
         self._caches[name] = DigestCache()
-        return stored
+        return stored, None
 
     def _backups(self, name: str) -> Path:
         return self.paths.agent_dir(name) / "backups"

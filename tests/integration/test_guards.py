@@ -148,6 +148,14 @@ def test_a_deleted_git_folder_does_not_switch_guards_off(orch: Orch, repo: Path)
     restored = wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the restore")
     assert ".git removed" in restored[0]["message"]
     assert (repo / "tests" / "test_a.py").read_text() == "def test_a():\n    assert True\n"
+    # A changed spec takes a new baseline, still without git: the guards stay on.
+    manifest = orch.workdir / "team.yaml"
+    manifest.write_text(manifest.read_text().replace("after: 200ms", "after: 300ms"))
+    orch.run("apply", "-f", str(manifest))
+    wait_until(lambda: len(events(orch, "GuardBaseline")) == 2, what="the new baseline")
+    agent_types(orch, "write SPRINT.md mine")
+    wait_until(lambda: len(events(orch, "ProtectedFileRestored")) == 2, what="a restore")
+    assert (repo / "SPRINT.md").read_text() == "# sprint\n"
     assert not events(orch, "GuardInactive")
 
 
