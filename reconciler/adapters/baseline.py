@@ -6,8 +6,11 @@ everything the agent can do to the repository (`rm -rf .git`, a rewritten ref, `
 restore must give back the exact bytes and mode bits without git. Content is stored once per
 digest (`blobs/<sha256>`, 0600), so a new generation's baseline of unchanged files costs nothing,
 and `baseline.json` names the files, their digests and modes, the repository root and HEAD then.
-Every file is written to a temporary name, fsynced and renamed, so a crash leaves the previous
-baseline or the new one, never half of one.
+Every file is written to a temporary name and renamed, so a crashed controller leaves the
+previous baseline or the new one, never half of one. `baseline.json` is fsynced; blobs are not
+(an fsync each would hold a launch for seconds with a few hundred protected files): after a
+power loss a blob may be short, and a restore checks every blob against its digest and refuses
+rather than put back the wrong bytes.
 
 One baseline per agent: the one of (uid, generation) it was taken for. A new generation (the
 user applied a changed spec) or a new object of the same name (deleted and applied again) gets a
@@ -257,8 +260,6 @@ def _keep_blob(source: Path, info: os.stat_result, blobs: Path) -> FileState | N
             while chunk := src.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
     name = digest.hexdigest()
     os.replace(temporary, blobs / name)
     return FileState(name, stat.S_IMODE(info.st_mode))

@@ -16,6 +16,7 @@ Every walk is bounded in entries, and a FIFO or device is never opened.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -81,7 +82,7 @@ def protected_files(
     """Every protected file under `workdir` (path relative to it -> lstat), in a repository whose
     root is `root` (the workdir itself when unknown); `skip` folders are never entered."""
     skipped = {os.path.realpath(p) for p in skip}
-    ignores = _IgnoreRules(root)
+    ignores = _IgnoreRules()
     for folder in _between(root, workdir):
         ignores.load(folder)
     found: dict[str, os.stat_result] = {}
@@ -155,9 +156,8 @@ class _IgnoreRules:
     """`.gitignore` files as git reads them: each applies to paths below its folder, a deeper
     file's decision wins, and a folder's own .gitignore is read before its entries."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._specs: dict[Path, GitIgnoreSpec] = {}
+    def __init__(self) -> None:
+        self._specs: dict[str, GitIgnoreSpec] = {}
 
     def load(self, folder: Path) -> None:
         path = folder / ".gitignore"
@@ -168,16 +168,23 @@ class _IgnoreRules:
             text = path.read_text(errors="surrogateescape")
         except OSError:
             return
-        self._specs[folder] = GitIgnoreSpec.from_lines(text.splitlines())
+        self._specs[str(folder)] = _gitignore(text)
 
     def ignored(self, path: Path, is_dir: bool) -> bool:
+        # Folders were loaded top-down, so their order is shallow to deep along any path.
+        text = str(path)
         decision = False
-        for folder in reversed(path.parents):
-            spec = self._specs.get(folder)
-            if spec is None:
+        for folder, spec in self._specs.items():
+            if not text.startswith(folder + os.sep):
                 continue
-            relative = path.relative_to(folder).as_posix() + ("/" if is_dir else "")
+            relative = text[len(folder) + 1 :] + ("/" if is_dir else "")
             include = spec.check_file(relative).include
             if include is not None:
                 decision = include
         return decision
+
+
+@functools.lru_cache(maxsize=256)
+def _gitignore(text: str) -> GitIgnoreSpec:
+    """A .gitignore's rules, compiled once per distinct text."""
+    return GitIgnoreSpec.from_lines(text.splitlines())
