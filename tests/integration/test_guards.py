@@ -120,6 +120,31 @@ def test_the_baseline_is_the_workdir_when_the_agent_starts(orch: Orch, repo: Pat
     assert (repo / "SPRINT.md").read_text() == "# sprint, edited by the person\n"
 
 
+def test_a_change_made_as_the_agent_starts_is_not_taken_for_the_baseline(
+    orch: Orch, repo: Path
+) -> None:
+    """The launch waits for the baseline: even the agent's first act counts as a change."""
+    for n in range(1000):  # recording takes a while: long enough for an agent started at once
+        (repo / "tests" / f"a{n:04}.py").write_text(f"# {n}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "many tests")
+    manifest = orch.workdir / "team.yaml"
+    manifest.write_text(f"""\
+apiVersion: orch/v1
+kind: Agent
+metadata: {{name: executor}}
+spec:
+  command: echo cheat > tests/test_a.py; exec {sys.executable} {FAKE_AGENT}
+  workdir: repo
+  startup: {{after: 200ms}}
+  guards:
+    - protect: ["tests/**"]
+""")
+    orch.run("apply", "-f", str(manifest), "--wait")
+    wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the restore")
+    assert (repo / "tests" / "test_a.py").read_text() == "def test_a():\n    assert True\n"
+
+
 def test_a_committed_change_is_restored_and_named(orch: Orch, repo: Path) -> None:
     """The agent commits its change while no controller looks: still seen, against the baseline."""
     manifest_record = apply_guarded(orch, repo, "restore")
