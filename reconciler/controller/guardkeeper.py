@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.adapters import baseline as baselines
@@ -156,11 +156,10 @@ class GuardKeeper:
     def _check_against_baseline(
         self, name: str, agent: DesiredAgent, workdir: Path, seen: _Seen | None, now: float
     ) -> _Check:
-        guards = agent.agent.spec.guards
-        rules = [g.protect for g in guards]
+        rules = [g.protect for g in agent.agent.spec.guards]
         key = (agent.uid, agent.generation)
         repo = repository(workdir)
-        check = _Check(_Seen(now, GuardReport(False, "NoViolation", _clean_message(seen))))
+        check = _Check(_Seen(now, GuardReport(False, "NoViolation", _clean_message(seen), key)))
         baseline, stored = self._baseline(name, key)
         if baseline is None:
             # Outside git only after an earlier baseline: `rm -rf .git` switches nothing off.
@@ -170,12 +169,7 @@ class GuardKeeper:
                 root, head = stored.root, None
             else:
                 return self._inactive(name, workdir, seen, now, key)
-            guard_dir = self.paths.agent_dir(name) / GUARD_DIR
-            baseline = baselines.record(
-                guard_dir, key, workdir, root, head, rules, [self.paths.root]
-            )
-            self._baselines[name] = baseline
-            self._caches[name] = DigestCache()
+            baseline = self._record(name, key, workdir, root, head, rules)
             check.events.append(
                 Event(
                     f"agent/{name}",
@@ -188,9 +182,23 @@ class GuardKeeper:
         prefix = repo[1] if repo is not None else _prefix(workdir, baseline.root)
         cache = self._caches.setdefault(name, DigestCache())
         violations = baselines.compare(baseline, workdir, rules, prefix, cache, [self.paths.root])
-        check.seen.report = replace(check.seen.report, baseline=key)
-        if not violations:
-            return check
+        if violations:
+            self._enforce(check, name, agent, workdir, repo, baseline, violations, seen)
+        return check
+
+    def _enforce(
+        self,
+        check: _Check,
+        name: str,
+        agent: DesiredAgent,
+        workdir: Path,
+        repo: tuple[Path, str] | None,
+        baseline: Baseline,
+        violations: list[Violation],
+        seen: _Seen | None,
+    ) -> None:
+        """Restore what `restore` rules protect, report what `alert` rules do, into `check`."""
+        guards = agent.agent.spec.guards
         details, note = _how_changed(repo, baseline, violations)
         restoring = [v for v in violations if guards[v.rule_index].action == "restore"]
         restored_paths = {v.path for v in restoring}
@@ -229,8 +237,26 @@ class GuardKeeper:
             if paths != (seen.alerted if seen else frozenset()):
                 check.events.append(_warning(name, "ProtectedFileChanged", said[-1]))
         reason = "ProtectedFileRestored" if restoring else "ProtectedFileChanged"
-        check.seen = _Seen(now, GuardReport(True, reason, "; ".join(said), key), paths, failure)
-        return check
+        key = check.seen.report.baseline
+        check.seen = _Seen(
+            check.seen.checked_at, GuardReport(True, reason, "; ".join(said), key), paths, failure
+        )
+
+    def _record(
+        self,
+        name: str,
+        key: tuple[str, int],
+        workdir: Path,
+        root: Path,
+        head: str | None,
+        rules: list[list[str]],
+    ) -> Baseline:
+        """Take the baseline of `key` now (the launch waits for it)."""
+        guard_dir = self.paths.agent_dir(name) / GUARD_DIR
+        baseline = baselines.record(guard_dir, key, workdir, root, head, rules, [self.paths.root])
+        self._baselines[name] = baseline
+        self._caches[name] = DigestCache()
+        return baseline
 
     def _baseline(self, name: str, key: tuple[str, int]) -> tuple[Baseline | None, Baseline | None]:
         """The agent's baseline for `key` (uid, generation), kept in memory, else on disk; and
