@@ -391,6 +391,38 @@ def test_the_agents_final_write_is_in_the_backup(
     assert (repo / "SPRINT.md").read_bytes() == HEAD_FILES["SPRINT.md"]
 
 
+@pytest.mark.parametrize("trial", range(3))
+def test_a_writer_racing_restores_loses_no_final_version(
+    repo: Path, tmp_path: Path, trial: int
+) -> None:
+    """An agent rewriting a protected file every 2 ms, then writing FINAL: whatever the restores
+    took away is in a backup, and FINAL ends up in one (issue 10: it was lost 2 times in 12)."""
+    baseline = take_baseline(repo, tmp_path)
+    final = f"FINAL-{trial}\n"
+
+    def writer() -> None:
+        for n in range(150):
+            (repo / "SPRINT.md").write_text(f"v{n}\n")
+            time.sleep(0.002)  # the agent's own pace, not synchronisation
+        (repo / "SPRINT.md").write_text(final)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while thread.is_alive():
+        if violations := changes(baseline):
+            restore(repo, baseline, violations, tmp_path / "b", time.time())
+    thread.join()
+    if violations := changes(baseline):
+        restore(repo, baseline, violations, tmp_path / "b", time.time())
+    kept = [
+        (folder / FILES_NAME / "SPRINT.md").read_text()
+        for folder in (tmp_path / "b").iterdir()
+        if (folder / FILES_NAME / "SPRINT.md").exists()
+    ]
+    assert final in kept
+    assert (repo / "SPRINT.md").read_bytes() == HEAD_FILES["SPRINT.md"]
+
+
 def test_a_backup_that_fails_midway_leaves_no_backup_and_restores_nothing(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
