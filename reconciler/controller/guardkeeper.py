@@ -93,8 +93,11 @@ class GuardKeeper:
         guarded = {name: d for name, d in desired.items() if d.agent.spec.guards}
         self.watcher.watch(Path(d.agent.spec.workdir) for d in guarded.values())
         self._dirty |= self.watcher.take_changed()
-        for name in set(self._seen) - set(guarded):
+        gone = set(self._seen) - set(guarded)
+        for name in gone:
             del self._seen[name]
+        if gone:
+            self._pool.submit(self._forget, gone)
         self._collect(guarded)
         reports = {}
         now = time.monotonic()
@@ -270,6 +273,12 @@ class GuardKeeper:
         self._baselines[name] = stored
         self._caches[name] = DigestCache()
         return stored, None
+
+    def _forget(self, names: set[str]) -> None:
+        """Drop what the worker keeps of agents no longer guarded (in the worker thread)."""
+        for name in names:
+            self._baselines.pop(name, None)
+            self._caches.pop(name, None)
 
     def _backups(self, name: str) -> Path:
         return self.paths.agent_dir(name) / "backups"
