@@ -56,7 +56,9 @@ class StatePaths:
     def backups(self, agent: str) -> list[Path]:
         """An agent's guard backups, oldest first."""
         folder = self.agent_dir(agent) / "backups"
-        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def exit_file(self, agent: str, launch_id: str) -> Path:
         """Where the pane's wrapper writes the agent's exit code for one launch."""

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -61,11 +59,12 @@ def send(agent: str, text: str | None, sender: str | None, wait: bool, timeout: 
 
 
 def _sender(inst: Installation, given: str | None) -> str | None:
-    """Who sends: inside an agent of this installation (ORCH_AGENT_NAME) that agent, whatever
-    --from says, so talksTo cannot be walked around by leaving --from out or forging it."""
-    inside = os.environ.get("ORCH_AGENT_NAME")
-    home = os.environ.get("ORCH_STATE_DIR")
-    if not inside or not home or Path(home).expanduser().resolve() != inst.state_dir:
+    """Who sends: inside an agent of this installation (its process tree, see `sender`) that
+    agent, whatever --from or its environment says, so talksTo cannot be walked around."""
+    from reconciler.cli.sender import calling_agent
+
+    inside = calling_agent(inst.store.agent_records(), inst.state_dir)
+    if inside is None:
         return given
     if given is not None and given != inside:
         raise InvalidInput(

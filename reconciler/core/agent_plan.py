@@ -43,11 +43,14 @@ class DesiredAgent:
 
 @dataclass(frozen=True)
 class GuardReport:
-    """The latest guard check of an agent's workdir, published as the GuardTripped condition."""
+    """The latest guard check of an agent's workdir, published as the GuardTripped condition.
+
+    `baseline` is the (uid, generation) whose starting point the guards hold (None: not yet)."""
 
     tripped: bool
     reason: str
     message: str
+    baseline: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)

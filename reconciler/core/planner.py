@@ -58,6 +58,9 @@ from reconciler.core.signal_plan import (
     took_message,
 )
 
+#: How soon a guarded agent waiting for its guards' baseline is looked at again.
+GUARD_BASELINE_WAIT = 0.2
+
 
 def launch_hash(agent: Agent) -> str:
     """A digest of what a launch depends on: a change to any of it means a new process."""
@@ -88,6 +91,8 @@ def plan_agent(
     """Decide the next move for agent `name`; at most one mutating action per call."""
     if desired is None:
         return _plan_deletion(name, observed, recorded, ctx)
+    if _awaits_guard_baseline(desired, observed, recorded):
+        return AgentPlan(recorded, requeue_after=GUARD_BASELINE_WAIT)
     if recorded is not None and recorded.uid and recorded.uid != desired.uid:
         return _plan_recreated(name, desired, recorded, ctx)
     b = PlanBuilder(recorded or AgentRecord.new(name, ctx.now), ctx)
@@ -123,6 +128,24 @@ def plan_agent(
     publish_conditions(b, observed.alive, observed.guard)
     _publish_attached(b, observed)
     return b.build()
+
+
+def _awaits_guard_baseline(
+    desired: DesiredAgent, observed: AgentObservation, recorded: AgentRecord | None
+) -> bool:
+    """A guarded agent is (re)started for a generation only once its guards hold the protected
+    files as they are then: whatever it changes from its first keystroke counts as a change."""
+    if not desired.agent.spec.guards:
+        return False
+    guard = observed.guard
+    if guard is not None and guard.baseline == (desired.uid, desired.generation):
+        return False
+    return (
+        not observed.alive
+        or recorded is None
+        or recorded.uid != desired.uid
+        or recorded.launch_hash != launch_hash(desired.agent)
+    )
 
 
 def _plan_deletion(
