@@ -377,8 +377,12 @@ def _write_env_file(env: Mapping[str, str], folder: Path | None) -> Path:
             raise InvalidInput(f"invalid environment variable name {key!r}")
     lines = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
     fd, path = tempfile.mkstemp(prefix="env-", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as file:
-        file.write(lines)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as file:
+            file.write(lines)
+    except BaseException:  # a full disk: no half-written secrets left behind
+        os.unlink(path)
+        raise
     return Path(path)
 
 

@@ -925,12 +925,14 @@ def _log_internal_error(args: list[str]) -> Path | None:
             state_dir = args[i + 1]
         elif arg.startswith("--state-dir="):
             state_dir = arg.split("=", 1)[1]
+    from reconciler.adapters.atomic import write_atomic  # only on this rare path
+
     path = Path(state_dir).expanduser() / CLI_LOG
     if not path.parent.is_dir():
         return None
     try:
         if path.exists() and path.stat().st_size > CLI_LOG_MAX_BYTES:
-            path.write_bytes(path.read_bytes()[-CLI_LOG_MAX_BYTES // 2 :])
+            write_atomic(path, path.read_bytes()[-CLI_LOG_MAX_BYTES // 2 :])
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         with path.open("a", encoding="utf-8") as log:
             log.write(f"{stamp} orch {' '.join(args)}\n{traceback.format_exc()}\n")

@@ -38,11 +38,12 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from reconciler.adapters.agentlog import log_path
+from reconciler.adapters.atomic import write_atomic
 from reconciler.adapters.logmark import log_mark, output_since
 from reconciler.adapters.logwriter import LogWriterKeeper
 from reconciler.adapters.paths import StatePaths, installation_id
 from reconciler.adapters.processes import ask_to_stop
-from reconciler.adapters.statedir import ensure_state_dir, open_private
+from reconciler.adapters.statedir import ensure_state_dir
 from reconciler.adapters.store import Store, StoredObject, StoreUnavailable
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.wake import WakeChannel
@@ -259,9 +260,7 @@ class Controller:
                     f"{TAKE_OVER_SECONDS:g}s"
                 ) from None
         try:
-            fd = open_private(self.paths.pid, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            with os.fdopen(fd, "w") as pid_file:
-                pid_file.write(f"{os.getpid()}\n")
+            write_atomic(self.paths.pid, f"{os.getpid()}\n".encode())
             self._serve()
         finally:
             self.paths.pid.unlink(missing_ok=True)
