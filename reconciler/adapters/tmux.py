@@ -107,6 +107,10 @@ class TmuxError(OrchError):
     """tmux refused a command for a reason other than a missing session or server."""
 
 
+class TmuxUnavailable(Unavailable):
+    """tmux cannot be run, reached or started, or did not answer in time."""
+
+
 class SessionExists(TmuxError):
     """A session of that name already runs."""
 
@@ -335,9 +339,9 @@ class Tmux:
                 argv, input=stdin, capture_output=True, timeout=self.timeout, env=env, check=False
             )
         except FileNotFoundError:
-            raise Unavailable(INSTALL_HINT) from None
+            raise TmuxUnavailable(INSTALL_HINT) from None
         except subprocess.TimeoutExpired:
-            raise Unavailable(
+            raise TmuxUnavailable(
                 f"tmux (socket {self.socket_name}) did not answer within {self.timeout:g}s"
             ) from None
         err = next(iter(proc.stderr.decode(errors="replace").strip().splitlines()), "")
@@ -346,7 +350,7 @@ class Tmux:
     def _error(self, err: str) -> OrchError:
         """The error for a failed call: Unavailable when the server is out of reach."""
         if _has(err, _UNREACHABLE):
-            return Unavailable(f"tmux (socket {self.socket_name}): {err}")
+            return TmuxUnavailable(f"tmux (socket {self.socket_name}): {err}")
         return TmuxError(f"tmux (socket {self.socket_name}): {err or 'command failed'}")
 
 

@@ -45,7 +45,7 @@ from reconciler.adapters.paths import StatePaths, installation_id
 from reconciler.adapters.processes import ask_to_stop
 from reconciler.adapters.statedir import ensure_state_dir
 from reconciler.adapters.store import Store, StoredObject, StoreUnavailable
-from reconciler.adapters.tmux import Tmux
+from reconciler.adapters.tmux import Tmux, TmuxUnavailable
 from reconciler.adapters.wake import WakeChannel
 from reconciler.api.actions import Action, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import InvalidInput, OrchError, Unavailable
@@ -67,6 +67,7 @@ from reconciler.controller.passbatch import PassBatch
 from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.stopper import Stopper
+from reconciler.controller.tmuxbreaker import TmuxBreaker
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import (
     AgentObservation,
@@ -217,6 +218,7 @@ class Controller:
         self.executor = Executor(self.tmux, self.paths, socket, self.stopper, self.installation)
         self.log_writer = LogWriterKeeper(self.paths.root, self.paths.log)
         self.boundary = ErrorBoundary()
+        self.breaker = TmuxBreaker(socket)
         self.runner = PlaybookRunner(self.store, self.wake, self.boundary)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self.usage = UsageCollector(self.store)
@@ -301,6 +303,9 @@ class Controller:
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         self.store.prune_history()
                         last_prune = time.monotonic()
+                except TmuxUnavailable as err:  # not hammered: see tmuxbreaker
+                    self._tmux_failed(err)
+                    result = PassResult(requeue_after=self.breaker.wait())
                 except Exception:  # transient until proven otherwise (kopf)
                     # A pass that fails (tmux restarting, the disk full a moment) is logged with
                     # its traceback and tried again; the next pass re-reads everything anyway.
@@ -332,9 +337,29 @@ class Controller:
             try:
                 recover(self.store, self.tmux.observe())
                 return
+            except TmuxUnavailable as err:
+                self._tmux_failed(err)
+                self._pause(self.breaker.wait())
             except (OrchError, OSError):
                 log.exception("recovering open intents failed; trying again")
-                time.sleep(RESYNC_SECONDS)
+                self._pause(RESYNC_SECONDS)
+
+    def _tmux_failed(self, error: TmuxUnavailable) -> None:
+        """tmux did not answer: open the breaker, and say so once (the store permitting)."""
+        event = self.breaker.failed(error)
+        if event is not None:
+            with contextlib.suppress(StoreUnavailable):
+                self.store.record_event(event)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep up to `seconds`, or until woken (a signal to stop wakes it too)."""
+        if select.select([self._wake_r], [], [], seconds)[0]:
+            self._drain_wake()
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_r, 4096):
+                pass
 
     def wake(self) -> None:
         """Ask for an early pass (thread-safe)."""
@@ -361,9 +386,7 @@ class Controller:
         if channel.fd in ready:
             channel.drain()
         if self._wake_r in ready:
-            with contextlib.suppress(BlockingIOError):
-                while os.read(self._wake_r, 4096):
-                    pass
+            self._drain_wake()
         return exited
 
     def _reapply(self, path: str) -> None:
@@ -411,6 +434,8 @@ class Controller:
         """Observe every agent once, plan and act on each inside its own error boundary, and
         persist what happened in one transaction."""
         started = time.monotonic()
+        if not self.breaker.allows():  # tmux does not answer: plan nothing until it does
+            return PassResult(requeue_after=self.breaker.wait())
         now = time.time()
         log_events = self._keep_logging()  # before any launch: output waits in FIFOs meanwhile
         desired, broken = self._desired()
@@ -423,7 +448,11 @@ class Controller:
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
-        batch = PassBatch(events=[*usage_events, *log_events], cooldowns=dict(budget_cooldowns))
+        answered = self.breaker.answered()
+        batch = PassBatch(
+            events=[*usage_events, *log_events, *([answered] if answered else [])],
+            cooldowns=dict(budget_cooldowns),
+        )
         live = {name: pane for name, pane in panes.items() if not pane.dead}
 
         def observe(name: str, recorded: AgentRecord | None) -> AgentObservation:
@@ -450,6 +479,8 @@ class Controller:
         the cost does not grow with the team; guard reports are the last pass's, and the full
         pass right after re-reads everything.
         """
+        if self.breaker.open:  # no launch into a tmux that does not answer: the pass probes
+            return PassResult()
         now = time.time()
         desired: dict[str, DesiredAgent] = {}
         records: dict[str, AgentRecord] = {}
