@@ -351,6 +351,16 @@ class Controller:
             with contextlib.suppress(StoreUnavailable):
                 self.store.record_event(event)
 
+    def _tmux_news(self) -> list[Event]:
+        """After tmux answered a pass: whether that closed the breaker, and what the adapter
+        repaired on its own (a deleted socket made again)."""
+        answered = self.breaker.answered()
+        repaired = [
+            Event("controller", EventType.WARNING, "TmuxSocketRemade", notice)
+            for notice in self.tmux.take_notices()
+        ]
+        return [*([answered] if answered else []), *repaired]
+
     def _pause(self, seconds: float) -> None:
         """Sleep up to `seconds`, or until woken (a signal to stop wakes it too)."""
         if select.select([self._wake_r], [], [], seconds)[0]:
@@ -448,9 +458,8 @@ class Controller:
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
-        answered = self.breaker.answered()
         batch = PassBatch(
-            events=[*usage_events, *log_events, *([answered] if answered else [])],
+            events=[*usage_events, *log_events, *self._tmux_news()],
             cooldowns=dict(budget_cooldowns),
         )
         live = {name: pane for name, pane in panes.items() if not pane.dead}
