@@ -388,10 +388,15 @@ class Controller:
         for pid in pids.keys() - set(self._pidfds):
             try:
                 self._pidfds[pid] = os.pidfd_open(pid)
-            except OSError:
+            except ProcessLookupError:
                 timeout = 0  # already gone: look again at once
-        fds = [channel.fd, self._wake_r, *self._pidfds.values()]
-        ready, _, _ = select.select(fds, [], [], max(timeout, 0.0))
+            except OSError:  # out of descriptors: the safety-net pass watches this one
+                log.debug("agent pid %d not watched by a pidfd", pid)
+        # poll, not select: a team of a thousand agents has descriptors past select's 1024.
+        poller = select.poll()
+        for fd in (channel.fd, self._wake_r, *self._pidfds.values()):
+            poller.register(fd, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll(max(timeout, 0.0) * 1000)}
         exited = {pid for pid, fd in self._pidfds.items() if fd in ready}
         if channel.fd in ready:
             channel.drain()
