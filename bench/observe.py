@@ -51,7 +51,7 @@ def _observe_figures() -> list[Figure]:
             started = size
             if len(tmux.observe()) != size:
                 raise RuntimeError(f"tmux does not show the {size} sessions just started")
-            samples = _time_ms(tmux.observe, OBSERVE_CALLS)
+            samples = time_ms(tmux.observe, OBSERVE_CALLS)
             budget = Budget(BUDGET_MS) if size == max(SIZES) else Budget(None)
             figures.append(Figure(f"Tmux.observe(), {size} agents", "ms", samples, budget))
     return figures
@@ -85,13 +85,20 @@ def _pass_figures() -> list[Figure]:
         controller = Controller(box.state_dir, box.socket)
         reader = StoreReader(box.state_dir)
         try:
-            return [_time_passes(controller, reader, box.workdir, size) for size in SIZES]
+            return [time_passes(controller, reader, box.workdir, size) for size in SIZES]
         finally:
             reader.close()
             controller.store.close()
 
 
-def _time_passes(controller: Controller, reader: StoreReader, workdir: Path, size: int) -> Figure:
+def time_passes(
+    controller: Controller,
+    reader: StoreReader,
+    workdir: Path,
+    size: int,
+    calls: int = PASS_CALLS,
+    timeout: float = 60.0,
+) -> Figure:
     """Apply `size` idle agents, pass until all are Running, then time steady-state passes."""
     path = workdir / "agents.yaml"
     path.write_text(idle_agents("idle", size))
@@ -99,11 +106,11 @@ def _time_passes(controller: Controller, reader: StoreReader, workdir: Path, siz
     names = [f"idle-{i}" for i in range(size)]
     wait_until(
         lambda: _pass_then(controller, lambda: reader.running(*names)),
-        timeout=60,
+        timeout=timeout,
         interval=0.02,
         what=f"{size} agents Running",
     )
-    samples = _time_ms(controller.run_pass, PASS_CALLS)
+    samples = time_ms(controller.run_pass, calls)
     return Figure(f"Controller.run_pass(), {size} agents", "ms", samples, Budget(None))
 
 
@@ -112,7 +119,7 @@ def _pass_then(controller: Controller, check: Callable[[], bool]) -> bool:
     return check()
 
 
-def _time_ms(call: Callable[[], object], times: int) -> tuple[float, ...]:
+def time_ms(call: Callable[[], object], times: int) -> tuple[float, ...]:
     """Wall-clock duration of `times` calls, in ms."""
     samples = []
     for _ in range(times):

@@ -7,6 +7,7 @@ anything else is an internal error, never a traceback on the console.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -905,11 +906,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         if "--debug" in args:
             traceback.print_exc()
         hint = f"details in {where}" if where else "run again with --debug for details"
-        click.echo(f"orch: internal error: {type(err).__name__}: {err} ({hint})", err=True)
-        code = 1
+        if isinstance(err, OSError) and err.errno in STORAGE_FAULTS:  # the disk, not a bug
+            click.echo(f"orch: error: {err.filename or 'state dir'}: {err.strerror}", err=True)
+            code = 3
+        else:
+            click.echo(f"orch: internal error: {type(err).__name__}: {err} ({hint})", err=True)
+            code = 1
     sys.exit(code if isinstance(code, int) else 0)
 
 
+#: OS errors that say the state dir cannot be written (exit 3, one line): full, read-only, quota.
+STORAGE_FAULTS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 #: Internal errors of the CLI are appended here, in the state dir, with their traceback.
 CLI_LOG = "cli.log"
 #: The log is cut to its newest half past this size.

@@ -176,6 +176,7 @@ def test_a_read_only_state_dir_answers_reads_and_refuses_writes_in_one_line(orch
         path.write_text(agent_doc("a", command="sleep 99999"))
         one_line_error(orch.run("apply", "-f", str(path), check=False), 3, "orch.db")
         one_line_error(orch.run("send", "a", "hello", check=False), 3, "orch.db")
+        one_line_error(orch.run("controller", check=False), 3, "read-only")
     assert pane_pid(orch, "a") == pid and controller_pid(orch) == controller
     assert "created" not in orch.run("apply", "-f", str(path)).stdout  # writes work again
 
