@@ -85,20 +85,13 @@ def _pass_figures() -> list[Figure]:
         controller = Controller(box.state_dir, box.socket)
         reader = StoreReader(box.state_dir)
         try:
-            return [time_passes(controller, reader, box.workdir, size) for size in SIZES]
+            return [_time_passes(controller, reader, box.workdir, size) for size in SIZES]
         finally:
             reader.close()
             controller.store.close()
 
 
-def time_passes(
-    controller: Controller,
-    reader: StoreReader,
-    workdir: Path,
-    size: int,
-    calls: int = PASS_CALLS,
-    timeout: float = 60.0,
-) -> Figure:
+def _time_passes(controller: Controller, reader: StoreReader, workdir: Path, size: int) -> Figure:
     """Apply `size` idle agents, pass until all are Running, then time steady-state passes."""
     path = workdir / "agents.yaml"
     path.write_text(idle_agents("idle", size))
@@ -106,11 +99,11 @@ def time_passes(
     names = [f"idle-{i}" for i in range(size)]
     wait_until(
         lambda: _pass_then(controller, lambda: reader.running(*names)),
-        timeout=timeout,
+        timeout=60,
         interval=0.02,
         what=f"{size} agents Running",
     )
-    samples = time_ms(controller.run_pass, calls)
+    samples = time_ms(controller.run_pass, PASS_CALLS)
     return Figure(f"Controller.run_pass(), {size} agents", "ms", samples, Budget(None))
 
 
