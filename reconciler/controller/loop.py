@@ -363,7 +363,9 @@ class Controller:
 
     def _pause(self, seconds: float) -> None:
         """Sleep up to `seconds`, or until woken (a signal to stop wakes it too)."""
-        if select.select([self._wake_r], [], [], seconds)[0]:
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        if poller.poll(seconds * 1000):
             self._drain_wake()
 
     def _drain_wake(self) -> None:
