@@ -213,12 +213,15 @@ def test_a_controller_on_a_full_disk_keeps_supervising_and_catches_up(orch: Orch
                     for e in orch.json("events", "--for", "agent/b")["items"]
                 )
             ),
+            timeout=30,
             what="the relaunch failing for want of space",
         )
         assert not list(agent_dir.glob("env-*")), "a half-written env file was left"
         assert pane_pid(orch, "a") == healthy and controller_pid(orch) == controller
         filler.unlink()
-        wait_until(lambda: pane_pid(orch, "b") not in (None, crashed), what="b relaunched")
+        wait_until(  # after b's backoff, which grew while the disk was full
+            lambda: pane_pid(orch, "b") not in (None, crashed), timeout=90, what="b relaunched"
+        )
         wait_until(lambda: running(orch, "a", "b"), what="both Running")
         assert pane_pid(orch, "a") == healthy and controller_pid(orch) == controller
         reasons = [e["reason"] for e in orch.json("events", "--for", "agent/b")["items"]]
