@@ -28,9 +28,9 @@ import pytest
 from tests.conftest import FAKE_AGENT, Orch
 from tests.helpers import wait_until
 
-pytestmark = pytest.mark.tmux
-
 SCALE = int(os.environ.get("ORCH_CHAOS_SCALE", "1"))
+#: The suite's 120 s limit is for scale 1: `make chaos` does SCALE times the rounds.
+pytestmark = [pytest.mark.tmux, pytest.mark.timeout(120 * SCALE)]
 SEED = int(os.environ.get("ORCH_CHAOS_SEED", str(random.randrange(1 << 30))))
 #: What the tests of this module did and found, summed for one closing line.
 FIGURES: Counter[str] = Counter()
