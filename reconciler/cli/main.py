@@ -11,6 +11,7 @@ traceback on the console.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -71,11 +72,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         if "--debug" in args:
             traceback.print_exc()
         hint = f"details in {where}" if where else "run again with --debug for details"
-        click.echo(f"orch: internal error: {type(err).__name__}: {err} ({hint})", err=True)
-        code = 1
+        if isinstance(err, OSError) and err.errno in STORAGE_FAULTS:  # the disk, not a bug
+            click.echo(f"orch: error: {err.filename or 'state dir'}: {err.strerror}", err=True)
+            code = 3
+        else:
+            click.echo(f"orch: internal error: {type(err).__name__}: {err} ({hint})", err=True)
+            code = 1
     sys.exit(code if isinstance(code, int) else 0)
 
 
+#: OS errors that say the state dir cannot be written (exit 3, one line): full, read-only, quota.
+STORAGE_FAULTS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 #: Internal errors of the CLI are appended here, in the state dir, with their traceback.
 CLI_LOG = "cli.log"
 #: The log is cut to its newest half past this size.
@@ -91,12 +98,14 @@ def _log_internal_error(args: list[str]) -> Path | None:
             state_dir = args[i + 1]
         elif arg.startswith("--state-dir="):
             state_dir = arg.split("=", 1)[1]
+    from reconciler.adapters.atomic import write_atomic  # only on this rare path
+
     path = Path(state_dir).expanduser() / CLI_LOG
     if not path.parent.is_dir():
         return None
     try:
         if path.exists() and path.stat().st_size > CLI_LOG_MAX_BYTES:
-            path.write_bytes(path.read_bytes()[-CLI_LOG_MAX_BYTES // 2 :])
+            write_atomic(path, path.read_bytes()[-CLI_LOG_MAX_BYTES // 2 :])
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         with path.open("a", encoding="utf-8") as log:
             log.write(f"{stamp} orch {' '.join(args)}\n{traceback.format_exc()}\n")

@@ -172,13 +172,18 @@ def controller(ctx: click.Context, take_over: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from reconciler.adapters.environment import use_controller_environment
-    from reconciler.adapters.statedir import ensure_state_dir
+    from reconciler.adapters.statedir import ensure_state_dir, read_only_folder
     from reconciler.adapters.tmux import require_tmux
     from reconciler.controller.loop import Controller, configure_logging
 
     inst = installation()
     require_tmux()
     ensure_state_dir(inst.state_dir)
+    if read_only_folder(inst.state_dir):
+        raise Unavailable(
+            f"the state dir {inst.state_dir} is read-only: a controller writes its store, "
+            "log and pid file there"
+        )
     use_controller_environment(inst.state_dir, inst.socket)
     configure_logging(inst.paths)
     Controller(inst.state_dir, inst.socket).run(take_over=take_over)

@@ -28,13 +28,14 @@ from types import FrameType
 from filelock import FileLock, Timeout
 
 from reconciler.adapters.agentlog import log_path
+from reconciler.adapters.atomic import write_atomic
 from reconciler.adapters.logmark import log_mark, output_since
 from reconciler.adapters.logwriter import LogWriterKeeper
 from reconciler.adapters.paths import StatePaths, installation_id
 from reconciler.adapters.processes import ask_to_stop
-from reconciler.adapters.statedir import ensure_state_dir, open_private
+from reconciler.adapters.statedir import ensure_state_dir
 from reconciler.adapters.store import Store, StoredObject, StoreUnavailable
-from reconciler.adapters.tmux import Tmux
+from reconciler.adapters.tmux import Tmux, TmuxUnavailable
 from reconciler.adapters.wake import WakeChannel
 from reconciler.adapters.watchers import ManifestWatcher
 from reconciler.api.actions import Action, Launch, Paste, PressEnter, SendKeys, Stop
@@ -58,6 +59,7 @@ from reconciler.controller.passbatch import PassBatch
 from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.stopper import Stopper
+from reconciler.controller.tmuxbreaker import TmuxBreaker
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import (
     AgentObservation,
@@ -148,6 +150,7 @@ class Controller:
         self.executor = Executor(self.tmux, self.paths, socket, self.stopper, self.installation)
         self.log_writer = LogWriterKeeper(self.paths.root, self.paths.log)
         self.boundary = ErrorBoundary()
+        self.breaker = TmuxBreaker(socket)
         self.runner = PlaybookRunner(self.store, self.wake, self.boundary)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self.usage = UsageCollector(self.store)
@@ -193,9 +196,7 @@ class Controller:
                 ) from None
         try:
             self._failpoint = take_failpoint(self.paths)  # before the pid tells tests it runs
-            fd = open_private(self.paths.pid, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            with os.fdopen(fd, "w") as pid_file:
-                pid_file.write(f"{os.getpid()}\n")
+            write_atomic(self.paths.pid, f"{os.getpid()}\n".encode())
             self._serve()
         finally:
             self.paths.pid.unlink(missing_ok=True)
@@ -236,6 +237,9 @@ class Controller:
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         self.store.prune_history()
                         last_prune = time.monotonic()
+                except TmuxUnavailable as err:  # not hammered: see tmuxbreaker
+                    self._tmux_failed(err)
+                    result = PassResult(requeue_after=self.breaker.wait())
                 except Exception:  # transient until proven otherwise (kopf)
                     # A pass that fails (tmux restarting, the disk full a moment) is logged with
                     # its traceback and tried again; the next pass re-reads everything anyway.
@@ -267,9 +271,41 @@ class Controller:
             try:
                 recover(self.store, self.tmux.observe())
                 return
+            except TmuxUnavailable as err:
+                self._tmux_failed(err)
+                self._pause(self.breaker.wait())
             except (OrchError, OSError):
                 log.exception("recovering open intents failed; trying again")
-                time.sleep(RESYNC_SECONDS)
+                self._pause(RESYNC_SECONDS)
+
+    def _tmux_failed(self, error: TmuxUnavailable) -> None:
+        """tmux did not answer: open the breaker, and say so once (the store permitting)."""
+        event = self.breaker.failed(error)
+        if event is not None:
+            with contextlib.suppress(StoreUnavailable):
+                self.store.record_event(event)
+
+    def _tmux_news(self) -> list[Event]:
+        """After tmux answered a pass: whether that closed the breaker, and what the adapter
+        repaired on its own (a deleted socket made again)."""
+        answered = self.breaker.answered()
+        repaired = [
+            Event("controller", EventType.WARNING, "TmuxSocketRemade", notice)
+            for notice in self.tmux.take_notices()
+        ]
+        return [*([answered] if answered else []), *repaired]
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep up to `seconds`, or until woken (a signal to stop wakes it too)."""
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        if poller.poll(seconds * 1000):
+            self._drain_wake()
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_r, 4096):
+                pass
 
     def wake(self) -> None:
         """Ask for an early pass (thread-safe)."""
@@ -288,17 +324,20 @@ class Controller:
         for pid in pids.keys() - set(self._pidfds):
             try:
                 self._pidfds[pid] = os.pidfd_open(pid)
-            except OSError:
+            except ProcessLookupError:
                 timeout = 0  # already gone: look again at once
-        fds = [channel.fd, self._wake_r, *self._pidfds.values()]
-        ready, _, _ = select.select(fds, [], [], max(timeout, 0.0))
+            except OSError:  # out of descriptors: the safety-net pass watches this one
+                log.debug("agent pid %d not watched by a pidfd", pid)
+        # poll, not select: a team of a thousand agents has descriptors past select's 1024.
+        poller = select.poll()
+        for fd in (channel.fd, self._wake_r, *self._pidfds.values()):
+            poller.register(fd, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll(max(timeout, 0.0) * 1000)}
         exited = {pid for pid, fd in self._pidfds.items() if fd in ready}
         if channel.fd in ready:
             channel.drain()
         if self._wake_r in ready:
-            with contextlib.suppress(BlockingIOError):
-                while os.read(self._wake_r, 4096):
-                    pass
+            self._drain_wake()
         return exited
 
     def _reapply(self, path: str) -> None:
@@ -346,6 +385,8 @@ class Controller:
         """Observe every agent once, plan and act on each inside its own error boundary, and
         persist what happened in one transaction."""
         started = time.monotonic()
+        if not self.breaker.allows():  # tmux does not answer: plan nothing until it does
+            return PassResult(requeue_after=self.breaker.wait())
         now = time.time()
         log_events = self._keep_logging()  # before any launch: output waits in FIFOs meanwhile
         desired, broken = self._desired()
@@ -358,7 +399,10 @@ class Controller:
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
-        batch = PassBatch(events=[*usage_events, *log_events], cooldowns=dict(budget_cooldowns))
+        batch = PassBatch(
+            events=[*usage_events, *log_events, *self._tmux_news()],
+            cooldowns=dict(budget_cooldowns),
+        )
         live = {name: pane for name, pane in panes.items() if not pane.dead}
 
         def observe(name: str, recorded: AgentRecord | None) -> AgentObservation:
@@ -385,6 +429,8 @@ class Controller:
         the cost does not grow with the team; guard reports are the last pass's, and the full
         pass right after re-reads everything.
         """
+        if self.breaker.open:  # no launch into a tmux that does not answer: the pass probes
+            return PassResult()
         now = time.time()
         desired: dict[str, DesiredAgent] = {}
         records: dict[str, AgentRecord] = {}
