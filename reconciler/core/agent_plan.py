@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
+from functools import cached_property
 from typing import Any
 
 from reconciler.api.actions import Action
@@ -23,9 +24,11 @@ from reconciler.api.status import (
     Event,
     EventType,
     Transition,
+    holds,
     set_condition,
 )
 from reconciler.core.delivery import Evidence, QueuedMessage
+from reconciler.core.launch import launch_hash
 from reconciler.core.lifecycle import next_state
 from reconciler.core.screen import ScreenVerdict
 from reconciler.core.signals import AgentSignal
@@ -39,6 +42,11 @@ class DesiredAgent:
     agent: Agent
     generation: int
     uid: str = ""
+
+    @cached_property
+    def launch_hash(self) -> str:
+        """The digest of what a launch depends on (core.launch), once per parsed spec."""
+        return launch_hash(self.agent)
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,8 @@ class PlanBuilder:
 
     def condition(self, type_: str, status: ConditionStatus, reason: str, message: str) -> None:
         """Publish an observation as a condition (its time kept while its status holds)."""
+        if holds(self.record.conditions, type_, status, reason, message):
+            return  # nothing new: most conditions of most passes
         new = Condition(type_, status, reason, message, self.now)
         self.update(conditions=set_condition(self.record.conditions, new))
 

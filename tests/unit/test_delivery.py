@@ -30,7 +30,8 @@ from reconciler.core.delivery import (
     settle,
     step_delivery,
 )
-from reconciler.core.planner import launch_hash, plan_agent
+from reconciler.core.launch import launch_hash
+from reconciler.core.planner import plan_agent
 from reconciler.core.profiles import PROFILES
 from reconciler.core.sanitize import clean_message
 from reconciler.core.screen import classify

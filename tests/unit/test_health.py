@@ -17,7 +17,8 @@ from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.health import KEY_PAUSE_SECONDS, settle_keys
-from reconciler.core.planner import launch_hash, plan_agent
+from reconciler.core.launch import launch_hash
+from reconciler.core.planner import plan_agent
 
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
 S = AgentState
