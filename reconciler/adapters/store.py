@@ -392,6 +392,21 @@ class Store:
         return [_stored_object(row) for row in rows]
 
     @_translated
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the store (SQLite's
+        `PRAGMA data_version`): a reader that polls skips its queries while it stays put."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    @_translated
+    def object_versions(self, kind: str) -> list[tuple[str, str, int]]:
+        """(name, uid, generation) of every desired object of `kind`, by name: what a reader
+        that keeps parsed specs needs to know which changed, without reading the documents."""
+        rows = self._conn.execute(
+            "SELECT name, uid, generation FROM objects WHERE kind=? ORDER BY name", (kind,)
+        ).fetchall()
+        return [(name, uid, generation) for name, uid, generation in rows]
+
+    @_translated
     def object(self, kind: str, name: str) -> StoredObject | None:
         """One desired object, or None."""
         row = self._conn.execute(
