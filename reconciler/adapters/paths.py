@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,5 +72,7 @@ def installation_id(paths: StatePaths) -> str:
     except FileExistsError:  # another process made it first
         return paths.installation.read_text().strip()
     with os.fdopen(fd, "w") as file:
+        import uuid  # only the first use of a state dir makes an id
+
         file.write(f"{uuid.uuid4()}\n")
     return paths.installation.read_text().strip()

@@ -12,7 +12,6 @@ import json
 import os
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -128,7 +127,7 @@ def _add_identity(conn: sqlite3.Connection) -> None:
     rows = conn.execute("SELECT kind, name FROM objects").fetchall()
     conn.executemany(
         "UPDATE objects SET uid=? WHERE kind=? AND name=?",
-        [(str(uuid.uuid4()), kind, name) for kind, name in rows],
+        [(_new_uid(), kind, name) for kind, name in rows],
     )
 
 
@@ -366,7 +365,7 @@ class Store:
                                       THEN excluded.updated ELSE updated END""",
                     (
                         *(decl.kind, decl.name, _dumps(decl.document), decl.source, decl.line),
-                        *(now, now, str(uuid.uuid4())),
+                        *(now, now, _new_uid()),
                     ),
                 )
             conn.executemany(
@@ -1178,6 +1177,13 @@ OBJECT_COLUMNS = "kind, name, document, generation, source, line, created, updat
 
 def _stored_object(row: Sequence[Any]) -> StoredObject:
     return StoredObject(row[0], row[1], json.loads(row[2]), *row[3:9])
+
+
+def _new_uid() -> str:
+    """A new object uid (a UUID4; `uuid` is loaded only by the writes that need one)."""
+    import uuid
+
+    return str(uuid.uuid4())
 
 
 def _dumps(document: Mapping[str, Any]) -> str:
