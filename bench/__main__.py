@@ -21,7 +21,8 @@ Every benchmark runs in its own sandbox (bench.sandbox): a temp state dir and a 
 `orch-bench-<random>`, torn down in a `finally` that kills only what that sandbox started. The
 results, raw samples included, go to a JSON file in a fresh temp dir (or --json PATH); nothing is
 written inside the repository. Progress goes to stderr, the tables to stdout: one for every
-figure, then one per side-by-side group (bench.peers) with each peer's ratio to orch.
+figure, then one per side-by-side group (bench.peers) with each peer's ratio to orch, then the
+goals (bench.goals): every budget with its figure and ✓ or ✗.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from bench import (
     stale,
     throughput,
 )
+from bench.goals import goal_table
 from bench.report import Figure, failed_figure, render_table, write_json
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
@@ -70,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in args.only or list(BENCHMARKS):
         figures.extend(_run_one(key))
     print(render_table(figures))
+    print("\n" + goal_table(figures))
     path = args.json or Path(tempfile.mkdtemp(prefix="orch-bench-results-")) / "results.json"
     write_json(figures, path)
     print(f"\nraw samples: {path}", file=sys.stderr)

@@ -3,11 +3,13 @@
 Applies 20 idle agents (`sleep 100000`) with `orch apply --wait`, so all are Running, then samples
 CPU time (psutil cpu_times, user + system) once a second for WINDOW_SECONDS of a deliberately idle
 window: of the controller process itself, of the tmux client processes it ran and reaped (its
-children's times), of the tmux server, and of the log capture (the one log writer and the `cat`
+children's times) and the one it keeps (its control-mode client, with its session's `sleep`),
+of the tmux server, and of the log capture (the one log writer and the `cat`
 each pane's pipe-pane runs). Each sample is % of one core over that second; the verdict is on the
 mean over the whole window (CPU times tick at 10 ms, so one second's sample moves in steps of 1 %).
 Memory: the PSS (proportional set size, so shared pages are counted once across processes) of the
-controller, the tmux server, the log writer and the cats, read at the end of the window.
+controller, the tmux server, the log writer and the cats, and the control client with its
+session's `sleep`, read at the end of the window.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import psutil
 from bench.report import Budget, Figure
 from bench.sandbox import Sandbox, sandbox
 from bench.workload import idle_agents
+from reconciler.adapters.tmux_control import CONTROL_PREFIX
 
 AGENTS = 20
 WINDOW_SECONDS = 30
@@ -51,11 +54,13 @@ def run(window: int = WINDOW_SECONDS) -> list[Figure]:
             raise RuntimeError("no controller.pid after apply")
         controller, server = psutil.Process(pid), psutil.Process(box.tmux_server_pid())
         capture = log_capture(box, server)
-        samples = _sample(lambda: _read(controller, server, capture), window)
+        control = control_client(box, controller)
+        samples = _sample(lambda: _read(controller, server, capture, control), window)
         memory = {
             "controller": _pss_mib([controller]),
             "tmux server": _pss_mib([server]),
             "log capture": _pss_mib(capture),
+            "tmux control client": _pss_mib(control),
         }
     return [*_figures(samples), *_memory_figures(memory, len(capture))]
 
@@ -72,14 +77,30 @@ def log_capture(box: Sandbox, server: psutil.Process) -> list[psutil.Process]:
     return [*cats, *writers]
 
 
+def control_client(box: Sandbox, controller: psutil.Process) -> list[psutil.Process]:
+    """The controller's long-lived `tmux -C` client and what its own session runs (a `sleep`)."""
+    clients = [p for p in controller.children() if p.name().startswith("tmux")]
+    panes = box.tmux("list-panes", "-a", "-F", "#{session_name} #{pane_pid}").split("\n")
+    own = [
+        psutil.Process(int(pid))
+        for session, _, pid in (line.partition(" ") for line in panes if line)
+        if session.startswith(CONTROL_PREFIX)
+    ]
+    return [*clients, *own]
+
+
 def _read(
-    controller: psutil.Process, server: psutil.Process, capture: Sequence[psutil.Process]
+    controller: psutil.Process,
+    server: psutil.Process,
+    capture: Sequence[psutil.Process],
+    control: Sequence[psutil.Process],
 ) -> _Sample:
     own, tmux = controller.cpu_times(), server.cpu_times()
+    live = sum(t.user + t.system for t in (p.cpu_times() for p in control))
     return _Sample(
         at=time.monotonic(),
         controller=own.user + own.system,
-        clients=own.children_user + own.children_system,
+        clients=own.children_user + own.children_system + live,
         server=tmux.user + tmux.system,
         capture=sum(t.user + t.system for t in (p.cpu_times() for p in capture)),
     )
@@ -102,7 +123,7 @@ def _sample(read: Callable[[], _Sample], window: int) -> list[_Sample]:
 def _figures(readings: list[_Sample]) -> list[Figure]:
     parts: dict[str, Callable[[_Sample], float]] = {
         "controller process": lambda s: s.controller,
-        "controller's tmux clients": lambda s: s.clients,
+        "controller's tmux clients (+ control client)": lambda s: s.clients,
         "tmux server": lambda s: s.server,
         "log capture (writer + cats)": lambda s: s.capture,
         "all of the above": lambda s: s.controller + s.clients + s.server + s.capture,

@@ -20,7 +20,8 @@ from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
-from reconciler.core.planner import launch_hash, plan_agent
+from reconciler.core.launch import launch_hash
+from reconciler.core.planner import plan_agent
 
 T = TypeVar("T")
 

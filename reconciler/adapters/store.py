@@ -14,7 +14,6 @@ import os
 import sqlite3
 import time
 import urllib.parse
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -135,7 +134,7 @@ def _add_identity(conn: sqlite3.Connection) -> None:
     rows = conn.execute("SELECT kind, name FROM objects").fetchall()
     conn.executemany(
         "UPDATE objects SET uid=? WHERE kind=? AND name=?",
-        [(str(uuid.uuid4()), kind, name) for kind, name in rows],
+        [(_new_uid(), kind, name) for kind, name in rows],
     )
 
 
@@ -391,7 +390,7 @@ class Store:
                                       THEN excluded.updated ELSE updated END""",
                     (
                         *(decl.kind, decl.name, _dumps(decl.document), decl.source, decl.line),
-                        *(now, now, str(uuid.uuid4())),
+                        *(now, now, _new_uid()),
                     ),
                 )
             conn.executemany(
@@ -415,6 +414,21 @@ class Store:
             (kind,),
         ).fetchall()
         return [_stored_object(row) for row in rows]
+
+    @_translated
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the store (SQLite's
+        `PRAGMA data_version`): a reader that polls skips its queries while it stays put."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    @_translated
+    def object_versions(self, kind: str) -> list[tuple[str, str, int]]:
+        """(name, uid, generation) of every desired object of `kind`, by name: what a reader
+        that keeps parsed specs needs to know which changed, without reading the documents."""
+        rows = self._conn.execute(
+            "SELECT name, uid, generation FROM objects WHERE kind=? ORDER BY name", (kind,)
+        ).fetchall()
+        return [(name, uid, generation) for name, uid, generation in rows]
 
     @_translated
     def object(self, kind: str, name: str) -> StoredObject | None:
@@ -1188,6 +1202,13 @@ OBJECT_COLUMNS = "kind, name, document, generation, source, line, created, updat
 
 def _stored_object(row: Sequence[Any]) -> StoredObject:
     return StoredObject(row[0], row[1], json.loads(row[2]), *row[3:9])
+
+
+def _new_uid() -> str:
+    """A new object uid (a UUID4; `uuid` is loaded only by the writes that need one)."""
+    import uuid
+
+    return str(uuid.uuid4())
 
 
 def _dumps(document: Mapping[str, Any]) -> str:

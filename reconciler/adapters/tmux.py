@@ -47,11 +47,13 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.adapters.tmux_control import ControlClient, is_control_session
 from reconciler.adapters.tmuxserver import find_server, is_server_of, remake_socket, socket_path
 from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
 from reconciler.api.keys import check_key
@@ -79,6 +81,8 @@ PANE_FORMAT = "\t".join(
 #: What `observe` and `start` ask of each pane: its fields, then its server's pid.
 LISTING_FORMAT = PANE_FORMAT + "\t#{pid}"
 
+#: How long after a control client could not be started (or broke) another is tried.
+CONTROL_RETRY_SECONDS = 10.0
 #: One `send-keys` client call carries at most ≈ 16 KB; stay well under it.
 LITERAL_CHUNK_BYTES = 8192
 #: The most argument bytes one chained call carries (tmux's limit is ≈ 16 KB per command line).
@@ -135,33 +139,60 @@ class _Result:
 
 
 class Tmux:
-    """One tmux server, addressed by its socket name (`tmux -L`)."""
+    """One tmux server, addressed by its socket name (`tmux -L`).
 
-    def __init__(self, socket_name: str, tmux_bin: str = "tmux", timeout: float = 10.0) -> None:
+    With `control` (an id, for the controller's long-lived adapter) `observe` asks over one
+    persistent control-mode client while a server runs (see tmux_control), not a process per
+    call; `close` ends that client."""
+
+    def __init__(
+        self, socket_name: str, tmux_bin: str = "tmux", timeout: float = 10.0, control: str = ""
+    ) -> None:
         self.socket_name = socket_name
         self.tmux_bin = tmux_bin
         self.timeout = timeout
         self._server_pid: int | None = None  # the server last seen answering
         self._searched = False  # the process table was searched for a server without socket
         self._notices: list[str] = []
+        self._control = ControlClient(socket_name, control, tmux_bin, timeout) if control else None
+        self._control_retry_at = 0.0
 
     def observe(self) -> dict[str, PaneObservation]:
-        """Every session's first pane, from one `list-panes -a`; {} when no server runs."""
-        result = self._run(("list-panes", "-a", "-F", LISTING_FORMAT))
-        if not result.ok:
-            if _has(result.err, _NO_SERVER + _NO_SESSIONS):
-                return {}
-            raise self._error(result.err)
+        """Every session's first pane, from one `list-panes -a`; {} when no server runs.
+        Control clients' own sessions are left out: they are never agents."""
+        ask = ("list-panes", "-a", "-F", LISTING_FORMAT)
+        out = self._control.run(ask) if self._control else None
+        if out is None:
+            result = self._run(ask)
+            if not result.ok:
+                if _has(result.err, _NO_SERVER + _NO_SESSIONS):
+                    return {}
+                raise self._error(result.err)
+            out = result.out
+            self._connect()  # a server runs: the next observation needs no process
         panes: dict[str, PaneObservation] = {}
-        for line in result.out.decode(errors="replace").splitlines():
+        for line in out.decode(errors="replace").splitlines():
             pane = self._parse_listing(line)
-            panes.setdefault(pane.session, pane)
+            if not is_control_session(pane.session):
+                panes.setdefault(pane.session, pane)
         return panes
 
     def take_notices(self) -> list[str]:
         """What the adapter repaired on its own since the last call (a remade socket)."""
         notices, self._notices = self._notices, []
         return notices
+
+    def close(self) -> None:
+        """End the control client, if one runs (tmux removes its session)."""
+        if self._control is not None:
+            self._control.close()
+
+    def _connect(self) -> None:
+        """Start the control client, at most once per CONTROL_RETRY_SECONDS."""
+        if self._control is None or time.monotonic() < self._control_retry_at:
+            return
+        self._control_retry_at = time.monotonic() + CONTROL_RETRY_SECONDS
+        self._control.open()
 
     def start(
         self,

@@ -76,6 +76,20 @@ class Condition:
     last_transition_time: float
 
 
+def holds(
+    conditions: tuple[Condition, ...],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+) -> bool:
+    """Whether `conditions` already say exactly this (`set_condition` would change nothing)."""
+    for old in conditions:
+        if old.type == type_:
+            return (old.status, old.reason, old.message) == (status, reason, message)
+    return False
+
+
 def set_condition(conditions: tuple[Condition, ...], new: Condition) -> tuple[Condition, ...]:
     """Return `conditions` with `new` merged in by type.
 

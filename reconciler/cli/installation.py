@@ -6,7 +6,6 @@ commands use `reader`, which never creates one: where there is none they say so 
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 from collections.abc import Callable
@@ -132,6 +131,8 @@ def installation() -> Installation:
 
 def who(via: str) -> str:
     """Who asked, for `describe`: the user and the command they used."""
+    import getpass  # only commands that record who asked
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

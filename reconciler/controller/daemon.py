@@ -7,7 +7,6 @@ control loop's dependencies (watchdog, the playbook runner) just to see whether 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -57,6 +56,8 @@ def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
     paths = StatePaths(ensure_state_dir(state_dir))
     if controller_running(paths):
         return
+    import subprocess  # here: read commands that only ask whether one runs need not load it
+
     with os.fdopen(
         open_private(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab"
     ) as log_file:

@@ -142,7 +142,6 @@ class Executor:
         self._remove_exit_files(action.agent)
         fifo = fifo_path(agent_dir)
         make_fifo(fifo)
-        notify_new_fifo(self.paths.root)
         wiring = self._wiring(action, agent_dir)
         write_private(wiring.files)
         pane = self.tmux.start(
@@ -156,6 +155,9 @@ class Executor:
             replace=action.replace_session,
             installation=self.installation,
         )
+        # The log writer opens the new FIFO only now: waking it (a context switch on a busy
+        # machine) is not on the way to the new process, whose output waits in the FIFO.
+        notify_new_fifo(self.paths.root)
         # Leftovers of the previous launch (children, daemons) go after the new process runs,
         # and off the loop, so a restart is not delayed by a slow-dying tree.
         self.stopper.stop(action.agent, action.previous_launch)

@@ -143,10 +143,10 @@ class Controller:
     def __init__(self, state_dir: Path, socket: str) -> None:
         self.paths = StatePaths(ensure_state_dir(state_dir))
         self.socket = socket
-        self.tmux = Tmux(socket, timeout=TMUX_TIMEOUT_SECONDS)
         self.store = Store(state_dir, busy_timeout=STORE_BUSY_SECONDS)
         self.stopper = Stopper(self.wake)
         self.installation = installation_id(self.paths)
+        self.tmux = Tmux(socket, timeout=TMUX_TIMEOUT_SECONDS, control=self.installation)
         self.executor = Executor(self.tmux, self.paths, socket, self.stopper, self.installation)
         self.log_writer = LogWriterKeeper(self.paths.root, self.paths.log)
         self.boundary = ErrorBoundary()
@@ -263,6 +263,7 @@ class Controller:
             channel.close()
             for fd in self._pidfds.values():
                 os.close(fd)
+            self.tmux.close()
             log.info("controller stopped")
 
     def _recover(self) -> None:
@@ -497,7 +498,9 @@ class Controller:
                 self._isolate(name, recorded, broken[name], None, batch, now)
                 continue
             try:
-                observation = replace(observe(name, recorded), guard=self._guard_reports.get(name))
+                observation = observe(name, recorded)
+                if (guard := self._guard_reports.get(name)) is not None:
+                    observation = replace(observation, guard=guard)
                 message = self._message_for(name, desired.get(name), pending.get(name))
                 ctx = shared.context(
                     message,
@@ -518,7 +521,7 @@ class Controller:
                     record,
                     conditions=set_condition(record.conditions, recovered_condition(now)),
                 )
-            if record != recorded:
+            if record is not recorded and record != recorded:  # `is`: idle passes, cheaply
                 batch.records[name] = record
             if plan.requeue_after is not None:
                 result.requeue_after = min(result.requeue_after, plan.requeue_after)
@@ -724,13 +727,19 @@ class Controller:
         desired: dict[str, DesiredAgent] = {}
         broken: dict[str, str] = {}
         in_use: set[tuple[str, int]] = set()
-        for stored in self.store.objects("Agent"):
-            parsed = self._parsed_agent(stored)
+        for name, uid, generation in self.store.object_versions("Agent"):
+            parsed = self._parsed.get((uid, generation))
+            if parsed is None:  # new or changed: read its document (only then)
+                stored = self.store.object("Agent", name)
+                if stored is None:
+                    continue  # deleted meanwhile
+                parsed = self._parsed_agent(stored)
+                uid, generation = stored.uid, stored.generation
             if isinstance(parsed, str):
-                broken[stored.name] = parsed
+                broken[name] = parsed
             else:
-                desired[stored.name] = parsed
-            in_use.add((stored.uid, stored.generation))
+                desired[name] = parsed
+            in_use.add((uid, generation))
         for key in set(self._parsed) - in_use:
             del self._parsed[key]
         return desired, broken

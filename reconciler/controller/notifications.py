@@ -25,8 +25,10 @@ from reconciler.core.notify import RETRY_DELAYS, Notice, Throttle, notice_reason
 
 log = logging.getLogger(__name__)
 
-#: How often the worker looks for new events when nobody wakes it.
-POLL_SECONDS = 0.25
+#: How often the worker looks for new events when nobody wakes it (the loop wakes it after every
+#: pass, where transitions are recorded: this is for events other processes record; a notice is
+#: due within 2 s).
+POLL_SECONDS = 1.0
 #: Events read per look; a burst larger than this is told from its newest events.
 BATCH = 500
 #: Deliveries in flight at once.
@@ -64,13 +66,20 @@ class NotificationWorker:
         store = Store(self._state_dir)
         newest = store.events(limit=1)
         last = newest[0].id if newest else 0
+        seen: int | None = None  # the store's data version at the last look
         try:
             while not self._stopping.is_set():
                 self._wake.wait(POLL_SECONDS)
                 self._wake.clear()
                 try:
-                    last = self._dispatch(store, last)
-                    self._record_failures(store)
+                    # Events are only ever new after another connection committed: an idle
+                    # installation costs one pragma per look, not a query.
+                    version = store.data_version()
+                    if version != seen:
+                        seen = version
+                        last = self._dispatch(store, last)
+                    if self._record_failures(store):
+                        seen = None  # its own events: look at them like any other
                 except Exception:  # a bad pass of the worker is logged; the next one retries
                     log.exception("notification pass failed")
         finally:
@@ -124,13 +133,16 @@ class NotificationWorker:
         )
         self.wake()
 
-    def _record_failures(self, store: Store) -> None:
+    def _record_failures(self, store: Store) -> bool:
+        """Record the failed deliveries as events; whether there were any."""
+        recorded = False
         while True:
             try:
                 event = self._failures.get_nowait()
             except queue.Empty:
-                return
+                return recorded
             store.record_event(event)
+            recorded = True
 
 
 def _notifiers(store: Store) -> list[Notifier]:

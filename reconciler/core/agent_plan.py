@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from functools import cached_property
 
 from reconciler.api.actions import Action
 from reconciler.api.intents import NO_INTENT, AgentIntent, AnswerOutcome
@@ -22,9 +23,11 @@ from reconciler.api.status import (
     ConditionStatus,
     Event,
     Transition,
+    holds,
     set_condition,
 )
 from reconciler.core.delivery import Evidence, QueuedMessage
+from reconciler.core.launch import launch_hash
 from reconciler.core.lifecycle import next_state
 from reconciler.core.record_builder import RecordBuilder
 from reconciler.core.screen import ScreenVerdict
@@ -39,6 +42,11 @@ class DesiredAgent:
     agent: Agent
     generation: int
     uid: str = ""
+
+    @cached_property
+    def launch_hash(self) -> str:
+        """The digest of what a launch depends on (core.launch), once per parsed spec."""
+        return launch_hash(self.agent)
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,8 @@ class PlanBuilder(RecordBuilder[AgentRecord]):
 
     def condition(self, type_: str, status: ConditionStatus, reason: str, message: str) -> None:
         """Publish an observation as a condition (its time kept while its status holds)."""
+        if holds(self.record.conditions, type_, status, reason, message):
+            return  # nothing new: most conditions of most passes
         new = Condition(type_, status, reason, message, self.now)
         self.update(conditions=set_condition(self.record.conditions, new))
 

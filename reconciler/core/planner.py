@@ -9,8 +9,6 @@ No I/O happens here.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import replace
 
@@ -62,19 +60,6 @@ from reconciler.core.signal_plan import (
 GUARD_BASELINE_WAIT = 0.2
 
 
-def launch_hash(agent: Agent) -> str:
-    """A digest of what a launch depends on: a change to any of it means a new process."""
-    spec = agent.spec
-    basis = {
-        "command": spec.command,
-        "workdir": spec.workdir,
-        "env": agent.model_dump(mode="json", by_alias=True)["spec"]["env"],
-    }
-    if spec.signals != "auto":
-        basis["signals"] = spec.signals  # only when set: the default leaves old hashes as they were
-    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def restart_command(agent: Agent) -> str:
     """The command that restarts an agent with its conversation: the spec's, else the profile's."""
     spec = agent.spec
@@ -110,7 +95,7 @@ def plan_agent(
         _plan_crash_looping(b, desired)
     elif not observed.alive:
         _plan_exit(b, desired, observed)
-    elif b.record.launch_hash != launch_hash(desired.agent):
+    elif b.record.launch_hash != desired.launch_hash:
         _launch(
             b,
             desired,
@@ -144,7 +129,7 @@ def _awaits_guard_baseline(
         not observed.alive
         or recorded is None
         or recorded.uid != desired.uid
-        or recorded.launch_hash != launch_hash(desired.agent)
+        or recorded.launch_hash != desired.launch_hash
     )
 
 
@@ -267,7 +252,7 @@ def _plan_stopped(
             pid=observed.pane.pid,
             started_at=b.now,
             generation=desired.generation,
-            launch_hash=launch_hash(desired.agent),
+            launch_hash=desired.launch_hash,
         )
         return
     if is_new or desired.generation != b.record.generation:
@@ -535,7 +520,7 @@ def _launch(
     b.take(trigger, reason, message, warning)
     b.update(
         launch_id=launch_id,
-        launch_hash=launch_hash(desired.agent),
+        launch_hash=desired.launch_hash,
         pid=None,
         started_at=b.now,
         generation=desired.generation,

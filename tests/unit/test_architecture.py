@@ -28,8 +28,11 @@ def test_lifecycle_diagram_is_current() -> None:
 
 
 #: What a short command must not pay for at start-up: model building, YAML, file watching, the
-#: controller, process inspection, the state machine engine, the lock library.
+#: controller, process inspection, the state machine engine, the lock library, starting processes
+#: (only commands that start a controller or tmux need `subprocess`), the user database.
 HEAVY = (
+    "subprocess",
+    "getpass",
     "pydantic",
     "ruamel",
     "watchdog",

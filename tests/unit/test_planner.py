@@ -19,7 +19,8 @@ from reconciler.core.agent_plan import (
     GuardReport,
     PlanContext,
 )
-from reconciler.core.planner import launch_hash, plan_agent
+from reconciler.core.launch import launch_hash
+from reconciler.core.planner import plan_agent
 
 T0 = 1_800_000_000.0
 S = AgentState

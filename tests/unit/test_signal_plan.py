@@ -13,7 +13,8 @@ from reconciler.api.activity import Activity
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.delivery import Phase, QueuedMessage
-from reconciler.core.planner import launch_hash, plan_agent
+from reconciler.core.launch import launch_hash
+from reconciler.core.planner import plan_agent
 from reconciler.core.signals import AgentSignal
 from tests.helpers import T0
 from tests.helpers import on_screen as seen

@@ -1,0 +1,197 @@
+"""A persistent tmux control-mode client: tmux commands without a client process per call.
+
+Every `tmux ...` client process costs ≈ 3 ms of CPU (its start-up) plus the fork in the caller;
+the controller's once-a-second `list-panes -a` alone made most of its idle CPU. Over one control
+client (`tmux -C`) the same command costs the server ≈ 0.2 ms and the caller a pipe write and
+read (reference/tmux-measurements.md §8: 1.19 % -> 0.43 % of a core polling 50 panes at 2 Hz).
+
+A control client must be attached to a session, or tmux ends it after its first command; and
+attaching to an agent's session would count as a person attached to it (`session_attached`, the
+hands-off rule). So the client makes and attaches to its own session, `CONTROL_PREFIX<id>` (not a
+DNS label, so never an agent's name), running a silent `sleep`, with `destroy-unattached on`: when
+the client ends (the controller stops or dies and its pipe closes) tmux removes the session.
+
+Only commands whose answer is orch's own formats go through it (the answer is framed by
+`%begin`/`%end` lines that a pane's text could imitate; a screen capture never goes this way).
+A reply must end with the `%end` of its own `%begin` (same time, number and flags). On any
+trouble (no server, EOF, a timeout, a reply out of frame) the client is closed and the call
+returns None: the caller falls back to a client process, and `open` may be tried again later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+
+#: Sessions of control clients start with this; the rest is the installation's id.
+CONTROL_PREFIX = "_orch-control-"
+#: What the control session runs: nothing, silently, for as long as it exists.
+_IDLE_PROGRAM = "exec sleep 2147483647"
+#: The most a reply may hold before it counts as out of frame (list-panes of 10,000 panes).
+MAX_REPLY_BYTES = 8 * 1024 * 1024
+#: Variables that would make the client think it runs inside another tmux.
+_CLIENT_ENV_DROP = ("TMUX", "TMUX_PANE")
+
+
+def is_control_session(name: str) -> bool:
+    """Whether a session is a control client's own (never an agent)."""
+    return name.startswith(CONTROL_PREFIX)
+
+
+class ControlClient:
+    """One `tmux -C` client on a socket (made by the tmux adapter), one call at a time."""
+
+    def __init__(self, socket_name: str, session: str, tmux_bin: str, timeout: float) -> None:
+        self.socket_name = socket_name
+        self.session = CONTROL_PREFIX + session
+        self.tmux_bin = tmux_bin
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pending = b""  # bytes read past the last complete line
+
+    @property
+    def connected(self) -> bool:
+        """Whether a client runs (it may still turn out dead at the next call)."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def open(self) -> bool:
+        """Start the client, attached to its own session (made when missing); True when it
+        answers. Starting it starts a tmux server too: call it only when one runs."""
+        with self._lock:
+            self._close_locked()
+            argv = [
+                *(self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", "-C"),
+                *("new-session", "-A", "-s", self.session, "-x", "10", "-y", "2", _IDLE_PROGRAM),
+                *(";", "set-option", "destroy-unattached", "on"),
+                *(";", "refresh-client", "-f", "no-output,ignore-size,read-only"),
+            ]
+            env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_DROP}
+            try:
+                self._proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,  # a Ctrl-C meant for the controller is not for it
+                )
+            except OSError:
+                self._proc = None
+                return False
+            self._pending = b""
+            if not self._synchronized(f"orch-ready-{uuid.uuid4().hex}"):
+                self._close_locked()
+                return False
+        return True
+
+    def run(self, command: Sequence[str]) -> bytes | None:
+        """The output of one tmux command, or None when it failed, cannot be sent this way
+        (see `_quote`) or the client is unusable (then closed)."""
+        words = [_quote(arg) for arg in command]
+        if None in words:
+            return None
+        with self._lock:
+            proc = self._proc
+            if proc is None or proc.stdin is None or proc.stdout is None:
+                return None
+            line = " ".join(word for word in words if word is not None) + "\n"
+            try:
+                proc.stdin.write(line.encode())
+                proc.stdin.flush()
+                reply = self._reply(proc.stdout.fileno(), time.monotonic() + self.timeout)
+            except (OSError, ValueError):
+                reply = None
+            if reply is None:
+                self._close_locked()
+                return None
+            ok, out = reply
+            return out if ok else None
+
+    def close(self) -> None:
+        """End the client (tmux then removes its session)."""
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if proc.stdin is not None:
+                proc.stdin.close()  # EOF: the client detaches and exits
+        try:
+            proc.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def _synchronized(self, marker: str) -> bool:
+        """Skip the replies to the start-up commands: read until the one that prints `marker`."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            return False
+        deadline = time.monotonic() + self.timeout
+        try:
+            proc.stdin.write(f"display-message -p '{marker}'\n".encode())
+            proc.stdin.flush()
+            while (reply := self._reply(proc.stdout.fileno(), deadline)) is not None:
+                if reply == (True, marker.encode() + b"\n"):
+                    return True
+        except (OSError, ValueError):
+            pass
+        return False
+
+    def _reply(self, fd: int, deadline: float) -> tuple[bool, bytes] | None:
+        """Read up to the end of the next command block: (succeeded, output), or None (EOF,
+        timeout, or a block that does not close as it opened). Notifications are skipped."""
+        begin: bytes | None = None
+        out: list[bytes] = []
+        size = 0
+        while True:
+            line = self._line(fd, deadline)
+            if line is None:
+                return None
+            if begin is None:
+                if line.startswith(b"%begin "):
+                    begin = line.removeprefix(b"%begin ")
+                continue  # a notification (%sessions-changed, %window-add ...)
+            if line in (b"%end " + begin, b"%error " + begin):
+                return line.startswith(b"%end"), b"".join(out)
+            size += len(line) + 1
+            if size > MAX_REPLY_BYTES:
+                return None
+            out.append(line + b"\n")
+
+    def _line(self, fd: int, deadline: float) -> bytes | None:
+        """The next line without its newline; None on EOF or when the deadline passes."""
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(self._pending) > MAX_REPLY_BYTES:
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line
+
+
+def _quote(arg: str) -> str | None:
+    """`arg` as one single-quoted word of a control-mode command line, which tmux's parser takes
+    literally; None for an argument that cannot be one (a single quote, or a line break: a
+    control command is one line). Such commands go to a client process instead."""
+    if "'" in arg or "\n" in arg or "\r" in arg:
+        return None
+    return f"'{arg}'"

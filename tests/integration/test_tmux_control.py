@@ -1,0 +1,105 @@
+"""The tmux adapter's control-mode client (adapters/tmux_control.py) against real tmux.
+
+With `control`, `Tmux.observe` answers over one long-lived `tmux -C` client instead of a client
+process per call: the same panes, its own session never among them, a fallback to a process when
+the client is gone, and nothing left behind once it is closed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.adapters.tmux import Tmux
+from reconciler.adapters.tmux_control import CONTROL_PREFIX, ControlClient
+from reconciler.api.errors import Unavailable
+from tests.helpers import wait_until
+
+
+@pytest.fixture
+def controlled(tmux: Tmux) -> Iterator[Tmux]:
+    """A second adapter on the fixture's socket whose `observe` goes over a control client."""
+    adapter = Tmux(tmux.socket_name, control="test-install")
+    try:
+        yield adapter
+    finally:
+        adapter.close()
+
+
+def _sessions(tmux: Tmux) -> list[str]:
+    result = tmux._run(("list-sessions", "-F", "#{session_name}"))
+    return result.out.decode().split() if result.ok else []
+
+
+def _no_client_processes(*_: object, **__: object) -> object:
+    raise AssertionError("a tmux client process was started")
+
+
+def test_observe_over_control_matches_a_client_process(
+    tmux: Tmux, controlled: Tmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {}, launch_id="alpha-1")
+    tmux.start("beta", "sleep 100000", str(tmp_path), {}, launch_id="beta-1")
+    first = controlled.observe()  # a client process, which starts the control client
+    assert any(name.startswith(CONTROL_PREFIX) for name in _sessions(tmux))
+    monkeypatch.setattr(controlled, "_run", _no_client_processes)
+    over_control = controlled.observe()
+    assert over_control == first == tmux.observe()
+    assert sorted(over_control) == ["alpha", "beta"]  # the control session is never an agent
+
+
+def test_a_killed_server_falls_back_to_no_sessions(
+    tmux: Tmux, controlled: Tmux, tmp_path: Path
+) -> None:
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {})
+    controlled.observe()
+    tmux._run(("kill-server",))
+    assert controlled.observe() == {}
+
+
+def test_closing_removes_the_control_session(tmux: Tmux, controlled: Tmux, tmp_path: Path) -> None:
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {})
+    controlled.observe()
+    controlled.close()
+    wait_until(lambda: _sessions(tmux) == ["alpha"], what="only the agent's session left")
+
+
+def test_a_dead_client_is_replaced_by_a_process_call(
+    tmux: Tmux, controlled: Tmux, tmp_path: Path
+) -> None:
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {})
+    controlled.observe()
+    client = controlled._control
+    assert client is not None and client._proc is not None
+    os.kill(client._proc.pid, signal.SIGKILL)
+    client._proc.wait()
+    assert sorted(controlled.observe()) == ["alpha"]
+
+
+def test_arguments_it_cannot_quote_are_refused(tmux: Tmux, tmp_path: Path) -> None:
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {})
+    client = ControlClient(tmux.socket_name, "quote-test", tmux.tmux_bin, timeout=3.0)
+    try:
+        assert client.open()
+        assert client.run(("display-message", "-p", "it's")) is None
+        assert client.run(("display-message", "-p", "two\nlines")) is None
+        assert client.run(("display-message", "-p", "plain $HOME ~ #{session_name};")) == (
+            f"plain $HOME ~ {CONTROL_PREFIX}quote-test;\n".encode()
+        )
+    finally:
+        client.close()
+
+
+def test_no_server_means_no_client(tmux: Tmux) -> None:
+    adapter = Tmux(tmux.socket_name, control="test-install")
+    try:
+        assert adapter.observe() == {}
+        assert adapter._control is not None and not adapter._control.connected
+    except Unavailable:
+        pytest.fail("observe without a server must answer {}")
+    finally:
+        adapter.close()
