@@ -268,7 +268,7 @@ def test_awaiting_human_to_running_when_screen_moves_on() -> None:
 
 def test_running_to_stale_after_unchanged_screen_restarts() -> None:
     desired = agent(stale={"after": "5m", "action": "restart"})
-    record = settle(desired, IDLE, running(desired), T0)
+    record = settle(desired, IDLE, running(desired, conversation=True), T0)
     assert plan(desired, IDLE, record, T0 + 299).record.state is S.RUNNING  # type: ignore[union-attr]
     got = plan(desired, IDLE, record, T0 + 301)
     assert got.record is not None and got.record.state is S.STARTING
@@ -462,7 +462,7 @@ def test_the_same_limit_again_after_a_restart_and_a_task_starts_a_cooldown() -> 
 
 def test_a_restart_replays_and_a_fresh_start_does_not() -> None:
     desired = agent()
-    crashed = running(desired, state=S.RUNNING)
+    crashed = running(desired, state=S.RUNNING, conversation=True)
     restart = plan_agent("executor", desired, AgentObservation(None, 1), crashed, PlanContext(T0))
     assert restart.record is not None and restart.record.replaying
     fresh = plan_agent("executor", desired, AgentObservation(None), None, PlanContext(T0))
