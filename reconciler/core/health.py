@@ -20,7 +20,7 @@ from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
 from reconciler.core.activity import counts_as_busy
 from reconciler.core.agent_plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
-from reconciler.core.screen import PromptSeen, ScreenVerdict, classify
+from reconciler.core.screen import PromptSeen, ScreenVerdict
 from reconciler.core.usage import budget_key
 
 #: Pause between typing a short text (answer, nudge, resume) and its Enter: agents that batch
@@ -40,24 +40,19 @@ KEY_PAUSE_SECONDS = 0.3
 REPLAY_QUIET_SECONDS = 2.0
 
 
-def read_screen(
-    b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
-) -> ScreenVerdict | None:
-    """Classify the screen and date its last real change; forget handled texts that left it.
+def read_screen(b: PlanBuilder, observed: AgentObservation) -> ScreenVerdict | None:
+    """Date the screen's last real change and forget handled texts that left it.
 
-    The controller passes the verdict it keeps for a screen that has not changed (classifying
-    twenty unchanged screens every second is most of an idle pass); without one it is made here.
+    The verdict is the controller's: it classifies each screen once per spec generation and
+    cursor row (`classify`), and the planner only reads it, so the screen is classified in one
+    place.
     """
-    if observed.screen is None:
+    verdict = observed.verdict
+    if verdict is None:
         return None
-    cursor = observed.pane.cursor_y if observed.pane else None
-    verdict = observed.verdict or classify(
-        observed.screen, desired.agent.spec, local_time(b.now, b.ctx.timezone), cursor
-    )
     record = b.record
     if verdict.digest != record.screen_digest or record.screen_changed_at is None:
         b.update(screen_digest=verdict.digest, screen_changed_at=b.now)
-    b.verdict = verdict
     if record.state is not AgentState.AWAITING_HUMAN:
         b.update(handled_prompt=_follow_prompt(record.handled_prompt, verdict))
     if record.replaying and _replay_over(b):

@@ -131,7 +131,7 @@ def plan_agent(
         _plan_alive(b, desired, observed)
     _refuse_answer(b)
     _plan_message(b, desired, observed)
-    publish_activity(b, observed.alive, b.verdict or observed.verdict)
+    publish_activity(b, observed.alive, observed.verdict)
     publish_conditions(b, observed.alive, observed.guard)
     _publish_attached(b, observed)
     return b.build()
@@ -343,7 +343,7 @@ def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservatio
         # starting it and committing): the session is the truth.
         b.update(launch_id=observed.pane.launch_id)
     digest_before = record.screen_digest
-    verdict = read_screen(b, desired, observed)
+    verdict = read_screen(b, observed)
     if resolve_keys(b, verdict, digest_before):
         return
     if observed.pane.attached and b.record.state is not AgentState.STARTING:

@@ -14,7 +14,7 @@ from reconciler.api.actions import Paste, PressEnter
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState, EventType
-from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.core.agent_plan import AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.delivery import (
     CONFIRM_SECONDS,
     DRAW_TIMEOUT_SECONDS,
@@ -34,6 +34,7 @@ from reconciler.core.planner import launch_hash, plan_agent
 from reconciler.core.profiles import PROFILES
 from reconciler.core.sanitize import clean_message
 from reconciler.core.screen import classify
+from tests.observed import observed
 
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
 TEXT = "line one\nline two"
@@ -303,8 +304,8 @@ def plan(
     **ctx: Any,
 ) -> AgentPlan:
     pane = PaneObservation("executor", "%1", 100, False, 0, 0, attached=attached)
-    observed = AgentObservation(pane, None, screen)
-    return plan_agent("executor", desired, observed, recorded, PlanContext(now, UTC, **ctx))
+    seen = observed(screen, desired, now, pane)
+    return plan_agent("executor", desired, seen, recorded, PlanContext(now, UTC, **ctx))
 
 
 def test_planner_holds_until_the_ready_pattern_is_drawn() -> None:

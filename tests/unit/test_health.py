@@ -18,6 +18,7 @@ from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, Even
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.health import KEY_PAUSE_SECONDS, settle_keys
 from reconciler.core.planner import launch_hash, plan_agent
+from tests.observed import observed
 
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
 S = AgentState
@@ -51,8 +52,8 @@ def running(desired: DesiredAgent, **fields: Any) -> AgentRecord:
     return replace(base, **fields)
 
 
-def seen(screen: str) -> AgentObservation:
-    return AgentObservation(PaneObservation("executor", "%1", 100, False, 0, 0), None, screen)
+def seen(screen: str, desired: DesiredAgent, now: float) -> AgentObservation:
+    return observed(screen, desired, now)
 
 
 def plan(
@@ -62,7 +63,9 @@ def plan(
     now: float,
     **ctx: Any,
 ) -> AgentPlan:
-    return plan_agent("executor", desired, seen(screen), record, PlanContext(now, UTC, **ctx))
+    return plan_agent(
+        "executor", desired, seen(screen, desired, now), record, PlanContext(now, UTC, **ctx)
+    )
 
 
 def settle(desired: DesiredAgent, screen: str, record: AgentRecord, now: float) -> AgentRecord:
@@ -210,8 +213,13 @@ def test_answer_cut_off_before_it_was_sent_is_sent_after_the_grace() -> None:
 def test_attached_pane_gets_no_answer_until_detached() -> None:
     desired = agent(prompts=[{"match": "Do you want to proceed", "keys": ["Enter"]}])
     pane = PaneObservation("executor", "%1", 100, False, 0, 0, attached=True)
-    observed = AgentObservation(pane, None, PROMPT)
-    got = plan_agent("executor", desired, observed, running(desired), PlanContext(T0, UTC))
+    got = plan_agent(
+        "executor",
+        desired,
+        observed(PROMPT, desired, T0, pane),
+        running(desired),
+        PlanContext(T0, UTC),
+    )
     assert got.actions == ()
     assert condition(got.record, "Attached") is ConditionStatus.TRUE
     detached = plan(desired, PROMPT, got.record or running(desired), T0 + 1)
@@ -405,8 +413,9 @@ def test_a_rule_added_while_a_prompt_waits_answers_it() -> None:
 
 def attached(desired: DesiredAgent, screen: str, record: AgentRecord, now: float) -> AgentPlan:
     pane = PaneObservation("executor", "%1", 100, False, 0, 0, attached=True)
-    observed = AgentObservation(pane, None, screen)
-    return plan_agent("executor", desired, observed, record, PlanContext(now, UTC))
+    return plan_agent(
+        "executor", desired, observed(screen, desired, now, pane), record, PlanContext(now, UTC)
+    )
 
 
 def test_a_rule_added_while_a_person_is_attached_answers_only_once_they_detach() -> None:
@@ -515,7 +524,8 @@ def test_the_team_manifest_never_restarts_or_nudges_an_idle_agent(
     record = settle(desired, screen, running(desired, name=name), T0)
     assert record.activity is Activity.IDLE
     stale_after = declared.obj.spec.stale.after if declared.obj.spec.stale else 0
-    got = plan_agent(name, desired, seen(screen), record, PlanContext(T0 + 3 * stale_after, UTC))
+    later = T0 + 3 * stale_after
+    got = plan_agent(name, desired, seen(screen, desired, later), record, PlanContext(later, UTC))
     assert got.record is not None and got.record.state is S.RUNNING
     assert got.actions == ()
 
@@ -572,7 +582,18 @@ def test_the_team_manifest_answers_each_cli_versions_trust_dialog(
     assert isinstance(declared.obj, Agent)
     desired = DesiredAgent(declared.obj, 1)
     text = (SCREENS / screen).read_text()
-    got = plan_agent(name, desired, seen(text), running(desired, name=name), PlanContext(T0, UTC))
+    record = running(desired, name=name)
+    got = plan_agent(name, desired, seen(text, desired, T0), record, PlanContext(T0, UTC))
     sent = [key for action in got.actions if isinstance(action, SendKeys) for key in action.keys]
     assert got.record is not None
     assert (*sent, *got.record.pending_keys) == keys
+
+
+def test_the_planner_reads_only_the_controllers_verdict_of_the_screen() -> None:
+    """The controller classifies each screen once; a screen without its verdict is not read."""
+    desired = agent()
+    unread = AgentObservation(PaneObservation("executor", "%1", 100, False, 0, 0), None, PROMPT)
+    got = plan_agent("executor", desired, unread, running(desired), PlanContext(T0, UTC))
+    assert got.record is not None and got.record.state is S.RUNNING
+    read = plan(desired, PROMPT, running(desired), T0)
+    assert read.record is not None and read.record.state is S.AWAITING_HUMAN

@@ -32,7 +32,7 @@ def plan(
     signals: tuple[AgentSignal, ...] = (),
     **ctx: Any,
 ) -> AgentPlan:
-    observed = seen(screen) if screen is not None else AgentObservation()
+    observed = seen(screen, desired, now) if screen is not None else AgentObservation()
     return plan_agent(
         "executor", desired, observed, record, PlanContext(now, UTC, signals=signals, **ctx)
     )
