@@ -55,7 +55,8 @@ def read_screen(b: PlanBuilder, observed: AgentObservation) -> ScreenVerdict | N
         b.update(screen_digest=verdict.digest, screen_changed_at=b.now)
     if record.state is not AgentState.AWAITING_HUMAN:
         b.update(handled_prompt=_follow_prompt(record.handled_prompt, verdict))
-    if record.replaying and _replay_over(b):
+    drawn = bool(observed.screen and observed.screen.strip())
+    if record.replaying and drawn and _replay_over(b):
         b.update(replaying=False)
     limit_lines = verdict.limit.lines if verdict.limit else 0
     if limit_lines < b.record.limit_lines or b.record.replaying:
@@ -66,7 +67,9 @@ def read_screen(b: PlanBuilder, observed: AgentObservation) -> ScreenVerdict | N
 
 def _replay_over(b: PlanBuilder) -> bool:
     """Whether a restart finished redrawing its conversation: past start-up, the screen drew
-    something and then stayed unchanged for REPLAY_QUIET_SECONDS."""
+    something (the caller checks that it is not blank: Claude shows nothing for seconds after
+    `--continue`, then the whole conversation at once) and then stayed unchanged for
+    REPLAY_QUIET_SECONDS."""
     record = b.record
     changed, started = record.screen_changed_at, record.started_at
     return (

@@ -548,6 +548,23 @@ def test_a_real_restart_replaying_an_old_limit_starts_no_cooldown(
         record = got.record
 
 
+def test_a_restart_whose_screen_stays_blank_a_while_still_replays_its_old_limit() -> None:
+    """Claude 2.1 under load shows nothing for seconds after `--continue`, then the whole
+    conversation at once (its old 429 line included): the blank screen is no finished replay."""
+    desired = agent()
+    screen = (SCREENS / "claude" / "real-resume-continue.txt").read_text()
+    record = running(desired, state=S.STARTING, replaying=True, screen_changed_at=T0)
+    record = replace(settle(desired, "", record, T0 + 0.5), state=S.RUNNING)
+    for now in (T0 + 3, T0 + 6):  # blank, and unchanged for longer than REPLAY_QUIET_SECONDS
+        record = settle(desired, "\n\n", record, now)
+        assert record.replaying
+    for now in (T0 + 6.5, T0 + 9, T0 + 30):
+        got = plan(desired, screen, record, now)
+        assert got.record is not None and got.record.state is S.RUNNING
+        record = got.record
+    assert not record.replaying
+
+
 def test_the_real_claude_credit_limit_printed_again_after_a_resume_cools_down() -> None:
     desired = agent()
     quota = (SCREENS / "claude" / "real-quota.txt").read_text()
