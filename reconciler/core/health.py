@@ -40,8 +40,11 @@ KEY_PAUSE_SECONDS = 0.3
 REPLAY_QUIET_SECONDS = 2.0
 
 
-def read_screen(b: PlanBuilder, observed: AgentObservation) -> ScreenVerdict | None:
-    """Date the screen's last real change and forget handled texts that left it.
+def read_screen(
+    b: PlanBuilder, observed: AgentObservation, input_drawn: bool
+) -> ScreenVerdict | None:
+    """Date the screen's last real change and forget handled texts that left it; `input_drawn`:
+    the CLI's input is on screen (its ready pattern), which ends a restart's replay.
 
     The verdict is the controller's: it classifies each screen once per spec generation and
     cursor row (`classify`), and the planner only reads it, so the screen is classified in one
@@ -55,7 +58,7 @@ def read_screen(b: PlanBuilder, observed: AgentObservation) -> ScreenVerdict | N
         b.update(screen_digest=verdict.digest, screen_changed_at=b.now)
     if record.state is not AgentState.AWAITING_HUMAN:
         b.update(handled_prompt=_follow_prompt(record.handled_prompt, verdict))
-    drawn = bool(observed.screen and observed.screen.strip())
+    drawn = input_drawn and bool(observed.screen and observed.screen.strip())
     if record.replaying and drawn and _replay_over(b):
         b.update(replaying=False)
     limit_lines = verdict.limit.lines if verdict.limit else 0
@@ -67,9 +70,9 @@ def read_screen(b: PlanBuilder, observed: AgentObservation) -> ScreenVerdict | N
 
 def _replay_over(b: PlanBuilder) -> bool:
     """Whether a restart finished redrawing its conversation: past start-up, the screen drew
-    something (the caller checks that it is not blank: Claude shows nothing for seconds after
-    `--continue`, then the whole conversation at once) and then stayed unchanged for
-    REPLAY_QUIET_SECONDS."""
+    something and then stayed unchanged for REPLAY_QUIET_SECONDS. The caller checks that what it
+    drew is the CLI's input: Claude shows a blank screen, or only a notice about tmux, for
+    seconds after `--continue`, then the whole conversation and its input at once."""
     record = b.record
     changed, started = record.screen_changed_at, record.started_at
     return (

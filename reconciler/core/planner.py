@@ -343,7 +343,8 @@ def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservatio
         # starting it and committing): the session is the truth.
         b.update(launch_id=observed.pane.launch_id)
     digest_before = record.screen_digest
-    verdict = read_screen(b, observed)
+    drawn = input_ready(observed.screen or "", ready_pattern(desired.agent))
+    verdict = read_screen(b, observed, input_drawn=drawn)
     if resolve_keys(b, verdict, digest_before):
         return
     if observed.pane.attached and b.record.state is not AgentState.STARTING:

@@ -446,14 +446,14 @@ def test_pending_keys_wait_while_a_person_is_attached() -> None:
 
 def test_a_limit_replayed_after_a_restart_starts_no_cooldown() -> None:
     desired = agent()
+    limit = LIMIT.replace("› ", "❯ ")  # with Claude's input drawn: the replay can end
     restarted = running(desired, state=S.STARTING, replaying=True, screen_changed_at=T0)
-    replayed = settle(desired, LIMIT, restarted, T0 + 0.5)
-    assert replayed.state is S.STARTING
-    record = replace(replayed, state=S.RUNNING)  # alive past startup
-    got = plan(desired, LIMIT, record, T0 + 2)
+    record = settle(desired, limit, restarted, T0 + 0.5)
+    assert record.state is S.RUNNING and record.replaying  # its input is drawn
+    got = plan(desired, limit, record, T0 + 2)
     assert got.record is not None and got.record.state is S.RUNNING
     assert got.actions == ()
-    settled = plan(desired, LIMIT, got.record, T0 + 3)
+    settled = plan(desired, limit, got.record, T0 + 3)
     assert settled.record is not None and not settled.record.replaying  # the replay is over
     assert settled.record.state is S.RUNNING
 
@@ -549,16 +549,18 @@ def test_a_real_restart_replaying_an_old_limit_starts_no_cooldown(
 
 
 def test_a_restart_whose_screen_stays_blank_a_while_still_replays_its_old_limit() -> None:
-    """Claude 2.1 under load shows nothing for seconds after `--continue`, then the whole
-    conversation at once (its old 429 line included): the blank screen is no finished replay."""
+    """Claude 2.1 under load shows nothing, then only a notice about tmux, for seconds after
+    `--continue`, then the whole conversation at once (its old 429 line included) with its
+    input: what came before the input is no finished replay."""
     desired = agent()
     screen = (SCREENS / "claude" / "real-resume-continue.txt").read_text()
+    notice = "tmux focus-events off · add 'set -g focus-events on' to ~/.tmux.conf\n"
     record = running(desired, state=S.STARTING, replaying=True, screen_changed_at=T0)
     record = replace(settle(desired, "", record, T0 + 0.5), state=S.RUNNING)
-    for now in (T0 + 3, T0 + 6):  # blank, and unchanged for longer than REPLAY_QUIET_SECONDS
-        record = settle(desired, "\n\n", record, now)
+    for now, shown in ((T0 + 3, ""), (T0 + 4, notice), (T0 + 6.5, notice), (T0 + 9, notice)):
+        record = settle(desired, shown, record, now)  # each unchanged for REPLAY_QUIET_SECONDS
         assert record.replaying
-    for now in (T0 + 6.5, T0 + 9, T0 + 30):
+    for now in (T0 + 9.5, T0 + 12, T0 + 30):
         got = plan(desired, screen, record, now)
         assert got.record is not None and got.record.state is S.RUNNING
         record = got.record
