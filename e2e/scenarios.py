@@ -412,6 +412,12 @@ def hang(s: Session) -> Result:
         activity = f", activity {status['activity']}" if "activity" in status else ""
         shows = "the hung turn on screen" if hung else f"screen: {s.last_line()}"
         return failed(f"no Stale within {STALE_AFTER + 60}s (orch {s.state()}{activity}; {shows})")
+    # the stale restart resumes the conversation: its old limit lines are history
+    wait_for(lambda: s.state() == "Running" and s.ready(), 60, 1.0)
+    time.sleep(10)
+    cooled = [t for t in s.orch.transitions(s.agent, seen[0].id) if t.dest == "CoolingDown"]
+    if cooled:
+        return failed(f"false CoolingDown after the stale restart: {_short(cooled[0].message, 90)}")
     return passed(f"Stale, then {s.state()}")
 
 
