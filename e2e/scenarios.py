@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, str] = {
     "h": "429-again",
     "f": "hang",
     "i": "kill-9",
+    "j": "kill-9-fresh",
 }
 
 # Message texts never contain words of a limit or prompt pattern ("rate limit", "[y/N]"):
@@ -410,6 +412,12 @@ def hang(s: Session) -> Result:
         activity = f", activity {status['activity']}" if "activity" in status else ""
         shows = "the hung turn on screen" if hung else f"screen: {s.last_line()}"
         return failed(f"no Stale within {STALE_AFTER + 60}s (orch {s.state()}{activity}; {shows})")
+    # the stale restart resumes the conversation: its old limit lines are history
+    wait_for(lambda: s.state() == "Running" and s.ready(), 60, 1.0)
+    time.sleep(10)
+    cooled = [t for t in s.orch.transitions(s.agent, seen[0].id) if t.dest == "CoolingDown"]
+    if cooled:
+        return failed(f"false CoolingDown after the stale restart: {_short(cooled[0].message, 90)}")
     return passed(f"Stale, then {s.state()}")
 
 
@@ -525,6 +533,62 @@ def kill9(s: Session) -> Result:
     return passed()
 
 
+def kill9_fresh(s: Session) -> Result:
+    """(j) kill -9 of a second agent before its first turn -> restarted once and usable (a
+    restart command that resumes, `claude --continue`, has no conversation to resume yet)."""
+    root = s.home.parent / "fresh"
+    home, work = root / "home", root / "work"
+    home.mkdir(parents=True)
+    work.mkdir()
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    s.cli.setup(home, work, s.server.url)
+    fresh = Session(s.cli, s.orch, s.server, home, work, s.log)
+    fresh.agent = f"{s.cli.name}-fresh"
+    fresh.extra_env = s.cli.preseed(home, work)  # its dialogs are (a)'s business, not this one's
+    done = s.orch.apply([s.manifest(), fresh.manifest()], 120)
+    try:
+        if done.returncode != 0:
+            return failed(f"apply of a second agent failed: {_short(done.stderr, 80)}")
+        if not wait_for(lambda: fresh.state() == "Running" and fresh.ready(), 90, 1.0):
+            return failed(f"second agent never ready ({fresh.state()}; {fresh.last_line()})")
+        after = s.orch.last_transition_id(fresh.agent)
+        pane = s.orch.pane_pid(fresh.agent)
+        if pane is None:
+            return failed("no pane to kill")
+        victims = descendants(pane)
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        s.log(f"kill -9 {victims} (before its first turn)")
+        back = wait_for(
+            lambda: (
+                fresh.orch.status(fresh.agent).get("restarts", 0) >= 1
+                and fresh.state() == "Running"
+                and fresh.ready()
+            ),
+            90,
+            1.0,
+        )
+        time.sleep(5)  # a restart command that cannot start exits within this
+        starts = [t for t in s.orch.transitions(fresh.agent, after) if t.dest == "Starting"]
+        if not back or len(starts) != 1:
+            how = "; ".join(f"{t.reason}: {_short(t.message, 70)}" for t in starts[-2:])
+            return failed(
+                f"{len(starts)} restart(s), orch {fresh.state()} ({how}; {_exits(fresh)}"
+                f"screen: {fresh.last_line()})"
+            )
+        nonce = _nonce()
+        probe = f"e2e-j {nonce}: the first message after the restart"
+        mark = s.server.mark()
+        s.orch.send(fresh.agent, probe)
+        got = _judge_delivery(fresh, probe, nonce, mark, 90)
+        if got.status != "PASS":
+            return failed(f"after the restart: {got.reason}")
+        return passed(f"restarted with: {_short(starts[0].message, 70)}")
+    finally:
+        s.orch.run("delete", "agent", fresh.agent)
+
+
 def run_all(s: Session, wanted: set[str]) -> dict[str, Result]:
     """Run the wanted scenarios in order; a and b always run (every other one needs them)."""
     results: dict[str, Result] = {}
@@ -540,6 +604,7 @@ def run_all(s: Session, wanted: set[str]) -> dict[str, Result]:
         ("h", rate_limit_again),
         ("f", hang),
         ("i", kill9),
+        ("j", kill9_fresh),
     ]
     if "h" in wanted:
         wanted = wanted | {"g"}

@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 import psutil
 
 from reconciler.adapters import deadline
+from reconciler.api.localtime import local_datetime
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.launch import launch_hash
 from reconciler.core.planner import plan_agent
+from reconciler.core.screen import classify
 
 T = TypeVar("T")
 
@@ -132,10 +134,14 @@ def running_record(desired: DesiredAgent, **fields: Any) -> AgentRecord:
     return replace(base, **fields)
 
 
-def on_screen(screen: str, attached: bool = False) -> AgentObservation:
-    """What tmux shows of a live "executor" with `screen` in its pane."""
+def on_screen(
+    screen: str, desired: DesiredAgent, now: float, attached: bool = False
+) -> AgentObservation:
+    """What the controller hands the planner for a live "executor" with `screen` in its pane at
+    `now` (UTC): the pane, the screen and its verdict, classified once as the controller does."""
     pane = PaneObservation("executor", "%1", 100, False, 0, 0, attached=attached)
-    return AgentObservation(pane, None, screen)
+    verdict = classify(screen, desired.agent.spec, local_datetime(now, UTC), pane.cursor_y)
+    return AgentObservation(pane, None, screen, verdict)
 
 
 def plan_screen(
@@ -147,5 +153,5 @@ def plan_screen(
     **ctx: Any,
 ) -> AgentPlan:
     """One planning step for a live "executor" showing `screen` (`ctx`: PlanContext fields)."""
-    observed = on_screen(screen, attached)
+    observed = on_screen(screen, desired, now, attached)
     return plan_agent("executor", desired, observed, recorded, PlanContext(now, UTC, **ctx))

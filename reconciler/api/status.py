@@ -151,9 +151,11 @@ class AgentRecord:
     `signals` says where the activity comes from (`hooks`: the CLI's own signals are wired, else
     `screen`); the `signal_*` fields are the latest of those signals folded in (up to id
     `signal_id`), `turn_started_at` the last turn start they reported, `session_id` the CLI's own
-    session id. `handled_prompt` is the prompt text already acted on, so it does not fire twice
-    while it stays on screen; `limit_lines` counts the limit lines on screen that are old (there
-    at the start, the resume or the last cooldown), so only a new one starts a cooldown;
+    session id; `conversation`: the agent took a turn under orch (a turn-start signal or a
+    delivered message), so its restart command has a conversation to resume. `handled_prompt`
+    is the prompt text already acted on, so it does not fire twice while it stays on screen;
+    `limit_lines` counts the limit lines on screen that are old (there at the start, the resume
+    or the last cooldown), so only a new one starts a cooldown;
     `replaying`: a restart is redrawing the conversation it resumed, so limit lines on screen are
     history (until orch types into it, or its screen settles);
     `cooldown_until` survives restarts of the agent and of the controller; `pending_keys` are
@@ -194,6 +196,7 @@ class AgentRecord:
     signal_at: float | None = None
     turn_started_at: float | None = None
     session_id: str = ""
+    conversation: bool = False
     pending_keys: tuple[str, ...] = ()
     keys_due: float | None = None
     keys_sent_at: float | None = None

@@ -69,6 +69,7 @@ class AgentObservation:
     exit_code: int | None = None
     screen: str | None = None
     verdict: ScreenVerdict | None = None
+    """What `screen` shows (`screen.classify`), classified by the controller: never in a plan."""
     guard: GuardReport | None = None
     stopping_until: float | None = None  # a launch of it is being stopped: SIGKILL then
 
@@ -126,8 +127,6 @@ class PlanBuilder(RecordBuilder[AgentRecord]):
         self.requeue_after: float | None = None
         self.message: QueuedMessage | None = None
         self.cooldowns: dict[str, float | None] = {}
-        self.verdict: ScreenVerdict | None = None
-        """The screen's verdict once this pass read it (health.read_screen)."""
         self.answer: AnswerOutcome | None = None
 
     @property

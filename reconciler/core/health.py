@@ -15,12 +15,12 @@ from dataclasses import replace
 from reconciler.api.actions import SendKeys
 from reconciler.api.activity import Activity
 from reconciler.api.duration import human_duration
-from reconciler.api.localtime import local_datetime, local_time
+from reconciler.api.localtime import local_time
 from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
 from reconciler.core.activity import counts_as_busy
 from reconciler.core.agent_plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
-from reconciler.core.screen import PromptSeen, ScreenVerdict, classify
+from reconciler.core.screen import PromptSeen, ScreenVerdict
 from reconciler.core.usage import budget_key
 
 #: Pause between typing a short text (answer, nudge, resume) and its Enter: agents that batch
@@ -41,26 +41,25 @@ REPLAY_QUIET_SECONDS = 2.0
 
 
 def read_screen(
-    b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
+    b: PlanBuilder, observed: AgentObservation, input_drawn: bool
 ) -> ScreenVerdict | None:
-    """Classify the screen and date its last real change; forget handled texts that left it.
+    """Date the screen's last real change and forget handled texts that left it; `input_drawn`:
+    the CLI's input is on screen (its ready pattern), which ends a restart's replay.
 
-    The controller passes the verdict it keeps for a screen that has not changed (classifying
-    twenty unchanged screens every second is most of an idle pass); without one it is made here.
+    The verdict is the controller's: it classifies each screen once per spec generation and
+    cursor row (`classify`), and the planner only reads it, so the screen is classified in one
+    place.
     """
-    if observed.screen is None:
+    verdict = observed.verdict
+    if verdict is None:
         return None
-    cursor = observed.pane.cursor_y if observed.pane else None
-    verdict = observed.verdict or classify(
-        observed.screen, desired.agent.spec, local_datetime(b.now, b.ctx.timezone), cursor
-    )
     record = b.record
     if verdict.digest != record.screen_digest or record.screen_changed_at is None:
         b.update(screen_digest=verdict.digest, screen_changed_at=b.now)
-    b.verdict = verdict
     if record.state is not AgentState.AWAITING_HUMAN:
         b.update(handled_prompt=_follow_prompt(record.handled_prompt, verdict))
-    if record.replaying and _replay_over(b):
+    drawn = input_drawn and bool(observed.screen and observed.screen.strip())
+    if record.replaying and drawn and _replay_over(b):
         b.update(replaying=False)
     limit_lines = verdict.limit.lines if verdict.limit else 0
     if limit_lines < b.record.limit_lines or b.record.replaying:
@@ -71,7 +70,9 @@ def read_screen(
 
 def _replay_over(b: PlanBuilder) -> bool:
     """Whether a restart finished redrawing its conversation: past start-up, the screen drew
-    something and then stayed unchanged for REPLAY_QUIET_SECONDS."""
+    something and then stayed unchanged for REPLAY_QUIET_SECONDS. The caller checks that what it
+    drew is the CLI's input: Claude shows a blank screen, or only a notice about tmux, for
+    seconds after `--continue`, then the whole conversation and its input at once."""
     record = b.record
     changed, started = record.screen_changed_at, record.started_at
     return (

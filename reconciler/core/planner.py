@@ -66,6 +66,18 @@ def restart_command(agent: Agent) -> str:
     return spec.restart_command or profile_for(spec.profile).restart_command(spec.command)
 
 
+def relaunch_command(agent: Agent, record: AgentRecord) -> tuple[str, str]:
+    """The command a restart runs, and a note for its event when that is not the restart
+    command: the restart command once the agent has a conversation to resume (it took a turn
+    under orch), else its plain command. Before the first turn there is nothing to resume, and
+    a resume flag may refuse to start at all (`claude --continue`: "No conversation found to
+    continue", exit 1, again on every restart)."""
+    resume = restart_command(agent)
+    if record.conversation or resume == agent.spec.command:
+        return resume, ""
+    return agent.spec.command, " (no conversation to resume yet: its command, not the restart one)"
+
+
 def plan_agent(
     name: str,
     desired: DesiredAgent | None,
@@ -109,7 +121,7 @@ def plan_agent(
         _plan_alive(b, desired, observed)
     _refuse_answer(b)
     _plan_message(b, desired, observed)
-    publish_activity(b, observed.alive, b.verdict or observed.verdict)
+    publish_activity(b, observed.alive, observed.verdict)
     publish_conditions(b, observed.alive, observed.guard)
     _publish_attached(b, observed)
     return b.build()
@@ -209,7 +221,7 @@ def _plan_requested_start(
         return
     b.update(request_seen=intent.request_seq, crash_times=(), backoff=0.0, backoff_until=None)
     verb = "restarted" if intent.request_verb == "restart" else "started"
-    command = restart_command(desired.agent) if record.launch_id else desired.agent.spec.command
+    command, note = relaunch_command(desired.agent, record)
     if record.state is AgentState.STOPPED:
         trigger = "start"  # Stopped -> Starting
     elif record.state is AgentState.CRASH_LOOPING:
@@ -224,7 +236,7 @@ def _plan_requested_start(
         command,
         trigger,
         "Restarted" if intent.request_verb == "restart" else "StartedByUser",
-        f"{verb} by {intent.request_by}: {command}",
+        f"{verb} by {intent.request_by}: {command}{note}",
         replace_session=observed.pane is not None,
     )
 
@@ -270,14 +282,9 @@ def _plan_crash_looping(b: PlanBuilder, desired: DesiredAgent) -> None:
         b.requeue(record.backoff_until - b.now)
         return
     b.update(restarts=record.restarts + 1)
-    _launch(
-        b,
-        desired,
-        restart_command(desired.agent),
-        "retry",
-        "BackoffEnded",
-        "backoff ended; restarting" if due else "spec changed; restarting",
-    )
+    command, note = relaunch_command(desired.agent, record)
+    why = "backoff ended" if due else "spec changed"
+    _launch(b, desired, command, "retry", "BackoffEnded", f"{why}; restarting{note}")
 
 
 def _plan_exit(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation) -> None:
@@ -340,7 +347,8 @@ def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservatio
         # starting it and committing): the session is the truth.
         b.update(launch_id=observed.pane.launch_id)
     digest_before = record.screen_digest
-    verdict = read_screen(b, desired, observed)
+    drawn = input_ready(observed.screen or "", ready_pattern(desired.agent))
+    verdict = read_screen(b, observed, input_drawn=drawn)
     if resolve_keys(b, verdict, digest_before):
         return
     if observed.pane.attached and b.record.state is not AgentState.STARTING:
@@ -471,15 +479,16 @@ def _publish_attached(b: PlanBuilder, observed: AgentObservation) -> None:
 def _restart(
     b: PlanBuilder, desired: DesiredAgent, reason: str, message: str, replace_session: bool
 ) -> None:
-    """Restart with the conversation kept (the restart command), counting the restart."""
+    """Restart, resuming the conversation if there is one (`relaunch_command`); counted."""
     b.update(restarts=b.record.restarts + 1)
+    command, note = relaunch_command(desired.agent, b.record)
     _launch(
         b,
         desired,
-        restart_command(desired.agent),
+        command,
         "restart",
         reason,
-        message,
+        message + note,
         warning=True,
         replace_session=replace_session,
     )

@@ -43,6 +43,8 @@ def take_signals(b: PlanBuilder, profile: str) -> None:
     current = [s for s in signals if s.at >= started]
     folded = fold(profile, state, current)
     folded = replace(folded, last_id=max(folded.last_id, max(s.id for s in signals)))
+    if folded.turn_started_at is not None and folded.turn_started_at != state.turn_started_at:
+        b.update(conversation=True)  # a turn of its own: there is a conversation to resume
     if folded != state:
         b.update(
             signal_id=folded.last_id,
@@ -77,7 +79,9 @@ def took_message(b: PlanBuilder, message: QueuedMessage) -> None:
 
     CLIs without a turn-start signal (aider) are then Busy until they say they wait again, so a
     hang after a message still counts as stuck; a CLI that already said Stop keeps its Idle.
+    Either way the agent now has a conversation its restart command can resume.
     """
+    b.update(conversation=True)
     entered = message.phase_at
     signalled = b.record.signal_at
     if entered is not None and signalled is not None and signalled >= entered:

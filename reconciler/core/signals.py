@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from reconciler.api.activity import Activity
@@ -93,94 +94,114 @@ def compact(payload: Any) -> dict[str, str]:
     return kept
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one event of a CLI says: an activity (None: nothing about it), whether a turn
+    started, and whether it reports an error (named by the payload's `error`)."""
+
+    activity: Activity | None = None
+    turn_started: bool = False
+    error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SignalTable:
+    """How one CLI's signals read. `events` maps an event name, or `event:kind` for events
+    whose payload field `kinds[event]` says what kind they are, to what it says; an event or
+    kind not listed says nothing. The session id is the payload's `session_field` (per event in
+    `session_fields`; None: the CLI names no session). `foreign` events may come from another
+    session of the CLI: they count only once the agent's session is known and they name it."""
+
+    events: Mapping[str, Reading]
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    session_field: str | None = "session_id"
+    session_fields: Mapping[str, str] = field(default_factory=dict)
+    foreign: frozenset[str] = frozenset()
+
+
+_BUSY, _IDLE, _WAITING = Reading(Activity.BUSY), Reading(Activity.IDLE), Reading(Activity.WAITING)
+_TURN = Reading(Activity.BUSY, turn_started=True)
+_ENDED = Reading(Activity.UNKNOWN)
+
+#: Per profile: how its CLI's signals read (payload samples in tests/fixtures/signals/<cli>/).
+SIGNAL_TABLES: Mapping[str, SignalTable] = MappingProxyType(
+    {
+        "claude": SignalTable(
+            {
+                "SessionStart": _IDLE,
+                "UserPromptSubmit": _TURN,
+                "PreToolUse": _BUSY,
+                "PostToolUse": _BUSY,
+                "PermissionRequest": _WAITING,
+                "Notification:permission_prompt": _WAITING,
+                "Notification:idle_prompt": _IDLE,
+                "Stop": _IDLE,
+                "StopFailure": Reading(Activity.IDLE, error=True),
+                "SessionEnd": _ENDED,
+            },
+            kinds={"Notification": "notification_type"},
+        ),
+        "codex": SignalTable(
+            {
+                "SessionStart": Reading(),  # fires at the first prompt, not at start-up
+                "UserPromptSubmit": _TURN,
+                "PreToolUse": _BUSY,
+                "PostToolUse": _BUSY,
+                "PermissionRequest": _WAITING,
+                "Stop": _IDLE,
+                "SessionEnd": _ENDED,
+                "notify:agent-turn-complete": _IDLE,
+            },
+            kinds={"notify": "type"},
+            session_fields={"notify": "thread-id"},
+            foreign=frozenset({"notify"}),  # also fires for Codex's internal title thread
+        ),
+        "gemini": SignalTable(
+            {
+                "SessionStart": _IDLE,
+                "BeforeAgent": _TURN,
+                "BeforeTool": _BUSY,
+                "AfterTool": _BUSY,
+                "Notification:ToolPermission": _WAITING,
+                "AfterAgent": _IDLE,
+                "SessionEnd": _ENDED,
+            },
+            kinds={"Notification": "notification_type"},
+        ),
+        # aider runs its notifications command (no payload) when it waits for the user after a
+        # model call: at its `>` input or at a question; the screen tells which (a live prompt
+        # makes it Waiting).
+        "aider": SignalTable({"notify": _IDLE}, session_field=None),
+    }
+)
+
+
 def interpret(profile: str, event: str, payload: Mapping[str, str]) -> Meaning:
     """What `event` (with its kept payload) means for an agent of `profile`."""
-    reader = _READERS.get(profile)
-    return reader(event, payload) if reader else Meaning()
-
-
-def _claude(event: str, payload: Mapping[str, str]) -> Meaning:
-    session = payload.get("session_id", "")
-    if event == "SessionStart":
-        return Meaning(Activity.IDLE, session_id=session)
-    if event == "UserPromptSubmit":
-        return Meaning(Activity.BUSY, turn_started=True, session_id=session)
-    if event in ("PreToolUse", "PostToolUse"):
-        return Meaning(Activity.BUSY, session_id=session)
-    if event == "PermissionRequest":
-        return Meaning(Activity.WAITING, session_id=session)
-    if event == "Notification":
-        kind = payload.get("notification_type", "")
-        if kind == "permission_prompt":
-            return Meaning(Activity.WAITING, session_id=session)
-        if kind == "idle_prompt":
-            return Meaning(Activity.IDLE, session_id=session)
-        return Meaning(session_id=session)
-    if event == "Stop":
-        return Meaning(Activity.IDLE, session_id=session)
-    if event == "StopFailure":
-        return Meaning(Activity.IDLE, session_id=session, error=payload.get("error", "unknown"))
-    if event == "SessionEnd":
-        return Meaning(Activity.UNKNOWN, session_id=session)
-    return Meaning(session_id=session)
-
-
-def _codex(event: str, payload: Mapping[str, str]) -> Meaning:
-    session = payload.get("session_id", "")
-    if event == "notify":
-        # `notify` also fires for Codex's internal title thread: `fold` keeps only the session's.
-        if payload.get("type") != "agent-turn-complete":
-            return Meaning()
-        return Meaning(Activity.IDLE, session_id=payload.get("thread-id", ""))
-    if event == "SessionStart":
-        return Meaning(session_id=session)  # fires at the first prompt, not at start-up
-    if event == "UserPromptSubmit":
-        return Meaning(Activity.BUSY, turn_started=True, session_id=session)
-    if event in ("PreToolUse", "PostToolUse"):
-        return Meaning(Activity.BUSY, session_id=session)
-    if event == "PermissionRequest":
-        return Meaning(Activity.WAITING, session_id=session)
-    if event == "Stop":
-        return Meaning(Activity.IDLE, session_id=session)
-    if event == "SessionEnd":
-        return Meaning(Activity.UNKNOWN, session_id=session)
-    return Meaning(session_id=session)
-
-
-def _gemini(event: str, payload: Mapping[str, str]) -> Meaning:
-    session = payload.get("session_id", "")
-    if event == "SessionStart":
-        return Meaning(Activity.IDLE, session_id=session)
-    if event == "BeforeAgent":
-        return Meaning(Activity.BUSY, turn_started=True, session_id=session)
-    if event in ("BeforeTool", "AfterTool"):
-        return Meaning(Activity.BUSY, session_id=session)
-    if event == "Notification" and payload.get("notification_type") == "ToolPermission":
-        return Meaning(Activity.WAITING, session_id=session)
-    if event == "AfterAgent":
-        return Meaning(Activity.IDLE, session_id=session)
-    if event == "SessionEnd":
-        return Meaning(Activity.UNKNOWN, session_id=session)
-    return Meaning(session_id=session)
-
-
-def _aider(event: str, payload: Mapping[str, str]) -> Meaning:
-    # aider runs its notifications command when it waits for the user after a model call: at
-    # its `>` input or at a question; the screen tells which (a live prompt makes it Waiting).
-    del payload
-    return Meaning(Activity.IDLE) if event == "notify" else Meaning()
-
-
-_READERS = {"claude": _claude, "codex": _codex, "gemini": _gemini, "aider": _aider}
+    table = SIGNAL_TABLES.get(profile)
+    if table is None:
+        return Meaning()
+    kind = table.kinds.get(event)
+    reading = table.events.get(f"{event}:{payload.get(kind, '')}" if kind else event, Reading())
+    session_key = table.session_fields.get(event, table.session_field)
+    return Meaning(
+        reading.activity,
+        reading.turn_started,
+        payload.get(session_key, "") if session_key else "",
+        payload.get("error", "unknown") if reading.error else "",
+    )
 
 
 def fold(profile: str, state: SignalState, signals: Iterable[AgentSignal]) -> SignalState:
     """`state` with the agent's new `signals` (ids above `state.last_id`, oldest first) applied.
 
-    Codex's `notify` for another thread than the session's (its title generator) is left out;
-    before the session is known, a turn-complete notify cannot be told apart and is left out too.
+    A `foreign` event (Codex's `notify`, which also fires for its title generator's thread) of
+    another session than the agent's is left out; before the session is known, it cannot be
+    told apart and is left out too.
     A session id that is not SESSION_ID-shaped is never recorded.
     """
+    table = SIGNAL_TABLES.get(profile)
+    foreign = table.foreign if table else frozenset()
     for signal in signals:
         if signal.id <= state.last_id:
             continue
@@ -188,7 +209,7 @@ def fold(profile: str, state: SignalState, signals: Iterable[AgentSignal]) -> Si
         if not SESSION_ID.fullmatch(meaning.session_id):
             meaning = replace(meaning, session_id="")  # hostile or absent: never recorded
         state = replace(state, last_id=signal.id)
-        if profile == "codex" and signal.event == "notify":
+        if signal.event in foreign:
             if not state.session_id or meaning.session_id != state.session_id:
                 continue
         elif meaning.session_id:

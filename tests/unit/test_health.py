@@ -179,9 +179,13 @@ def test_answer_cut_off_before_it_was_sent_is_sent_after_the_grace() -> None:
 
 def test_attached_pane_gets_no_answer_until_detached() -> None:
     desired = agent(prompts=[{"match": "Do you want to proceed", "keys": ["Enter"]}])
-    pane = PaneObservation("executor", "%1", 100, False, 0, 0, attached=True)
-    observed = AgentObservation(pane, None, PROMPT)
-    got = plan_agent("executor", desired, observed, running(desired), PlanContext(T0, UTC))
+    got = plan_agent(
+        "executor",
+        desired,
+        seen(PROMPT, desired, T0, attached=True),
+        running(desired),
+        PlanContext(T0, UTC),
+    )
     assert got.actions == ()
     assert condition(got.record, "Attached") is ConditionStatus.TRUE
     detached = plan(desired, PROMPT, got.record or running(desired), T0 + 1)
@@ -238,7 +242,7 @@ def test_awaiting_human_to_running_when_screen_moves_on() -> None:
 
 def test_running_to_stale_after_unchanged_screen_restarts() -> None:
     desired = agent(stale={"after": "5m", "action": "restart"})
-    record = settle(desired, IDLE, running(desired), T0)
+    record = settle(desired, IDLE, running(desired, conversation=True), T0)
     assert plan(desired, IDLE, record, T0 + 299).record.state is S.RUNNING  # type: ignore[union-attr]
     got = plan(desired, IDLE, record, T0 + 301)
     assert got.record is not None and got.record.state is S.STARTING
@@ -374,9 +378,13 @@ def test_a_rule_added_while_a_prompt_waits_answers_it() -> None:
 
 
 def attached(desired: DesiredAgent, screen: str, record: AgentRecord, now: float) -> AgentPlan:
-    pane = PaneObservation("executor", "%1", 100, False, 0, 0, attached=True)
-    observed = AgentObservation(pane, None, screen)
-    return plan_agent("executor", desired, observed, record, PlanContext(now, UTC))
+    return plan_agent(
+        "executor",
+        desired,
+        seen(screen, desired, now, attached=True),
+        record,
+        PlanContext(now, UTC),
+    )
 
 
 def test_a_rule_added_while_a_person_is_attached_answers_only_once_they_detach() -> None:
@@ -407,14 +415,14 @@ def test_pending_keys_wait_while_a_person_is_attached() -> None:
 
 def test_a_limit_replayed_after_a_restart_starts_no_cooldown() -> None:
     desired = agent()
+    limit = LIMIT.replace("› ", "❯ ")  # with Claude's input drawn: the replay can end
     restarted = running(desired, state=S.STARTING, replaying=True, screen_changed_at=T0)
-    replayed = settle(desired, LIMIT, restarted, T0 + 0.5)
-    assert replayed.state is S.STARTING
-    record = replace(replayed, state=S.RUNNING)  # alive past startup
-    got = plan(desired, LIMIT, record, T0 + 2)
+    record = settle(desired, limit, restarted, T0 + 0.5)
+    assert record.state is S.RUNNING and record.replaying  # its input is drawn
+    got = plan(desired, limit, record, T0 + 2)
     assert got.record is not None and got.record.state is S.RUNNING
     assert got.actions == ()
-    settled = plan(desired, LIMIT, got.record, T0 + 3)
+    settled = plan(desired, limit, got.record, T0 + 3)
     assert settled.record is not None and not settled.record.replaying  # the replay is over
     assert settled.record.state is S.RUNNING
 
@@ -432,7 +440,7 @@ def test_the_same_limit_again_after_a_restart_and_a_task_starts_a_cooldown() -> 
 
 def test_a_restart_replays_and_a_fresh_start_does_not() -> None:
     desired = agent()
-    crashed = running(desired, state=S.RUNNING)
+    crashed = running(desired, state=S.RUNNING, conversation=True)
     restart = plan_agent("executor", desired, AgentObservation(None, 1), crashed, PlanContext(T0))
     assert restart.record is not None and restart.record.replaying
     fresh = plan_agent("executor", desired, AgentObservation(None), None, PlanContext(T0))
@@ -485,7 +493,8 @@ def test_the_team_manifest_never_restarts_or_nudges_an_idle_agent(
     record = settle(desired, screen, running(desired, name=name), T0)
     assert record.activity is Activity.IDLE
     stale_after = declared.obj.spec.stale.after if declared.obj.spec.stale else 0
-    got = plan_agent(name, desired, seen(screen), record, PlanContext(T0 + 3 * stale_after, UTC))
+    later = T0 + 3 * stale_after
+    got = plan_agent(name, desired, seen(screen, desired, later), record, PlanContext(later, UTC))
     assert got.record is not None and got.record.state is S.RUNNING
     assert got.actions == ()
 
@@ -506,6 +515,25 @@ def test_a_real_restart_replaying_an_old_limit_starts_no_cooldown(
         got = plan(desired, screen, replace(record, state=S.RUNNING), now)
         assert got.record is not None and got.record.state is S.RUNNING
         record = got.record
+
+
+def test_a_restart_whose_screen_stays_blank_a_while_still_replays_its_old_limit() -> None:
+    """Claude 2.1 under load shows nothing, then only a notice about tmux, for seconds after
+    `--continue`, then the whole conversation at once (its old 429 line included) with its
+    input: what came before the input is no finished replay."""
+    desired = agent()
+    screen = (SCREENS / "claude" / "real-resume-continue.txt").read_text()
+    notice = "tmux focus-events off · add 'set -g focus-events on' to ~/.tmux.conf\n"
+    record = running(desired, state=S.STARTING, replaying=True, screen_changed_at=T0)
+    record = replace(settle(desired, "", record, T0 + 0.5), state=S.RUNNING)
+    for now, shown in ((T0 + 3, ""), (T0 + 4, notice), (T0 + 6.5, notice), (T0 + 9, notice)):
+        record = settle(desired, shown, record, now)  # each unchanged for REPLAY_QUIET_SECONDS
+        assert record.replaying
+    for now in (T0 + 9.5, T0 + 12, T0 + 30):
+        got = plan(desired, screen, record, now)
+        assert got.record is not None and got.record.state is S.RUNNING
+        record = got.record
+    assert not record.replaying
 
 
 def test_the_real_claude_credit_limit_printed_again_after_a_resume_cools_down() -> None:
@@ -542,7 +570,18 @@ def test_the_team_manifest_answers_each_cli_versions_trust_dialog(
     assert isinstance(declared.obj, Agent)
     desired = DesiredAgent(declared.obj, 1)
     text = (SCREENS / screen).read_text()
-    got = plan_agent(name, desired, seen(text), running(desired, name=name), PlanContext(T0, UTC))
+    record = running(desired, name=name)
+    got = plan_agent(name, desired, seen(text, desired, T0), record, PlanContext(T0, UTC))
     sent = [key for action in got.actions if isinstance(action, SendKeys) for key in action.keys]
     assert got.record is not None
     assert (*sent, *got.record.pending_keys) == keys
+
+
+def test_the_planner_reads_only_the_controllers_verdict_of_the_screen() -> None:
+    """The controller classifies each screen once; a screen without its verdict is not read."""
+    desired = agent()
+    unread = AgentObservation(PaneObservation("executor", "%1", 100, False, 0, 0), None, PROMPT)
+    got = plan_agent("executor", desired, unread, running(desired), PlanContext(T0, UTC))
+    assert got.record is not None and got.record.state is S.RUNNING
+    read = plan(desired, PROMPT, running(desired), T0)
+    assert read.record is not None and read.record.state is S.AWAITING_HUMAN

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler.api.actions import Forget, Launch, Stop
+from reconciler.api.intents import AgentIntent
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
@@ -109,9 +110,39 @@ def test_running_to_starting_when_process_exited() -> None:
 
 def test_restart_uses_restart_command() -> None:
     desired = agent(restartCommand="codex resume --last")
-    got = plan(desired, GONE, record(S.RUNNING, desired))
+    got = plan(desired, GONE, record(S.RUNNING, desired, conversation=True))
     (launch,) = got.actions
     assert isinstance(launch, Launch) and launch.command == "codex resume --last"
+    assert got.record is not None and got.record.conversation  # the next restart resumes too
+
+
+def test_restart_before_the_first_turn_runs_the_plain_command() -> None:
+    """Nothing to resume yet: `claude --continue` would exit at once, on every restart."""
+    desired = agent(command="claude", restartCommand="claude --continue")
+    got = plan(desired, AgentObservation(exit_code=137), record(S.RUNNING, desired))
+    (launch,) = got.actions
+    assert isinstance(launch, Launch) and launch.command == "claude"
+    assert "no conversation to resume yet" in got.events[0].message
+    assert got.record is not None and not got.record.replaying
+
+
+def test_every_kind_of_restart_resumes_only_a_conversation() -> None:
+    desired = agent(command="claude", restartCommand="claude --continue")
+    looping = record(S.CRASH_LOOPING, desired, backoff_until=T0)
+    requested = record(S.RUNNING, desired)
+    intent = AgentIntent(request_seq=1, request_verb="restart", request_by="alice")
+    for talked in (False, True):
+        retried = plan(desired, GONE, replace(looping, conversation=talked))
+        asked = plan_agent(
+            "executor",
+            desired,
+            alive(),
+            replace(requested, conversation=talked),
+            PlanContext(T0, intent=intent),
+        )
+        for got in (retried, asked):
+            (launch,) = [a for a in got.actions if isinstance(a, Launch)]
+            assert launch.command == ("claude --continue" if talked else "claude")
 
 
 def test_session_gone_restarts_under_always() -> None:

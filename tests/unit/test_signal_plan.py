@@ -36,7 +36,7 @@ def plan(
     signals: tuple[AgentSignal, ...] = (),
     **ctx: Any,
 ) -> AgentPlan:
-    observed = seen(screen) if screen is not None else AgentObservation()
+    observed = seen(screen, desired, now) if screen is not None else AgentObservation()
     return plan_agent(
         "executor", desired, observed, record, PlanContext(now, UTC, signals=signals, **ctx)
     )
@@ -200,3 +200,15 @@ def test_a_delivery_confirmed_after_the_turn_ended_keeps_idle() -> None:
     got = plan(desired, record, T0 + 2, message=message)
     assert got.message is not None and got.message.phase is Phase.DELIVERED
     assert got.record is not None and got.record.activity is Activity.IDLE
+
+
+def test_a_turn_start_signal_or_a_delivered_message_means_a_conversation_to_resume() -> None:
+    desired = agent()
+    quiet = plan(desired, running(desired), T0 + 2, signals=(sig(1, "SessionStart", T0 + 1),))
+    assert quiet.record is not None and not quiet.record.conversation  # started, never talked
+    talked = plan(desired, quiet.record, T0 + 3, signals=(sig(2, "UserPromptSubmit", T0 + 3),))
+    assert talked.record is not None and talked.record.conversation
+    message = QueuedMessage(1, "executor", "human", "hi", T0, Phase.SUBMITTED, T0 + 1, "old")
+    took = plan(desired, running(desired, screen_digest="old"), T0 + 2, message=message)
+    assert took.message is not None and took.message.phase is Phase.DELIVERED
+    assert took.record is not None and took.record.conversation
