@@ -280,10 +280,10 @@ def _run_row(run: Any, now: float) -> tuple[str, ...]:
     record = run.record
     current = record.current
     gates = ""
-    if current is not None and current.gates:
+    if current is not None and current.current_gates:
         gates = " ".join(
             f"{g.name}:{'…' if g.pending else ('ok' if g.passed else 'FAIL')}"
-            for g in current.gates
+            for g in current.current_gates
         )
     return (
         run.name,
