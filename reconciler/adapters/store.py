@@ -677,8 +677,10 @@ class Store:
         return {row[0]: UsageTotals(*row[1:]) for row in rows}
 
     @_translated
-    def usage(self, since: float = 0.0, agent: str | None = None) -> list[StoredUsage]:
-        """Recorded model calls since `since` (of one agent, or all), oldest first."""
+    def usage(
+        self, since: float = 0.0, agent: str | None = None, account: str | None = None
+    ) -> list[StoredUsage]:
+        """Recorded model calls since `since` (of one agent or account, or all), oldest first."""
         query = (
             "SELECT agent, key, time, model, input, output, cache_read, cost, account, run, step"
             " FROM usage WHERE time >= ?"
@@ -687,6 +689,9 @@ class Store:
         if agent is not None:
             query += " AND agent = ?"
             args += (agent,)
+        if account is not None:
+            query += " AND account = ?"
+            args += (account,)
         return [
             StoredUsage(
                 row[0], row[2], UsageEntry(row[1], row[3], row[4], row[5], row[6], row[7]),

@@ -57,6 +57,7 @@ from reconciler.core.signal_plan import (
     take_signals,
     took_message,
 )
+from reconciler.core.usage import budget_stop_key
 
 
 def launch_hash(agent: Agent) -> str:
@@ -99,6 +100,10 @@ def plan_agent(
         _plan_held(b, observed)
     elif intent.request_seq > b.record.request_seen:
         _plan_requested_start(b, desired, observed)
+    elif ctx.cooldowns.get(budget_stop_key(name), 0.0) > ctx.now:
+        _plan_budget_stop(b, observed)
+    elif state is AgentState.STOPPED and b.record.reason == "BudgetExhausted":
+        _plan_budget_freed(b, desired)
     elif state is AgentState.STOPPED:
         _plan_stopped(b, desired, observed, is_new=recorded is None)
     elif state is AgentState.CRASH_LOOPING:
@@ -194,6 +199,34 @@ def _plan_held(b: PlanBuilder, observed: AgentObservation) -> None:
         b.update(reason="StoppedByUser", message=message)
 
 
+def _plan_budget_stop(b: PlanBuilder, observed: AgentObservation) -> None:
+    """A budget with `action: stop` is spent: end whatever runs and stay Stopped until the window
+    frees up (or a person starts it); the spec and any `orch stop` hold stay as they are."""
+    record = b.record
+    until = b.ctx.cooldowns[budget_stop_key(record.name)]
+    when = local_time(until, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    message = (
+        f"its budget is spent; stopped until {when} (the window frees up); "
+        f"`orch start agent {record.name}` starts it now"
+    )
+    if observed.pane is not None or record.state is not AgentState.STOPPED:
+        b.actions.append(
+            Stop(record.name, record.launch_id, observed.pane.pid if observed.pane else record.pid)
+        )
+        b.update(pid=None, pending_keys=(), keys_due=None, keys_sent_at=None, backoff_until=None)
+    if record.state is not AgentState.STOPPED:
+        # any state -> Stopped: its budget is spent
+        b.take("stop", "BudgetExhausted", message, warning=True)
+    b.requeue(until - b.now)
+
+
+def _plan_budget_freed(b: PlanBuilder, desired: DesiredAgent) -> None:
+    """Stopped by its budget and the window freed up: Stopped -> Starting, resuming its work."""
+    b.cooldowns[budget_stop_key(b.record.name)] = None
+    command = restart_command(desired.agent) if b.record.launch_id else desired.agent.spec.command
+    _launch(b, desired, command, "start", "BudgetFreed", f"budget window freed up: {command}")
+
+
 def _plan_requested_start(
     b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
 ) -> None:
@@ -204,6 +237,8 @@ def _plan_requested_start(
         b.update(request_seen=intent.request_seq)  # already running: nothing to start
         return
     b.update(request_seen=intent.request_seq, crash_times=(), backoff=0.0, backoff_until=None)
+    if budget_stop_key(record.name) in b.ctx.cooldowns:
+        b.cooldowns[budget_stop_key(record.name)] = None  # a person's start overrides the budget
     verb = "restarted" if intent.request_verb == "restart" else "started"
     command = restart_command(desired.agent) if record.launch_id else desired.agent.spec.command
     if record.state is AgentState.STOPPED:
