@@ -128,12 +128,18 @@ def agent_row(
             age(record.since) if record else "",
             record.pid if record else "",
             spec.get("profile", "generic"),
-            count(usage.tokens) if usage else "",
-            f"${usage.cost_usd:.2f}" if usage else "",
+            *usage_cells(usage),
             spec["command"],
             _live_message(record, time.time()) if record else status["message"],
         ]
     return row
+
+
+def usage_cells(usage: UsageTotals | None) -> tuple[str, str]:
+    """The TOKENS and COST cells of an agent (`get -o wide`, `orch top`); empty when none."""
+    if usage is None:
+        return "", ""
+    return count(usage.tokens), f"${usage.cost_usd:.2f}"
 
 
 def describe_agent(
