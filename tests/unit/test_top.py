@@ -99,7 +99,8 @@ def test_the_agents_table_shows_tokens_and_cost_as_get_o_wide_does(tmp_path: Pat
     async def drive() -> None:
         async with app.run_test() as pilot:
             await pilot.pause()
-            row = dict(zip(AGENT_HEADERS, app.query_one("#agents").get_row_at(0)))  # type: ignore[attr-defined]
+            cells = app.query_one("#agents").get_row_at(0)  # type: ignore[attr-defined]
+            row = dict(zip(AGENT_HEADERS, cells, strict=True))
             assert (row["TOKENS"], row["COST"]) == ("4.5k", "$0.75")
             await pilot.press("q")
 
