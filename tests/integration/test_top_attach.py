@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from reconciler.adapters import tmux as tmux_adapter
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.tmux import Tmux
 from reconciler.cli.top import TopApp
@@ -46,7 +45,7 @@ def test_t_hands_the_terminal_to_tmux_attach_on_the_agents_session(
         return subprocess.CompletedProcess(argv, 0)
 
     monkeypatch.setattr(app, "suspend", suspend)
-    monkeypatch.setattr(tmux_adapter.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)  # the adapter calls subprocess.run
 
     async def drive() -> None:
         async with app.run_test() as pilot:
