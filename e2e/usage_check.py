@@ -92,16 +92,15 @@ def counted(orch: Orch, agent: str) -> dict[str, int]:
     """`orch usage -o json` for `agent` (zeros when nothing is recorded)."""
     done = orch.run("usage", "-o", "json")
     items = json.loads(done.stdout or "{}").get("items", []) if done.returncode == 0 else []
-    mine = next((i for i in items if i.get("agent") == agent), {})
+    mine: dict[str, Any] = next((i for i in items if i.get("agent") == agent), {})
     return {name: _count(mine.get(name)) for name in FIELDS}
 
 
 def _agrees(server: dict[str, int], orch: dict[str, int], rounded: bool) -> bool:
     if not rounded:
         return server == orch
-    slack = lambda value: ROUNDED_SHARE * value + server["calls"]  # noqa: E731
     return server["calls"] == orch["calls"] and all(
-        abs(server[f] - orch[f]) <= slack(server[f]) for f in FIELDS[1:]
+        abs(server[f] - orch[f]) <= ROUNDED_SHARE * server[f] + server["calls"] for f in FIELDS[1:]
     )
 
 
