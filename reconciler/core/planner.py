@@ -103,7 +103,7 @@ def plan_agent(
     elif ctx.cooldowns.get(budget_stop_key(name), 0.0) > ctx.now:
         _plan_budget_stop(b, observed)
     elif state is AgentState.STOPPED and b.record.reason == "BudgetExhausted":
-        _plan_budget_freed(b, desired)
+        _plan_budget_freed(b, desired, observed)
     elif state is AgentState.STOPPED:
         _plan_stopped(b, desired, observed, is_new=recorded is None)
     elif state is AgentState.CRASH_LOOPING:
@@ -220,11 +220,14 @@ def _plan_budget_stop(b: PlanBuilder, observed: AgentObservation) -> None:
     b.requeue(until - b.now)
 
 
-def _plan_budget_freed(b: PlanBuilder, desired: DesiredAgent) -> None:
+def _plan_budget_freed(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation) -> None:
     """Stopped by its budget and the window freed up: Stopped -> Starting, resuming its work."""
     b.cooldowns[budget_stop_key(b.record.name)] = None
     command = restart_command(desired.agent) if b.record.launch_id else desired.agent.spec.command
-    _launch(b, desired, command, "start", "BudgetFreed", f"budget window freed up: {command}")
+    message = f"budget window freed up: {command}"
+    _launch(
+        b, desired, command, "start", "BudgetFreed", message, replace_session=bool(observed.pane)
+    )
 
 
 def _plan_requested_start(

@@ -110,7 +110,8 @@ def test_a_spent_budget_with_action_stop_stops_the_agent_until_the_window_frees(
     orch: Orch, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    claude_agent(orch, home, "  budget: {tokens: 1000, window: 15s, action: stop}\n")
+    resume = f"  restartCommand: {sys.executable} {FAKE_AGENT}\n"  # the fake takes no --continue
+    claude_agent(orch, home, resume + "  budget: {tokens: 1000, window: 15s, action: stop}\n")
     transcript(orch, home).write_text(assistant_lines()[0] + "\n")
 
     def status() -> dict[str, Any]:
@@ -126,8 +127,9 @@ def test_a_spent_budget_with_action_stop_stops_the_agent_until_the_window_frees(
     wait_until(
         lambda: status()["state"] == "Running", timeout=60, what="Running once the window passed"
     )
-    reasons = [e["reason"] for e in orch.json("events", "--for", "agent/executor")["items"]]
-    assert "BudgetFreed" in reasons
+    events = orch.json("events", "--for", "agent/executor")["items"]
+    assert "BudgetFreed" in [e["reason"] for e in events]
+    assert orch.agents()["executor"]["status"]["restarts"] == 0, "not counted as a crash"
 
 
 def test_an_account_budget_counts_every_agent_on_the_account_and_frees_with_its_window(
