@@ -130,7 +130,7 @@ def agent_row(
             spec.get("profile", "generic"),
             *usage_cells(usage),
             spec["command"],
-            _live_message(record, time.time()) if record else status["message"],
+            live_message(record, time.time()) if record else status["message"],
         ]
     return row
 
@@ -181,7 +181,7 @@ def describe_agent(
         ("State", status["state"]),
         ("Activity", status["activity"]),
         ("Reason", status["reason"]),
-        ("Message", _live_message(record, now) if record else status["message"]),
+        ("Message", live_message(record, now) if record else status["message"]),
     ]
     if record is not None:
         fields += [
@@ -345,7 +345,7 @@ def event_row(event: StoredEvent, now: float | None = None) -> list[Any]:
     return [age(event.time, now), event.type, event.reason, event.object, event.message]
 
 
-def _live_message(record: AgentRecord, now: float) -> str:
+def live_message(record: AgentRecord, now: float) -> str:
     """The status message, with "alive for" computed now rather than when it was written."""
     if record.state is AgentState.RUNNING and record.reason == "Started":
         started = record.started_at if record.started_at is not None else record.since

@@ -23,7 +23,7 @@ from reconciler.adapters.store import Store
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age
-from reconciler.cli.render import describe_agent, describe_run, usage_cells
+from reconciler.cli.render import describe_agent, describe_run, live_message, usage_cells
 from reconciler.core.runs import StepPhase
 from reconciler.core.usage import UsageTotals
 
@@ -281,7 +281,7 @@ def _agent_row(
     if record.state is AgentState.AWAITING_HUMAN:
         line = f"? {record.handled_prompt}"
     else:
-        line = record.message
+        line = live_message(record, now)
     return (
         name,
         record.state.value,

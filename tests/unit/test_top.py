@@ -139,3 +139,27 @@ def test_p_on_a_run_awaiting_approval_approves_its_current_attempt(tmp_path: Pat
         2,
     )
     assert wakes == [1]
+
+
+def test_a_running_agents_line_says_how_long_it_has_been_alive_now(tmp_path: Path) -> None:
+    store = store_with_waiting_agent(tmp_path)
+    started = time.time() - 900
+    record = AgentRecord(
+        name="worker",
+        state=AgentState.RUNNING,
+        since=started,
+        reason="Started",
+        message="running: alive for 1s",  # as written when it started
+        started_at=started,
+    )
+    store.commit_pass({"worker": record}, [], [])
+    app = top(store, tmp_path, [])
+
+    async def drive() -> None:
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            row = app.query_one("#agents").get_row_at(0)  # type: ignore[attr-defined]
+            assert row[-1].startswith("running: alive for 15m")
+            await pilot.press("q")
+
+    asyncio.run(drive())
