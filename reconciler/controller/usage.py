@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reconciler.adapters.store import Store, StoredUsage
 from reconciler.adapters.transcripts import read_new_lines, transcript_files
@@ -44,7 +44,7 @@ class UsageCollector:
 
     store: Store
     _next: float = 0.0
-    _budget_state: dict[str, str] = field(default_factory=dict)
+    _budget_state: dict[str, str] | None = None
 
     def collect(
         self, desired: Mapping[str, DesiredAgent], now: float
@@ -103,11 +103,24 @@ class UsageCollector:
                 working[step.agent] = (record.name, step.name)
         return working
 
+    def _recorded_states(self, desired: Mapping[str, DesiredAgent]) -> dict[str, str]:
+        """Budgets spent before this controller started: their deadlines are in the store, so
+        a restarted controller neither says BudgetExhausted again nor stops an agent a person
+        started meanwhile (a start leaves its deadline expired, not gone)."""
+        recorded = self.store.cooldowns()
+        return {
+            name: "exhausted"
+            for name in desired
+            if budget_key(name) in recorded or budget_stop_key(name) in recorded
+        }
+
     def _budgets(
         self, desired: Mapping[str, DesiredAgent], now: float
     ) -> tuple[list[Event], dict[str, float | None]]:
         events: list[Event] = []
         cooldowns: dict[str, float | None] = {}
+        if self._budget_state is None:
+            self._budget_state = self._recorded_states(desired)
         for name in [n for n in self._budget_state if n not in desired]:
             if self._budget_state.pop(name) == "exhausted":  # deleted: its deadlines go too
                 cooldowns.update({budget_key(name): None, budget_stop_key(name): None})

@@ -240,8 +240,10 @@ def _plan_requested_start(
         b.update(request_seen=intent.request_seq)  # already running: nothing to start
         return
     b.update(request_seen=intent.request_seq, crash_times=(), backoff=0.0, backoff_until=None)
-    if budget_stop_key(record.name) in b.ctx.cooldowns:
-        b.cooldowns[budget_stop_key(record.name)] = None  # a person's start overrides the budget
+    if b.ctx.cooldowns.get(budget_stop_key(record.name), 0.0) > b.now:
+        # a person's start overrides the budget: its deadline is kept, expired, so that a
+        # restarted controller knows the budget is still spent and does not stop it again
+        b.cooldowns[budget_stop_key(record.name)] = b.now
     verb = "restarted" if intent.request_verb == "restart" else "started"
     command = restart_command(desired.agent) if record.launch_id else desired.agent.spec.command
     if record.state is AgentState.STOPPED:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,5 +162,9 @@ def test_an_account_budget_counts_every_agent_on_the_account_and_frees_with_its_
     (event,) = events
     assert (event.object, event.reason) == ("agent/a", "BudgetExhausted")
     assert "account team's budget spent: 1,100 of 1,000 tokens; stopping" in event.message
+    with sqlite3.connect(tmp_path / "orch.db") as conn:  # as the pass records it
+        conn.execute("INSERT INTO cooldowns VALUES (?, ?)", (budget_stop_key("a"), t0 + 1))
+    restarted = UsageCollector(store)  # a new controller: the spent budget is not news
+    assert restarted.collect(team, t0 + 2) == ([], {})
     events, deadlines = collector.collect(team, t0 + 61)
     assert events == [] and deadlines == dict.fromkeys(("budget:agent/a", budget_stop_key("a")))

@@ -282,4 +282,6 @@ def test_a_persons_start_overrides_a_budget_stop() -> None:
     start = AgentIntent(request_seq=1, request_verb="start", request_by="alice")
     got = plan_agent("executor", desired, GONE, stopped, budget_ctx(T0, T0 + 60, intent=start))
     assert got.record is not None and got.record.state is S.STARTING
-    assert got.cooldowns == {budget_stop_key("executor"): None}
+    assert got.cooldowns == {budget_stop_key("executor"): T0}, "kept, expired"
+    later = plan_agent("executor", desired, alive(), got.record, budget_ctx(T0 + 1, T0))
+    assert not any(isinstance(a, Stop) for a in later.actions)
