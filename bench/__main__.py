@@ -14,6 +14,8 @@ Figures (each module's docstring says exactly what it measures and how):
 9. bench.peers      kill -> replacement: orch at 1/20/100 agents, seed loop,   side by side
                     supervisord (silent death, sh -c child), pm2, circus
 10. bench.cli       orch --help / get agents / describe agent / send wall   median < 80 / 100 ms
+11. bench.scale     one controller pass and one observation at 100 / 500 / 1,000 real agents
+                    (observation < 30 ms per 100 agents; the pass for information)
 
 Every benchmark runs in its own sandbox (bench.sandbox): a temp state dir and a tmux socket named
 `orch-bench-<random>`, torn down in a `finally` that kills only what that sandbox started. The
@@ -40,6 +42,7 @@ from bench import (
     observe,
     peers,
     restart,
+    scale,
     stale,
     throughput,
 )
@@ -56,6 +59,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
     "throughput": ("messages per second, 1 and 20 agents", throughput.run),
     "peers": ("crash -> replacement: orch, seed loop, supervisord, pm2, circus", peers.run),
     "cli": ("CLI wall time: --help, get, describe, send", cli.run),
+    "scale": ("one controller pass at 100/500/1,000 agents", scale.run),
 }
 
 

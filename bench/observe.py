@@ -51,7 +51,7 @@ def _observe_figures() -> list[Figure]:
             started = size
             if len(tmux.observe()) != size:
                 raise RuntimeError(f"tmux does not show the {size} sessions just started")
-            samples = _time_ms(tmux.observe, OBSERVE_CALLS)
+            samples = time_ms(tmux.observe, OBSERVE_CALLS)
             budget = Budget(BUDGET_MS) if size == max(SIZES) else Budget(None)
             figures.append(Figure(f"Tmux.observe(), {size} agents", "ms", samples, budget))
     return figures
@@ -103,7 +103,7 @@ def _time_passes(controller: Controller, reader: StoreReader, workdir: Path, siz
         interval=0.02,
         what=f"{size} agents Running",
     )
-    samples = _time_ms(controller.run_pass, PASS_CALLS)
+    samples = time_ms(controller.run_pass, PASS_CALLS)
     return Figure(f"Controller.run_pass(), {size} agents", "ms", samples, Budget(None))
 
 
@@ -112,7 +112,7 @@ def _pass_then(controller: Controller, check: Callable[[], bool]) -> bool:
     return check()
 
 
-def _time_ms(call: Callable[[], object], times: int) -> tuple[float, ...]:
+def time_ms(call: Callable[[], object], times: int) -> tuple[float, ...]:
     """Wall-clock duration of `times` calls, in ms."""
     samples = []
     for _ in range(times):

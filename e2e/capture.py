@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("ORCH_E2E_CACHE", os.path.expanduser("~/.cache/orch-e2e"))
@@ -70,6 +71,11 @@ class ModelServer:
                                      method="POST")
         urllib.request.urlopen(req, timeout=5).read()
 
+    def retry_after(self, seconds: int):
+        """The Retry-After the server sends with its 429s."""
+        with open(os.path.join(self.ctl, "retry_after"), "w") as f:
+            f.write(str(seconds))
+
     def stop(self):
         if self.proc:
             self.proc.terminate()
@@ -85,17 +91,21 @@ class Tmux:
         return subprocess.run(["tmux", "-L", self.sock, "-f", "/dev/null", *args],
                               check=check, capture_output=True, text=True, **kw)
 
+    @staticmethod
+    def _wrapped(argv: list[str], env: dict) -> str:
+        """The CLI in exactly `env`, then a line saying how it exited, the pane kept."""
+        return "env -i " + " ".join(f"{k}={shq(v)}" for k, v in env.items()) + " " + \
+            " ".join(shq(a) for a in argv) + "; echo '[e2e: cli exited '$?']'; sleep 3600"
+
     def start(self, argv: list[str], env: dict, cwd: str):
-        cmd = "env -i " + " ".join(f"{k}={shq(v)}" for k, v in env.items()) + " " + \
-              " ".join(shq(a) for a in argv) + "; echo '[e2e: cli exited '$?']'; sleep 3600"
+        cmd = self._wrapped(argv, env)
         self._t("new-session", "-d", "-s", "main", "-x", str(self.width), "-y",
                 str(self.height), "-c", cwd, cmd)
         # keep the pane (and its last screen) when the CLI and the wrapper exit
         self._t("set-option", "-t", "main", "remain-on-exit", "on")
 
     def respawn(self, argv: list[str], env: dict, cwd: str):
-        cmd = "env -i " + " ".join(f"{k}={shq(v)}" for k, v in env.items()) + " " + \
-              " ".join(shq(a) for a in argv) + "; echo '[e2e: cli exited '$?']'; sleep 3600"
+        cmd = self._wrapped(argv, env)
         self._t("respawn-pane", "-k", "-t", "main", "-c", cwd, cmd)
 
     def cap(self, ansi: bool = False) -> str:
@@ -154,6 +164,9 @@ class Run:
         self.tmux = Tmux(f"e2e-{cli}-{os.getpid()}")
         self.keep = keep
         self.saved: list[str] = []
+        # Typing, then Enter this long after: an Enter in the same burst as the text is taken
+        # as part of a paste by some CLIs.
+        self.submit_pause = 0.5
 
     def save(self, name: str, ansi: bool = False):
         txt = self.tmux.cap()
@@ -165,6 +178,32 @@ class Run:
                 f.write(self.tmux.cap(ansi=True))
         self.saved.append(name)
         print(f"  saved real-{name}.txt", file=sys.stderr)
+
+    def submit(self, text: str):
+        """Type `text` into the CLI's input and press Enter."""
+        self.tmux.type(text)
+        time.sleep(self.submit_pause)
+        self.tmux.keys("Enter")
+
+    def ask(self, mode: str, text: str):
+        """Switch the model server to `mode`, then submit `text`."""
+        self.server.mode(mode)
+        self.submit(text)
+
+    def exchange(self, mode: str, text: str, expect: str, timeout: float, name: str,
+                 settle: float | Callable[[Run], object], required: bool = True) -> bool:
+        """One prompt and its answer: `text` asked in `mode`, `expect` awaited (asserted when
+        `required`), the CLI let settle (seconds, or a wait such as its prompt returning), the
+        screen saved as `name`. Whether `expect` showed."""
+        self.ask(mode, text)
+        seen = self.tmux.wait_for(expect, timeout)
+        assert seen or not required, self.tmux.cap()
+        if callable(settle):
+            settle(self)
+        else:
+            time.sleep(settle)
+        self.save(name)
+        return seen
 
     def step(self, msg: str):
         print(f"[{time.strftime('%H:%M:%S')}] {self.cli}: {msg}", file=sys.stderr)
@@ -195,6 +234,36 @@ def big_paste(kb: int = 100) -> str:
         out.append(line.format(i))
         i += 1
     return "".join(out)
+
+
+# --- steps the scenarios of Claude Code and Codex share ----------------------------------------
+
+
+def typed_then_submitted(run: Run):
+    """A prompt typed and left unsubmitted, then submitted and answered."""
+    t = run.tmux
+    run.step("typed, not submitted")
+    t.type("hello from the e2e capture")
+    time.sleep(1)
+    run.save("typed-unsubmitted")
+    t.keys("Enter")
+    assert t.wait_for("OK: hello from the e2e capture", 30), t.cap()
+    time.sleep(2)
+    run.save("idle")
+
+
+def slow_answer(run: Run):
+    """A slow answer: the busy screen, its next frame, and idle again."""
+    t = run.tmux
+    run.step("busy (slow)")
+    run.ask("slow", "please answer slowly")
+    time.sleep(2.5)
+    run.save("busy", ansi=True)
+    time.sleep(1.5)
+    run.save("busy-next-frame", ansi=True)
+    assert t.wait_for("OK: please answer slowly", 30), t.cap()
+    time.sleep(2)
+    run.save("after-busy-idle")
 
 
 # --- scenarios: e2e/capture_<cli>.py defines scenarios(run, only) --------------

@@ -60,12 +60,6 @@ def env(run: Run) -> dict:
     return e
 
 
-def submit(run: Run, text: str):
-    run.tmux.type(text)
-    time.sleep(0.5)
-    run.tmux.keys("Enter")
-
-
 def prompt(run: Run, timeout: float = 60):
     assert run.tmux.wait_for(PROMPT, timeout), run.tmux.cap()
     time.sleep(1)
@@ -91,8 +85,7 @@ def scenarios(run: Run, only=None):
     prompt(run)
     run.save("answered-idle")
     if want("busy"):
-        run.server.mode("slow")
-        submit(run, "explain the repo slowly")
+        run.ask("slow", "explain the repo slowly")
         time.sleep(1.5)
         run.save("busy")
         time.sleep(1.2)
@@ -100,30 +93,22 @@ def scenarios(run: Run, only=None):
         assert t.wait_for(r"OK: explain the repo slowly", 60), t.cap()
         prompt(run)
     if want("tool"):
-        run.server.mode("tool")
-        submit(run, "create the marker file")
+        run.ask("tool", "create the marker file")
         assert t.wait_for(r"Run shell command\? \(Y\)es/\(N\)o/\(D\)on't ask again \[Yes\]: $", 60)
         time.sleep(1)
         run.save("permission-prompt")
         t.keys("y", "Enter")
         prompt(run)
         run.save("permission-answered")
-        run.server.mode("text")
-        submit(run, "second prompt after the tool")
-        assert t.wait_for(r"OK: second prompt after the tool", 60), t.cap()
-        prompt(run)
-        run.save("second-prompt-answered")
-        run.server.mode("tool")
-        submit(run, "edit the e2e file")
-        assert t.wait_for(r"Add file to the chat\?", 60), t.cap()
-        time.sleep(1)
-        run.save("add-file-prompt")
+        run.exchange("text", "second prompt after the tool", r"OK: second prompt after the tool",
+                     60, "second-prompt-answered", settle=prompt)
+        run.exchange("tool", "edit the e2e file",
+                     r"Add file to the chat\?", 60, "add-file-prompt", settle=1)
         t.keys("y", "Enter")
         prompt(run)
         run.save("add-file-answered-idle")
     if want("hang"):
-        run.server.mode("hang")
-        submit(run, "this will hang")
+        run.ask("hang", "this will hang")
         time.sleep(4)
         run.save("hang")
         time.sleep(1)
@@ -141,11 +126,8 @@ def scenarios(run: Run, only=None):
         prompt(run)
         run.save("paste-100k-submitted")
     if want("limits"):
-        run.server.mode("429")
-        submit(run, "hit the rate limit")
-        assert t.wait_for(r"Retrying in 0\.2 seconds\.\.\.", 120), t.cap()
-        time.sleep(1)
-        run.save("limit-429")
+        run.exchange("429", "hit the rate limit",
+                     r"Retrying in 0\.2 seconds\.\.\.", 120, "limit-429", settle=1)
         run.server.mode("quota")
         assert t.wait_for(r"You exceeded your current quota", 120), t.cap()
         time.sleep(1)
@@ -157,7 +139,7 @@ def scenarios(run: Run, only=None):
         t.keys("n", "Enter")
         prompt(run)
         run.server.mode("text")
-    submit(run, "/exit")
+    run.submit("/exit")
     time.sleep(3)
     if want("resume"):
         run.step("restart with --restore-chat-history")
@@ -165,9 +147,9 @@ def scenarios(run: Run, only=None):
         assert t.wait_for("Restored previous conversation history", 90), t.cap()
         prompt(run)
         run.save("resume-restore-chat-history")
-        submit(run, "after restore")
+        run.submit("after restore")
         assert t.wait_for(r"OK: after restore", 60), t.cap()
         prompt(run)
         run.save("resume-second-prompt")
-        submit(run, "/exit")
+        run.submit("/exit")
         time.sleep(2)

@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from e2e.capture import RECORDER, Run, base_env, big_paste
+from e2e.capture import RECORDER, Run, base_env, big_paste, slow_answer, typed_then_submitted
 
 VERSION = "2.1.332"
 API_KEY = "sk-ant-api03-e2e-offline-key-0000000000000000"
@@ -50,12 +50,6 @@ def env(run: Run) -> dict:
     return e
 
 
-def submit(run: Run, text: str):
-    run.tmux.type(text)
-    time.sleep(0.5)
-    run.tmux.keys("Enter")
-
-
 def scenarios(run: Run, only=None):
     t = run.tmux
     settings = setup_home(run)
@@ -80,33 +74,16 @@ def scenarios(run: Run, only=None):
     time.sleep(3)
     run.save("idle-first-start")
 
-    run.step("typed, not submitted")
-    t.type("hello from the e2e capture")
-    time.sleep(1)
-    run.save("typed-unsubmitted")
-    t.keys("Enter")
-    assert t.wait_for("OK: hello from the e2e capture", 30), t.cap()
-    time.sleep(2)
-    run.save("idle")
+    typed_then_submitted(run)
 
     run.step("idle notification wait (20 s)")
     time.sleep(20)
     run.save("idle-after-20s")
 
-    run.step("busy (slow)")
-    run.server.mode("slow")
-    submit(run, "please answer slowly")
-    time.sleep(2.5)
-    run.save("busy", ansi=True)
-    time.sleep(1.5)
-    run.save("busy-next-frame", ansi=True)
-    assert t.wait_for("OK: please answer slowly", 30), t.cap()
-    time.sleep(2)
-    run.save("after-busy-idle")
+    slow_answer(run)
 
     run.step("permission prompt")
-    run.server.mode("tool")
-    submit(run, "run the e2e tool")
+    run.ask("tool", "run the e2e tool")
     ok = t.wait_for("Do you want|Allow|proceed", 40)
     time.sleep(1)
     run.save("permission", ansi=True)
@@ -117,23 +94,17 @@ def scenarios(run: Run, only=None):
         t.wait_for("Done: the command ran", 30)
         time.sleep(2)
         run.save("permission-answered")
-    run.server.mode("text")
-    submit(run, "second prompt after the tool")
-    t.wait_for("OK: second prompt after the tool", 30)
-    time.sleep(2)
-    run.save("second-prompt")
+    run.exchange("text", "second prompt after the tool",
+                 "OK: second prompt after the tool", 30, "second-prompt", settle=2, required=False)
 
     run.step("quota")
-    run.server.mode("quota")
-    submit(run, "will my credit run out")
-    t.wait_for("[Cc]redit balance", 40)
-    time.sleep(2)
-    run.save("quota")
+    run.exchange("quota", "will my credit run out",
+                 "[Cc]redit balance", 40, "quota", settle=2, required=False)
 
     run.step("429")
     run.server.mode("429")
-    _retry_after(run, 5)
-    submit(run, "am I rate limited")
+    run.server.retry_after(5)
+    run.submit("am I rate limited")
     time.sleep(4)
     run.save("429", ansi=True)
     time.sleep(6)
@@ -150,8 +121,7 @@ def scenarios(run: Run, only=None):
     run.save("429-interrupted-cleared")
 
     run.step("hang")
-    run.server.mode("hang")
-    submit(run, "this request will hang")
+    run.ask("hang", "this request will hang")
     time.sleep(4)
     run.save("hang", ansi=True)
     time.sleep(4)
@@ -180,8 +150,7 @@ def scenarios(run: Run, only=None):
     time.sleep(3)
     run.save("resume-continue")
     run.step("429 with CLAUDE_CODE_MAX_RETRIES=1")
-    run.server.mode("429")
-    submit(run, "rate limited with few retries")
+    run.ask("429", "rate limited with few retries")
     time.sleep(2)
     idle(run, 90)
     time.sleep(1)
@@ -206,8 +175,3 @@ def scenarios(run: Run, only=None):
 def idle(run: Run, timeout: float = 60):
     """Busy while the footer says "esc to interrupt"."""
     return run.tmux.wait_for("esc to interrupt", timeout, gone=True)
-
-
-def _retry_after(run: Run, seconds: int):
-    with open(os.path.join(run.server.ctl, "retry_after"), "w") as f:
-        f.write(str(seconds))

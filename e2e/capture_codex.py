@@ -14,7 +14,7 @@ import json
 import os
 import time
 
-from e2e.capture import RECORDER, Run, base_env, big_paste
+from e2e.capture import RECORDER, Run, base_env, big_paste, slow_answer, typed_then_submitted
 
 VERSION = "0.171.0"
 COMPOSER = r"^› (?!\d+\. )"   # the composer line (› + space); "› 1. " is a menu selection
@@ -61,12 +61,6 @@ def env(run: Run) -> dict:
     return e
 
 
-def submit(run: Run, text: str):
-    run.tmux.type(text)
-    time.sleep(0.5)
-    run.tmux.keys("Enter")
-
-
 def scenarios(run: Run, only=None):
     t = run.tmux
     setup_home(run)
@@ -83,29 +77,12 @@ def scenarios(run: Run, only=None):
     time.sleep(3)
     run.save("idle-first-start")
 
-    run.step("typed, not submitted")
-    t.type("hello from the e2e capture")
-    time.sleep(1)
-    run.save("typed-unsubmitted")
-    t.keys("Enter")
-    assert t.wait_for("OK: hello from the e2e capture", 30), t.cap()
-    time.sleep(2)
-    run.save("idle")
+    typed_then_submitted(run)
 
-    run.step("busy (slow)")
-    run.server.mode("slow")
-    submit(run, "please answer slowly")
-    time.sleep(2.5)
-    run.save("busy", ansi=True)
-    time.sleep(1.5)
-    run.save("busy-next-frame", ansi=True)
-    assert t.wait_for("OK: please answer slowly", 30), t.cap()
-    time.sleep(2)
-    run.save("after-busy-idle")
+    slow_answer(run)
 
     run.step("approval prompt")
-    run.server.mode("tool")
-    submit(run, "run the e2e tool")
+    run.ask("tool", "run the e2e tool")
     ok = t.wait_for("Would you like|approve|Allow|proceed", 40)
     time.sleep(1)
     run.save("permission", ansi=True)
@@ -114,24 +91,17 @@ def scenarios(run: Run, only=None):
         t.wait_for("Done: the command ran", 30)
         time.sleep(2)
         run.save("permission-answered")
-    run.server.mode("text")
-    submit(run, "second prompt after the tool")
-    t.wait_for("OK: second prompt after the tool", 30)
-    time.sleep(2)
-    run.save("second-prompt")
+    run.exchange("text", "second prompt after the tool",
+                 "OK: second prompt after the tool", 30, "second-prompt", settle=2, required=False)
 
     run.step("quota")
-    run.server.mode("quota")
-    submit(run, "will my quota run out")
-    t.wait_for("[Qq]uota|billing", 60)
-    time.sleep(2)
-    run.save("quota")
+    run.exchange("quota", "will my quota run out",
+                 "[Qq]uota|billing", 60, "quota", settle=2, required=False)
 
     run.step("429")
     run.server.mode("429")
-    with open(os.path.join(run.server.ctl, "retry_after"), "w") as f:
-        f.write("5")
-    submit(run, "am I rate limited")
+    run.server.retry_after(5)
+    run.submit("am I rate limited")
     time.sleep(3)
     run.save("429", ansi=True)
     time.sleep(5)
@@ -143,8 +113,7 @@ def scenarios(run: Run, only=None):
     time.sleep(1)
 
     run.step("hang")
-    run.server.mode("hang")
-    submit(run, "this request will hang")
+    run.ask("hang", "this request will hang")
     time.sleep(4)
     run.save("hang", ansi=True)
     time.sleep(4)
@@ -190,7 +159,7 @@ def scenarios(run: Run, only=None):
     t.keys("Enter")   # 3. Continue without trusting (hooks won't run)
     t.wait_for(READY, 20)
     time.sleep(1)
-    submit(run, "are untrusted hooks run")
+    run.submit("are untrusted hooks run")
     t.wait_for("OK: are untrusted hooks run", 30)
     time.sleep(2)
     run.save("hooks-untrusted-idle")
@@ -198,4 +167,3 @@ def scenarios(run: Run, only=None):
     time.sleep(0.5)
     t.keys("C-c")
     time.sleep(2)
-

@@ -79,14 +79,6 @@ def launch(run: Run, argv: list[str], e: dict, cwd: str):
         run._gemini_started = True
 
 
-def submit(run: Run, text: str):
-    # Enter sent in the same burst as the text is swallowed (taken as part of a
-    # paste); half a second later it submits.
-    run.tmux.type(text)
-    time.sleep(0.8)
-    run.tmux.keys("Enter")
-
-
 def idle(run: Run, timeout: float = 60):
     t = run.tmux
     assert t.wait_for(BUSY, timeout, gone=True), t.cap()
@@ -115,7 +107,7 @@ def first_start(run: Run):
     assert t.wait_for(READY, 30), t.cap()
     time.sleep(1.5)
     run.save("first-start-ready")
-    submit(run, "/quit")
+    run.submit("/quit")
     assert t.wait_for("To resume this session", 30), t.cap()
     time.sleep(1)
     run.save("quit-summary")
@@ -130,8 +122,7 @@ def main_session(run: Run, only):
     time.sleep(2)
     run.save("idle-fresh")
     if want("busy"):
-        run.server.mode("slow")
-        submit(run, "explain the repo")
+        run.ask("slow", "explain the repo")
         time.sleep(2.5)
         run.save("busy")
         time.sleep(1.2)
@@ -150,14 +141,10 @@ def main_session(run: Run, only):
         t.keys("Enter")                                  # 1. Allow once
         idle(run)
         run.save("permission-answered-idle")
-        run.server.mode("text")
-        submit(run, "second prompt after the tool")
-        assert t.wait_for(r"OK: second prompt after the tool", 60), t.cap()
-        idle(run)
-        run.save("second-prompt-answered")
+        run.exchange("text", "second prompt after the tool", r"OK: second prompt after the tool",
+                     60, "second-prompt-answered", settle=idle)
     if want("hang"):
-        run.server.mode("hang")
-        submit(run, "this will hang")
+        run.ask("hang", "this will hang")
         time.sleep(20)
         run.save("hang")
         time.sleep(1.1)
@@ -176,7 +163,7 @@ def main_session(run: Run, only):
         assert t.wait_for(r"OK: ", 120), t.cap()
         idle(run, 120)
         run.save("paste-100k-answered")
-    submit(run, "/quit")
+    run.submit("/quit")
     assert t.wait_for("To resume this session", 30), t.cap()
     time.sleep(1)
     run.save("quit-summary-with-hooks")
@@ -192,28 +179,27 @@ def resume_and_limits(run: Run, only):
     assert t.wait_for(READY, 90), t.cap()
     time.sleep(3)
     run.save("resume-latest")
-    run.server.mode("quota")
-    submit(run, "hit the daily quota")
-    assert t.wait_for(r"Usage limit reached for", 90), t.cap()
-    time.sleep(1)
-    run.save("limit-quota")
+    run.exchange("quota", "hit the daily quota",
+                 r"Usage limit reached for", 90, "limit-quota", settle=1)
     t.keys("Down")
     time.sleep(0.3)
     t.keys("Enter")                                      # 2. Stop
     assert t.wait_for(r"exhausted your daily quota", 30), t.cap()
     idle(run)
     run.save("limit-quota-stopped")
-    run.server.mode("429")
-    submit(run, "hit the rate limit again")
+    run.ask("429", "hit the rate limit again")
     time.sleep(25)
     run.save("limit-429-retrying")                       # nothing but the spinner
     t.keys("Escape")
     idle(run)
-    submit(run, "/quit")
+    run.submit("/quit")
     t.wait_for("To resume this session", 30)
 
 
 def scenarios(run: Run, only=None):
+    # Enter sent in the same burst as the text is swallowed (taken as part of a paste); some
+    # time later it submits.
+    run.submit_pause = 0.8
     setup(run)
     if only is None or "first-start" in only:
         first_start(run)

@@ -1,4 +1,5 @@
-"""Test helpers: waiting on conditions with deadlines, and cleaning up only what a test started."""
+"""Test helpers: waiting on conditions with deadlines, cleaning up only what a test started, and
+planning one agent without tmux (the unit tests of the planner and its parts)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 
 from reconciler.adapters import deadline
+from reconciler.api.manifest import Agent
+from reconciler.api.observation import PaneObservation
+from reconciler.api.status import AgentRecord, AgentState
+from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.core.planner import launch_hash, plan_agent
 
 T = TypeVar("T")
 
@@ -89,3 +97,54 @@ def _is_our_controller(pid: int, state_dir: Path) -> bool:
         )
     except psutil.Error:
         return False
+
+
+# -- planning one agent without tmux -------------------------------------------------------------
+
+#: The planning tests' clock: 2026-07-01 10:00 UTC.
+T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
+
+
+def desired_agent(**spec: Any) -> DesiredAgent:
+    """The applied agent "executor", working in /work (its command `fake` unless `spec` says)."""
+    document = {
+        "apiVersion": "orch/v1",
+        "kind": "Agent",
+        "metadata": {"name": "executor"},
+        "spec": {"command": "fake", "workdir": "/work", **spec},
+    }
+    return DesiredAgent(Agent.model_validate(document), 1)
+
+
+def running_record(desired: DesiredAgent, **fields: Any) -> AgentRecord:
+    """The record of `desired` Running since T0 in its current launch, changed by `fields`."""
+    base = AgentRecord(
+        name="executor",
+        state=AgentState.RUNNING,
+        since=T0,
+        launch_id="executor-1",
+        launch_hash=launch_hash(desired.agent),
+        pid=100,
+        started_at=T0,
+        generation=1,
+    )
+    return replace(base, **fields)
+
+
+def on_screen(screen: str, attached: bool = False) -> AgentObservation:
+    """What tmux shows of a live "executor" with `screen` in its pane."""
+    pane = PaneObservation("executor", "%1", 100, False, 0, 0, attached=attached)
+    return AgentObservation(pane, None, screen)
+
+
+def plan_screen(
+    desired: DesiredAgent,
+    screen: str,
+    recorded: AgentRecord,
+    now: float,
+    attached: bool = False,
+    **ctx: Any,
+) -> AgentPlan:
+    """One planning step for a live "executor" showing `screen` (`ctx`: PlanContext fields)."""
+    observed = on_screen(screen, attached)
+    return plan_agent("executor", desired, observed, recorded, PlanContext(now, UTC, **ctx))

@@ -3,41 +3,12 @@
 Run: python -m pytest e2e/tests -q   (or python -m unittest e2e.tests.test_modelserver)
 """
 import json
-import os
-import tempfile
-import threading
 import unittest
-import urllib.error
-import urllib.request
 
-from e2e.modelserver.core import make_server
+from e2e.tests.server_case import ModelServerCase
 
 
-class ModelServerTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp()
-        cls.log = os.path.join(cls.dir, "log.jsonl")
-        cls.srv = make_server(0, cls.log, os.path.join(cls.dir, "ctl"))
-        cls.url = f"http://127.0.0.1:{cls.srv.server_address[1]}"
-        threading.Thread(target=cls.srv.serve_forever, daemon=True).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.shutdown()
-
-    def post(self, path, body):
-        req = urllib.request.Request(self.url + path, json.dumps(body).encode(),
-                                     {"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=5) as r:
-                return r.status, dict(r.headers), r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read().decode()
-
-    def mode(self, m):
-        self.assertEqual(self.post("/_control", {"mode": m})[0], 200)
-
+class ModelServerTest(ModelServerCase):
     def last_log(self, path="/v1/messages"):
         import time
         for _ in range(40):  # the server logs after it has answered

@@ -31,9 +31,6 @@ KEPT = frozenset(
         "XDG_STATE_HOME",
         "XDG_CACHE_HOME",
         "DBUS_SESSION_BUS_ADDRESS",
-        # The fault-injection hook of the test suite (controller.loop.failpoint): it only ever
-        # makes the controller kill itself at a named point, and carries nothing of an agent's.
-        "ORCH_FAILPOINT",
     }
 )
 

@@ -1,53 +1,26 @@
-"""The git adapter for guards: which protected paths an agent changed, and putting them back.
+"""The git adapter: what git says about guarded paths, and worktrees per agent.
 
 This is the only module that runs git. Every call is one `git -C DIR ...` argument list (never a
 shell) with a timeout, `--literal-pathspecs` so a file named `*` or `:(top)` is only itself, `--`
 before paths, hooks and fsmonitor switched off, and the caller's GIT_DIR-style variables dropped,
 so the repository git works on is the workdir's and nothing the repository configures runs.
 
-What counts as a change is what `git status` reports against HEAD: modified, deleted and new files,
-staged or not, with `skip-worktree` and `assume-unchanged` cleared on protected paths first (they
-would hide an edit). Files ignored by a `.gitignore` are not changes (`.git/info/exclude` and the
-user's excludes file do not count: an agent could add a protected folder to them), so build
-output under a protected folder is left alone; nor are submodules or nested repositories, which
-are repositories of their own. Globs are relative to the agent's workdir (see `globmatch`);
-changes outside the workdir never match.
-
-`restore` never loses the agent's work and never reaches beyond the violating paths. It first
-saves them under the backup dir (a patch against HEAD for tracked paths, plus a copy of every
-violating file as the agent left it), fsyncs, and only then restores exactly those paths from HEAD
-and removes exactly the new files, plus folders that became empty under a protected pattern. If
-saving fails nothing is restored. It never runs `git checkout -- .`, `git clean` or `git stash`.
+Guards do not take git's word for what changed (see `baseline`): git only says where the
+repository is, which commits carried a change (for the message), and keeps the index tidy after a
+restore (skip-worktree/assume-unchanged bits cleared, what the agent staged unstaged).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Literal
-
-from watchdog.events import (
-    EVENT_TYPE_CLOSED,
-    EVENT_TYPE_CREATED,
-    EVENT_TYPE_DELETED,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_MOVED,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
 
 from reconciler.api.errors import OrchError
-from reconciler.core.globmatch import StatusEntry, first_match, parse_porcelain
+from reconciler.core.globmatch import parse_porcelain
 
 log = logging.getLogger(__name__)
 
@@ -86,429 +59,104 @@ GIT_LOCAL_ENV = frozenset(
         "GIT_NOGLOB_PATHSPECS",
     }
 )
-#: Patch of the tracked violating paths, HEAD -> the agent's working tree (`git apply` it).
-PATCH_NAME = "changes.patch"
-#: Patch HEAD -> index, kept only when the agent staged something other than its working tree.
-STAGED_PATCH_NAME = "staged.patch"
-#: Folder of copies of every violating file as the agent left it, under its repository path.
-FILES_NAME = "files"
 
-Kind = Literal["modified", "deleted", "added"]
+
+#: Most paths whose commits one guard message names.
+MAX_DESCRIBED = 20
 
 
 class GuardError(OrchError):
-    """git is missing, failed or timed out, or a backup could not be written."""
+    """git is missing, failed or timed out."""
 
 
-@dataclass(frozen=True)
-class Violation:
-    """A protected path the agent changed.
-
-    `path` is relative to the repository root (what git and the backup use); `local_path` is the
-    same file relative to the agent's workdir (what the agent and its globs see). A path matched by
-    several rules gives one Violation per rule, `pattern` being the rule's first glob that matched.
-    """
-
-    path: str
-    kind: Kind
-    rule_index: int
-    pattern: str
-    local_path: str
+# -- what git says about guarded paths ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Backup:
-    """Where the agent's version of restored paths was kept, and what was put back.
-
-    `patch` applies with `git apply` at the repository root on a clean checkout; `files` are the
-    repository paths copied under `dir/files/`; `restored` the paths restored from HEAD or removed.
-    """
-
-    dir: Path
-    patch: Path | None
-    files: tuple[str, ...]
-    restored: tuple[str, ...]
-    staged_patch: Path | None = None
+def repository(workdir: Path) -> tuple[Path, str] | None:
+    """The repository root of `workdir` and the workdir's path inside it (`sub/` or ""), or
+    None outside a git work tree."""
+    return _repo(workdir)
 
 
-# -- finding violations --------------------------------------------------------------------------
+def head_commit(root: Path) -> str | None:
+    """The commit HEAD names, or None in a repository without commits."""
+    result = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    return os.fsdecode(result.stdout).strip() or None if result.returncode == 0 else None
 
 
-def find_violations(workdir: Path, protect_rules: Sequence[Sequence[str]]) -> list[Violation]:
-    """Protected paths changed in the workdir's repository, staged or not; [] outside git.
-
-    `protect_rules[i]` is guard i's `protect` globs. Sorted by rule, then path.
-    """
-    repo = _repo(workdir)
-    if repo is None or not protect_rules:
-        return []
-    root, prefix = repo
-    _unhide(root, prefix, protect_rules)
-    result = _git(
-        root,
-        "status",
-        "--porcelain=v1",
-        "-z",
-        "--untracked-files=all",
-        "--no-renames",
-        "--ignore-submodules=all",
-    )
-    if result.returncode != 0:
-        raise GuardError(f"git status failed in {root}: {_first_line(result.stderr)}")
-    changed = dict(changed_paths(parse_porcelain(result.stdout)))
-    for path in _untracked(root):
-        changed.setdefault(path, "added")
-    violations = []
-    for path, kind in sorted(changed.items()):
-        local = _local(path, prefix)
-        if local is None:
-            continue
-        for index, patterns in enumerate(protect_rules):
-            pattern = first_match(patterns, local)
-            if pattern is not None:
-                violations.append(Violation(path, kind, index, pattern, local))
-    return sorted(violations, key=lambda v: (v.rule_index, v.path))
+def commits_since(root: Path, since: str | None, paths: Sequence[str]) -> dict[str, str]:
+    """For each of `paths` (repository-relative) changed by a commit made after `since`: the
+    newest such commit, abbreviated. At most MAX_DESCRIBED paths are looked up."""
+    head = head_commit(root)
+    if head is None or head == since:
+        return {}
+    found = {}
+    revs = [f"{since}..HEAD"] if since else ["HEAD"]
+    for path in sorted(paths)[:MAX_DESCRIBED]:
+        result = _git(root, "log", "-1", "--format=%h", *revs, "--", path)
+        commit = os.fsdecode(result.stdout).strip() if result.returncode == 0 else ""
+        if commit:
+            found[path] = commit
+    return found
 
 
-def _unhide(root: Path, prefix: str, protect_rules: Sequence[Sequence[str]]) -> None:
-    """Clear `skip-worktree` and `assume-unchanged` on protected paths: with either bit set,
-    `git status` takes the index's word for the file and an agent's edit goes unseen."""
-    result = _git(root, "ls-files", "-z", "-v", "--full-name")
+def unhide(root: Path, paths: Sequence[str]) -> dict[str, str]:
+    """Clear `skip-worktree` and `assume-unchanged` on `paths` (with either set, `git status`
+    takes the index's word for the file); which were set, path -> the bit."""
+    if not paths:
+        return {}
+    result = _git(root, "ls-files", "-z", "-v", "--full-name", "--", *paths)
     if result.returncode != 0:
         raise GuardError(f"git ls-files failed in {root}: {_first_line(result.stderr)}")
-    hidden = []
+    hidden = {}
     for entry in _nul_list(result.stdout):
         tag, _, path = entry.partition(" ")
-        local = _local(path, prefix)
-        if (
-            (tag == "S" or tag.islower())
-            and local is not None
-            and any(first_match(patterns, local) for patterns in protect_rules)
-        ):
-            hidden.append(path)
+        if tag == "S":
+            hidden[path] = "skip-worktree"
+        elif tag.islower():
+            hidden[path] = "assume-unchanged"
     # One flag per call: git applies only the last of the two when given both.
     for flag in ("--no-skip-worktree", "--no-assume-unchanged") if hidden else ():
         result = _git(root, "update-index", flag, "--", *hidden)
         if result.returncode != 0:
             raise GuardError(f"git update-index failed in {root}: {_first_line(result.stderr)}")
+    return hidden
 
 
-def _untracked(root: Path) -> list[str]:
-    """New files that only `.gitignore` files may hide: `.git/info/exclude` and the user's
-    excludes file are where an agent could hide a new protected file from `git status`."""
-    result = _git(
-        root, "ls-files", "-z", "--others", "--full-name", "--exclude-per-directory=.gitignore"
-    )
-    if result.returncode != 0:
-        raise GuardError(f"git ls-files failed in {root}: {_first_line(result.stderr)}")
-    return [path for path in _nul_list(result.stdout) if not path.endswith("/")]
-
-
-def changed_paths(entries: Iterable[StatusEntry]) -> list[tuple[str, Kind]]:
-    """Each changed file with how it changed; both sides of a rename count."""
-    changed: dict[str, Kind] = {}
-    for entry in entries:
-        if entry.path.endswith("/"):
-            continue  # a nested repository: not ours to guard
-        if entry.untracked or entry.x in "ACR" or entry.y == "A":
-            kind: Kind = "added"
-        elif "D" in (entry.x, entry.y):
-            kind = "deleted"
-        else:
-            kind = "modified"
-        changed.setdefault(entry.path, kind)
-        if entry.orig_path and entry.x == "R":
-            changed.setdefault(entry.orig_path, "deleted")
-    return sorted(changed.items())
-
-
-def _local(path: str, prefix: str) -> str | None:
-    """`path` (repository-relative) relative to the workdir at `prefix`, or None outside it."""
-    if not prefix:
-        return path
-    return path[len(prefix) :] if path.startswith(prefix) else None
-
-
-# -- restoring -----------------------------------------------------------------------------------
-
-
-def restore(
-    workdir: Path, violations: Sequence[Violation], backup_root: Path, when: datetime | float
-) -> Backup:
-    """Save the agent's version of the violating paths under `backup_root`, then restore them.
-
-    Tracked paths go back to HEAD (index and working tree); new files are removed (and unstaged),
-    then folders left empty under a protected pattern. Raises GuardError, restoring nothing, when
-    the backup cannot be written; raises ValueError for an empty list or a path outside the repo.
-    """
-    if not violations:
-        raise ValueError("restore needs at least one violation")
-    repo = _repo(workdir)
-    if repo is None:
-        raise GuardError(f"{workdir} is not in a git repository")
-    root, prefix = repo
-    paths = sorted({v.path for v in violations})
-    for path in paths:
-        _check_relative(path)
-    in_head = _in_head(root, paths)
-    in_index = _in_index(root, paths)
-    backup = _save(root, paths, in_head, in_index, backup_root, when)
-    tracked = [p for p in paths if p in in_head]
-    added = [p for p in paths if p not in in_head]
-    _restore_tracked(root, tracked)
-    removed = _remove_added(root, added, in_index)
-    for path in removed:
-        patterns = [v.pattern for v in violations if v.path == path]
-        _remove_empty_parents(root, prefix, path, patterns)
-    return Backup(backup.dir, backup.patch, backup.files, (*tracked, *removed), backup.staged_patch)
-
-
-def _check_relative(path: str) -> None:
-    parts = path.split("/")
-    if not path or path.startswith("/") or ".." in parts or "" in parts or ".git" in parts:
-        raise ValueError(f"not a repository-relative file path: {path!r}")
+def sync_index(root: Path, restored: Sequence[str], removed: Sequence[str]) -> None:
+    """After a restore: unstage what the agent staged of `restored` paths that are HEAD's again,
+    and drop `removed` new files from the index (committed ones stay: a person sees the revert)."""
+    if head_commit(root) is None:
+        staged_new = list(removed)
+        unchanged: list[str] = []
+    else:
+        in_head = _in_head(root, [*restored, *removed])
+        staged_new = [p for p in removed if p not in in_head]
+        differ = (
+            _git(root, "diff", "--name-only", "-z", "HEAD", "--", *restored) if restored else None
+        )
+        if differ is not None and differ.returncode != 0:
+            raise GuardError(f"git diff failed in {root}: {_first_line(differ.stderr)}")
+        changed = set(_nul_list(differ.stdout)) if differ is not None else set()
+        unchanged = [p for p in restored if p in in_head and p not in changed]
+    if unchanged:
+        result = _git(root, "reset", "-q", "HEAD", "--", *unchanged)
+        if result.returncode != 0:
+            raise GuardError(f"git reset failed in {root}: {_first_line(result.stderr)}")
+    if staged_new:
+        result = _git(root, "rm", "--cached", "-q", "--ignore-unmatch", "--", *staged_new)
+        if result.returncode != 0:
+            raise GuardError(f"git rm --cached failed in {root}: {_first_line(result.stderr)}")
 
 
 def _in_head(root: Path, paths: Sequence[str]) -> set[str]:
-    """Which of `paths` are files in HEAD (none in a repository without commits)."""
-    if _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}").returncode != 0:
+    """Which of `paths` are files in HEAD."""
+    if not paths:
         return set()
     result = _git(root, "ls-tree", "-r", "-z", "--name-only", "--full-tree", "HEAD", "--", *paths)
     if result.returncode != 0:
         raise GuardError(f"git ls-tree failed in {root}: {_first_line(result.stderr)}")
     return set(_nul_list(result.stdout)) & set(paths)
-
-
-def _in_index(root: Path, paths: Sequence[str]) -> set[str]:
-    """Which of `paths` are in the index (tracked or staged)."""
-    result = _git(root, "ls-files", "-z", "--cached", "--full-name", "--", *paths)
-    if result.returncode != 0:
-        raise GuardError(f"git ls-files failed in {root}: {_first_line(result.stderr)}")
-    return set(_nul_list(result.stdout)) & set(paths)
-
-
-def _save(
-    root: Path,
-    paths: Sequence[str],
-    in_head: set[str],
-    in_index: set[str],
-    backup_root: Path,
-    when: datetime | float,
-) -> Backup:
-    """Write the backup and fsync it; GuardError if any of it fails."""
-    try:
-        folder = _new_backup_dir(backup_root, when)
-        tracked = [p for p in paths if p in in_head]
-        patch = staged = None
-        if tracked:
-            diff = _diff(root, ["HEAD"], tracked)
-            if diff:
-                patch = _write(folder / PATCH_NAME, diff)
-        staged_paths = [p for p in paths if p in in_index]
-        if staged_paths and _index_differs_from_worktree(root, staged_paths):
-            diff = _diff(root, ["--cached", "HEAD"], staged_paths)
-            if diff:
-                staged = _write(folder / STAGED_PATCH_NAME, diff)
-        files = folder / FILES_NAME
-        copied = [p for p in paths if _copy_agent_version(root, p, files, in_head, in_index)]
-        _fsync_tree(folder)
-        _fsync_dir(folder.parent)
-    except OSError as err:
-        raise GuardError(f"could not back up the agent's changes, nothing restored: {err}") from err
-    return Backup(folder, patch, tuple(copied), (), staged)
-
-
-def _new_backup_dir(backup_root: Path, when: datetime | float) -> Path:
-    """backup_root/<UTC timestamp>-<n>, 0700, n counting up within the same second."""
-    moment = when if isinstance(when, datetime) else datetime.fromtimestamp(when, UTC)
-    stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    backup_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(backup_root, 0o700)
-    for n in range(1, 10_000):
-        folder = backup_root / f"{stamp}-{n}"
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        os.chmod(folder, 0o700)
-        return folder
-    raise OSError(f"too many backups in {backup_root} for {stamp}")
-
-
-def _diff(root: Path, revs: Sequence[str], paths: Sequence[str]) -> bytes:
-    """A binary patch with a/ b/ prefixes whatever the user's diff settings say."""
-    result = _git(
-        root,
-        "diff",
-        *revs,
-        "--binary",
-        "--no-color",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--no-relative",
-        "--src-prefix=a/",
-        "--dst-prefix=b/",
-        "--",
-        *paths,
-    )
-    if result.returncode != 0:
-        raise OSError(f"git diff failed: {_first_line(result.stderr)}")
-    return result.stdout
-
-
-def _index_differs_from_worktree(root: Path, paths: Sequence[str]) -> bool:
-    result = _git(root, "diff", "--quiet", "--no-ext-diff", "--no-textconv", "--", *paths)
-    return result.returncode == 1
-
-
-def _copy_agent_version(
-    root: Path, path: str, files: Path, in_head: set[str], in_index: set[str]
-) -> bool:
-    """Copy the agent's version of `path` under `files/`: the working tree's, else a staged one."""
-    source = root / path
-    target = files / path
-    if source.is_symlink():
-        _makedirs(target.parent, files)
-        os.symlink(os.readlink(source), target)
-        return True
-    if source.is_file():
-        _makedirs(target.parent, files)
-        with open(source, "rb") as src:
-            _write_stream(target, src)
-        return True
-    if path in in_index and path not in in_head and not source.exists():
-        # Staged, then deleted from the working tree: the index holds the only copy.
-        blob = _git(root, "cat-file", "blob", f":0:{path}")
-        if blob.returncode == 0:
-            _makedirs(target.parent, files)
-            _write(target, blob.stdout)
-            return True
-    return False
-
-
-def _makedirs(folder: Path, top: Path) -> None:
-    """Create `folder` and its parents up to and including `top`, each 0700."""
-    missing = []
-    current = folder
-    while not current.exists():
-        missing.append(current)
-        if current == top:
-            break
-        current = current.parent
-    for path in reversed(missing):
-        path.mkdir(mode=0o700)
-        os.chmod(path, 0o700)
-
-
-def _write(path: Path, data: bytes) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    return path
-
-
-def _write_stream(path: Path, source: BinaryIO) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(source, out)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _fsync_tree(folder: Path) -> None:
-    """fsync every folder of the backup (files were synced as they were written)."""
-    for current, _dirs, _files in os.walk(folder, topdown=False):
-        _fsync_dir(Path(current))
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _restore_tracked(root: Path, paths: Sequence[str]) -> None:
-    """Index and working tree of exactly `paths` back to HEAD."""
-    if not paths:
-        return
-    result = _git(root, "restore", "--source=HEAD", "--staged", "--worktree", "--", *paths)
-    if result.returncode != 0 and b"is not a git command" in result.stderr:
-        result = _git(root, "checkout", "HEAD", "--", *paths)  # git older than 2.23
-    if result.returncode != 0:
-        raise GuardError(f"git restore failed in {root}: {_first_line(result.stderr)}")
-
-
-def _remove_added(root: Path, paths: Sequence[str], in_index: set[str]) -> list[str]:
-    """Unstage and delete new files; returns the paths handled (folders are never removed)."""
-    staged = [p for p in paths if p in in_index]
-    if staged:
-        result = _git(root, "rm", "--cached", "-f", "-q", "--ignore-unmatch", "--", *staged)
-        if result.returncode != 0:
-            raise GuardError(f"git rm --cached failed in {root}: {_first_line(result.stderr)}")
-    removed = []
-    for path in paths:
-        target = root / path
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-            removed.append(path)
-        elif path in in_index:
-            removed.append(path)
-    return removed
-
-
-def _remove_empty_parents(root: Path, prefix: str, path: str, patterns: Sequence[str]) -> None:
-    """Remove folders above `path` that are now empty and protected, up to the workdir."""
-    parts = path.split("/")[:-1]
-    while parts:
-        folder = "/".join(parts)
-        local = _local(folder, prefix)
-        if not local or first_match(patterns, local) is None:
-            return
-        try:
-            (root / folder).rmdir()
-        except OSError:
-            return  # not empty (or gone): stop climbing
-        parts.pop()
-
-
-# -- messages ------------------------------------------------------------------------------------
-
-
-def event_message(violations: Sequence[Violation], backup: Backup | None) -> str:
-    """One line for the `ProtectedFileRestored` (or alert) Warning event."""
-    changes = ", ".join(
-        f"{v.local_path} ({v.kind}, guards[{v.rule_index}] {v.pattern})"
-        for v in _by_path(violations)
-    )
-    if backup is None:
-        return f"protected paths changed: {changes}"
-    return f"restored from HEAD: {changes}; the agent's version is kept in {backup.dir}"
-
-
-def agent_message(violations: Sequence[Violation], backup: Backup | None) -> str:
-    """What the agent is told: which rule it broke, what happened, and that its change was kept."""
-    lines = ["orch: you changed files that a guard of yours protects:"]
-    lines += [
-        f"- {v.local_path} ({v.kind}) is protected by guards[{v.rule_index}]: {v.pattern}"
-        for v in _by_path(violations)
-    ]
-    if backup is None:
-        lines.append("Your change is still in place; a person has been alerted.")
-    else:
-        lines.append(f"They were restored from HEAD. Your version was kept in {backup.dir}")
-        lines.append("Do not change these paths; ask a person if the change is needed.")
-    return "\n".join(lines)
-
-
-def _by_path(violations: Sequence[Violation]) -> list[Violation]:
-    seen: dict[str, Violation] = {}
-    for violation in violations:
-        seen.setdefault(violation.path, violation)
-    return [seen[path] for path in sorted(seen)]
 
 
 # -- running git ---------------------------------------------------------------------------------
@@ -557,131 +205,6 @@ def _nul_list(data: bytes) -> list[str]:
 def _first_line(stderr: bytes) -> str:
     text = stderr.decode("utf-8", "replace").strip()
     return text.splitlines()[0] if text else "(no message)"
-
-
-# -- noticing changes ----------------------------------------------------------------------------
-
-#: watchdog event types that mean something in a workdir was written, created, moved or deleted.
-CHANGE_EVENTS = {
-    EVENT_TYPE_CREATED,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_MOVED,
-    EVENT_TYPE_DELETED,
-    EVENT_TYPE_CLOSED,
-}
-
-
-class GuardWatcher(FileSystemEventHandler):
-    """Wakes the controller when anything under a guarded workdir changes, outside `.git/`.
-
-    The wake-up carries no state: the pass that follows runs `find_violations`, so a missed event
-    costs at most the one-second safety pass. Wake-ups are at most one per `min_interval` (a build
-    writing thousands of files costs a few passes, not thousands), the last one always delivered.
-    `ignore` holds folders whose writes never wake it: the state dir, when it lies inside a
-    workdir, is written on every pass and would otherwise wake the loop forever.
-    """
-
-    def __init__(
-        self, wake: Callable[[], None], ignore: Iterable[Path] = (), min_interval: float = 0.05
-    ) -> None:
-        self._wake = wake
-        self._ignore = tuple(os.path.realpath(folder) for folder in ignore)
-        self._min_interval = min_interval
-        self._lock = threading.Lock()
-        self._changed: set[Path] = set()
-        self._last = 0.0
-        self._timer: threading.Timer | None = None
-        # Watches are on resolved paths (inotify does not follow a symlinked root); events are
-        # reported under the spellings the caller gave.
-        self._watches: dict[str, object] = {}
-        self._spellings: dict[str, set[Path]] = {}
-        self._observer = Observer()
-        self._observer.daemon = True
-        self._observer.start()
-
-    def watch(self, workdirs: Iterable[Path]) -> None:
-        """Watch exactly these workdirs, recursively (missing ones are skipped)."""
-        spellings: dict[str, set[Path]] = {}
-        for workdir in workdirs:
-            spellings.setdefault(os.path.realpath(workdir), set()).add(Path(workdir))
-        with self._lock:
-            self._spellings = spellings
-            current = set(self._watches)
-        for real in current - set(spellings):
-            with contextlib.suppress(KeyError, ValueError):
-                self._observer.unschedule(self._watches[real])  # type: ignore[arg-type]
-            with self._lock:
-                del self._watches[real]
-        for real in set(spellings) - current:
-            if not os.path.isdir(real):
-                continue
-            try:
-                handle = self._observer.schedule(self, real, recursive=True)
-            except OSError as err:  # inotify limits: the every-pass check still covers it
-                log.warning("cannot watch %s for guards: %s", real, err)
-                continue
-            with self._lock:
-                self._watches[real] = handle
-
-    def take_changed(self) -> set[Path]:
-        """Workdirs that changed since the last call (as given to `watch`), and forget them."""
-        with self._lock:
-            changed, self._changed = self._changed, set()
-        return changed
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        """A change under a watched workdir: note which one and wake the loop."""
-        if event.event_type not in CHANGE_EVENTS:
-            return  # opens and reads are not changes
-        paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
-        hit: set[Path] = set()
-        with self._lock:
-            watched = {real: set(given) for real, given in self._spellings.items()}
-        for path in filter(None, paths):
-            if any(_inside(path, folder) is not None for folder in self._ignore):
-                continue
-            for real, given in watched.items():
-                inside = _inside(path, real)
-                if inside is not None and ".git" not in inside.split(os.sep):
-                    hit |= given
-        if hit:
-            with self._lock:
-                self._changed |= hit
-            self._poke()
-
-    def _poke(self) -> None:
-        with self._lock:
-            wait = self._last + self._min_interval - time.monotonic()
-            if wait > 0:
-                if self._timer is None:
-                    self._timer = threading.Timer(wait, self._fire_later)
-                    self._timer.daemon = True
-                    self._timer.start()
-                return
-            self._last = time.monotonic()
-        self._wake()
-
-    def _fire_later(self) -> None:
-        with self._lock:
-            self._timer = None
-            self._last = time.monotonic()
-        self._wake()
-
-    def stop(self) -> None:
-        """Stop the watcher thread and any pending wake-up."""
-        self._observer.stop()
-        self._observer.join(timeout=5)
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-
-
-def _inside(path: str, folder: str) -> str | None:
-    """`path` relative to `folder` ("" for the folder itself), or None when outside it."""
-    if path == folder:
-        return ""
-    return path[len(folder) + 1 :] if path.startswith(folder + os.sep) else None
 
 
 # -- worktrees: a checkout per agent -------------------------------------------------------------

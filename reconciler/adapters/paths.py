@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from reconciler.adapters.atomic import write_atomic
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,12 @@ class StatePaths:
         """This installation's id, stamped on every tmux session it starts."""
         return self.root / "installation-id"
 
+    @property
+    def failpoint(self) -> Path:
+        """The fault-injection tests' one-shot hook: the next controller to start takes (and
+        removes) the point named here and kills itself there (controller.loop.failpoint)."""
+        return self.root / "failpoint"
+
     def agent_dir(self, agent: str) -> Path:
         """Per-agent files: exit codes, logs, backups."""
         return self.root / "agents" / agent
@@ -50,7 +57,9 @@ class StatePaths:
     def backups(self, agent: str) -> list[Path]:
         """An agent's guard backups, oldest first."""
         folder = self.agent_dir(agent) / "backups"
-        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def exit_file(self, agent: str, launch_id: str) -> Path:
         """Where the pane's wrapper writes the agent's exit code for one launch."""
@@ -65,13 +74,20 @@ def installation_id(paths: StatePaths) -> str:
     that happens to carry an agent's name.
     """
     try:
-        return paths.installation.read_text().strip()
+        known: str | None = paths.installation.read_text().strip()
     except FileNotFoundError:
-        pass
-    try:
-        fd = os.open(paths.installation, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return paths.installation.read_text().strip()
-    with os.fdopen(fd, "w") as file:
-        file.write(f"{uuid.uuid4()}\n")
+        known = None
+    if known is not None and _is_uuid(known):
+        return known
+    # None yet, or a torn one (written by an orch that crashed mid-write, before writes were
+    # atomic): an empty id would match every unstamped session, so it is never used.
+    made = f"{uuid.uuid4()}\n".encode()
+    write_atomic(paths.installation, made, exclusive=known is None)
     return paths.installation.read_text().strip()
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False

@@ -82,6 +82,29 @@ def stop_launch(launch_id: str, roots: Iterable[int], grace: float = 0.5) -> Non
         terminate(procs, grace)
 
 
+#: Most parents followed up from a process (a chain longer than this is not a real one).
+MAX_ANCESTRY = 256
+
+
+def ancestry(pid: int | None = None) -> list[int]:
+    """`pid` (this process by default) and its ancestors, nearest first, up to init."""
+    chain: list[int] = []
+    current = os.getpid() if pid is None else pid
+    while current > 1 and len(chain) < MAX_ANCESTRY and current not in chain:
+        chain.append(current)
+        entry = _read_entry(current, None)
+        if entry is None:
+            break
+        current = entry.ppid
+    return chain
+
+
+def started_for(pid: int, launch_id: str) -> bool:
+    """Whether process `pid` was started for this launch: its environment, set by orch when it
+    started the pane and out of the agent's reach, carries the launch's mark."""
+    return bool(launch_id) and f"{LAUNCH_ID_ENV}={launch_id}".encode() in _environ(pid)
+
+
 def _scan(launch_id: str) -> dict[int, _Entry]:
     """One pass over /proc: parent, session, zombie state and launch mark of every process."""
     marker = f"{LAUNCH_ID_ENV}={launch_id}".encode() if launch_id else None

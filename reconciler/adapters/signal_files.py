@@ -1,6 +1,6 @@
 """The per-agent settings files that wire an agent CLI's signals, and whether a CLI will read them.
 
-Written under the agent's own dir in the state dir, 0600, replaced atomically on each launch.
+Written under the agent's own dir in the state dir, 0600, replaced whole on each launch.
 """
 
 from __future__ import annotations
@@ -10,19 +10,13 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from reconciler.adapters.atomic import write_atomic
+
 
 def write_private(files: Mapping[str, str]) -> None:
-    """Write each file (0600, via a temporary name and a rename, so a CLI never reads half)."""
+    """Write each file 0600 and whole (see `atomic`), so a CLI never reads half of one."""
     for name, text in files.items():
-        path = Path(name)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_atomic(Path(name), text.encode())
 
 
 def root_only(folder: Path) -> bool:

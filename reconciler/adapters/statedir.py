@@ -26,8 +26,23 @@ def ensure_state_dir(state_dir: Path) -> Path:
     """Create the state dir private to the user (0700), or check that an existing one is ours."""
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     check_state_dir(state_dir)
-    os.chmod(state_dir, 0o700)
+    make_private(state_dir, 0o700)
     return state_dir
+
+
+def make_private(path: Path, mode: int) -> None:
+    """chmod `path` to `mode` unless it has it already (a read-only state dir refuses a chmod,
+    and one that needs none must still be readable)."""
+    if stat.S_IMODE(os.lstat(path).st_mode) != mode:
+        os.chmod(path, mode)
+
+
+def read_only_folder(folder: Path) -> bool:
+    """Whether nothing can be written in `folder` (a read-only mount, or no write permission)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or not os.access(folder, os.W_OK)
+    except OSError:
+        return False
 
 
 def check_state_dir(state_dir: Path) -> None:

@@ -7,11 +7,13 @@ with a busy timeout keeps concurrent CLI and controller use consistent, also aft
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
 import sqlite3
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,7 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from reconciler.adapters.signal_inbox import SCHEMA as SIGNALS_SCHEMA
-from reconciler.adapters.statedir import ensure_state_dir, open_private
+from reconciler.adapters.statedir import (
+    ensure_state_dir,
+    make_private,
+    open_private,
+    read_only_folder,
+)
 from reconciler.api.actions import Action
 from reconciler.api.activity import Activity
 from reconciler.api.errors import InvalidInput, Unavailable
@@ -267,17 +274,32 @@ class StoreUnavailable(Unavailable):
 def store_error(path: Path, err: sqlite3.Error | OSError) -> StoreUnavailable:
     """The one-line error for a store fault, naming the file and what to do."""
     text = str(err) or type(err).__name__
+    lowered = text.lower()
+    errno_ = err.errno if isinstance(err, OSError) else None
     if "locked" in text or "busy" in text:
         why = "locked by another process (try again)"
     elif "not a database" in text or "malformed" in text:
         why = f"not a readable database ({text}): move it away to start afresh"
-    elif "readonly" in text or "read-only" in text or isinstance(err, PermissionError):
+    elif "readonly" in lowered or "read-only" in lowered or isinstance(err, PermissionError):
         why = f"cannot be written ({text})"
-    elif "full" in text:
+    elif "full" in text or errno_ == errno.ENOSPC:
         why = "the disk is full"
     else:
         why = text
     return StoreUnavailable(f"store {path}: {why}")
+
+
+def _connect_read_only(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection that only reads, for a store on a read-only file system: WAL mode reads
+    through the -shm file when it exists; without one the file is read as it is (immutable)."""
+    uri = "file:" + urllib.parse.quote(str(path))
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=busy_timeout)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=busy_timeout)
+    conn.isolation_level = None
+    return conn
 
 
 class Store:
@@ -295,7 +317,10 @@ class Store:
                 # open and close an existing store file ourselves: closing any descriptor of it
                 # drops every POSIX lock this process holds on it, another connection's included.
                 os.close(open_private(self.path, os.O_CREAT | os.O_RDWR))
-            os.chmod(self.path, 0o600)
+            if read_only_folder(self.state_dir):  # reads still work; a write says why not
+                self._conn = _connect_read_only(self.path, busy_timeout)
+                return
+            make_private(self.path, 0o600)
             self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             self._conn.execute("PRAGMA journal_mode=WAL")

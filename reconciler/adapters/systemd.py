@@ -28,15 +28,15 @@ are decoded, `%` starts a specifier and, in ExecStart only, `$` a variable (`%%`
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import hashlib
 import os
 import re
 import shlex
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from reconciler.adapters.atomic import write_atomic
 
 #: Seconds systemd waits before starting a controller that ended.
 RESTART_SEC = 2
@@ -177,7 +177,7 @@ def install(
         replaced = path.read_text() != text
     except FileNotFoundError:
         replaced = False
-    _write_atomic(path, text.encode())
+    write_atomic(path, text.encode(), mode=0o644)
     commands = [
         "systemctl --user daemon-reload",
         f"systemctl --user enable --now {name}",
@@ -230,24 +230,3 @@ def _user() -> str:
         return shlex.quote(getpass.getuser())
     except (KeyError, OSError):
         return "$USER"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename, so systemd never reads half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), 0o644)
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

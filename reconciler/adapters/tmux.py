@@ -52,6 +52,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.adapters.tmuxserver import find_server, is_server_of, remake_socket, socket_path
 from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
 from reconciler.api.keys import check_key
 from reconciler.api.observation import PaneObservation
@@ -74,6 +75,9 @@ PANE_FORMAT = "\t".join(
         "cursor_y",
     )
 )
+
+#: What `observe` and `start` ask of each pane: its fields, then its server's pid.
+LISTING_FORMAT = PANE_FORMAT + "\t#{pid}"
 
 #: One `send-keys` client call carries at most ≈ 16 KB; stay well under it.
 LITERAL_CHUNK_BYTES = 8192
@@ -107,6 +111,10 @@ class TmuxError(OrchError):
     """tmux refused a command for a reason other than a missing session or server."""
 
 
+class TmuxUnavailable(Unavailable):
+    """tmux cannot be run, reached or started, or did not answer in time."""
+
+
 class SessionExists(TmuxError):
     """A session of that name already runs."""
 
@@ -133,19 +141,27 @@ class Tmux:
         self.socket_name = socket_name
         self.tmux_bin = tmux_bin
         self.timeout = timeout
+        self._server_pid: int | None = None  # the server last seen answering
+        self._searched = False  # the process table was searched for a server without socket
+        self._notices: list[str] = []
 
     def observe(self) -> dict[str, PaneObservation]:
         """Every session's first pane, from one `list-panes -a`; {} when no server runs."""
-        result = self._run(("list-panes", "-a", "-F", PANE_FORMAT))
+        result = self._run(("list-panes", "-a", "-F", LISTING_FORMAT))
         if not result.ok:
             if _has(result.err, _NO_SERVER + _NO_SESSIONS):
                 return {}
             raise self._error(result.err)
         panes: dict[str, PaneObservation] = {}
         for line in result.out.decode(errors="replace").splitlines():
-            pane = _parse_pane(line)
+            pane = self._parse_listing(line)
             panes.setdefault(pane.session, pane)
         return panes
+
+    def take_notices(self) -> list[str]:
+        """What the adapter repaired on its own since the last call (a remade socket)."""
+        notices, self._notices = self._notices, []
+        return notices
 
     def start(
         self,
@@ -188,7 +204,7 @@ class Tmux:
                 ("set-option", "-g", "remain-on-exit", "off"),
                 ("set-option", "-g", "history-limit", "10000"),
                 (
-                    *("new-session", "-d", "-s", name, "-P", "-F", PANE_FORMAT),
+                    *("new-session", "-d", "-s", name, "-P", "-F", LISTING_FORMAT),
                     *("-c", _format_literal(workdir), "-x", str(width), "-y", str(height)),
                     # The launch id (orch's own token, no secret) also in the shell's initial
                     # environment, where a stop finds the shell itself, not just its children.
@@ -213,7 +229,7 @@ class Tmux:
             if result.err.startswith("duplicate session"):
                 raise SessionExists(f"tmux session {name} already exists")
             raise self._error(result.err)
-        pane = _parse_pane(result.out.decode(errors="replace").strip("\n"))
+        pane = self._parse_listing(result.out.decode(errors="replace").strip("\n"))
         return dataclasses.replace(pane, launch_id=launch_id, installation=installation)
 
     def attach(self, name: str) -> None:
@@ -239,7 +255,7 @@ class Tmux:
     def version(self) -> str | None:
         """The tmux version (`3.3a`), or None when tmux cannot be run."""
         try:
-            out = self._run(("-V",)).out.decode(errors="replace").strip()
+            out = self._call(("-V",)).out.decode(errors="replace").strip()
         except Unavailable:
             return None
         return out.removeprefix("tmux ").strip() or None
@@ -327,6 +343,42 @@ class Tmux:
         raise self._error(result.err)
 
     def _run(self, *commands: _Command, stdin: bytes = b"") -> _Result:
+        """One tmux client call to our server (whose socket is made again if it was deleted)."""
+        self._keep_socket()
+        return self._call(*commands, stdin=stdin)
+
+    def _keep_socket(self) -> None:
+        """Before a call: if the socket file is gone while our server runs, have the server make
+        it again (see tmuxserver), so no call starts a second server beside an unreachable one."""
+        path = socket_path(self.socket_name)
+        if path.exists():
+            return
+        pid = self._server_pid
+        if pid is not None and not is_server_of(pid, self.socket_name):
+            pid = self._server_pid = None
+        if pid is None and not self._searched:
+            self._searched = True
+            pid = find_server(self.socket_name)
+        if pid is None:
+            return
+        if not remake_socket(pid, path):
+            raise TmuxUnavailable(
+                f"tmux server (pid {pid}) lost its socket {path} and did not make it again"
+            )
+        self._server_pid = pid
+        self._notices.append(
+            f"the socket {path} of tmux server (pid {pid}) had been deleted; "
+            "made it again (SIGUSR1), nothing restarted"
+        )
+
+    def _parse_listing(self, line: str) -> PaneObservation:
+        """One LISTING_FORMAT line; notes the server's pid."""
+        fields, _, server = line.rpartition("\t")
+        if server.isdigit():
+            self._server_pid = int(server)
+        return _parse_pane(fields)
+
+    def _call(self, *commands: _Command, stdin: bytes = b"") -> _Result:
         """One tmux client call on our socket, with our timeout and a clean client environment."""
         argv = [self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", *_argv(commands)]
         env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_DROP}
@@ -335,9 +387,9 @@ class Tmux:
                 argv, input=stdin, capture_output=True, timeout=self.timeout, env=env, check=False
             )
         except FileNotFoundError:
-            raise Unavailable(INSTALL_HINT) from None
+            raise TmuxUnavailable(INSTALL_HINT) from None
         except subprocess.TimeoutExpired:
-            raise Unavailable(
+            raise TmuxUnavailable(
                 f"tmux (socket {self.socket_name}) did not answer within {self.timeout:g}s"
             ) from None
         err = next(iter(proc.stderr.decode(errors="replace").strip().splitlines()), "")
@@ -346,7 +398,7 @@ class Tmux:
     def _error(self, err: str) -> OrchError:
         """The error for a failed call: Unavailable when the server is out of reach."""
         if _has(err, _UNREACHABLE):
-            return Unavailable(f"tmux (socket {self.socket_name}): {err}")
+            return TmuxUnavailable(f"tmux (socket {self.socket_name}): {err}")
         return TmuxError(f"tmux (socket {self.socket_name}): {err or 'command failed'}")
 
 
@@ -377,8 +429,12 @@ def _write_env_file(env: Mapping[str, str], folder: Path | None) -> Path:
             raise InvalidInput(f"invalid environment variable name {key!r}")
     lines = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
     fd, path = tempfile.mkstemp(prefix="env-", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as file:
-        file.write(lines)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as file:
+            file.write(lines)
+    except BaseException:  # a full disk: no half-written secrets left behind
+        os.unlink(path)
+        raise
     return Path(path)
 
 

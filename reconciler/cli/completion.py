@@ -14,11 +14,10 @@ import click
 from click.shell_completion import CompletionItem
 
 from reconciler.adapters.store import DB_NAME, Store
+from reconciler.cli.arguments import KINDS
 
-#: The kind words `get`, `describe` and `delete` take.
+#: The kind words completion offers.
 KIND_WORDS = ("agents", "playbooks", "runs", "notifiers")
-_KINDS = {"agent": "Agent", "ag": "Agent", "playbook": "Playbook", "pb": "Playbook"}
-_KINDS |= {"run": "Run", "notifier": "Notifier"}
 
 
 def complete_kinds(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -31,7 +30,7 @@ def complete_names(
 ) -> list[CompletionItem]:
     """Names of the kind given before (`get agent <TAB>`)."""
     word = str(ctx.params.get("kind") or "agent").lower().rstrip("s")
-    return _names(ctx, _KINDS.get(word, "Agent"), incomplete)
+    return _names(ctx, KINDS.get(word, "Agent"), incomplete)
 
 
 def complete_agents(
@@ -91,7 +90,7 @@ def complete_refs(
         kinds = [CompletionItem(k) for k in KIND_WORDS if k.startswith(incomplete)]
         return kinds
     word = str(given[0]).lower().rstrip("s")
-    return _names(ctx, _KINDS.get(word, "Agent"), incomplete)
+    return _names(ctx, KINDS.get(word, "Agent"), incomplete)
 
 
 def complete_agent_kind(

@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.store import DB_NAME, Store
 from reconciler.adapters.wake import notify
-from reconciler.api.errors import InvalidInput, NotFound
-from reconciler.cli.output import local_time
+from reconciler.api.errors import InvalidInput, NotFound, OrchError
+from reconciler.api.localtime import local_time
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -136,3 +137,13 @@ def who(via: str) -> str:
     except (KeyError, OSError):
         user = f"uid {os.getuid()}"
     return f"{user} via {via}"
+
+
+def wait_for(done: Callable[[], bool], limit: float, failure: str) -> None:
+    """Poll the store until `done`; an OrchError naming `failure` at the deadline."""
+    wait_until(
+        done,
+        limit,
+        interval=POLL_SECONDS,
+        failure=lambda: OrchError(f"{failure} within {limit:g}s"),
+    )

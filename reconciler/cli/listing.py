@@ -1,26 +1,35 @@
-"""What `orch get` lists, in every output form: tables, json/yaml (the object itself for one NAME,
-a List otherwise), `name`, and kubectl's `jsonpath=` template; `-l` label selectors."""
+"""What `orch get` (and `orch events`) list, in every output form: tables, json/yaml (the object
+itself for one NAME, a List otherwise), `name`, and kubectl's `jsonpath=` template; `-l` label
+selectors. The rows and items of each kind come from `render`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.adapters.store import Store, StoredObject, StoredRun
+from reconciler.adapters.store import Store, StoredEvent, StoredObject, StoredRun
 from reconciler.api.errors import InvalidInput, NotFound
-from reconciler.cli.output import age, iso, list_document, table, to_json, to_yaml
+from reconciler.cli.output import list_document, table, to_json, to_yaml
 from reconciler.cli.render import (
     AGENT_COLUMNS,
     AGENT_MIN_WIDTHS,
     AGENT_WIDE_COLUMNS,
+    EVENT_COLUMNS,
+    EVENT_MIN_WIDTHS,
+    NOTIFIER_COLUMNS,
+    PLAYBOOK_COLUMNS,
     RUN_COLUMNS,
     RUN_MIN_WIDTHS,
     agent_item,
     agent_row,
+    event_item,
+    event_row,
+    notifier_row,
+    object_item,
+    playbook_row,
     run_item,
     run_row,
 )
-from reconciler.core.secrets import notifier_transport, redacted
 from reconciler.core.selectors import Requirement, parse_selector, selects
 
 #: The forms `-o` takes; `jsonpath=TEMPLATE` besides.
@@ -145,37 +154,19 @@ def _agents(store: Store, objects: list[StoredObject], wide: bool) -> Listing:
 
 
 def _playbooks(objects: list[StoredObject]) -> Listing:
-    rows = [
-        [
-            o.name,
-            len(o.document["spec"]["steps"]),
-            ",".join(sorted({s["agent"] for s in o.document["spec"]["steps"]})),
-            age(o.created),
-        ]
-        for o in objects
-    ]
-    headers = ("name", "steps", "agents", "age")
-    return Listing("Playbook", [_item(o) for o in objects], headers, rows, 3)
+    rows = [playbook_row(o) for o in objects]
+    items = [object_item(o) for o in objects]
+    return Listing("Playbook", items, PLAYBOOK_COLUMNS, rows, PLAYBOOK_COLUMNS.index("age"))
 
 
 def _notifiers(objects: list[StoredObject]) -> Listing:
-    rows = [
-        [o.name, notifier_transport(o.document), ",".join(o.document["spec"]["on"]), age(o.created)]
-        for o in objects
-    ]
-    headers = ("name", "transport", "on", "age")
-    return Listing("Notifier", [_item(o) for o in objects], headers, rows, 3)
+    rows = [notifier_row(o) for o in objects]
+    items = [object_item(o) for o in objects]
+    return Listing("Notifier", items, NOTIFIER_COLUMNS, rows, NOTIFIER_COLUMNS.index("age"))
 
 
-def _item(stored: StoredObject) -> dict[str, Any]:
-    """A stored object as `-o json` shows it (secrets redacted)."""
-    document = redacted(stored.document)
-    return {
-        **document,
-        "metadata": {
-            **document["metadata"],
-            "uid": stored.uid,
-            "generation": stored.generation,
-            "creationTimestamp": iso(stored.created),
-        },
-    }
+def event_listing(events: list[StoredEvent]) -> Listing:
+    """`orch events`, in every form it prints."""
+    rows = [event_row(e) for e in events]
+    items = [event_item(e) for e in events]
+    return Listing("Event", items, EVENT_COLUMNS, rows, 0, EVENT_MIN_WIDTHS)

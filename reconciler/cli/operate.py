@@ -1,4 +1,5 @@
-"""Operating verbs: stop, start and restart an agent, answer its prompt, run or stop the controller.
+"""Operating verbs: stop, start and restart an agent, answer its prompt, attach to it; run or stop
+the controller, or install it as a systemd service.
 
 Each verb records an intent in the store and wakes the controller, which carries it out and
 writes the agent's status (one writer per fact); the verb then waits until the controller says it
@@ -11,6 +12,7 @@ import contextlib
 import os
 import re
 import signal
+import sys
 from collections.abc import Callable
 
 import click
@@ -22,6 +24,7 @@ from reconciler.api.status import AgentState
 from reconciler.cli.completion import complete_agent_kind, complete_agents
 from reconciler.cli.installation import (
     POLL_SECONDS,
+    F,
     Installation,
     installation,
     installation_options,
@@ -47,6 +50,12 @@ def agent_name(kind_or_ref: str, name: str | None) -> str:
     return name
 
 
+def agent_ref(command: F) -> F:
+    """The `agent NAME` or `agent/NAME` arguments of stop, start and restart."""
+    command = click.argument("name", required=False, shell_complete=complete_agents)(command)
+    return click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)(command)
+
+
 def _existing_agent(inst: Installation, name: str) -> None:
     if inst.reader.object("Agent", name) is None:
         raise NotFound(f'agent "{name}" not found')
@@ -65,8 +74,7 @@ def _serve(inst: Installation, done: Callable[[], bool], what: str) -> None:
 
 @click.command()
 @installation_options
-@click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)
-@click.argument("name", required=False, shell_complete=complete_agents)
+@agent_ref
 def stop(kind: str, name: str | None) -> None:
     """Stop an agent and keep it Stopped (across controller restarts and applies) until `start`."""
     inst = installation()
@@ -98,8 +106,7 @@ def _request_start(verb: str, kind: str, name: str | None) -> None:
 
 @click.command()
 @installation_options
-@click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)
-@click.argument("name", required=False, shell_complete=complete_agents)
+@agent_ref
 def start(kind: str, name: str | None) -> None:
     """Start an agent that `orch stop` stopped (or that exited under its restartPolicy)."""
     _request_start("start", kind, name)
@@ -107,8 +114,7 @@ def start(kind: str, name: str | None) -> None:
 
 @click.command()
 @installation_options
-@click.argument("kind", metavar="agent", shell_complete=complete_agent_kind)
-@click.argument("name", required=False, shell_complete=complete_agents)
+@agent_ref
 def restart(kind: str, name: str | None) -> None:
     """Stop and start an agent now: a manual restart, not a crash (the backoff is reset)."""
     _request_start("restart", kind, name)
@@ -166,13 +172,18 @@ def controller(ctx: click.Context, take_over: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from reconciler.adapters.environment import use_controller_environment
-    from reconciler.adapters.statedir import ensure_state_dir
+    from reconciler.adapters.statedir import ensure_state_dir, read_only_folder
     from reconciler.adapters.tmux import require_tmux
     from reconciler.controller.loop import Controller, configure_logging
 
     inst = installation()
     require_tmux()
     ensure_state_dir(inst.state_dir)
+    if read_only_folder(inst.state_dir):
+        raise Unavailable(
+            f"the state dir {inst.state_dir} is read-only: a controller writes its store, "
+            "log and pid file there"
+        )
     use_controller_environment(inst.state_dir, inst.socket)
     configure_logging(inst.paths)
     Controller(inst.state_dir, inst.socket).run(take_over=take_over)
@@ -224,4 +235,64 @@ def controller_stop() -> None:
             click.echo(f"log writer stopped (pid {writer})")
 
 
-COMMANDS = (stop, start, restart, answer, controller)
+@click.command()
+@installation_options
+@click.argument("agent", shell_complete=complete_agents)
+def attach(agent: str) -> None:
+    """Attach this terminal to the agent's tmux session (detach with C-b d)."""
+    from reconciler.adapters.tmux import Tmux, require_tmux
+
+    inst = installation()
+    require_tmux()
+    tmux = Tmux(inst.socket)
+    if not tmux.session_exists(agent):
+        raise NotFound(f'agent "{agent}" has no running session')
+    tmux.attach(agent)
+
+
+@click.group()
+def service() -> None:
+    """The systemd user unit that keeps this installation's controller running."""
+
+
+@service.command("install")
+@installation_options
+def service_install() -> None:
+    """Write the unit (KillMode=process: restarting the controller never kills the agents)."""
+    from reconciler.adapters.systemd import install as install_unit
+
+    inst = installation()
+    path, commands = install_unit(
+        inst.state_dir,
+        inst.socket,
+        [sys.executable, "-m", "reconciler"],
+        # The user manager's PATH is minimal: the controller needs the one that finds tmux.
+        environment={"PATH": os.environ["PATH"]} if os.environ.get("PATH") else None,
+    )
+    click.echo(f"wrote {path}")
+    from reconciler.controller.daemon import controller_pid
+
+    running = controller_pid(inst.paths) if inst.paths.lock.exists() else None
+    if running:
+        click.echo(f"a controller runs now (pid {running}); the unit takes over when started")
+    click.echo("to start it now and at every boot, run:")
+    for command in commands:
+        click.echo(f"  {command}")
+
+
+@service.command("uninstall")
+@installation_options
+def service_uninstall() -> None:
+    """Remove the unit written by `orch service install`."""
+    from reconciler.adapters.systemd import uninstall as uninstall_unit
+
+    inst = installation()
+    path, commands = uninstall_unit(inst.state_dir)
+    if path is None:
+        raise NotFound(f"no orch service is installed for {inst.state_dir}")
+    click.echo(f"removed {path}")
+    for command in commands:
+        click.echo(f"  {command}")
+
+
+COMMANDS = (stop, start, restart, answer, attach, controller, service)

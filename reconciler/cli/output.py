@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.api.localtime import out_of_range
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned table with upper-case headers, as kubectl prints."""
@@ -31,20 +33,7 @@ def iso(timestamp: float | None) -> str | None:
     try:
         return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (OverflowError, ValueError, OSError):
-        return _out_of_range(timestamp)
-
-
-def local_time(timestamp: float) -> str:
-    """A timestamp in the machine's local time zone, for people."""
-    try:
-        return datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-    except (OverflowError, ValueError, OSError):
-        return _out_of_range(timestamp)
-
-
-def _out_of_range(timestamp: float) -> str:
-    """A stored timestamp no calendar holds (a planted or pre-bounds store): shown, not fatal."""
-    return f"{timestamp:.0f} (epoch seconds, out of range)"
+        return out_of_range(timestamp)
 
 
 def age(timestamp: float | None, now: float | None = None) -> str:

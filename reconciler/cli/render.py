@@ -1,4 +1,6 @@
-"""What `get` and `describe` show of an agent, built from its desired object and its record."""
+"""What the CLI shows of each kind, one renderer per kind: an agent (from its desired object and
+its record), a run, a playbook or notifier, an event, usage totals — as `get` rows, `-o json`
+items and `describe` pages."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 from reconciler.api.activity import Activity
 from reconciler.api.duration import human_duration, human_size
-from reconciler.api.status import AgentRecord, AgentState
-from reconciler.cli.output import age, iso, local_time, table, to_yaml
-from reconciler.core.secrets import redacted
+from reconciler.api.localtime import local_time
+from reconciler.api.status import AgentRecord, AgentState, Condition
+from reconciler.cli.output import age, iso, table, to_yaml
+from reconciler.core.secrets import notifier_transport, redacted
 from reconciler.core.signals import AgentSignal
 from reconciler.core.usage import UsageTotals
 
@@ -60,16 +63,7 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
         "pid": record.pid,
         "exitCode": record.exit_code,
         "observedGeneration": record.generation,
-        "conditions": [
-            {
-                "type": c.type,
-                "status": c.status.value,
-                "reason": c.reason,
-                "message": c.message,
-                "lastTransitionTime": iso(c.last_transition_time),
-            }
-            for c in record.conditions
-        ],
+        "conditions": _conditions(record.conditions),
     }
     status["signals"] = record.signals
     if record.session_id:
@@ -79,6 +73,20 @@ def _record_status(record: AgentRecord | None) -> dict[str, Any]:
     if record.cooldown_until is not None:
         status["cooldownUntil"] = iso(record.cooldown_until)
     return status
+
+
+def _conditions(conditions: Sequence[Condition]) -> list[dict[str, Any]]:
+    """Conditions as the `status` block of an agent or a run lists them."""
+    return [
+        {
+            "type": c.type,
+            "status": c.status.value,
+            "reason": c.reason,
+            "message": c.message,
+            "lastTransitionTime": iso(c.last_transition_time),
+        }
+        for c in conditions
+    ]
 
 
 #: What `get` and `describe` show instead of an environment value: it may be a secret.
@@ -445,16 +453,7 @@ def run_item(run: StoredRun) -> dict[str, Any]:
             "reason": record.reason,
             "message": record.message,
             "since": iso(record.since),
-            "conditions": [
-                {
-                    "type": c.type,
-                    "status": c.status.value,
-                    "reason": c.reason,
-                    "message": c.message,
-                    "lastTransitionTime": iso(c.last_transition_time),
-                }
-                for c in record.conditions
-            ],
+            "conditions": _conditions(record.conditions),
             "steps": [
                 {
                     "name": s.name,
@@ -564,6 +563,39 @@ def _gate_lines(steps: Iterable[StepStatus]) -> list[str]:
                 lines.append(f"    {gate.name}: {verdict} ({gate.duration:.1f}s)")
                 lines.extend(f"        {line}" for line in gate.output.splitlines()[-20:])
     return lines
+
+
+#: Columns of `orch get playbooks` and `orch get notifiers`.
+PLAYBOOK_COLUMNS = ("name", "steps", "agents", "age")
+NOTIFIER_COLUMNS = ("name", "transport", "on", "age")
+
+
+def playbook_row(stored: StoredObject) -> list[Any]:
+    """One row of `orch get playbooks`."""
+    steps = stored.document["spec"]["steps"]
+    agents = ",".join(sorted({s["agent"] for s in steps}))
+    return [stored.name, len(steps), agents, age(stored.created)]
+
+
+def notifier_row(stored: StoredObject) -> list[Any]:
+    """One row of `orch get notifiers`."""
+    spec = stored.document["spec"]
+    transport = notifier_transport(stored.document)
+    return [stored.name, transport, ",".join(spec["on"]), age(stored.created)]
+
+
+def object_item(stored: StoredObject) -> dict[str, Any]:
+    """A playbook or notifier as `-o json` shows it (secrets redacted)."""
+    document = redacted(stored.document)
+    return {
+        **document,
+        "metadata": {
+            **document["metadata"],
+            "uid": stored.uid,
+            "generation": stored.generation,
+            "creationTimestamp": iso(stored.created),
+        },
+    }
 
 
 def describe_document(stored: StoredObject, events: list[StoredEvent]) -> str:

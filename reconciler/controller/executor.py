@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.adapters.agentlog import fifo_path, make_fifo, pipe_command
+from reconciler.adapters.baseline import remove_guard_files
 from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.logwriter import notify_new_fifo
 from reconciler.adapters.paths import StatePaths
@@ -116,6 +117,7 @@ class Executor:
             self.stopper.stop(action.agent, action.launch_id)  # the rest off the loop
         elif isinstance(action, Forget):
             self._remove_exit_files(action.agent)
+            remove_guard_files(self.paths.agent_dir(action.agent))
             return Outcome(action, True, events=self._remove_worktree(action.agent))
         elif isinstance(action, Paste):
             self.tmux.paste(action.agent, clean_message(action.text))

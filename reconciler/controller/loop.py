@@ -18,7 +18,6 @@ import logging.handlers
 import os
 import select
 import signal
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,28 +26,22 @@ from pathlib import Path
 from types import FrameType
 
 from filelock import FileLock, Timeout
-from watchdog.events import (
-    EVENT_TYPE_CLOSED,
-    EVENT_TYPE_CREATED,
-    EVENT_TYPE_MODIFIED,
-    EVENT_TYPE_MOVED,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
 
 from reconciler.adapters.agentlog import log_path
+from reconciler.adapters.atomic import write_atomic
 from reconciler.adapters.logmark import log_mark, output_since
 from reconciler.adapters.logwriter import LogWriterKeeper
 from reconciler.adapters.paths import StatePaths, installation_id
 from reconciler.adapters.processes import ask_to_stop
-from reconciler.adapters.statedir import ensure_state_dir, open_private
+from reconciler.adapters.statedir import ensure_state_dir
 from reconciler.adapters.store import Store, StoredObject, StoreUnavailable
-from reconciler.adapters.tmux import Tmux
+from reconciler.adapters.tmux import Tmux, TmuxUnavailable
 from reconciler.adapters.wake import WakeChannel
+from reconciler.adapters.watchers import ManifestWatcher
 from reconciler.api.actions import Action, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import InvalidInput, OrchError, Unavailable
 from reconciler.api.intents import NO_INTENT, AgentIntent
+from reconciler.api.localtime import local_datetime
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
@@ -66,6 +59,7 @@ from reconciler.controller.passbatch import PassBatch
 from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.stopper import Stopper
+from reconciler.controller.tmuxbreaker import TmuxBreaker
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import (
     AgentObservation,
@@ -82,7 +76,7 @@ from reconciler.core.delivery import (
     judge_echo,
     settle,
 )
-from reconciler.core.health import local_time, settle_keys
+from reconciler.core.health import settle_keys
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import ScreenVerdict, classify
 from reconciler.core.signals import AgentSignal
@@ -91,11 +85,6 @@ log = logging.getLogger(__name__)
 
 #: The safety-net pass interval: the longest the loop sleeps without looking.
 RESYNC_SECONDS = 1.0
-#: Quiet time after a manifest file changes before it is read, so a file saved in pieces (an
-#: editor's non-atomic save) is read once it is whole, not half-way.
-EDIT_SETTLE_SECONDS = 0.3
-#: watchdog event types that mean a file's content may have changed.
-WRITE_EVENTS = {EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_MOVED, EVENT_TYPE_CLOSED}
 #: Actions that type into an agent: written ahead, so none is sent twice.
 KEYSTROKES = (Paste, PressEnter, SendKeys)
 #: How long the controller waits for a write lock another process holds before it goes on
@@ -148,61 +137,6 @@ class PassResult:
     duration: float = 0.0  # seconds the pass took
 
 
-class ManifestWatcher(FileSystemEventHandler):
-    """Notes which applied manifest files changed on disk and wakes the loop."""
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self._wake = wake
-        self._lock = threading.Lock()
-        self._files: set[str] = set()
-        self._dirty: dict[str, float] = {}
-        self._observer = Observer()
-        self._watched_dirs: dict[str, object] = {}
-        self._observer.start()
-
-    def watch(self, files: list[str]) -> None:
-        """Watch exactly these files (their folders, since editors save by renaming)."""
-        with self._lock:
-            self._files = set(files)
-        wanted = {str(Path(f).parent) for f in files}
-        for folder in set(self._watched_dirs) - wanted:
-            self._observer.unschedule(self._watched_dirs.pop(folder))  # type: ignore[arg-type]
-        for folder in wanted - set(self._watched_dirs):
-            if Path(folder).is_dir():
-                self._watched_dirs[folder] = self._observer.schedule(self, folder)
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        """A write in a watched folder: remember it if it touches an applied file."""
-        if event.event_type not in WRITE_EVENTS:
-            return  # opens and reads (the CLI loading a file) are not edits
-        paths = {os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")}
-        with self._lock:
-            touched = paths & self._files
-            for path in touched:
-                self._dirty[path] = time.monotonic()
-        if touched:
-            self._wake()
-
-    def settled(self) -> tuple[list[str], float | None]:
-        """Files changed and quiet for EDIT_SETTLE_SECONDS, and how long until the rest settle."""
-        now = time.monotonic()
-        ready, wait = [], None
-        with self._lock:
-            for path, when in list(self._dirty.items()):
-                left = when + EDIT_SETTLE_SECONDS - now
-                if left <= 0:
-                    ready.append(path)
-                    del self._dirty[path]
-                else:
-                    wait = left if wait is None else min(wait, left)
-        return ready, wait
-
-    def stop(self) -> None:
-        """Stop the watcher thread."""
-        self._observer.stop()
-        self._observer.join(timeout=5)
-
-
 class Controller:
     """The reconcile loop of one installation."""
 
@@ -216,6 +150,7 @@ class Controller:
         self.executor = Executor(self.tmux, self.paths, socket, self.stopper, self.installation)
         self.log_writer = LogWriterKeeper(self.paths.root, self.paths.log)
         self.boundary = ErrorBoundary()
+        self.breaker = TmuxBreaker(socket)
         self.runner = PlaybookRunner(self.store, self.wake, self.boundary)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self.usage = UsageCollector(self.store)
@@ -228,6 +163,7 @@ class Controller:
         self._screens: dict[str, CachedScreen] = {}
         self._guard_reports: dict[str, GuardReport] = {}
         self._signal_cursor = 0  # agents' signals below this id were planned and committed
+        self._failpoint = ""  # where the fault-injection tests want this controller to die
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -259,9 +195,8 @@ class Controller:
                     f"{TAKE_OVER_SECONDS:g}s"
                 ) from None
         try:
-            fd = open_private(self.paths.pid, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            with os.fdopen(fd, "w") as pid_file:
-                pid_file.write(f"{os.getpid()}\n")
+            self._failpoint = take_failpoint(self.paths)  # before the pid tells tests it runs
+            write_atomic(self.paths.pid, f"{os.getpid()}\n".encode())
             self._serve()
         finally:
             self.paths.pid.unlink(missing_ok=True)
@@ -302,6 +237,9 @@ class Controller:
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         self.store.prune_history()
                         last_prune = time.monotonic()
+                except TmuxUnavailable as err:  # not hammered: see tmuxbreaker
+                    self._tmux_failed(err)
+                    result = PassResult(requeue_after=self.breaker.wait())
                 except Exception:  # transient until proven otherwise (kopf)
                     # A pass that fails (tmux restarting, the disk full a moment) is logged with
                     # its traceback and tried again; the next pass re-reads everything anyway.
@@ -333,9 +271,41 @@ class Controller:
             try:
                 recover(self.store, self.tmux.observe())
                 return
+            except TmuxUnavailable as err:
+                self._tmux_failed(err)
+                self._pause(self.breaker.wait())
             except (OrchError, OSError):
                 log.exception("recovering open intents failed; trying again")
-                time.sleep(RESYNC_SECONDS)
+                self._pause(RESYNC_SECONDS)
+
+    def _tmux_failed(self, error: TmuxUnavailable) -> None:
+        """tmux did not answer: open the breaker, and say so once (the store permitting)."""
+        event = self.breaker.failed(error)
+        if event is not None:
+            with contextlib.suppress(StoreUnavailable):
+                self.store.record_event(event)
+
+    def _tmux_news(self) -> list[Event]:
+        """After tmux answered a pass: whether that closed the breaker, and what the adapter
+        repaired on its own (a deleted socket made again)."""
+        answered = self.breaker.answered()
+        repaired = [
+            Event("controller", EventType.WARNING, "TmuxSocketRemade", notice)
+            for notice in self.tmux.take_notices()
+        ]
+        return [*([answered] if answered else []), *repaired]
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep up to `seconds`, or until woken (a signal to stop wakes it too)."""
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        if poller.poll(seconds * 1000):
+            self._drain_wake()
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_r, 4096):
+                pass
 
     def wake(self) -> None:
         """Ask for an early pass (thread-safe)."""
@@ -354,17 +324,20 @@ class Controller:
         for pid in pids.keys() - set(self._pidfds):
             try:
                 self._pidfds[pid] = os.pidfd_open(pid)
-            except OSError:
+            except ProcessLookupError:
                 timeout = 0  # already gone: look again at once
-        fds = [channel.fd, self._wake_r, *self._pidfds.values()]
-        ready, _, _ = select.select(fds, [], [], max(timeout, 0.0))
+            except OSError:  # out of descriptors: the safety-net pass watches this one
+                log.debug("agent pid %d not watched by a pidfd", pid)
+        # poll, not select: a team of a thousand agents has descriptors past select's 1024.
+        poller = select.poll()
+        for fd in (channel.fd, self._wake_r, *self._pidfds.values()):
+            poller.register(fd, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll(max(timeout, 0.0) * 1000)}
         exited = {pid for pid, fd in self._pidfds.items() if fd in ready}
         if channel.fd in ready:
             channel.drain()
         if self._wake_r in ready:
-            with contextlib.suppress(BlockingIOError):
-                while os.read(self._wake_r, 4096):
-                    pass
+            self._drain_wake()
         return exited
 
     def _reapply(self, path: str) -> None:
@@ -412,6 +385,8 @@ class Controller:
         """Observe every agent once, plan and act on each inside its own error boundary, and
         persist what happened in one transaction."""
         started = time.monotonic()
+        if not self.breaker.allows():  # tmux does not answer: plan nothing until it does
+            return PassResult(requeue_after=self.breaker.wait())
         now = time.time()
         log_events = self._keep_logging()  # before any launch: output waits in FIFOs meanwhile
         desired, broken = self._desired()
@@ -424,7 +399,10 @@ class Controller:
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
-        batch = PassBatch(events=[*usage_events, *log_events], cooldowns=dict(budget_cooldowns))
+        batch = PassBatch(
+            events=[*usage_events, *log_events, *self._tmux_news()],
+            cooldowns=dict(budget_cooldowns),
+        )
         live = {name: pane for name, pane in panes.items() if not pane.dead}
 
         def observe(name: str, recorded: AgentRecord | None) -> AgentObservation:
@@ -451,6 +429,8 @@ class Controller:
         the cost does not grow with the team; guard reports are the last pass's, and the full
         pass right after re-reads everything.
         """
+        if self.breaker.open:  # no launch into a tmux that does not answer: the pass probes
+            return PassResult()
         now = time.time()
         desired: dict[str, DesiredAgent] = {}
         records: dict[str, AgentRecord] = {}
@@ -612,9 +592,9 @@ class Controller:
             if not all(isinstance(action, SELF_EVIDENT) for action in plan.actions):
                 raise
             intent = None
-        failpoint("after-intent", plan.actions)
+        failpoint(self._failpoint, "after-intent", plan.actions)
         outcomes = self.executor.execute(plan.actions)
-        failpoint("after-act", plan.actions)
+        failpoint(self._failpoint, "after-act", plan.actions)
         error = first_error(outcomes)
         batch.events.extend(event for outcome in outcomes for event in outcome.events)
         if all_done(outcomes):
@@ -649,9 +629,9 @@ class Controller:
         if message is not None and message.phase is Phase.PASTING:
             message = self._mark_log(message)
         self.store.write_ahead(name, plan.record, message)  # refused: nothing is typed
-        failpoint("after-intent", plan.actions)
+        failpoint(self._failpoint, "after-intent", plan.actions)
         outcomes = self.executor.execute(plan.actions)
-        failpoint("after-act", plan.actions)
+        failpoint(self._failpoint, "after-act", plan.actions)
         batch.events.extend(event for outcome in outcomes for event in outcome.events)
         failed = [outcome for outcome in outcomes if not outcome.done]
         record = plan.record
@@ -727,7 +707,7 @@ class Controller:
                 self._screens[name] = CachedScreen(pane.pane_id, pane.activity, captured_at, text)
         for name in set(self._screens) - set(live):
             del self._screens[name]
-        local_now = local_time(time.time(), None)
+        local_now = local_datetime(time.time())
         for name, cached in self._screens.items():
             agent, cursor = desired[name], live[name].cursor_y
             seen_for = (cached.generation, cached.cursor_y)
@@ -837,11 +817,26 @@ class _SharedFacts:
         )
 
 
-def failpoint(name: str, actions: tuple[Action, ...]) -> None:
-    """Die here at once (SIGKILL) when ORCH_FAILPOINT names this point (`after-act`) or this
-    point for one kind of action (`after-act:Launch`): how the fault-injection tests stop a
-    controller right before or after a side effect. Never set in production."""
-    wanted = os.environ.get("ORCH_FAILPOINT")
+#: The longest failpoint name read from the state dir.
+FAILPOINT_MAX_BYTES = 64
+
+
+def take_failpoint(paths: StatePaths) -> str:
+    """The point the fault-injection tests armed in the state dir for this controller (read
+    and removed, so the controller after it runs normally); "" when none is armed."""
+    try:
+        with paths.failpoint.open("rb") as armed:
+            wanted = armed.read(FAILPOINT_MAX_BYTES).decode("ascii", "replace").strip()
+        paths.failpoint.unlink(missing_ok=True)
+    except OSError:
+        return ""
+    return wanted
+
+
+def failpoint(wanted: str, name: str, actions: tuple[Action, ...]) -> None:
+    """Die here at once (SIGKILL) when `wanted` names this point (`after-act`) or this point
+    for one kind of action (`after-act:Launch`): how the fault-injection tests stop a controller
+    right before or after a side effect. Never armed in production."""
     if wanted and wanted in (name, *(f"{name}:{type(a).__name__}" for a in actions)):
         os.kill(os.getpid(), signal.SIGKILL)
 

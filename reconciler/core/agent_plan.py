@@ -8,9 +8,8 @@ progress of a message, shared cooldowns to record, and when to look again.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
 
 from reconciler.api.actions import Action
 from reconciler.api.intents import NO_INTENT, AgentIntent, AnswerOutcome
@@ -18,15 +17,16 @@ from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import (
     AgentRecord,
+    AgentState,
     Condition,
     ConditionStatus,
     Event,
-    EventType,
     Transition,
     set_condition,
 )
 from reconciler.core.delivery import Evidence, QueuedMessage
 from reconciler.core.lifecycle import next_state
+from reconciler.core.record_builder import RecordBuilder
 from reconciler.core.screen import ScreenVerdict
 from reconciler.core.signals import AgentSignal
 
@@ -43,11 +43,14 @@ class DesiredAgent:
 
 @dataclass(frozen=True)
 class GuardReport:
-    """The latest guard check of an agent's workdir, published as the GuardTripped condition."""
+    """The latest guard check of an agent's workdir, published as the GuardTripped condition.
+
+    `baseline` is the (uid, generation) whose starting point the guards hold (None: not yet)."""
 
     tripped: bool
     reason: str
     message: str
+    baseline: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,15 +104,16 @@ class AgentPlan:
     answer: AnswerOutcome | None = None
 
 
-class PlanBuilder:
-    """Accumulates one plan: the record as it evolves, plus actions, events and transitions."""
+class PlanBuilder(RecordBuilder[AgentRecord]):
+    """Accumulates one agent's plan: the record as it evolves, plus actions, events and
+    transitions."""
+
+    kind = "agent"
 
     def __init__(self, record: AgentRecord, ctx: PlanContext) -> None:
-        self.record = record
+        super().__init__(record, ctx.now)
         self.ctx = ctx
-        self.now = ctx.now
         self.actions: list[Action] = []
-        self.events: list[Event] = []
         self.transitions: list[Transition] = []
         self.requeue_after: float | None = None
         self.message: QueuedMessage | None = None
@@ -119,33 +123,20 @@ class PlanBuilder:
         self.answer: AnswerOutcome | None = None
 
     @property
-    def target(self) -> str:
-        """The event object this plan is about, as `agent/NAME`."""
-        return f"agent/{self.record.name}"
-
-    @property
     def acted(self) -> bool:
         """Whether this plan already mutates something: at most one mutation per pass."""
         return bool(self.actions)
 
+    def next_state(self, trigger: str) -> AgentState:
+        """Where `trigger` leads the agent, as the agent machine says."""
+        return next_state(self.record.state, trigger)
+
     def take(self, trigger: str, reason: str, message: str, warning: bool = False) -> None:
-        """Fire `trigger` on the machine and record the edge, its event and the status reason."""
+        """Fire `trigger`, and keep the edge as history (a transition) besides its event."""
         source = self.record.state
-        dest = next_state(source, trigger)
-        self.update(state=dest, since=self.now, reason=reason, message=message)
+        super().take(trigger, reason, message, warning)
+        dest = self.record.state
         self.transitions.append(Transition(self.target, source, dest, trigger, reason, message))
-        self.event(reason, message, warning)
-
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
-        """Record an event about this agent."""
-        kind = EventType.WARNING if warning else EventType.NORMAL
-        self.events.append(Event(self.target, kind, reason, message))
-
-    def update(self, **changes: Any) -> None:
-        """Change fields of the record being built (a no-op when nothing differs: idle passes
-        update nothing, and `replace` is most of their cost)."""
-        if any(getattr(self.record, name) != value for name, value in changes.items()):
-            self.record = replace(self.record, **changes)
 
     def requeue(self, after: float) -> None:
         """Ask to look again within `after` seconds."""

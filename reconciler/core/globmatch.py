@@ -69,11 +69,6 @@ class StatusEntry:
     path: str
     orig_path: str | None = None
 
-    @property
-    def untracked(self) -> bool:
-        """A file git does not track (`??`)."""
-        return self.x == "?" and self.y == "?"
-
 
 def parse_porcelain(data: bytes) -> list[StatusEntry]:
     """Parse NUL-separated porcelain v1 output; ignored (`!!`) entries are skipped."""

@@ -11,11 +11,11 @@ starts one. Quiet is stuck only for a busy agent: an idle one is never Stale (`i
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, tzinfo
 
 from reconciler.api.actions import SendKeys
 from reconciler.api.activity import Activity
 from reconciler.api.duration import human_duration
+from reconciler.api.localtime import local_datetime, local_time
 from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
 from reconciler.core.activity import counts_as_busy
@@ -52,7 +52,7 @@ def read_screen(
         return None
     cursor = observed.pane.cursor_y if observed.pane else None
     verdict = observed.verdict or classify(
-        observed.screen, desired.agent.spec, local_time(b.now, b.ctx.timezone), cursor
+        observed.screen, desired.agent.spec, local_datetime(b.now, b.ctx.timezone), cursor
     )
     record = b.record
     if verdict.digest != record.screen_digest or record.screen_changed_at is None:
@@ -147,11 +147,6 @@ def plan_health(
     return _check_stall(b, spec)
 
 
-def local_time(timestamp: float, timezone: tzinfo | None) -> datetime:
-    """An aware datetime in `timezone` (the machine's when None): what reset times are read in."""
-    return datetime.fromtimestamp(timestamp, timezone).astimezone(timezone)
-
-
 def _limits_watched(spec: AgentSpec) -> bool:
     """Limit texts count for agents with a rateLimit spec or a real agent CLI profile.
 
@@ -179,10 +174,7 @@ def _budget_deadline(b: PlanBuilder) -> float:
 
 def _local(b: PlanBuilder, timestamp: float) -> str:
     """A deadline as people read it, in the pass's time zone (as a number when out of range)."""
-    try:
-        return local_time(timestamp, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z")
-    except (OverflowError, ValueError, OSError):
-        return f"{timestamp:.0f} (epoch seconds)"
+    return local_time(timestamp, b.ctx.timezone)
 
 
 def _start_cooldown(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None) -> bool:

@@ -18,6 +18,7 @@ from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.activity import Activity
 from reconciler.api.duration import format_duration
 from reconciler.api.intents import AnswerOutcome
+from reconciler.api.localtime import local_datetime, local_time
 from reconciler.api.manifest import Agent
 from reconciler.api.status import (
     LIVE_STATES,
@@ -45,7 +46,6 @@ from reconciler.core.delivery import (
 )
 from reconciler.core.health import (
     finish_typing,
-    local_time,
     plan_health,
     publish_conditions,
     read_screen,
@@ -58,6 +58,9 @@ from reconciler.core.signal_plan import (
     took_message,
 )
 from reconciler.core.usage import budget_stop_key
+
+#: How soon a guarded agent waiting for its guards' baseline is looked at again.
+GUARD_BASELINE_WAIT = 0.2
 
 
 def launch_hash(agent: Agent) -> str:
@@ -89,6 +92,8 @@ def plan_agent(
     """Decide the next move for agent `name`; at most one mutating action per call."""
     if desired is None:
         return _plan_deletion(name, observed, recorded, ctx)
+    if _awaits_guard_baseline(desired, observed, recorded):
+        return AgentPlan(recorded, requeue_after=GUARD_BASELINE_WAIT)
     if recorded is not None and recorded.uid and recorded.uid != desired.uid:
         return _plan_recreated(name, desired, recorded, ctx)
     b = PlanBuilder(recorded or AgentRecord.new(name, ctx.now), ctx)
@@ -130,6 +135,24 @@ def plan_agent(
     return b.build()
 
 
+def _awaits_guard_baseline(
+    desired: DesiredAgent, observed: AgentObservation, recorded: AgentRecord | None
+) -> bool:
+    """A guarded agent is (re)started for a generation only once its guards hold the protected
+    files as they are then: whatever it changes from its first keystroke counts as a change."""
+    if not desired.agent.spec.guards:
+        return False
+    guard = observed.guard
+    if guard is not None and guard.baseline == (desired.uid, desired.generation):
+        return False
+    return (
+        not observed.alive
+        or recorded is None
+        or recorded.uid != desired.uid
+        or recorded.launch_hash != launch_hash(desired.agent)
+    )
+
+
 def _plan_deletion(
     name: str, observed: AgentObservation, recorded: AgentRecord | None, ctx: PlanContext
 ) -> AgentPlan:
@@ -147,7 +170,7 @@ def _plan_deletion(
         return b.build()
     if observed.stopping_until is not None:
         # Stopping: SIGTERM was sent; what is left gets SIGKILL at the deadline, off the loop.
-        kill_at = local_time(observed.stopping_until, ctx.timezone).strftime("%H:%M:%S")
+        kill_at = local_datetime(observed.stopping_until, ctx.timezone).strftime("%H:%M:%S")
         b.update(reason="Stopping", message=f"waiting for its processes to end (SIGKILL {kill_at})")
         b.requeue(max(observed.stopping_until - ctx.now, 0.05))
         return b.build()
@@ -180,11 +203,7 @@ def _plan_held(b: PlanBuilder, observed: AgentObservation) -> None:
     """`orch stop`: end whatever runs and stay Stopped, saying who stopped it, until `start`."""
     intent = b.ctx.intent
     record = b.record
-    when = (
-        f" at {local_time(intent.held_at, b.ctx.timezone):%Y-%m-%d %H:%M:%S %Z}"
-        if intent.held_at
-        else ""
-    )
+    when = f" at {local_time(intent.held_at, b.ctx.timezone)}" if intent.held_at else ""
     message = f"stopped by {intent.held_by}{when}; `orch start agent {record.name}` starts it"
     b.update(request_seen=intent.request_seq)
     if observed.pane is not None or record.state is not AgentState.STOPPED:
@@ -204,7 +223,7 @@ def _plan_budget_stop(b: PlanBuilder, observed: AgentObservation) -> None:
     frees up (or a person starts it); the spec and any `orch stop` hold stay as they are."""
     record = b.record
     until = b.ctx.cooldowns[budget_stop_key(record.name)]
-    when = local_time(until, b.ctx.timezone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    when = local_time(until, b.ctx.timezone)
     message = (
         f"its budget is spent; stopped until {when} (the window frees up); "
         f"`orch start agent {record.name}` starts it now"

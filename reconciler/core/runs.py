@@ -10,14 +10,14 @@ and never lost, whatever moment the controller dies at.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from reconciler.api.duration import format_duration
-from reconciler.api.manifest import PlaybookSpec, Step
-from reconciler.api.status import Condition, Event, EventType, RunState
+from reconciler.api.status import Condition, Event, RunState
 from reconciler.core.lifecycle import next_run_state
+from reconciler.core.record_builder import RecordBuilder
 from reconciler.core.steps import GateResult, render_prompt, rework_message
 
 if TYPE_CHECKING:  # only annotations: the CLI reads runs without building the manifest models
@@ -160,34 +160,32 @@ class RunPlan:
     events: tuple[Event, ...] = ()
 
 
-@dataclass
-class _Builder:
-    record: RunRecord
-    now: float
-    prompts: list[Prompt] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    evaluate: str = ""
-    consume_done: bool = False
-    consume_approval: bool = False
+class RunBuilder(RecordBuilder[RunRecord]):
+    """Accumulates one run's plan: the record as it moves, plus prompts, events, and what the
+    runner must evaluate or consume."""
 
-    def take(self, trigger: str, reason: str, message: str, warning: bool = False) -> None:
-        state = next_run_state(self.record.state, trigger)
-        self.record = replace(
-            self.record, state=state, since=self.now, reason=reason, message=message
-        )
-        self.event(reason, message, warning)
+    kind = "run"
 
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
-        kind = EventType.WARNING if warning else EventType.NORMAL
-        self.events.append(Event(f"run/{self.record.name}", kind, reason, message))
+    def __init__(self, record: RunRecord, now: float) -> None:
+        super().__init__(record, now)
+        self.prompts: list[Prompt] = []
+        self.evaluate = ""
+        self.consume_done = False
+        self.consume_approval = False
+
+    def next_state(self, trigger: str) -> RunState:
+        """Where `trigger` leads the run, as the run machine says."""
+        return next_run_state(self.record.state, trigger)
 
     def step(self, **changes: object) -> None:
+        """Change fields of the current step's checkpoint."""
         index = self.record.step
         steps = list(self.record.steps)
         steps[index] = replace(steps[index], **changes)  # type: ignore[arg-type]
-        self.record = replace(self.record, steps=tuple(steps))
+        self.update(steps=tuple(steps))
 
     def build(self) -> RunPlan:
+        """The finished plan."""
         return RunPlan(
             self.record,
             tuple(self.prompts),
@@ -200,7 +198,7 @@ class _Builder:
 
 def plan_run(record: RunRecord, spec: PlaybookSpec, facts: RunFacts, now: float) -> RunPlan:
     """Move a run on by what `facts` show; at most one step changes phase per pass."""
-    b = _Builder(record, now)
+    b = RunBuilder(record, now)
     if record.finished:
         return b.build()
     if record.state is RunState.PENDING:
@@ -234,7 +232,7 @@ def plan_run(record: RunRecord, spec: PlaybookSpec, facts: RunFacts, now: float)
     return b.build()
 
 
-def _plan_pending(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts) -> None:
+def _plan_pending(b: RunBuilder, spec: PlaybookSpec, step: Step, facts: RunFacts) -> None:
     """A step not begun: check its `when`, wait for its agent, then queue its prompt."""
     if step.when is not None:
         outcome = facts.when
@@ -253,8 +251,7 @@ def _plan_pending(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts) 
             _advance(b, spec)
             return
     if facts.agent_busy_with:
-        b.record = replace(
-            b.record,
+        b.update(
             message=f"step {step.name} waits for agent {step.agent} "
             f"(busy with {facts.agent_busy_with})",
         )
@@ -263,7 +260,7 @@ def _plan_pending(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts) 
     b.event("StepStarted", f"step {step.name} sent to agent {step.agent}")
 
 
-def _plan_working(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts) -> None:
+def _plan_working(b: RunBuilder, spec: PlaybookSpec, step: Step, facts: RunFacts) -> None:
     """A step handed out: done when its outputs appear or the agent says so; bounded in time."""
     current = b.record.steps[b.record.step]
     if facts.done_signal or (step.outputs and facts.outputs_ready):
@@ -279,7 +276,7 @@ def _plan_working(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts) 
         _attempt_failed(b, spec, step, timeout)
 
 
-def _plan_checking(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts) -> None:
+def _plan_checking(b: RunBuilder, spec: PlaybookSpec, step: Step, facts: RunFacts) -> None:
     """Gates evaluated: pass the step, wait for an approval, or ask for rework."""
     current = b.record.steps[b.record.step]
     outcome = facts.gates
@@ -305,7 +302,7 @@ def _plan_checking(b: _Builder, spec: PlaybookSpec, step: Step, facts: RunFacts)
     _advance(b, spec)
 
 
-def _attempt_failed(b: _Builder, spec: PlaybookSpec, step: Step, failed: GateResult) -> None:
+def _attempt_failed(b: RunBuilder, spec: PlaybookSpec, step: Step, failed: GateResult) -> None:
     """Rework while attempts remain; then the run fails with the reason."""
     current = b.record.steps[b.record.step]
     if current.attempt < step.max_attempts:
@@ -328,7 +325,7 @@ def _attempt_failed(b: _Builder, spec: PlaybookSpec, step: Step, failed: GateRes
     )
 
 
-def _prompt(b: _Builder, step: Step, attempt: int, text: str) -> None:
+def _prompt(b: RunBuilder, step: Step, attempt: int, text: str) -> None:
     """Queue the step's prompt for `attempt` (committed with this checkpoint, so exactly once).
 
     A new attempt starts with no approval and no gate results of its own (the earlier attempts'
@@ -342,18 +339,16 @@ def _prompt(b: _Builder, step: Step, attempt: int, text: str) -> None:
         prompted_attempt=attempt,
         approved=False,
     )
-    b.record = replace(
-        b.record, message=f"step {step.name} (attempt {attempt}) with agent {step.agent}"
-    )
+    b.update(message=f"step {step.name} (attempt {attempt}) with agent {step.agent}")
 
 
-def _advance(b: _Builder, spec: PlaybookSpec) -> None:
+def _advance(b: RunBuilder, spec: PlaybookSpec) -> None:
     """On to the next step, or Running -> Succeeded after the last."""
     following = b.record.step + 1
     if following >= len(spec.steps):
         b.take("succeed", "Succeeded", "every step passed")
         return
-    b.record = replace(b.record, step=following, message=f"step {spec.steps[following].name} next")
+    b.update(step=following, message=f"step {spec.steps[following].name} next")
 
 
 def step_prompt(step: Step, record: RunRecord) -> str:

@@ -17,6 +17,7 @@ A submitted message that is one of these commands changes behaviour:
   daemon             fork a detached grandchild (double fork + setsid) that sleeps forever
   write PATH TEXT    write TEXT to PATH (relative to the working directory)
   say TEXT           print TEXT
+  run COMMAND        run COMMAND with /bin/sh (as a CLI's shell tool does) and print its output
 Keys: C-c clears the input (and stops a spinner), Escape interrupts a spinner, C-d on an empty
 input exits 0. SIGTERM and SIGHUP restore the terminal and exit 128+signal.
 
@@ -314,6 +315,9 @@ class Agent:
             self.out(f"wrote {path}\n")
         elif verb == "say":
             self.out(f"{rest}\n")
+        elif verb == "run":
+            done = subprocess.run(rest, shell=True, capture_output=True, text=True, check=False)
+            self.out(f"ran (exit {done.returncode}): {(done.stdout + done.stderr).strip()}\n")
         return False
 
     def hang(self) -> None:

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
+from collections import Counter
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,36 @@ import pytest
 from tests.conftest import FAKE_AGENT, Orch
 from tests.helpers import wait_until
 
-pytestmark = pytest.mark.tmux
-
 SCALE = int(os.environ.get("ORCH_CHAOS_SCALE", "1"))
+#: The suite's 120 s limit is for scale 1: `make chaos` does SCALE times the rounds.
+pytestmark = [pytest.mark.tmux, pytest.mark.timeout(120 * SCALE)]
 SEED = int(os.environ.get("ORCH_CHAOS_SEED", str(random.randrange(1 << 30))))
+#: What the tests of this module did and found, summed for one closing line.
+FIGURES: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary() -> Iterator[None]:
+    """One line with the module's figures (for the closing note), printed after its tests."""
+    FIGURES.clear()
+    yield
+    f = FIGURES
+    print(
+        f"\nchaos summary (seed={SEED}, scale={SCALE}): {f['tests']} tests, {f['rounds']} rounds, "
+        f"kills {f['agent_kills'] + f['controller_kills']} ({f['agent_kills']} agents/sessions, "
+        f"{f['controller_kills']} controller SIGKILLs), restarts {f['restarts']} "
+        f"(expected {f['agent_kills']}), messages {f['messages']}, "
+        f"duplicates {f['duplicates']}, lost {f['lost']}, playbook runs {f['runs']} "
+        f"(prompts sent twice {f['prompts_twice']})"
+    )
+
+
+def tally(received: list[str], sent: list[str]) -> tuple[int, int]:
+    """Duplicates (a text received more often than it was sent) and lost texts."""
+    got, want = Counter(received), Counter(sent)
+    duplicates = sum(max(0, got[t] - want[t]) for t in got)
+    lost = sum(max(0, want[t] - got[t]) for t in want)
+    return duplicates, lost
 
 
 def team(orch: Orch, count: int) -> Path:
@@ -87,7 +114,14 @@ def test_random_kills_of_agents_and_sessions_are_all_recovered(orch: Orch) -> No
         timeout=30,
         what="every agent Running",
     )
-    assert {n: r["restarts"] for n, r in records(orch).items()} == kills
+    restarted = {n: r["restarts"] for n, r in records(orch).items()}
+    FIGURES.update(
+        tests=1,
+        rounds=20 * SCALE,
+        agent_kills=sum(kills.values()),
+        restarts=sum(restarted.values()),
+    )
+    assert restarted == kills
     print(
         f"\nchaos(seed={SEED}): {sum(kills.values())} kills over {count} agents, "
         f"restarts exact, lost 0"
@@ -143,9 +177,15 @@ spec:
         what="every message delivered",
     )
     for agent, texts in sent.items():
+        duplicates, lost = tally(_received(orch, agent), texts)
+        FIGURES.update(messages=len(texts), duplicates=duplicates, lost=lost)
+    FIGURES.update(tests=1, rounds=8 * SCALE, controller_kills=controller_kills)
+    for agent, texts in sent.items():
         assert _received(orch, agent) == texts, f"{agent}: lost, duplicated or out of order"
     wait_until(lambda: _run_state(orch, run) == "Succeeded", timeout=60, what="run Succeeded")
-    assert _received(orch, "a0") == ["write one.txt x", "write two.txt y"]
+    prompts = ["write one.txt x", "write two.txt y"]
+    FIGURES.update(runs=1, prompts_twice=tally(_received(orch, "a0"), prompts)[0])
+    assert _received(orch, "a0") == prompts
     assert {n: pane_pid(orch, n) for n in pids} == pids, "a healthy agent was restarted"
     assert all(r["restarts"] == 0 for r in records(orch).values())
     with sqlite3.connect(orch.state_dir / "orch.db") as conn:
@@ -224,8 +264,8 @@ def test_controller_killed_around_a_restart_launches_once_and_counts_it(orch: Or
         old = wait_until(lambda: _controller_pid(orch), what="a controller")
         os.kill(old, signal.SIGKILL)
         wait_until(partial(_gone, old), what="killed")
-        dying = replace(orch, env={**orch.env, "ORCH_FAILPOINT": point})
-        dying.run("apply", "-f", str(orch.workdir / "team.yaml"))
+        (orch.state_dir / "failpoint").write_text(point)  # taken by the next controller
+        orch.run("apply", "-f", str(orch.workdir / "team.yaml"))
         doomed = wait_until(lambda: _controller_pid(orch), what="the doomed controller")
         orch.tmux("kill-session", "-t", "=a0")
         wait_until(partial(_gone, doomed), what="it died")
@@ -238,6 +278,13 @@ def test_controller_killed_around_a_restart_launches_once_and_counts_it(orch: Or
         record = records(orch)["a0"]
         tag = orch.tmux("display-message", "-p", "-t", "=a0:", "#{@orch_launch}").stdout.strip()
         assert record["launch_id"] == tag
+    FIGURES.update(
+        tests=1,
+        rounds=2 * SCALE,
+        agent_kills=2 * SCALE,  # one session kill a round
+        controller_kills=4 * SCALE,  # the running one, then the one dying at the failpoint
+        restarts=records(orch)["a0"]["restarts"],
+    )
     events = orch.json("events", "--for", "agent/a0")["items"]
     assert any(e["reason"] == "Recovered" for e in events)
     print(f"\nchaos: {2 * SCALE} controller SIGKILLs around a launch, launched once each")

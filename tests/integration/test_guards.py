@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,98 @@ def test_alert_only_reports(orch: Orch, repo: Path) -> None:
     status = orch.agents()["executor"]["status"]
     tripped = {c["type"]: c["status"] for c in status["conditions"]}.get("GuardTripped")
     assert tripped == "True"
+
+
+def guarded_record(orch: Orch) -> Path:
+    return orch.state_dir / "agents" / "executor"
+
+
+def test_the_baseline_is_the_workdir_when_the_agent_starts(orch: Orch, repo: Path) -> None:
+    """A person's uncommitted work on a protected file, made before the agent starts, is kept."""
+    (repo / "SPRINT.md").write_text("# sprint, edited by the person\n")
+    apply_guarded(orch, repo, "restore")
+    baseline = wait_until(lambda: events(orch, "GuardBaseline"), what="the baseline")
+    assert "2 protected files" in baseline[0]["message"]
+    agent_types(orch, "write tests/test_a.py pass")
+    wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the restore")
+    assert (repo / "SPRINT.md").read_text() == "# sprint, edited by the person\n"
+
+
+def test_a_change_made_as_the_agent_starts_is_not_taken_for_the_baseline(
+    orch: Orch, repo: Path
+) -> None:
+    """The launch waits for the baseline: even the agent's first act counts as a change."""
+    for n in range(1000):  # recording takes a while: long enough for an agent started at once
+        (repo / "tests" / f"a{n:04}.py").write_text(f"# {n}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "many tests")
+    manifest = orch.workdir / "team.yaml"
+    manifest.write_text(f"""\
+apiVersion: orch/v1
+kind: Agent
+metadata: {{name: executor}}
+spec:
+  command: echo cheat > tests/test_a.py; exec {sys.executable} {FAKE_AGENT}
+  workdir: repo
+  startup: {{after: 200ms}}
+  guards:
+    - protect: ["tests/**"]
+""")
+    orch.run("apply", "-f", str(manifest), "--wait")
+    wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the restore")
+    assert (repo / "tests" / "test_a.py").read_text() == "def test_a():\n    assert True\n"
+
+
+def test_a_committed_change_is_restored_and_named(orch: Orch, repo: Path) -> None:
+    """The agent commits its change while no controller looks: still seen, against the baseline."""
+    manifest_record = apply_guarded(orch, repo, "restore")
+    wait_until(lambda: events(orch, "GuardBaseline"), what="the baseline")
+    orch.run("controller", "stop")
+    (repo / "tests" / "test_a.py").write_text("def test_a():\n    pass\n")
+    git(repo, "commit", "-qam", "make it green")
+    commit = git(repo, "rev-parse", "--short", "HEAD").strip()
+    orch.run("apply", "-f", str(orch.workdir / "team.yaml"))  # unchanged: the same generation
+    restored = wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the restore")
+    assert f"tests/test_a.py (modified, committed in {commit}" in restored[0]["message"]
+    assert (repo / "tests" / "test_a.py").read_text() == "def test_a():\n    assert True\n"
+    status = orch.agents()["executor"]["status"]
+    tripped = {c["type"]: c for c in status["conditions"]}["GuardTripped"]
+    assert f"committed in {commit}" in tripped["message"]  # what was done, after it was undone
+    assert manifest_record.parent.exists()
+
+
+def test_a_deleted_git_folder_does_not_switch_guards_off(orch: Orch, repo: Path) -> None:
+    apply_guarded(orch, repo, "restore")
+    wait_until(lambda: events(orch, "GuardBaseline"), what="the baseline")
+    orch.run("controller", "stop")
+    shutil.rmtree(repo / ".git")
+    (repo / "tests" / "test_a.py").write_text("def test_a():\n    pass\n")
+    orch.run("apply", "-f", str(orch.workdir / "team.yaml"))
+    restored = wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the restore")
+    assert ".git removed" in restored[0]["message"]
+    assert (repo / "tests" / "test_a.py").read_text() == "def test_a():\n    assert True\n"
+    # A changed spec takes a new baseline, still without git: the guards stay on.
+    manifest = orch.workdir / "team.yaml"
+    manifest.write_text(manifest.read_text().replace("after: 200ms", "after: 300ms"))
+    orch.run("apply", "-f", str(manifest))
+    wait_until(lambda: len(events(orch, "GuardBaseline")) == 2, what="the new baseline")
+    agent_types(orch, "write SPRINT.md mine")
+    wait_until(lambda: len(events(orch, "ProtectedFileRestored")) == 2, what="a restore")
+    assert (repo / "SPRINT.md").read_text() == "# sprint\n"
+    assert not events(orch, "GuardInactive")
+
+
+def test_guard_files_are_deleted_with_the_agent(orch: Orch, repo: Path) -> None:
+    apply_guarded(orch, repo, "restore")
+    agent_types(orch, "write SPRINT.md mine")
+    wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the restore")
+    folder = guarded_record(orch)
+    assert (folder / "guard" / "baseline.json").exists() and (folder / "backups").is_dir()
+    orch.run("delete", "agent", "executor")
+    wait_until(
+        lambda: not (folder / "guard").exists() and not (folder / "backups").exists(),
+        what="guard files removed",
+    )
 
 
 def test_service_install_writes_a_unit_that_spares_the_agents(orch: Orch, tmp_path: Path) -> None:

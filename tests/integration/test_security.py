@@ -509,3 +509,32 @@ def test_values_a_process_cannot_take_are_refused_at_apply(
     assert result.returncode == 1
     assert result.stderr.startswith(f"orch: error: {manifest}:4: {field}: ")
     assert reason in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.tmux
+def test_an_agent_is_known_by_its_process_tree_not_its_environment(orch: Orch) -> None:
+    """aa drops or forges ORCH_AGENT_NAME: it still sends as aa, within aa's talksTo."""
+    team(orch, {"aa": "  talksTo: [bb]\n", "bb": "", "cc": ""})
+    out = orch.workdir / "out"
+    orch_cli = f"{sys.executable} -m reconciler"
+
+    def agent_runs(command: str) -> str:
+        out.unlink(missing_ok=True)
+        line = f'run {command} > {out} 2>&1; echo "exit $?" >> {out}'
+        orch.tmux("send-keys", "-t", "=aa:", "-l", line)
+        orch.tmux("send-keys", "-t", "=aa:", "Enter")
+        return wait_until(
+            lambda: out.read_text() if out.exists() and "exit " in out.read_text() else "",
+            what=command,
+        )
+
+    unset = agent_runs(f"env -u ORCH_AGENT_NAME {orch_cli} send cc hi")
+    assert 'agent "aa" may not address "cc"' in unset and unset.endswith("exit 1\n")
+    other = agent_runs(f"env ORCH_AGENT_NAME=bb {orch_cli} send cc hi")
+    assert 'agent "aa" may not address "cc"' in other and other.endswith("exit 1\n")
+    forged = agent_runs(f"env -u ORCH_AGENT_NAME {orch_cli} send cc hi --from bb")
+    assert forged == (
+        'orch: error: --from bb: this command runs inside agent "aa" and sends as "aa"\nexit 1\n'
+    )
+    allowed = agent_runs(f"env -u ORCH_AGENT_NAME {orch_cli} send bb hi")
+    assert allowed.endswith("exit 0\n")

@@ -45,10 +45,23 @@ HEAVY = (
 )
 
 
-def test_the_cli_imports_nothing_heavy_at_start_up() -> None:
-    """`orch get`/`send`/`describe`/`--help` import their heavy dependencies only on use."""
-    probe = "import sys, reconciler.cli.main; print('\\n'.join(sorted(sys.modules)))"
-    loaded = subprocess.run(
+def _loaded_by(module: str) -> list[str]:
+    """The modules a fresh interpreter has loaded once it imported `module`."""
+    probe = f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))"
+    return subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout.split()
+
+
+def test_the_cli_imports_nothing_heavy_at_start_up() -> None:
+    """`orch get`/`send`/`describe`/`--help` import their heavy dependencies only on use."""
+    loaded = _loaded_by("reconciler.cli.main")
     assert [m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY] == []
+
+
+def test_run_records_are_read_without_the_manifest_models() -> None:
+    """`get runs` and `describe run` read run records; pydantic is for starting a run only."""
+    loaded = _loaded_by("reconciler.core.runs")
+    assert [
+        m for m in loaded if m.split(".")[0] == "pydantic" or m == "reconciler.api.manifest"
+    ] == []

@@ -11,10 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.api.actions import Paste, PressEnter
-from reconciler.api.manifest import Agent
-from reconciler.api.observation import PaneObservation
-from reconciler.api.status import AgentRecord, AgentState, EventType
-from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.api.status import AgentState, EventType
 from reconciler.core.delivery import (
     CONFIRM_SECONDS,
     DRAW_TIMEOUT_SECONDS,
@@ -30,12 +27,14 @@ from reconciler.core.delivery import (
     settle,
     step_delivery,
 )
-from reconciler.core.planner import launch_hash, plan_agent
 from reconciler.core.profiles import PROFILES
 from reconciler.core.sanitize import clean_message
 from reconciler.core.screen import classify
+from tests.helpers import T0
+from tests.helpers import desired_agent as agent
+from tests.helpers import plan_screen as plan
+from tests.helpers import running_record as record
 
-T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
 TEXT = "line one\nline two"
 BEFORE = "digest-before-paste"
 DRAWN = "digest-paste-drawn"
@@ -268,43 +267,6 @@ def test_an_echo_drawn_with_cursor_moves_is_recognised(text: str, width: int) ->
 
 
 # -- the planner drives it ----------------------------------------------------------------------
-
-
-def agent(**spec: Any) -> DesiredAgent:
-    document = {
-        "apiVersion": "orch/v1",
-        "kind": "Agent",
-        "metadata": {"name": "executor"},
-        "spec": {"command": "fake", "workdir": "/work", **spec},
-    }
-    return DesiredAgent(Agent.model_validate(document), 1)
-
-
-def record(desired: DesiredAgent, **fields: Any) -> AgentRecord:
-    base = AgentRecord(
-        name="executor",
-        state=AgentState.RUNNING,
-        since=T0,
-        launch_id="executor-1",
-        launch_hash=launch_hash(desired.agent),
-        pid=100,
-        started_at=T0,
-        generation=1,
-    )
-    return replace(base, **fields)
-
-
-def plan(
-    desired: DesiredAgent,
-    screen: str,
-    recorded: AgentRecord,
-    now: float,
-    attached: bool = False,
-    **ctx: Any,
-) -> AgentPlan:
-    pane = PaneObservation("executor", "%1", 100, False, 0, 0, attached=attached)
-    observed = AgentObservation(pane, None, screen)
-    return plan_agent("executor", desired, observed, recorded, PlanContext(now, UTC, **ctx))
 
 
 def test_planner_holds_until_the_ready_pattern_is_drawn() -> None:

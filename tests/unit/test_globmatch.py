@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.adapters.git import changed_paths
 from reconciler.core.globmatch import StatusEntry, first_match, glob_match, parse_porcelain
 
 GLOB_CASES = [
@@ -138,34 +137,3 @@ def test_parse_porcelain_reads_codes_paths_and_rename_sources() -> None:
 
 def test_parse_porcelain_of_a_clean_tree_is_empty() -> None:
     assert parse_porcelain(b"") == []
-
-
-@pytest.mark.parametrize(
-    ("x", "y", "kind"),
-    [
-        ("?", "?", "added"),
-        ("A", " ", "added"),
-        ("A", "M", "added"),
-        ("A", "D", "added"),
-        (" ", "A", "added"),  # git add -N
-        (" ", "M", "modified"),
-        ("M", " ", "modified"),
-        ("M", "M", "modified"),
-        ("T", " ", "modified"),
-        ("U", "U", "modified"),
-        (" ", "D", "deleted"),
-        ("D", " ", "deleted"),
-        ("M", "D", "deleted"),
-    ],
-)
-def test_changed_paths_kind(x: str, y: str, kind: str) -> None:
-    assert changed_paths([StatusEntry(x, y, "f")]) == [("f", kind)]
-
-
-def test_both_sides_of_a_rename_count() -> None:
-    entries = [StatusEntry("R", " ", "tests/new.py", "tests/old.py")]
-    assert changed_paths(entries) == [("tests/new.py", "added"), ("tests/old.py", "deleted")]
-
-
-def test_nested_repositories_are_not_guarded() -> None:
-    assert changed_paths([StatusEntry("?", "?", "tests/vendored/")]) == []

@@ -17,9 +17,12 @@ from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.health import KEY_PAUSE_SECONDS, settle_keys
-from reconciler.core.planner import launch_hash, plan_agent
+from reconciler.core.planner import plan_agent
+from tests.helpers import T0, desired_agent
+from tests.helpers import on_screen as seen
+from tests.helpers import plan_screen as plan
+from tests.helpers import running_record as running
 
-T0 = datetime(2026, 7, 1, 10, 0, tzinfo=UTC).timestamp()
 S = AgentState
 IDLE = "welcome\n› \n"
 LIMIT = "working...\nYou've hit your usage limit · resets 3pm\n› \n"
@@ -28,41 +31,8 @@ ENTER = SendKeys("executor", keys=("Enter",))
 
 
 def agent(**spec: Any) -> DesiredAgent:
-    document = {
-        "apiVersion": "orch/v1",
-        "kind": "Agent",
-        "metadata": {"name": "executor"},
-        "spec": {"command": "claude", "workdir": "/work", "profile": "claude", **spec},
-    }
-    return DesiredAgent(Agent.model_validate(document), 1)
-
-
-def running(desired: DesiredAgent, **fields: Any) -> AgentRecord:
-    base = AgentRecord(
-        name="executor",
-        state=S.RUNNING,
-        since=T0,
-        launch_id="executor-1",
-        launch_hash=launch_hash(desired.agent),
-        pid=100,
-        started_at=T0,
-        generation=1,
-    )
-    return replace(base, **fields)
-
-
-def seen(screen: str) -> AgentObservation:
-    return AgentObservation(PaneObservation("executor", "%1", 100, False, 0, 0), None, screen)
-
-
-def plan(
-    desired: DesiredAgent,
-    screen: str,
-    record: AgentRecord,
-    now: float,
-    **ctx: Any,
-) -> AgentPlan:
-    return plan_agent("executor", desired, seen(screen), record, PlanContext(now, UTC, **ctx))
+    """The agent the health tests plan: Claude Code unless `spec` says."""
+    return desired_agent(**{"command": "claude", "profile": "claude", **spec})
 
 
 def settle(desired: DesiredAgent, screen: str, record: AgentRecord, now: float) -> AgentRecord:

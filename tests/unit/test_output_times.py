@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.cli.output import iso, local_time
+from reconciler.api.localtime import local_time
+from reconciler.cli.output import iso
 
 
 @pytest.mark.parametrize("timestamp", [1e300, -1e300, 2.0**63, 1e18])

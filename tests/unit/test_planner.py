@@ -12,7 +12,13 @@ from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
-from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
+from reconciler.core.agent_plan import (
+    AgentObservation,
+    AgentPlan,
+    DesiredAgent,
+    GuardReport,
+    PlanContext,
+)
 from reconciler.core.planner import launch_hash, plan_agent
 
 T0 = 1_800_000_000.0
@@ -285,3 +291,36 @@ def test_a_persons_start_overrides_a_budget_stop() -> None:
     assert got.cooldowns == {budget_stop_key("executor"): T0}, "kept, expired"
     later = plan_agent("executor", desired, alive(), got.record, budget_ctx(T0 + 1, T0))
     assert not any(isinstance(a, Stop) for a in later.actions)
+
+
+GUARDS = [{"protect": ["tests/**"]}]
+
+
+def guard_ready(observed: AgentObservation, desired: DesiredAgent) -> AgentObservation:
+    report = GuardReport(False, "NoViolation", "", (desired.uid, desired.generation))
+    return replace(observed, guard=report)
+
+
+def test_a_guarded_agent_starts_only_once_its_guards_hold_the_baseline() -> None:
+    desired = agent(guards=GUARDS)
+    waiting = plan(desired, GONE, None)
+    assert waiting.actions == () and waiting.record is None and waiting.requeue_after
+    older = GuardReport(False, "NoViolation", "", ("", 0))  # the previous generation's
+    assert plan(desired, replace(GONE, guard=older), None).actions == ()
+    (launch,) = plan(desired, guard_ready(GONE, desired), None).actions
+    assert isinstance(launch, Launch)
+
+
+def test_a_spec_change_of_a_guarded_agent_waits_for_the_new_baseline() -> None:
+    old = agent(guards=GUARDS)
+    new = agent(generation=2, guards=GUARDS, command="claude")
+    running = guard_ready(alive(), old)
+    held = plan(new, running, record(S.RUNNING, old))
+    assert held.actions == () and held.record == record(S.RUNNING, old)
+    (_launch,) = plan(new, guard_ready(alive(), new), record(S.RUNNING, old)).actions
+
+
+def test_a_running_guarded_agent_is_not_held_by_a_pending_check() -> None:
+    desired = agent(guards=GUARDS)
+    got = plan(desired, alive(), record(S.RUNNING, desired))
+    assert got.record is not None and got.record.state is S.RUNNING

@@ -15,7 +15,10 @@ from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent
 from reconciler.core.delivery import Phase, QueuedMessage
 from reconciler.core.planner import launch_hash, plan_agent
 from reconciler.core.signals import AgentSignal
-from tests.unit.test_health import IDLE, PROMPT, T0, agent, running, seen
+from tests.helpers import T0
+from tests.helpers import on_screen as seen
+from tests.helpers import running_record as running
+from tests.unit.test_health import IDLE, PROMPT, agent
 
 S = AgentState
 
