@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ORCH := $(VENV)/bin/orch
 STAMP := $(VENV)/.installed-test
 # the e2e harness modules under lint (the capture scripts and the model server are not)
-E2E_LINTED := e2e/run.py e2e/scenarios.py e2e/orchctl.py e2e/server.py e2e/clis.py
+E2E_LINTED := e2e/run.py e2e/scenarios.py e2e/orchctl.py e2e/server.py e2e/clis.py e2e/usage_check.py
 
 .PHONY: help install tmux test unit integration real-clis lint demo demo-down bench chaos e2e docs clean
 

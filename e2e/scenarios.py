@@ -23,6 +23,7 @@ from typing import Any
 from e2e.clis import CliSpec
 from e2e.orchctl import Orch, Transition, descendants, wait_for
 from e2e.server import ModelServer, Request, sha
+from e2e.usage_check import usage_verdict
 
 #: scenario key -> title (the table's columns, in run order)
 SCENARIOS: dict[str, str] = {
@@ -35,6 +36,7 @@ SCENARIOS: dict[str, str] = {
     "h": "429-again",
     "f": "hang",
     "i": "kill-9",
+    "u": "usage",
     "j": "kill-9-fresh",
 }
 
@@ -589,6 +591,12 @@ def kill9_fresh(s: Session) -> Result:
         s.orch.run("delete", "agent", fresh.agent)
 
 
+def usage(s: Session) -> Result:
+    """(u) `orch usage -o json` for the agent equals the usage the model server handed out."""
+    ok, why = usage_verdict(s.orch, s.server.log, s.agent, s.cli.profile)
+    return passed(why) if ok else failed(why)
+
+
 def run_all(s: Session, wanted: set[str]) -> dict[str, Result]:
     """Run the wanted scenarios in order; a and b always run (every other one needs them)."""
     results: dict[str, Result] = {}
@@ -604,6 +612,7 @@ def run_all(s: Session, wanted: set[str]) -> dict[str, Result]:
         ("h", rate_limit_again),
         ("f", hang),
         ("i", kill9),
+        ("u", usage),
         ("j", kill9_fresh),
     ]
     if "h" in wanted:

@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import os
 import select
+import signal
 import stat
 import subprocess
 import sys
@@ -80,6 +81,8 @@ def serve(state_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAU
     except BlockingIOError:
         os.close(lock)
         return  # another writer serves this state dir
+    os.ftruncate(lock, 0)
+    os.write(lock, str(os.getpid()).encode())  # for `stop_writer`
     sources: dict[Path, _Source] = {}
     poller = select.poll()
     wake = WakeChannel(state_dir / WAKE_NAME)
@@ -160,6 +163,25 @@ def writer_running(state_dir: Path) -> bool:
     return False
 
 
+def stop_writer(state_dir: Path) -> int | None:
+    """End the writer of `state_dir` (when no pane is left to write to it: `orch controller
+    stop` with an empty tmux server); its pid, or None when none ran. Only a process holding
+    the lock, named in it and running this module for this state dir is signalled."""
+    if not writer_running(state_dir):
+        return None
+    try:
+        pid = int((state_dir / LOCK_NAME).read_text()[:20])
+        with open(f"/proc/{pid}/cmdline", "rb") as proc:
+            cmdline = proc.read().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    if __name__.encode() not in cmdline or str(state_dir).encode() not in cmdline:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    return pid
+
+
 class LogWriterKeeper:
     """Starts the state dir's log writer whenever none runs (each pass; cheap when one does)."""
 
@@ -201,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
     parser.add_argument("--keep", type=int, default=DEFAULT_KEEP)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # copies what is left, then exits
     serve(args.state_dir.resolve(), args.max_bytes, args.keep)
 
 

@@ -159,10 +159,24 @@ def _add_log_marks(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE messages ADD COLUMN {column} INTEGER")
 
 
+def _label_gate_attempts(conn: sqlite3.Connection) -> None:
+    """Version 5: each gate result in a run's checkpoint names the attempt it was evaluated for.
+    A checkpoint written before held only its step's current attempt's results, so that is the
+    attempt they are labelled with."""
+    updates = []
+    for name, text in conn.execute("SELECT name, record FROM runs").fetchall():
+        record = json.loads(text)
+        for step in record.get("steps", ()):
+            for gate in step.get("gates", ()):
+                gate.setdefault("attempt", step.get("attempt", 0))
+        updates.append((json.dumps(record, sort_keys=True), name))
+    conn.executemany("UPDATE runs SET record=? WHERE name=?", updates)
+
+
 #: Schema migrations, in order: entry i takes a store from `user_version` i+1 to i+2 (SCHEMA is
 #: version 1, and a store written before versions existed reads as 0, which is the same shape).
 #: Add a step at the end; never edit one that shipped.
-MIGRATIONS = (_add_identity, _add_intents, _add_log_marks)
+MIGRATIONS = (_add_identity, _add_intents, _add_log_marks, _label_gate_attempts)
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 #: How long a command waits for another process's write transaction before saying the store is
@@ -702,8 +716,10 @@ class Store:
         return {row[0]: UsageTotals(*row[1:]) for row in rows}
 
     @_translated
-    def usage(self, since: float = 0.0, agent: str | None = None) -> list[StoredUsage]:
-        """Recorded model calls since `since` (of one agent, or all), oldest first."""
+    def usage(
+        self, since: float = 0.0, agent: str | None = None, account: str | None = None
+    ) -> list[StoredUsage]:
+        """Recorded model calls since `since` (of one agent or account, or all), oldest first."""
         query = (
             "SELECT agent, key, time, model, input, output, cache_read, cost, account, run, step"
             " FROM usage WHERE time >= ?"
@@ -712,6 +728,9 @@ class Store:
         if agent is not None:
             query += " AND agent = ?"
             args += (agent,)
+        if account is not None:
+            query += " AND account = ?"
+            args += (account,)
         return [
             StoredUsage(
                 row[0], row[2], UsageEntry(row[1], row[3], row[4], row[5], row[6], row[7]),

@@ -24,6 +24,7 @@ from pydantic import (
     PlainValidator,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -244,6 +245,9 @@ class BudgetSpec(_Model):
     """The sliding window the budget applies to."""
     action: Literal["cooldown", "stop", "warn"] = "cooldown"
     """What a spent budget does: cool down until the window frees up, stop, or only warn."""
+    scope: Literal["agent", "account"] = "agent"
+    """agent: what this agent spent; account: what every agent on its `rateLimit.account` spent
+    together (the account's budget, held by each agent that declares it)."""
 
     @model_validator(mode="after")
     def _a_limit(self) -> Self:
@@ -401,6 +405,20 @@ class AgentSpec(_Model):
     signals: Literal["auto", "off"] = "auto"
     """auto: wire the CLI's own hooks/notifications to `orch signal` (per agent, never in the
     user's config files); off: read the screen only."""
+
+    @field_validator("budget")
+    @classmethod
+    def _account_budget_names_an_account(
+        cls, budget: BudgetSpec | None, info: ValidationInfo
+    ) -> BudgetSpec | None:
+        rate_limit = info.data.get("rate_limit")  # declared before budget: validated already
+        if (
+            budget is not None
+            and budget.scope == "account"
+            and not (rate_limit and rate_limit.account)
+        ):
+            raise ValueError("scope account needs rateLimit.account (the account it counts)")
+        return budget
 
 
 class Agent(_Model):

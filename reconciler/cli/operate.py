@@ -206,6 +206,7 @@ def controller_status() -> None:
 @installation_options
 def controller_stop() -> None:
     """Stop this state dir's controller; the agents keep running in tmux."""
+    from reconciler.adapters.logwriter import stop_writer
     from reconciler.adapters.tmux import Tmux
     from reconciler.controller.daemon import controller_running, read_pid
 
@@ -228,6 +229,10 @@ def controller_stop() -> None:
     tmux = Tmux(inst.socket)
     if tmux.version() is not None and tmux.kill_server_if_empty():
         click.echo(f"tmux server (socket {inst.socket}) had no sessions: stopped it")
+    if tmux.version() is None or not tmux.observe():  # no pane left to log
+        writer = stop_writer(inst.state_dir)
+        if writer is not None:
+            click.echo(f"log writer stopped (pid {writer})")
 
 
 @click.command()

@@ -5,7 +5,7 @@ items and `describe` pages."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,8 @@ from reconciler.core.usage import UsageTotals
 if TYPE_CHECKING:
     from reconciler.adapters.git import WorktreeStatus
     from reconciler.core.delivery import QueuedMessage
+    from reconciler.core.runs import StepStatus
+    from reconciler.core.steps import GateResult
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
@@ -134,12 +136,18 @@ def agent_row(
             age(record.since) if record else "",
             record.pid if record else "",
             spec.get("profile", "generic"),
-            count(usage.tokens) if usage else "",
-            f"${usage.cost_usd:.2f}" if usage else "",
+            *usage_cells(usage),
             spec["command"],
-            _live_message(record, time.time()) if record else status["message"],
+            live_message(record, time.time()) if record else status["message"],
         ]
     return row
+
+
+def usage_cells(usage: UsageTotals | None) -> tuple[str, str]:
+    """The TOKENS and COST cells of an agent (`get -o wide`, `orch top`); empty when none."""
+    if usage is None:
+        return "", ""
+    return count(usage.tokens), f"${usage.cost_usd:.2f}"
 
 
 def describe_agent(
@@ -181,7 +189,7 @@ def describe_agent(
         ("State", status["state"]),
         ("Activity", status["activity"]),
         ("Reason", status["reason"]),
-        ("Message", _live_message(record, now) if record else status["message"]),
+        ("Message", live_message(record, now) if record else status["message"]),
     ]
     if record is not None:
         fields += [
@@ -345,7 +353,7 @@ def event_row(event: StoredEvent, now: float | None = None) -> list[Any]:
     return [age(event.time, now), event.type, event.reason, event.object, event.message]
 
 
-def _live_message(record: AgentRecord, now: float) -> str:
+def live_message(record: AgentRecord, now: float) -> str:
     """The status message, with "alive for" computed now rather than when it was written."""
     if record.state is AgentState.RUNNING and record.reason == "Started":
         started = record.started_at if record.started_at is not None else record.since
@@ -455,20 +463,24 @@ def run_item(run: StoredRun) -> dict[str, Any]:
                     "startedAt": iso(s.started_at),
                     "finishedAt": iso(s.finished_at),
                     "reason": s.reason,
-                    "gates": [
-                        {
-                            "name": g.name,
-                            "passed": g.passed,
-                            "pending": g.pending,
-                            "output": g.output,
-                            "seconds": round(g.duration, 3),
-                        }
-                        for g in s.gates
-                    ],
+                    "gates": [_gate_item(g) for g in s.current_gates],
+                    "earlierGates": [_gate_item(g) for g in s.gates if g.attempt != s.attempt],
                 }
                 for s in record.steps
             ],
         },
+    }
+
+
+def _gate_item(gate: GateResult) -> dict[str, Any]:
+    """One gate result as `-o json` shows it, with the attempt it was evaluated for."""
+    return {
+        "name": gate.name,
+        "attempt": gate.attempt,
+        "passed": gate.passed,
+        "pending": gate.pending,
+        "output": gate.output,
+        "seconds": round(gate.duration, 3),
     }
 
 
@@ -531,18 +543,26 @@ def describe_run(
         _indent(_step_usage(run.name, usage or {})),
         "Gates:",
     ]
-    gates = [(s, g) for s in record.steps for g in s.gates]
-    if not gates:
-        lines.append("  <none>")
-    for step, gate in gates:
-        verdict = "pending" if gate.pending else ("passed" if gate.passed else "FAILED")
-        lines.append(
-            f"  {step.name} (attempt {step.attempt}): {gate.name}: {verdict} ({gate.duration:.1f}s)"
-        )
-        lines.extend(f"      {line}" for line in gate.output.splitlines()[-20:])
+    lines.extend(_gate_lines(record.steps) or ["  <none>"])
     lines.append("Events:")
     lines.append(_indent(event_table(events, now)) if events else "  <none>")
     return "\n".join(lines)
+
+
+def _gate_lines(steps: Iterable[StepStatus]) -> list[str]:
+    """Each step's gate results grouped by the attempt they were evaluated for, the current
+    attempt's marked as such (a `when` is attempt 0: checked before the first attempt)."""
+    lines: list[str] = []
+    for step in steps:
+        for attempt in sorted({g.attempt for g in step.gates}, reverse=True):
+            label = f"attempt {attempt}" if attempt else "when"
+            current = " (current)" if attempt == step.attempt else ""
+            lines.append(f"  {step.name} {label}{current}:")
+            for gate in (g for g in step.gates if g.attempt == attempt):
+                verdict = "pending" if gate.pending else ("passed" if gate.passed else "FAILED")
+                lines.append(f"    {gate.name}: {verdict} ({gate.duration:.1f}s)")
+                lines.extend(f"        {line}" for line in gate.output.splitlines()[-20:])
+    return lines
 
 
 #: Columns of `orch get playbooks` and `orch get notifiers`.

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -23,14 +23,17 @@ from reconciler.adapters.store import Store
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.cli.output import age
-from reconciler.cli.render import describe_agent, describe_run
+from reconciler.cli.render import describe_agent, describe_run, live_message, usage_cells
 from reconciler.core.runs import StepPhase
+from reconciler.core.usage import UsageTotals
 
 #: How often the view reads the store again.
 REFRESH_SECONDS = 1.0
 #: Log lines shown when following an agent's log.
 LOG_LINES = 200
-AGENT_HEADERS = ("NAME", "STATE", "ACTIVITY", "RESTARTS", "AGE", "PROMPT / LAST LINE")
+AGENT_HEADERS = (
+    "NAME", "STATE", "ACTIVITY", "RESTARTS", "AGE", "TOKENS", "COST", "PROMPT / LAST LINE",
+)  # fmt: skip
 RUN_HEADERS = ("NAME", "PLAYBOOK", "STATE", "STEP", "ATTEMPT", "GATES", "AGE")
 
 
@@ -117,11 +120,12 @@ class TopApp(App[None]):
         """Read the store and redraw both tables and the detail pane."""
         now = time.time()
         records = self.store.agent_records()
+        usage = self.store.usage_totals("agent")
         agents = self.query_one("#agents", DataTable)
         _fill(
             agents,
             [
-                (o.name, _agent_row(o.name, records.get(o.name), o.created, now))
+                (o.name, _agent_row(o.name, records.get(o.name), usage.get(o.name), o.created, now))
                 for o in self.store.objects("Agent")
             ],
         )
@@ -170,6 +174,7 @@ class TopApp(App[None]):
             self.store.events(obj, limit=10),
             self.store.messages(name, limit=5),
             [],
+            usage=self.store.usage_totals("agent").get(name),
         )
 
     # -- keys: each records an intent and wakes the controller --------------------------------
@@ -227,10 +232,20 @@ class TopApp(App[None]):
         self._done(f"run/{run.name}: step {current.name} approved")
 
     def action_attach(self) -> None:
-        if name := self._agent():
+        """Hand the terminal to `tmux attach` on the agent's session until the person detaches."""
+        name = self._agent()
+        if name is None:
+            return
+        tmux = Tmux(self.socket)
+        if not tmux.session_exists(name):
+            self.notify(f"agent/{name} has no running session", severity="warning")
+            return
+        try:
             with self.suspend():
-                Tmux(self.socket).attach_and_wait(name)
-            self.refresh_view()
+                tmux.attach_and_wait(name)
+        except SuspendNotSupported:
+            self.notify(f"this terminal cannot be handed over: run orch attach {name}")
+        self.refresh_view()
 
     def action_logs(self) -> None:
         self.detail_mode = "logs"
@@ -257,21 +272,23 @@ def _fill(table: DataTable[Any], rows: list[tuple[str, tuple[str, ...]]]) -> Non
 
 
 def _agent_row(
-    name: str, record: AgentRecord | None, created: float, now: float
+    name: str, record: AgentRecord | None, usage: UsageTotals | None, created: float, now: float
 ) -> tuple[str, ...]:
+    spent = usage_cells(usage)
     if record is None:
-        return (name, "Starting", "", "0", age(created, now), "waiting for the controller")
+        return (name, "Starting", "", "0", age(created, now), *spent, "waiting for the controller")
     activity = str(getattr(record, "activity", "") or "")
     if record.state is AgentState.AWAITING_HUMAN:
         line = f"? {record.handled_prompt}"
     else:
-        line = record.message
+        line = live_message(record, now)
     return (
         name,
         record.state.value,
         activity,
         str(record.restarts),
         age(created, now),
+        *spent,
         line[:120],
     )
 
@@ -280,10 +297,10 @@ def _run_row(run: Any, now: float) -> tuple[str, ...]:
     record = run.record
     current = record.current
     gates = ""
-    if current is not None and current.gates:
+    if current is not None and current.current_gates:
         gates = " ".join(
             f"{g.name}:{'…' if g.pending else ('ok' if g.passed else 'FAIL')}"
-            for g in current.gates
+            for g in current.current_gates
         )
     return (
         run.name,

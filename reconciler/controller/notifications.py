@@ -171,8 +171,8 @@ def _notice(store: Store, event: StoredEvent, reason: str) -> tuple[Notice, dict
         run = store.run(name)
         if run is not None:
             state = run.record.state.value
-            current = run.record.current
-            agent = current.agent if current else ""
+            steps = run.record.steps  # a finished run is told by its last step's agent
+            agent = steps[min(run.record.step, len(steps) - 1)].agent if steps else ""
     stored = store.object("Agent", agent) if agent else None
     labels = dict(stored.document["metadata"].get("labels") or {}) if stored else {}
     notice = Notice(reason, event.object, state, event.message, event.time, prompt, deadline)

@@ -7,21 +7,30 @@ and to the playbook run and step the agent was working on when orch read it.
 
 A spent budget with `action: cooldown` becomes a cooldown deadline under `budget_key(agent)` in
 the same table as account cooldowns, so the health machine sits it out like a usage limit and
-resumes the agent when the window frees up; `warn` only raises the events.
+resumes the agent when the window frees up; `action: stop` is a deadline under
+`budget_stop_key(agent)`, until which the planner keeps the agent Stopped (its spec and any
+`orch stop` hold untouched; `orch start agent` starts it at once); `warn` only raises the events.
+A budget with `scope: account` counts every call of the agents on its `rateLimit.account`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reconciler.adapters.store import Store, StoredUsage
 from reconciler.adapters.transcripts import read_new_lines, transcript_files
 from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import Event, EventType
 from reconciler.core.agent_plan import DesiredAgent
-from reconciler.core.usage import USAGE_PROFILES, budget_key, budget_verdict, parse_line
+from reconciler.core.usage import (
+    USAGE_PROFILES,
+    budget_key,
+    budget_stop_key,
+    budget_verdict,
+    parse_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +44,7 @@ class UsageCollector:
 
     store: Store
     _next: float = 0.0
-    _budget_state: dict[str, str] = field(default_factory=dict)
+    _budget_state: dict[str, str] | None = None
 
     def collect(
         self, desired: Mapping[str, DesiredAgent], now: float
@@ -94,16 +103,41 @@ class UsageCollector:
                 working[step.agent] = (record.name, step.name)
         return working
 
+    def _recorded_states(self, desired: Mapping[str, DesiredAgent]) -> dict[str, str]:
+        """Budgets spent before this controller started: their deadlines are in the store, so
+        a restarted controller neither says BudgetExhausted again nor stops an agent a person
+        started meanwhile (a start leaves its deadline expired, not gone)."""
+        recorded = self.store.cooldowns()
+        return {
+            name: "exhausted"
+            for name in desired
+            if budget_key(name) in recorded or budget_stop_key(name) in recorded
+        }
+
     def _budgets(
         self, desired: Mapping[str, DesiredAgent], now: float
     ) -> tuple[list[Event], dict[str, float | None]]:
         events: list[Event] = []
         cooldowns: dict[str, float | None] = {}
+        if self._budget_state is None:
+            self._budget_state = self._recorded_states(desired)
+        for name in [n for n in self._budget_state if n not in desired]:
+            if self._budget_state.pop(name) == "exhausted":  # deleted: its deadlines go too
+                cooldowns.update({budget_key(name): None, budget_stop_key(name): None})
         for name, agent in desired.items():
-            budget = agent.agent.spec.budget
+            spec = agent.agent.spec
+            budget = spec.budget
             if budget is None:
+                if self._budget_state.pop(name, "ok") == "exhausted":  # the budget was removed
+                    cooldowns.update({budget_key(name): None, budget_stop_key(name): None})
                 continue
-            calls = self.store.usage(now - budget.window, name)
+            account = spec.rate_limit.account if spec.rate_limit else None
+            if budget.scope == "account" and account is not None:
+                calls = self.store.usage(now - budget.window, account=account)
+                whose = f"account {account}'s budget"
+            else:
+                calls = self.store.usage(now - budget.window, name)
+                whose = "budget"
             verdict = budget_verdict(
                 budget.tokens, budget.usd, budget.window, [(c.time, c.entry) for c in calls], now
             )
@@ -111,6 +145,8 @@ class UsageCollector:
             self._budget_state[name] = verdict.state
             if verdict.state == before:
                 continue
+            if before == "exhausted":  # under budget again (the window freed up, or it was raised)
+                cooldowns.update({budget_key(name): None, budget_stop_key(name): None})
             obj = f"agent/{name}"
             if verdict.state == "warning":
                 events.append(
@@ -123,9 +159,12 @@ class UsageCollector:
                         obj,
                         EventType.WARNING,
                         "BudgetExhausted",
-                        f"budget spent: {verdict.spent}; {what[budget.action]}",
+                        f"{whose} spent: {verdict.spent}; {what[budget.action]}",
                     )
                 )
-                if budget.action == "cooldown" and verdict.frees_at is not None:
-                    cooldowns[budget_key(name)] = verdict.frees_at
+                frees_at = verdict.frees_at or now + budget.window
+                if budget.action == "cooldown":
+                    cooldowns[budget_key(name)] = frees_at
+                elif budget.action == "stop":
+                    cooldowns[budget_stop_key(name)] = frees_at
         return events, cooldowns

@@ -55,6 +55,7 @@ from reconciler.core.signal_plan import (
     take_signals,
     took_message,
 )
+from reconciler.core.usage import budget_stop_key
 
 #: How soon a guarded agent waiting for its guards' baseline is looked at again.
 GUARD_BASELINE_WAIT = 0.2
@@ -101,6 +102,10 @@ def plan_agent(
         _plan_held(b, observed)
     elif intent.request_seq > b.record.request_seen:
         _plan_requested_start(b, desired, observed)
+    elif ctx.cooldowns.get(budget_stop_key(name), 0.0) > ctx.now:
+        _plan_budget_stop(b, observed)
+    elif state is AgentState.STOPPED and b.record.reason == "BudgetExhausted":
+        _plan_budget_freed(b, desired, observed)
     elif state is AgentState.STOPPED:
         _plan_stopped(b, desired, observed, is_new=recorded is None)
     elif state is AgentState.CRASH_LOOPING:
@@ -210,6 +215,37 @@ def _plan_held(b: PlanBuilder, observed: AgentObservation) -> None:
         b.update(reason="StoppedByUser", message=message)
 
 
+def _plan_budget_stop(b: PlanBuilder, observed: AgentObservation) -> None:
+    """A budget with `action: stop` is spent: end whatever runs and stay Stopped until the window
+    frees up (or a person starts it); the spec and any `orch stop` hold stay as they are."""
+    record = b.record
+    until = b.ctx.cooldowns[budget_stop_key(record.name)]
+    when = local_time(until, b.ctx.timezone)
+    message = (
+        f"its budget is spent; stopped until {when} (the window frees up); "
+        f"`orch start agent {record.name}` starts it now"
+    )
+    if observed.pane is not None or record.state is not AgentState.STOPPED:
+        b.actions.append(
+            Stop(record.name, record.launch_id, observed.pane.pid if observed.pane else record.pid)
+        )
+        b.update(pid=None, pending_keys=(), keys_due=None, keys_sent_at=None, backoff_until=None)
+    if record.state is not AgentState.STOPPED:
+        # any state -> Stopped: its budget is spent
+        b.take("stop", "BudgetExhausted", message, warning=True)
+    b.requeue(until - b.now)
+
+
+def _plan_budget_freed(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation) -> None:
+    """Stopped by its budget and the window freed up: Stopped -> Starting, resuming its work."""
+    b.cooldowns[budget_stop_key(b.record.name)] = None
+    command = restart_command(desired.agent) if b.record.launch_id else desired.agent.spec.command
+    message = f"budget window freed up: {command}"
+    _launch(
+        b, desired, command, "start", "BudgetFreed", message, replace_session=bool(observed.pane)
+    )
+
+
 def _plan_requested_start(
     b: PlanBuilder, desired: DesiredAgent, observed: AgentObservation
 ) -> None:
@@ -220,6 +256,10 @@ def _plan_requested_start(
         b.update(request_seen=intent.request_seq)  # already running: nothing to start
         return
     b.update(request_seen=intent.request_seq, crash_times=(), backoff=0.0, backoff_until=None)
+    if b.ctx.cooldowns.get(budget_stop_key(record.name), 0.0) > b.now:
+        # a person's start overrides the budget: its deadline is kept, expired, so that a
+        # restarted controller knows the budget is still spent and does not stop it again
+        b.cooldowns[budget_stop_key(record.name)] = b.now
     verb = "restarted" if intent.request_verb == "restart" else "started"
     command, note = relaunch_command(desired.agent, record)
     if record.state is AgentState.STOPPED:

@@ -49,7 +49,28 @@ class StepStatus:
     prompted_attempt: int = 0
     approved: bool = False
     gates: tuple[GateResult, ...] = ()
+    """Gate results of this attempt and of up to GATE_ATTEMPTS_KEPT earlier ones, each labelled
+    with its attempt (`describe run` shows them per attempt)."""
     reason: str = ""
+
+    @property
+    def current_gates(self) -> tuple[GateResult, ...]:
+        """The results of the attempt the step is at (none yet for a new attempt)."""
+        return tuple(g for g in self.gates if g.attempt == self.attempt)
+
+
+#: Earlier attempts whose gate results a step keeps beside the current attempt's (a bound: a step
+#: may allow many attempts).
+GATE_ATTEMPTS_KEPT = 5
+
+
+def with_results(step: StepStatus, attempt: int, results: tuple[GateResult, ...]) -> StepStatus:
+    """`step` with `results` as attempt `attempt`'s, replacing that attempt's earlier ones (an
+    approval re-checks the same attempt) and dropping attempts older than the bound."""
+    labelled = tuple(replace(r, attempt=attempt) for r in results)
+    oldest = attempt - GATE_ATTEMPTS_KEPT
+    kept = [g for g in step.gates if g.attempt != attempt and g.attempt >= oldest]
+    return replace(step, gates=(*kept, *labelled))
 
 
 @dataclass(frozen=True)
@@ -223,7 +244,7 @@ def _plan_pending(b: RunBuilder, spec: PlaybookSpec, step: Step, facts: RunFacts
             b.step(
                 phase=StepPhase.SKIPPED,
                 finished_at=b.now,
-                gates=outcome.results,
+                gates=outcome.results,  # attempt 0: checked before the first attempt
                 reason=f"when {result.name} is false: {result.output}",
             )
             b.event("StepSkipped", f"step {step.name} skipped: when {result.name} is false")
@@ -262,7 +283,7 @@ def _plan_checking(b: RunBuilder, spec: PlaybookSpec, step: Step, facts: RunFact
     if outcome is None or (outcome.step, outcome.attempt) != (b.record.step, current.attempt):
         b.evaluate = "gates"
         return
-    b.step(gates=outcome.results)
+    b.step(gates=with_results(current, current.attempt, outcome.results).gates)
     failed = next((r for r in outcome.results if not r.passed and not r.pending), None)
     if failed is not None:
         _attempt_failed(b, spec, step, failed)
@@ -307,7 +328,8 @@ def _attempt_failed(b: RunBuilder, spec: PlaybookSpec, step: Step, failed: GateR
 def _prompt(b: RunBuilder, step: Step, attempt: int, text: str) -> None:
     """Queue the step's prompt for `attempt` (committed with this checkpoint, so exactly once).
 
-    A new attempt starts with no approval and no gate results: an approval is for one attempt.
+    A new attempt starts with no approval and no gate results of its own (the earlier attempts'
+    stay, labelled with theirs): an approval is for one attempt.
     """
     b.prompts.append(Prompt(step.agent, text))
     b.step(
@@ -316,7 +338,6 @@ def _prompt(b: RunBuilder, step: Step, attempt: int, text: str) -> None:
         started_at=b.now,
         prompted_attempt=attempt,
         approved=False,
-        gates=(),
     )
     b.update(message=f"step {step.name} (attempt {attempt}) with agent {step.agent}")
 

@@ -43,6 +43,9 @@ class GateResult:
     """True only for an `approval: human` gate that no one has approved yet."""
     duration: float = 0.0
     """Seconds the evaluation took."""
+    attempt: int = 0
+    """The step attempt it was evaluated for (0: a `when`, checked before the first attempt), so
+    a result of an earlier attempt is never shown as the current one."""
 
 
 def template_names(template: str) -> set[str]:

@@ -247,6 +247,12 @@ def budget_key(agent: str) -> str:
     return f"budget:agent/{agent}"
 
 
+def budget_stop_key(agent: str) -> str:
+    """The entry (in the same table, an epoch deadline) under which a budget with `action: stop`
+    keeps `agent` Stopped until its window frees up."""
+    return f"budget-stop:agent/{agent}"
+
+
 BudgetState = Literal["ok", "warning", "exhausted"]
 #: Share of a budget spent at which a warning is raised.
 WARN_AT = 0.8
@@ -271,7 +277,8 @@ def budget_verdict(
     now: float,
 ) -> BudgetVerdict:
     """Judge (time, entry) pairs within `window` before `now` against the token and USD limits."""
-    recent = sorted((t, e) for t, e in usage if now - window < t <= now)
+    # by time only: calls read in one pass share a time, and entries do not order
+    recent = sorted(((t, e) for t, e in usage if now - window < t <= now), key=lambda p: p[0])
     spent_tokens = sum(e.tokens for _, e in recent)
     spent_usd = sum(e.cost_usd or 0.0 for _, e in recent)
     shares = []

@@ -119,3 +119,31 @@ def test_a_dead_endpoint_is_retried_and_never_delays_a_restart(
 
     wait_until(failed_event, timeout=20, what="NotificationFailed")
     assert "s3cret" not in orch.run("events").stdout
+
+
+def test_a_finished_run_is_told_to_a_notifier_selecting_its_agents_labels(
+    orch: Orch, receiver: Receiver
+) -> None:
+    labelled = agent_doc("worker").replace(
+        "  name: worker\n", "  name: worker\n  labels: {team: app}\n"
+    )
+    playbook = """\
+apiVersion: orch/v1
+kind: Playbook
+metadata: {name: flow}
+spec:
+  steps: [{name: only, agent: worker, prompt: "do it"}]
+"""
+    notifier = notifier_doc("me", receiver.url, "RunSucceeded", "  selector: {team: app}\n")
+    path = write_manifest(orch, labelled, playbook, notifier)
+    orch.run("apply", "-f", str(path), "--wait", "--timeout", "30s")
+    run = orch.run("run", "flow").stdout.split()[0].removeprefix("run/")
+    wait_until(lambda: orch.json("get", "runs", run)["status"]["step"] == "only")
+    orch.run("step", "done", run)
+    wait_until(lambda: receiver.posts, timeout=15, what="the RunSucceeded webhook")
+    body = receiver.posts[0][2]
+    assert (body["reason"], body["object"], body["state"]) == (
+        "RunSucceeded",
+        f"run/{run}",
+        "Succeeded",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
+import psutil
 import pytest
 
 from tests.conftest import Orch
@@ -83,6 +84,26 @@ def test_controller_status_and_stop_leave_agents_running(orch: Orch) -> None:
     assert pane_pid(orch, "worker") == agent_pid
     warned = orch.run("get", "agents")
     assert "no controller runs" in warned.stderr
+
+
+def test_delete_then_controller_stop_leaves_nothing_of_the_installation_running(
+    orch: Orch,
+) -> None:
+    started(orch, "worker")
+    path = write_manifest(orch, agent_doc("worker"))
+
+    def running() -> list[str]:  # every process marked with this state dir
+        return [
+            " ".join(p.info["cmdline"] or [])
+            for p in psutil.process_iter(["cmdline"])
+            if str(orch.state_dir) in " ".join(p.info["cmdline"] or [])
+        ]
+
+    wait_until(running, what="the installation's processes")
+    orch.run("delete", "-f", str(path))
+    out = orch.run("controller", "stop").stdout
+    assert "log writer stopped" in out
+    wait_until(lambda: not running(), what="nothing left running")
 
 
 def test_read_only_commands_never_create_a_state_dir(orch: Orch) -> None:

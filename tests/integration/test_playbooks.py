@@ -113,6 +113,15 @@ def test_failed_gate_asks_for_rework_then_passes(orch: Orch) -> None:
     (orch.workdir / "c.txt").write_text("good work\n")
     done = wait_until(lambda: in_state(orch, name, "Succeeded"), timeout=30, what="Succeeded")
     assert done["steps"][0]["attempt"] == 2
+    gates = done["steps"][0]["gates"]
+    assert [(g["attempt"], g["passed"]) for g in gates] == [(2, True)]  # only attempt 2 current
+    earlier = done["steps"][0]["earlierGates"]
+    assert [(g["attempt"], g["passed"]) for g in earlier] == [(1, False)]
+    text = orch.run("describe", "run", name).stdout
+    gates_part = text.split("Gates:")[1].split("Events:")[0]
+    assert gates_part.index("draft attempt 2 (current):") < gates_part.index("draft attempt 1:")
+    assert "FAILED" in gates_part.split("draft attempt 1:")[1]
+    assert "FAILED" not in gates_part.split("draft attempt 1:")[0]
 
 
 def test_run_fails_after_max_attempts(orch: Orch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -182,3 +183,32 @@ def test_delivered_messages_are_pruned_and_a_pass_reads_only_queue_heads(tmp_pat
     kept = store.messages("a", limit=1000)
     assert len(kept) == DELIVERED_KEPT + 1
     assert kept[-1].id == later and kept[0].id == ids[20]
+
+
+def test_gate_results_of_an_older_store_are_labelled_with_their_steps_attempt(
+    tmp_path: Path,
+) -> None:
+    from reconciler.api.manifest import Playbook
+    from reconciler.core.runs import RunRecord, StepPhase
+    from reconciler.core.steps import GateResult
+
+    spec: dict[str, Any] = {"steps": [{"name": "draft", "agent": "w", "prompt": "p"}]}
+    document = {"apiVersion": "orch/v1", "kind": "Playbook", "metadata": {"name": "f"}}
+    document["spec"] = spec
+    record = RunRecord.new("flow-1", "flow", Playbook.model_validate(document).spec, {}, 1.0)
+    step = replace(
+        record.steps[0], phase=StepPhase.WORKING, attempt=2, gates=(GateResult("g", False, "x"),)
+    )
+    store = Store(tmp_path)
+    store.create_run(replace(record, steps=(step,)), spec)
+    store.close()
+    with sqlite3.connect(tmp_path / "orch.db") as conn:  # as a version-4 orch wrote it
+        (text,) = conn.execute("SELECT record FROM runs").fetchone()
+        old = json.loads(text)
+        del old["steps"][0]["gates"][0]["attempt"]
+        conn.execute("UPDATE runs SET record=?", (json.dumps(old),))
+        conn.execute("PRAGMA user_version=4")
+    stored = Store(tmp_path).run("flow-1")
+    assert stored is not None
+    (gate,) = stored.record.steps[0].gates
+    assert gate.attempt == 2 and stored.record.steps[0].current_gates == (gate,)

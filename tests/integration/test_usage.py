@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,66 @@ def test_a_spent_budget_cools_the_agent_down_until_the_window_frees(
         timeout=60,
         what="Running again once the window passed",
     )
+
+
+def test_a_spent_budget_with_action_stop_stops_the_agent_until_the_window_frees(
+    orch: Orch, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    resume = f"  restartCommand: {sys.executable} {FAKE_AGENT}\n"  # the fake takes no --continue
+    claude_agent(orch, home, resume + "  budget: {tokens: 1000, window: 15s, action: stop}\n")
+    transcript(orch, home).write_text(assistant_lines()[0] + "\n")
+
+    def status() -> dict[str, Any]:
+        return dict(orch.agents()["executor"]["status"])
+
+    stopped = wait_until(
+        lambda: status()["state"] == "Stopped" and status(), timeout=60, what="Stopped"
+    )
+    assert stopped["reason"] == "BudgetExhausted" and "window frees up" in stopped["message"]
+    assert orch.tmux("has-session", "-t", "=executor").returncode != 0
+    reasons = [e["reason"] for e in orch.json("events", "--for", "agent/executor")["items"]]
+    assert "BudgetExhausted" in reasons
+    wait_until(
+        lambda: status()["state"] == "Running", timeout=60, what="Running once the window passed"
+    )
+    events = orch.json("events", "--for", "agent/executor")["items"]
+    assert "BudgetFreed" in [e["reason"] for e in events]
+    assert orch.agents()["executor"]["status"]["restarts"] == 0, "not counted as a crash"
+
+
+def test_an_account_budget_counts_every_agent_on_the_account_and_frees_with_its_window(
+    tmp_path: Path,
+) -> None:
+    from reconciler.adapters.store import Store, StoredUsage
+    from reconciler.api.manifest import Agent
+    from reconciler.controller.usage import UsageCollector
+    from reconciler.core.agent_plan import DesiredAgent
+    from reconciler.core.usage import UsageEntry, budget_stop_key
+
+    def desired(name: str, budget: str) -> DesiredAgent:
+        spec = {"command": "x", "rateLimit": {"account": "team"}, "budget": json.loads(budget)}
+        document = {"apiVersion": "orch/v1", "kind": "Agent", "metadata": {"name": name}}
+        return DesiredAgent(Agent.model_validate({**document, "spec": spec}), 1)
+
+    store = Store(tmp_path)
+    t0 = 1_800_000_000.0
+    for name, tokens in (("a", 600), ("b", 500), ("solo", 10)):
+        entry = UsageEntry(f"{name}:1", "m", tokens, 0, 0, None)
+        account = None if name == "solo" else "team"
+        store.record_usage(name, [StoredUsage(name, t0, entry, account)], {})
+    shared = '{"tokens": 1000, "window": 60, "action": "stop", "scope": "account"}'
+    own = '{"tokens": 1000, "window": 60, "action": "stop"}'
+    team = {"a": desired("a", shared), "b": desired("b", own)}
+    collector = UsageCollector(store)
+    events, deadlines = collector.collect(team, t0 + 1)
+    assert deadlines == {budget_stop_key("a"): t0 + 60}, "a counts b's spend; b only its own"
+    (event,) = events
+    assert (event.object, event.reason) == ("agent/a", "BudgetExhausted")
+    assert "account team's budget spent: 1,100 of 1,000 tokens; stopping" in event.message
+    with sqlite3.connect(tmp_path / "orch.db") as conn:  # as the pass records it
+        conn.execute("INSERT INTO cooldowns VALUES (?, ?)", (budget_stop_key("a"), t0 + 1))
+    restarted = UsageCollector(store)  # a new controller: the spent budget is not news
+    assert restarted.collect(team, t0 + 2) == ([], {})
+    events, deadlines = collector.collect(team, t0 + 61)
+    assert events == [] and deadlines == dict.fromkeys(("budget:agent/a", budget_stop_key("a")))

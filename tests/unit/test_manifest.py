@@ -474,6 +474,13 @@ BAD: list[tuple[str, str, int | None, str, str]] = [
         "spec.crashLoop.maxRestarts",
         "invalid int value",
     ),
+    (
+        "account-budget-without-account",
+        spec_line("  budget: {tokens: 10, scope: account}\n"),
+        7,
+        "spec.budget",
+        "needs rateLimit.account",
+    ),
     ("deep", "a: " + "[" * 60 + "]" * 60 + "\n", 1, "", "deeper than 50 levels"),
     ("very-deep", "a: " + "[" * 600 + "\n", 1, "", "deeper than 50 levels"),
     ("duplicate-agent", AGENT + "---\n" + AGENT, 11, "metadata.name", 'duplicate agent "a"'),

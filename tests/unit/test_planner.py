@@ -275,6 +275,56 @@ def test_restart_after_the_session_vanished_does_not_kill_it_again() -> None:
     assert isinstance(launch, Launch) and not launch.replace_session
 
 
+def budget_ctx(now: float, until: float | None, **fields: Any) -> PlanContext:
+    from reconciler.core.usage import budget_stop_key
+
+    cooldowns = {} if until is None else {budget_stop_key("executor"): until}
+    return PlanContext(now, UTC, cooldowns=cooldowns, **fields)
+
+
+def test_running_to_stopped_when_a_budget_with_action_stop_is_spent() -> None:
+    desired = agent(budget={"tokens": 1000, "action": "stop"})
+    got = plan_agent(
+        "executor", desired, alive(), record(S.RUNNING, desired), budget_ctx(T0, T0 + 60)
+    )
+    assert got.record is not None and got.record.state is S.STOPPED
+    assert (
+        got.record.reason == "BudgetExhausted" and "orch start agent executor" in got.record.message
+    )
+    assert any(isinstance(a, Stop) for a in got.actions)
+    assert got.requeue_after == pytest.approx(60)
+    # Stopped stays Stopped (no restart under restartPolicy Always) while the window is spent
+    again = plan_agent("executor", desired, GONE, got.record, budget_ctx(T0 + 30, T0 + 60))
+    assert again.record is not None and again.record.state is S.STOPPED and again.actions == ()
+
+
+def test_stopped_by_its_budget_to_starting_when_the_window_frees() -> None:
+    from reconciler.core.usage import budget_stop_key
+
+    desired = agent(budget={"tokens": 1000, "action": "stop"}, restartCommand="codex resume")
+    stopped = record(S.STOPPED, desired, reason="BudgetExhausted", pid=None)
+    got = plan_agent("executor", desired, GONE, stopped, budget_ctx(T0 + 61, T0 + 60))
+    assert got.record is not None and got.record.state is S.STARTING
+    assert got.record.reason == "BudgetFreed"
+    (launch,) = got.actions
+    assert isinstance(launch, Launch) and launch.command == "codex resume"
+    assert got.cooldowns == {budget_stop_key("executor"): None}
+
+
+def test_a_persons_start_overrides_a_budget_stop() -> None:
+    from reconciler.api.intents import AgentIntent
+    from reconciler.core.usage import budget_stop_key
+
+    desired = agent(budget={"tokens": 1000, "action": "stop"})
+    stopped = record(S.STOPPED, desired, reason="BudgetExhausted", pid=None)
+    start = AgentIntent(request_seq=1, request_verb="start", request_by="alice")
+    got = plan_agent("executor", desired, GONE, stopped, budget_ctx(T0, T0 + 60, intent=start))
+    assert got.record is not None and got.record.state is S.STARTING
+    assert got.cooldowns == {budget_stop_key("executor"): T0}, "kept, expired"
+    later = plan_agent("executor", desired, alive(), got.record, budget_ctx(T0 + 1, T0))
+    assert not any(isinstance(a, Stop) for a in later.actions)
+
+
 GUARDS = [{"protect": ["tests/**"]}]
 
 

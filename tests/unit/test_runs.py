@@ -11,7 +11,14 @@ from transitions import MachineError
 from reconciler.api.manifest import Playbook, PlaybookSpec
 from reconciler.api.status import RunState
 from reconciler.core.lifecycle import next_run_state
-from reconciler.core.runs import GateOutcome, RunFacts, RunRecord, StepPhase, plan_run
+from reconciler.core.runs import (
+    GATE_ATTEMPTS_KEPT,
+    GateOutcome,
+    RunFacts,
+    RunRecord,
+    StepPhase,
+    plan_run,
+)
 from reconciler.core.steps import GateResult
 
 T0 = 1_800_000_000.0
@@ -154,4 +161,34 @@ def test_an_approval_is_for_one_attempt_only() -> None:
     step = plan.record.steps[0]
     assert (step.phase, step.attempt) == (StepPhase.WORKING, 2)
     assert step.approved is False, "attempt 2 must be approved again by a person"
-    assert step.gates == ()
+    assert step.current_gates == ()
+
+
+def test_gate_results_are_labelled_with_the_attempt_they_were_evaluated_for() -> None:
+    playbook = spec(gates=[{"command": "pytest -q"}], maxAttempts=3)
+    record = at_phase(new_run(playbook), StepPhase.CHECKING, attempt=1, started_at=T0)
+    failed = GateResult("command pytest -q", False, "1 failed")
+    reworked = plan_run(record, playbook, RunFacts(gates=GateOutcome(0, 1, (failed,))), T0 + 1)
+    step = reworked.record.steps[0]
+    assert step.attempt == 2 and step.current_gates == (), "attempt 2 has no result yet"
+    assert [(g.attempt, g.passed) for g in step.gates] == [(1, False)], "attempt 1's is kept"
+    checking = replace(reworked.record, steps=(replace(step, phase=StepPhase.CHECKING),))
+    passed = GateResult("command pytest -q", True, "ok")
+    done = plan_run(checking, playbook, RunFacts(gates=GateOutcome(0, 2, (passed,))), T0 + 2)
+    step = done.record.steps[0]
+    assert [(g.attempt, g.passed) for g in step.current_gates] == [(2, True)]
+    assert [(g.attempt, g.passed) for g in step.gates] == [(1, False), (2, True)]
+
+
+def test_a_recheck_of_the_same_attempt_replaces_its_results_and_old_attempts_are_bounded() -> None:
+    playbook = spec(gates=[{"approval": "human"}], maxAttempts=50)
+    old = tuple(GateResult("g", False, "x", attempt=n) for n in range(1, 20))
+    pending = GateResult("approval human", False, "", pending=True, attempt=20)
+    record = at_phase(
+        new_run(playbook), StepPhase.CHECKING, attempt=20, gates=(*old, pending), approved=True
+    )
+    ok = GateResult("approval human", True, "approved")
+    got = plan_run(record, playbook, RunFacts(gates=GateOutcome(0, 20, (ok,))), T0)
+    step = got.record.steps[0]
+    assert [(g.attempt, g.passed) for g in step.current_gates] == [(20, True)]
+    assert {g.attempt for g in step.gates} == set(range(20 - GATE_ATTEMPTS_KEPT, 21))

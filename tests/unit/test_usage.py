@@ -134,6 +134,12 @@ def test_budget_ok_warning_exhausted_and_when_the_window_frees() -> None:
     assert budget_verdict(1_000, None, 1000, usage, now=1150).state == "ok"
 
 
+def test_calls_read_in_one_pass_share_a_time_and_are_judged_all_the_same() -> None:
+    usage = [(100.0, call(600)), (100.0, call(500))]
+    verdict = budget_verdict(1_000, None, 1000, usage, now=400)
+    assert (verdict.state, verdict.frees_at) == ("exhausted", 1100.0)
+
+
 def test_budget_in_dollars() -> None:
     usage = [(10.0, call(1, 20.0)), (20.0, call(2, 6.0))]
     verdict = budget_verdict(None, 25.0, 3600, usage, now=30)
