@@ -67,7 +67,15 @@ def publish_activity(b: PlanBuilder, alive: bool, verdict: ScreenVerdict | None)
         question = record.state is AgentState.AWAITING_HUMAN or bool(verdict and verdict.prompt)
         seen = verdict.activity if verdict is not None else Activity.UNKNOWN
         screen = Activity.WAITING if question else seen
-        activity = weigh(signal_state(b), screen, record.screen_changed_at, b.now)
+        if verdict is not None and screen.value != record.screen_activity:
+            b.update(screen_activity=screen.value, screen_activity_since=b.now)
+        activity = weigh(
+            signal_state(b),
+            screen,
+            record.screen_changed_at,
+            b.now,
+            b.record.screen_activity_since if b.record.screen_activity == screen.value else None,
+        )
     if activity != record.activity or record.activity_since is None:
         b.update(activity=activity, activity_since=b.now)
 

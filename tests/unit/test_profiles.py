@@ -227,7 +227,7 @@ def test_rate_limit_patterns_leave_code_and_warnings_alone(name: str, text: str)
         ("codex", "◦ Working (1h 02m 05s • esc to interrupt)", " ( • )"),
         ("codex", "gpt-5.4 · ~/projects/webapp · 92% left", "gpt-5.4  ~/projects/webapp  "),
         ("gemini", "⠏ Counting electrons... (esc to cancel, 12s)", ""),
-        ("aider", "░░█▓▒░░░░░ Waiting for LLM", " "),
+        ("aider", "░░█▓▒░░░░░ Waiting for LLM", "Waiting for LLM"),
         ("hermes", "  ⠹ (｡•́︿•̀｡) pondering... (3.2s)", "  "),
         ("hermes", "  Ctrl+C to interrupt…", "  …"),
         ("generic", "[12:34:56] build started", "[] build started"),

@@ -196,3 +196,18 @@ def test_a_delivery_confirmed_after_the_turn_ended_keeps_idle() -> None:
     got = plan(desired, record, T0 + 2, message=message)
     assert got.message is not None and got.message.phase is Phase.DELIVERED
     assert got.record is not None and got.record.activity is Activity.IDLE
+
+
+def test_a_screen_that_contradicts_an_old_signal_long_enough_wins() -> None:
+    # aider's notify said Idle when its last turn ended; the next turn hangs on its spinner.
+    from reconciler.core.signals import CROSSCHECK_SECONDS
+    from tests.unit.test_health import SCREENS
+
+    desired = agent(profile="aider", command="aider")
+    hang = (SCREENS / "aider" / "real-hang.txt").read_text()
+    record = running(desired, signal_activity="Idle", signal_at=T0, signal_id=1)
+    first = plan(desired, record, T0 + 1, screen=hang)
+    assert first.record is not None and first.record.activity is Activity.IDLE
+    assert (first.record.screen_activity, first.record.screen_activity_since) == ("Busy", T0 + 1)
+    later = plan(desired, first.record, T0 + 1 + CROSSCHECK_SECONDS, screen=hang)
+    assert later.record is not None and later.record.activity is Activity.BUSY
