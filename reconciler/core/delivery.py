@@ -49,6 +49,8 @@ DRAW_TIMEOUT_SECONDS = 3.0
 CONFIRM_SECONDS = 1.0
 #: Enter presses at most per message (the first, plus one retry when the screen did not move).
 MAX_ENTERS = 2
+#: How long a CLI that gets no second Enter may take to show that it took the first.
+SLOW_CONFIRM_SECONDS = 15.0
 #: How often a held message looks again whether the agent can take it.
 HOLD_SECONDS = 0.25
 #: The first seconds of a launch, during which a paste also waits for a quiet screen.
@@ -134,7 +136,8 @@ class AgentView:
     last turn-start signal of the agent's own hooks, when it has them; `evidence`: the pane log's
     verdict on an unsettled paste; `started_at`: when the agent's process was launched; `echo`:
     the message shows in the CLI's input (None: the profile cannot read its input);
-    `input_empty`: the CLI's input is drawn empty (None: the profile cannot tell).
+    `input_empty`: the CLI's input is drawn empty (None: the profile cannot tell);
+    `retry_enter`: a second Enter may be pressed when the first seems not taken.
     """
 
     digest: str
@@ -146,6 +149,7 @@ class AgentView:
     started_at: float | None = None
     echo: bool | None = None
     input_empty: bool | None = None
+    retry_enter: bool = True
 
 
 @dataclass(frozen=True)
@@ -279,9 +283,10 @@ def _confirm(message: QueuedMessage, view: AgentView, now: float) -> DeliverySte
         note = Notice("Delivered", f"message {message.id} from {message.sender} ({size}) delivered")
         return DeliveryStep(None, delivered, 0.0, note)
     since = now - entered_at
-    if since < CONFIRM_SECONDS:
-        return DeliveryStep(None, message, CONFIRM_SECONDS - since)
-    if message.enters < MAX_ENTERS and not view.question:
+    window = CONFIRM_SECONDS if view.retry_enter else SLOW_CONFIRM_SECONDS
+    if since < window:
+        return DeliveryStep(None, message, min(CONFIRM_SECONDS, window - since))
+    if message.enters < MAX_ENTERS and view.retry_enter and not view.question:
         # The screen did not move: the Enter was swallowed or landed too early. Once more.
         again = replace(message, phase=Phase.ENTERING, phase_at=now, enters=message.enters + 1)
         return DeliveryStep(PressEnter(message.agent), again, CONFIRM_SECONDS)

@@ -433,6 +433,7 @@ def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservat
         turn_started_at=b.record.turn_started_at,
         evidence=b.ctx.evidence,
         started_at=b.record.started_at,
+        retry_enter=profile_for(desired.agent.spec.profile).retry_enter,
         **_input_view(profile_for(desired.agent.spec.profile), observed.screen, message.text),
     )
     step = step_delivery(message, view, b.now)

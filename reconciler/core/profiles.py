@@ -50,6 +50,11 @@ class Profile:
     input_prefixes: tuple[str, ...] = ()
     """How a line the user typed starts (after blanks): such a line is never a limit, whatever
     it says ("am I rate limited")."""
+    retry_enter: bool = True
+    """Whether a delivery may press Enter once more when the first seems not taken (a TUI can
+    drop an Enter that comes too soon after a paste). False for a CLI that reads its input line
+    by line and takes every Enter, however slowly it shows it: a second one there would be
+    read later, as the answer to its next question."""
     empty_input: str | None = None
     """In the last lines of the screen: the CLI's input, drawn and empty (None: cannot tell).
     With it, a delivery presses Enter only once the message shows in the input, and (for a
@@ -144,6 +149,7 @@ def _cli(
     restart_suffix: str,
     ready: str | None = None,
     empty_input: str | None = None,
+    retry_enter: bool = True,
 ) -> Profile:
     """A CLI's profile: its own patterns first, then the generic ones."""
     return Profile(
@@ -159,6 +165,7 @@ def _cli(
         line_mode=line_mode,
         input_prefixes=input_prefixes,
         empty_input=empty_input,
+        retry_enter=retry_enter,
     )
 
 
@@ -296,6 +303,7 @@ _AIDER = _cli(
     restart_suffix="--restore-chat-history",
     ready=r"^\S*> ?\Z",  # "> " (or "architect> ") as the very last line
     empty_input=r"^\S*> ?\Z",
+    retry_enter=False,  # under load its spinner comes seconds after the Enter
 )
 
 _HERMES = _cli(

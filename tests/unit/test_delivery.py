@@ -446,3 +446,18 @@ def test_aider_echo_of_a_long_paste_is_its_last_line() -> None:
 
 def test_no_input_reading_without_a_pattern() -> None:
     assert input_empty("anything\n> \n", None) is None
+
+
+def test_no_second_enter_for_a_cli_that_takes_every_enter() -> None:
+    # aider under load shows nothing for seconds after an Enter; a second one would be read
+    # later as the answer to its next question ("Run shell command? [Yes]").
+    from reconciler.core.delivery import SLOW_CONFIRM_SECONDS
+
+    slow = view(DRAWN, retry_enter=False)
+    assert step_delivery(submitted(), slow, T0 + CONFIRM_SECONDS).action is None
+    assert step_delivery(submitted(), view(MOVED, retry_enter=False), T0 + 5).message.phase is (
+        Phase.DELIVERED
+    )
+    final = step_delivery(submitted(), slow, T0 + SLOW_CONFIRM_SECONDS)
+    assert final.action is None and final.message.phase is Phase.UNCONFIRMED
+    assert PROFILES["aider"].retry_enter is False and PROFILES["gemini"].retry_enter
