@@ -461,3 +461,13 @@ def test_no_second_enter_for_a_cli_that_takes_every_enter() -> None:
     final = step_delivery(submitted(), slow, T0 + SLOW_CONFIRM_SECONDS)
     assert final.action is None and final.message.phase is Phase.UNCONFIRMED
     assert PROFILES["aider"].retry_enter is False and PROFILES["gemini"].retry_enter
+
+
+def test_gemini_composer_drawn_before_its_trust_dialog_reads_ready() -> None:
+    # Why readiness alone is not enough early in a launch: 0.8 s after this screen the trust
+    # dialog replaced the composer, and a paste there picked "3. Don't trust".
+    screen = real_screen("gemini", "first-start-composer-before-trust")
+    profile = PROFILES["gemini"]
+    assert input_ready(screen, profile.ready)
+    assert input_empty(screen, profile.empty_input)
+    assert not input_ready(real_screen("gemini", "first-start-trust"), profile.ready)

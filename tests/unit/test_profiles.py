@@ -243,3 +243,18 @@ def noise_removed(profile: Profile, text: str) -> str:
     for pattern in profile.noise_patterns:
         text = compile_pattern(pattern).sub("", text)
     return text
+
+
+def test_gemini_limit_patterns_read_its_debug_log_retry_lines() -> None:
+    # Gemini CLI 0.61 retries a per-minute 429 silently (screen and title say only "Thinking" /
+    # "Working"); its GEMINI_DEBUG_LOG_FILE says "Attempt N failed: … Quota exceeded for …".
+    from pathlib import Path
+
+    from reconciler.api.regex import compile_pattern
+
+    log = Path(__file__).resolve().parent.parent / "fixtures" / "signals" / "gemini"
+    text = (log / "debug-log-429.txt").read_text()
+    patterns = [compile_pattern(p) for p in PROFILES["gemini"].rate_limit_patterns]
+    attempts = [line for line in text.splitlines() if "Quota exceeded for" in line]
+    assert len(attempts) == 2
+    assert all(any(p.search(line) for p in patterns) for line in attempts)
