@@ -421,10 +421,11 @@ def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservat
     if not may_type and message.phase not in (Phase.ENTERING, Phase.SUBMITTED):
         return
     verdict = observed.verdict
+    ready = ready_pattern(desired.agent)
     view = AgentView(
         digest=b.record.screen_digest,
         changed_at=b.record.screen_changed_at,
-        ready=input_ready(observed.screen or "", ready_pattern(desired.agent)),
+        ready=input_ready(observed.screen or "", ready),
         # A question still unanswered: one orch or a person already answered may linger on
         # screen (the live-prompt reading of the screen narrows this further).
         question=verdict is not None
@@ -432,7 +433,8 @@ def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservat
         and verdict.prompt.text != b.record.handled_prompt,
         turn_started_at=b.record.turn_started_at,
         evidence=b.ctx.evidence,
-        started_at=b.record.started_at,
+        # A program without an input to draw (no ready pattern) has no start-up to settle.
+        started_at=b.record.started_at if ready else None,
         retry_enter=profile_for(desired.agent.spec.profile).retry_enter,
         **_input_view(profile_for(desired.agent.spec.profile), observed.screen, message.text),
     )

@@ -471,3 +471,13 @@ def test_gemini_composer_drawn_before_its_trust_dialog_reads_ready() -> None:
     assert input_ready(screen, profile.ready)
     assert input_empty(screen, profile.empty_input)
     assert not input_ready(real_screen("gemini", "first-start-trust"), profile.ready)
+
+
+def test_planner_lets_a_launch_settle_only_where_an_input_is_drawn() -> None:
+    fresh = {"started_at": T0 - 1, "screen_changed_at": T0 - 0.5}
+    cli = agent(startup={"ready": "^› "})
+    held = plan(cli, "banner\n› \n", record(cli, **fresh), T0, message=message())
+    assert held.actions == ()
+    program = agent(profile="generic", command="vim")
+    pasted = plan(program, "anything\n", record(program, **fresh), T0, message=message())
+    assert pasted.actions == (Paste("executor", TEXT),)
