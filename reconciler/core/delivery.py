@@ -274,9 +274,13 @@ def _confirm(message: QueuedMessage, view: AgentView, now: float) -> DeliverySte
     """submitted -> delivered once the agent took it; else one more Enter, then unconfirmed."""
     entered_at = message.phase_at or now
     turn_started = view.turn_started_at is not None and view.turn_started_at >= entered_at
-    # Where the input can be read, it held the message at Enter: empty now, it was taken.
+    # Where the input can be read, it held the message at Enter (and no question was up): empty
+    # now, or a question drawn in its place (a tool the turn wants to run), it was taken.
     # Elsewhere all the screen can tell is that it moved.
-    took = view.digest != message.screen_digest if view.input_empty is None else view.input_empty
+    if view.input_empty is None:
+        took = view.digest != message.screen_digest
+    else:
+        took = view.input_empty or view.question
     if turn_started or took:
         delivered = replace(message, phase=Phase.DELIVERED, delivered_at=now)
         size = human_size(len(message.text.encode()))

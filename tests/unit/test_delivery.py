@@ -230,6 +230,12 @@ def test_where_the_input_can_be_read_its_emptying_confirms() -> None:
     assert step.message.phase is Phase.DELIVERED
 
 
+def test_where_the_input_can_be_read_a_question_in_its_place_confirms() -> None:
+    # Gemini's permission box replaces the composer as soon as the turn wants a tool.
+    step = step_delivery(submitted(), view(MOVED, input_empty=False, question=True), T0 + 0.1)
+    assert step.message.phase is Phase.DELIVERED
+
+
 def test_question_on_screen_gets_no_second_enter() -> None:
     step = step_delivery(submitted(), view(DRAWN, question=True), T0 + CONFIRM_SECONDS)
     assert step.action is None and step.message.phase is Phase.UNCONFIRMED
