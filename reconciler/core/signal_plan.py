@@ -85,9 +85,14 @@ def took_message(b: PlanBuilder, message: QueuedMessage) -> None:
 
     CLIs without a turn-start signal (aider) are then Busy until they say they wait again, so a
     hang after a message still counts as stuck; a CLI that already said Stop keeps its Idle.
+    Only for an agent whose signals arrive in this launch: one whose hooks do not fire (Gemini
+    CLI runs none in an untrusted folder, nor in the process it relaunches after the trust
+    dialog) would never say it waits again, and its screen decides instead.
     """
     entered = message.phase_at
     signalled = b.record.signal_at
-    if entered is not None and signalled is not None and signalled >= entered:
+    if signalled is None or signalled < (b.record.started_at or 0.0):
+        return
+    if entered is not None and signalled >= entered:
         return
     b.update(signal_activity=Activity.BUSY.value, signal_at=b.now, turn_started_at=b.now)
