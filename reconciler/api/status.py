@@ -148,6 +148,8 @@ class AgentRecord:
 
     `screen_digest`/`screen_changed_at` date the last real change of the screen (for Stale);
     `activity`/`activity_since` say what the agent does and since when (for idle.after);
+    `screen_activity`/`screen_activity_since` what its screen alone says and since when (a
+    screen that contradicts a signal long enough wins over it);
     `signals` says where the activity comes from (`hooks`: the CLI's own signals are wired, else
     `screen`); the `signal_*` fields are the latest of those signals folded in (up to id
     `signal_id`), `turn_started_at` the last turn start they reported, `session_id` the CLI's own
@@ -185,6 +187,8 @@ class AgentRecord:
     screen_changed_at: float | None = None
     activity: Activity = Activity.UNKNOWN
     activity_since: float | None = None
+    screen_activity: str = ""
+    screen_activity_since: float | None = None
     handled_prompt: str = ""
     limit_lines: int = 0
     replaying: bool = False

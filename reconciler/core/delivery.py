@@ -17,8 +17,14 @@ it did not (-> queued, pasted again), anything else cannot decide (-> uncertain,
 is not counted: pressing Enter on an input that already went out is harmless, a paste twice is not.
 
 A paste waits for the CLI's input to be drawn (the profile's or spec's ready pattern), never goes
-into a question for a human, and Enter waits until the paste has been drawn, so the "screen
-moved" confirmation compares against a capture taken after the paste.
+into a question for a human, and in the first STARTUP_WINDOW_SECONDS of a launch also waits until
+the screen has been quiet for STARTUP_QUIET_SECONDS: a CLI may draw its input and then a dialog
+over it (Gemini CLI's folder-trust dialog comes about a second after its composer, and keys typed
+into that dialog pick its options). Enter waits until the paste has been drawn, so the
+confirmation compares against a capture taken after the paste. Where the profile can read the
+CLI's input (`AgentView.echo`, `AgentView.input_empty`), Enter is pressed only once the message
+shows there, and the delivery is confirmed only once the input is empty again: a screen that
+merely moved proves nothing.
 """
 
 from __future__ import annotations
@@ -43,8 +49,16 @@ DRAW_TIMEOUT_SECONDS = 3.0
 CONFIRM_SECONDS = 1.0
 #: Enter presses at most per message (the first, plus one retry when the screen did not move).
 MAX_ENTERS = 2
+#: How long a CLI that gets no second Enter may take to show that it took the first.
+SLOW_CONFIRM_SECONDS = 15.0
 #: How often a held message looks again whether the agent can take it.
 HOLD_SECONDS = 0.25
+#: The first seconds of a launch, during which a paste also waits for a quiet screen.
+STARTUP_WINDOW_SECONDS = 120.0
+#: How long the screen must not have changed, early in a launch, before a paste.
+STARTUP_QUIET_SECONDS = 3.0
+#: Non-blank lines at the bottom of the screen where the CLI's input (and a paste's echo) is.
+INPUT_LINES = 8
 #: A paste tmux refused is tried again after this long.
 RETRY_SECONDS = 1.0
 #: The pane log lags the pane a little (pipe-pane): evidence is read this long after the intent.
@@ -120,7 +134,10 @@ class AgentView:
     `digest` and `changed_at` come from a capture this pass (or one still current); `ready`: the
     CLI's input is drawn; `question`: a prompt for a human is on screen; `turn_started_at`: the
     last turn-start signal of the agent's own hooks, when it has them; `evidence`: the pane log's
-    verdict on an unsettled paste.
+    verdict on an unsettled paste; `started_at`: when the agent's process was launched; `echo`:
+    the message shows in the CLI's input (None: the profile cannot read its input);
+    `input_empty`: the CLI's input is drawn empty (None: the profile cannot tell);
+    `retry_enter`: a second Enter may be pressed when the first seems not taken.
     """
 
     digest: str
@@ -129,6 +146,10 @@ class AgentView:
     question: bool = False
     turn_started_at: float | None = None
     evidence: Evidence | None = None
+    started_at: float | None = None
+    echo: bool | None = None
+    input_empty: bool | None = None
+    retry_enter: bool = True
 
 
 @dataclass(frozen=True)
@@ -182,8 +203,19 @@ def _paste(message: QueuedMessage, view: AgentView, now: float) -> DeliveryStep:
         return DeliveryStep(None, message, RETRY_SECONDS - (now - message.phase_at))
     if not view.ready or view.question:
         return DeliveryStep(None, message, HOLD_SECONDS)
+    unsettled = _startup_unsettled(view, now)
+    if unsettled > 0:
+        return DeliveryStep(None, message, unsettled)
     pasting = replace(message, phase=Phase.PASTING, phase_at=now, screen_digest=view.digest)
     return DeliveryStep(Paste(message.agent, message.text), pasting, settle_seconds(message.text))
+
+
+def _startup_unsettled(view: AgentView, now: float) -> float:
+    """Seconds still to wait, early in a launch, for the screen to have been quiet long enough."""
+    if view.started_at is None or now - view.started_at >= STARTUP_WINDOW_SECONDS:
+        return 0.0
+    changed = view.changed_at if view.changed_at is not None else view.started_at
+    return max(0.0, STARTUP_QUIET_SECONDS - (now - changed))
 
 
 def _resolve_paste(message: QueuedMessage, view: AgentView, now: float) -> DeliveryStep:
@@ -225,6 +257,13 @@ def _enter(message: QueuedMessage, view: AgentView, now: float) -> DeliveryStep:
         return DeliveryStep(None, message, QUIET_SECONDS - quiet_for)
     if view.question:
         return DeliveryStep(None, message, HOLD_SECONDS)
+    if view.echo is False:
+        # The input does not show the message: it went elsewhere (a dialog drawn over the
+        # input) or is not drawn yet. Enter now could answer that dialog.
+        if since < DRAW_TIMEOUT_SECONDS:
+            return DeliveryStep(None, message, HOLD_SECONDS)
+        why = "the paste never showed in the agent's input; Enter not pressed"
+        return DeliveryStep(None, *_unconfirmed(message, why))
     entering = replace(
         message, phase=Phase.ENTERING, phase_at=now, screen_digest=view.digest, enters=1
     )
@@ -235,15 +274,23 @@ def _confirm(message: QueuedMessage, view: AgentView, now: float) -> DeliverySte
     """submitted -> delivered once the agent took it; else one more Enter, then unconfirmed."""
     entered_at = message.phase_at or now
     turn_started = view.turn_started_at is not None and view.turn_started_at >= entered_at
-    if turn_started or view.digest != message.screen_digest:
+    # Where the input can be read, it held the message at Enter (and no question was up): empty
+    # now, or a question drawn in its place (a tool the turn wants to run), it was taken.
+    # Elsewhere all the screen can tell is that it moved.
+    if view.input_empty is None:
+        took = view.digest != message.screen_digest
+    else:
+        took = view.input_empty or view.question
+    if turn_started or took:
         delivered = replace(message, phase=Phase.DELIVERED, delivered_at=now)
         size = human_size(len(message.text.encode()))
         note = Notice("Delivered", f"message {message.id} from {message.sender} ({size}) delivered")
         return DeliveryStep(None, delivered, 0.0, note)
     since = now - entered_at
-    if since < CONFIRM_SECONDS:
-        return DeliveryStep(None, message, CONFIRM_SECONDS - since)
-    if message.enters < MAX_ENTERS and not view.question:
+    window = CONFIRM_SECONDS if view.retry_enter else SLOW_CONFIRM_SECONDS
+    if since < window:
+        return DeliveryStep(None, message, min(CONFIRM_SECONDS, window - since))
+    if message.enters < MAX_ENTERS and view.retry_enter and not view.question:
         # The screen did not move: the Enter was swallowed or landed too early. Once more.
         again = replace(message, phase=Phase.ENTERING, phase_at=now, enters=message.enters + 1)
         return DeliveryStep(PressEnter(message.agent), again, CONFIRM_SECONDS)
@@ -300,6 +347,26 @@ def input_ready(screen: str, pattern: str | None, lines: int = 8) -> bool:
         return True
     bottom = [line for line in screen.splitlines() if line.strip()][-lines:]
     return compile_pattern(pattern).search("\n".join(bottom)) is not None
+
+
+def input_empty(screen: str, pattern: str | None) -> bool | None:
+    """Whether the CLI's empty input (`pattern`, the profile's) is in the last INPUT_LINES
+    non-blank lines; None without a pattern (the profile cannot tell)."""
+    if pattern is None:
+        return None
+    return input_ready(screen, pattern, INPUT_LINES)
+
+
+def echo_shown(screen: str, text: str) -> bool:
+    """Whether the last INPUT_LINES non-blank lines of `screen` show `text` or a paste
+    placeholder. Looked for: the start of its first line and the end of its last line,
+    whitespace and box borders left out (TUIs wrap and frame it, and may prefix each line)."""
+    bottom = [line for line in screen.splitlines() if line.strip()][-INPUT_LINES:]
+    shown = _BLANKS.sub("", "".join(bottom).replace("│", ""))
+    lines = [_BLANKS.sub("", line) for line in text.splitlines()]
+    lines = [line for line in lines if line] or [""]
+    slices = {lines[0][:ECHO_SLICE_CHARS], lines[-1][-ECHO_SLICE_CHARS:]} - {""}
+    return bool(PASTE_PLACEHOLDER.search(shown)) or any(piece in shown for piece in slices)
 
 
 def judge_echo(output: bytes | None, text: str) -> Evidence:

@@ -38,6 +38,8 @@ from reconciler.core.delivery import (
     AgentView,
     DeliveryStep,
     Phase,
+    echo_shown,
+    input_empty,
     input_ready,
     interrupted,
     step_delivery,
@@ -49,7 +51,7 @@ from reconciler.core.health import (
     read_screen,
     resolve_keys,
 )
-from reconciler.core.profiles import profile_for
+from reconciler.core.profiles import Profile, profile_for
 from reconciler.core.signal_plan import (
     publish_activity,
     take_signals,
@@ -471,10 +473,11 @@ def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservat
     if not may_type and message.phase not in (Phase.ENTERING, Phase.SUBMITTED):
         return
     verdict = observed.verdict
+    ready = ready_pattern(desired.agent)
     view = AgentView(
         digest=b.record.screen_digest,
         changed_at=b.record.screen_changed_at,
-        ready=input_ready(observed.screen or "", ready_pattern(desired.agent)),
+        ready=input_ready(observed.screen or "", ready),
         # A question still unanswered: one orch or a person already answered may linger on
         # screen (the live-prompt reading of the screen narrows this further).
         question=verdict is not None
@@ -482,10 +485,25 @@ def _plan_message(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservat
         and verdict.prompt.text != b.record.handled_prompt,
         turn_started_at=b.record.turn_started_at,
         evidence=b.ctx.evidence,
+        # A program without an input to draw (no ready pattern) has no start-up to settle.
+        started_at=b.record.started_at if ready else None,
+        retry_enter=profile_for(desired.agent.spec.profile).retry_enter,
+        **_input_view(profile_for(desired.agent.spec.profile), observed.screen, message.text),
     )
     step = step_delivery(message, view, b.now)
     if may_type or step.action is None:
         _step(b, step)
+
+
+def _input_view(profile: Profile, screen: str | None, text: str) -> dict[str, bool | None]:
+    """What the screen shows of the CLI's input, where its profile can read it: the message's
+    echo there, and (for a full-screen CLI, whose input stays in place) whether it is empty."""
+    if profile.empty_input is None or screen is None:
+        return {}
+    return {
+        "echo": echo_shown(screen, text),
+        "input_empty": None if profile.line_mode else input_empty(screen, profile.empty_input),
+    }
 
 
 def _step(b: PlanBuilder, step: DeliveryStep) -> None:

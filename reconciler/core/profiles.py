@@ -50,6 +50,16 @@ class Profile:
     input_prefixes: tuple[str, ...] = ()
     """How a line the user typed starts (after blanks): such a line is never a limit, whatever
     it says ("am I rate limited")."""
+    retry_enter: bool = True
+    """Whether a delivery may press Enter once more when the first seems not taken (a TUI can
+    drop an Enter that comes too soon after a paste). False for a CLI that reads its input line
+    by line and takes every Enter, however slowly it shows it: a second one there would be
+    read later, as the answer to its next question."""
+    empty_input: str | None = None
+    """In the last lines of the screen: the CLI's input, drawn and empty (None: cannot tell).
+    With it, a delivery presses Enter only once the message shows in the input, and (for a
+    full-screen CLI, whose input stays in place) counts it taken only once the input is empty
+    again."""
 
     def restart_command(self, command: str) -> str:
         """The default command line that restarts `command` and resumes where it stopped."""
@@ -138,6 +148,8 @@ def _cli(
     input_prefixes: tuple[str, ...],
     restart_suffix: str,
     ready: str | None = None,
+    empty_input: str | None = None,
+    retry_enter: bool = True,
 ) -> Profile:
     """A CLI's profile: its own patterns first, then the generic ones."""
     return Profile(
@@ -152,6 +164,8 @@ def _cli(
         idle_patterns=idle,
         line_mode=line_mode,
         input_prefixes=input_prefixes,
+        empty_input=empty_input,
+        retry_enter=retry_enter,
     )
 
 
@@ -266,6 +280,8 @@ _GEMINI = _cli(
     input_prefixes=(">",),
     restart_suffix="--resume latest",
     ready=r"Type your message",
+    # The composer's placeholder, drawn only while the composer is empty (busy or not).
+    empty_input=r"Type your message or @path/to/file",
 )
 
 _AIDER = _cli(
@@ -276,13 +292,18 @@ _AIDER = _cli(
         # aider 0.86's spinner can overwrite the start of the question line it shares.
         r"D\)on't ask again \[[^\]\n]+\]:[ \t]*$",
     ),
-    noise=(r"[░▒▓█]+", r"Waiting for [^\n]*"),  # the spinner line: "░░█▓▒░░░ Waiting for LLM"
+    # The spinner line, "   ░█      Waiting for openai/gpt-4o": the blocks move within their
+    # field. Blocks and blanks are noise, the words are not: the line showing up after an Enter
+    # is the screen moving (a line left blank would vanish from the digest).
+    noise=(r"[ \t]*[░▒▓█][ \t░▒▓█]*",),
     busy=(r"Waiting for ",),
     idle=(r">[ \t]*\Z",),  # the input prompt, empty, as the last line
     line_mode=True,
     input_prefixes=(">",),
     restart_suffix="--restore-chat-history",
     ready=r"^\S*> ?\Z",  # "> " (or "architect> ") as the very last line
+    empty_input=r"^\S*> ?\Z",
+    retry_enter=False,  # under load its spinner comes seconds after the Enter
 )
 
 _HERMES = _cli(

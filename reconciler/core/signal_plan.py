@@ -69,7 +69,15 @@ def publish_activity(b: PlanBuilder, alive: bool, verdict: ScreenVerdict | None)
         question = record.state is AgentState.AWAITING_HUMAN or bool(verdict and verdict.prompt)
         seen = verdict.activity if verdict is not None else Activity.UNKNOWN
         screen = Activity.WAITING if question else seen
-        activity = weigh(signal_state(b), screen, record.screen_changed_at, b.now)
+        if verdict is not None and screen.value != record.screen_activity:
+            b.update(screen_activity=screen.value, screen_activity_since=b.now)
+        activity = weigh(
+            signal_state(b),
+            screen,
+            record.screen_changed_at,
+            b.now,
+            b.record.screen_activity_since if b.record.screen_activity == screen.value else None,
+        )
     if activity != record.activity or record.activity_since is None:
         b.update(activity=activity, activity_since=b.now)
 
@@ -79,11 +87,16 @@ def took_message(b: PlanBuilder, message: QueuedMessage) -> None:
 
     CLIs without a turn-start signal (aider) are then Busy until they say they wait again, so a
     hang after a message still counts as stuck; a CLI that already said Stop keeps its Idle.
+    Only for an agent whose signals arrive in this launch: one whose hooks do not fire (Gemini
+    CLI runs none in an untrusted folder, nor in the process it relaunches after the trust
+    dialog) would never say it waits again, and its screen decides instead.
     Either way the agent now has a conversation its restart command can resume.
     """
     b.update(conversation=True)
     entered = message.phase_at
     signalled = b.record.signal_at
-    if entered is not None and signalled is not None and signalled >= entered:
+    if signalled is None or signalled < (b.record.started_at or 0.0):
+        return
+    if entered is not None and signalled >= entered:
         return
     b.update(signal_activity=Activity.BUSY.value, signal_at=b.now, turn_started_at=b.now)

@@ -11,16 +11,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.api.actions import Paste, PressEnter
-from reconciler.api.status import AgentState, EventType
+from reconciler.api.status import AgentRecord, AgentState, EventType
+from reconciler.core.agent_plan import DesiredAgent
 from reconciler.core.delivery import (
     CONFIRM_SECONDS,
     DRAW_TIMEOUT_SECONDS,
     EVIDENCE_GRACE_SECONDS,
     RETRY_SECONDS,
+    STARTUP_QUIET_SECONDS,
+    STARTUP_WINDOW_SECONDS,
     AgentView,
     Evidence,
     Phase,
     QueuedMessage,
+    echo_shown,
+    input_empty,
     input_ready,
     interrupted,
     judge_echo,
@@ -30,10 +35,9 @@ from reconciler.core.delivery import (
 from reconciler.core.profiles import PROFILES
 from reconciler.core.sanitize import clean_message
 from reconciler.core.screen import classify
-from tests.helpers import T0
+from tests.helpers import T0, running_record
 from tests.helpers import desired_agent as agent
 from tests.helpers import plan_screen as plan
-from tests.helpers import running_record as record
 
 TEXT = "line one\nline two"
 BEFORE = "digest-before-paste"
@@ -68,6 +72,20 @@ def test_ready_pastes_with_the_intent_and_the_screen_before() -> None:
     assert step.action == Paste("executor", TEXT)
     assert step.message.phase is Phase.PASTING
     assert (step.message.phase_at, step.message.screen_digest) == (T0, BEFORE)
+
+
+def test_early_in_a_launch_a_paste_waits_for_a_quiet_screen() -> None:
+    # Gemini CLI draws its composer, then its folder-trust dialog over it a second later.
+    just_drawn = view(started_at=T0 - 10, changed_at=T0 - 0.5)
+    step = step_delivery(message(), just_drawn, T0)
+    assert step.action is None
+    assert step.requeue_after == pytest.approx(STARTUP_QUIET_SECONDS - 0.5)
+    assert step_delivery(message(), just_drawn, T0 + STARTUP_QUIET_SECONDS).action is not None
+
+
+def test_later_in_a_launch_a_paste_does_not_wait_for_quiet() -> None:
+    busy = view(started_at=T0 - STARTUP_WINDOW_SECONDS, changed_at=T0)
+    assert step_delivery(message(), busy, T0).action == Paste("executor", TEXT)
 
 
 # -- pasting: settled by the controller, or resolved from evidence ------------------------------
@@ -141,6 +159,21 @@ def test_enter_anyway_when_the_paste_never_shows() -> None:
     assert step.action == PressEnter("executor")
 
 
+def test_no_enter_while_the_input_does_not_show_the_paste() -> None:
+    # The paste went into a dialog drawn over the input: Enter would answer the dialog.
+    drawn_elsewhere = view(DRAWN, changed_at=T0 + 0.1, echo=False)
+    assert step_delivery(pasted(), drawn_elsewhere, T0 + 0.5).action is None
+    step = step_delivery(pasted(), drawn_elsewhere, T0 + DRAW_TIMEOUT_SECONDS)
+    assert step.action is None and step.message.phase is Phase.UNCONFIRMED
+    assert step.notice is not None and step.notice.reason == "DeliveryUnconfirmed"
+    assert "never showed in the agent's input" in step.notice.message
+
+
+def test_enter_once_the_input_shows_the_paste() -> None:
+    step = step_delivery(pasted(), view(DRAWN, changed_at=T0 + 0.1, echo=True), T0 + 0.5)
+    assert step.action == PressEnter("executor")
+
+
 def test_enter_done_is_submitted_and_enter_refused_is_retried() -> None:
     entering = message(Phase.ENTERING, phase_at=T0, screen_digest=DRAWN, enters=1)
     assert settle(entering, False, True, T0).phase is Phase.SUBMITTED
@@ -182,6 +215,24 @@ def test_not_confirmed_gets_one_more_enter_then_is_unconfirmed() -> None:
     assert final.action is None and final.message.phase is Phase.UNCONFIRMED
     assert final.notice is not None and final.notice.reason == "DeliveryUnconfirmed"
     assert final.notice.warning
+
+
+def test_where_the_input_can_be_read_a_moved_screen_is_no_confirmation() -> None:
+    # The message still sits in the input: the Enter was swallowed, whatever else moved.
+    still_typed = step_delivery(submitted(), view(MOVED, input_empty=False), T0 + CONFIRM_SECONDS)
+    assert still_typed.message.phase is Phase.ENTERING
+    assert still_typed.action == PressEnter("executor")
+
+
+def test_where_the_input_can_be_read_its_emptying_confirms() -> None:
+    step = step_delivery(submitted(), view(DRAWN, input_empty=True), T0 + 0.1)
+    assert step.message.phase is Phase.DELIVERED
+
+
+def test_where_the_input_can_be_read_a_question_in_its_place_confirms() -> None:
+    # Gemini's permission box replaces the composer as soon as the turn wants a tool.
+    step = step_delivery(submitted(), view(MOVED, input_empty=False, question=True), T0 + 0.1)
+    assert step.message.phase is Phase.DELIVERED
 
 
 def test_question_on_screen_gets_no_second_enter() -> None:
@@ -269,6 +320,11 @@ def test_an_echo_drawn_with_cursor_moves_is_recognised(text: str, width: int) ->
 # -- the planner drives it ----------------------------------------------------------------------
 
 
+def record(desired: DesiredAgent, **fields: Any) -> AgentRecord:
+    """The Running record, long up (no start-up settling) unless `fields` say."""
+    return running_record(desired, **{"started_at": T0 - 3600, **fields})
+
+
 def test_planner_holds_until_the_ready_pattern_is_drawn() -> None:
     desired = agent(startup={"ready": "^› "})
     early = plan(desired, "starting up\n", record(desired), T0, message=message())
@@ -316,3 +372,85 @@ def test_planner_reports_unconfirmed_as_a_warning() -> None:
     )
     assert got.message is not None and got.message.phase is Phase.UNCONFIRMED
     assert [(e.reason, e.type) for e in got.events] == [("DeliveryUnconfirmed", EventType.WARNING)]
+
+
+# -- reading the input of the real CLIs (tests/fixtures/screens/<cli>/real-*.txt) ----------------
+
+
+def real_screen(cli: str, name: str) -> str:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "fixtures" / "screens" / cli
+    return (root / f"real-{name}.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "empty"),
+    [
+        ("idle-fresh", True),
+        ("answered-idle", True),
+        ("busy", True),  # the composer stays empty (and drawn) while a turn runs
+        ("typed-unsubmitted", False),
+        ("paste-100k", False),  # "[Pasted Text: 1529 lines]" in the composer
+        ("first-start-trust", False),  # the trust dialog replaces the composer
+        ("permission-prompt", False),
+    ],
+)
+def test_gemini_empty_input_on_real_screens(name: str, empty: bool) -> None:
+    pattern = PROFILES["gemini"].empty_input
+    assert input_empty(real_screen("gemini", name), pattern) is empty
+
+
+def test_gemini_echo_of_typed_and_pasted_text_on_real_screens() -> None:
+    typed = real_screen("gemini", "typed-unsubmitted")
+    assert echo_shown(typed, "create the marker file")
+    assert not echo_shown(typed, "something else entirely, never typed")
+    assert echo_shown(real_screen("gemini", "paste-100k"), "a\\n" * 2000)  # the placeholder
+    assert not echo_shown(real_screen("gemini", "first-start-trust"), "create the marker file")
+
+
+def test_aider_echo_of_a_long_paste_is_its_last_line() -> None:
+    screen = real_screen("aider", "paste-100k")
+    last = screen.strip().splitlines()[-1].removeprefix("> ")
+    assert echo_shown(screen, "a first line that scrolled away\n" + last)
+    assert input_empty(real_screen("aider", "first-start-ready"), PROFILES["aider"].empty_input)
+    assert not input_empty(screen, PROFILES["aider"].empty_input)
+
+
+def test_no_input_reading_without_a_pattern() -> None:
+    assert input_empty("anything\n> \n", None) is None
+
+
+def test_no_second_enter_for_a_cli_that_takes_every_enter() -> None:
+    # aider under load shows nothing for seconds after an Enter; a second one would be read
+    # later as the answer to its next question ("Run shell command? [Yes]").
+    from reconciler.core.delivery import SLOW_CONFIRM_SECONDS
+
+    slow = view(DRAWN, retry_enter=False)
+    assert step_delivery(submitted(), slow, T0 + CONFIRM_SECONDS).action is None
+    assert step_delivery(submitted(), view(MOVED, retry_enter=False), T0 + 5).message.phase is (
+        Phase.DELIVERED
+    )
+    final = step_delivery(submitted(), slow, T0 + SLOW_CONFIRM_SECONDS)
+    assert final.action is None and final.message.phase is Phase.UNCONFIRMED
+    assert PROFILES["aider"].retry_enter is False and PROFILES["gemini"].retry_enter
+
+
+def test_gemini_composer_drawn_before_its_trust_dialog_reads_ready() -> None:
+    # Why readiness alone is not enough early in a launch: 0.8 s after this screen the trust
+    # dialog replaced the composer, and a paste there picked "3. Don't trust".
+    screen = real_screen("gemini", "first-start-composer-before-trust")
+    profile = PROFILES["gemini"]
+    assert input_ready(screen, profile.ready)
+    assert input_empty(screen, profile.empty_input)
+    assert not input_ready(real_screen("gemini", "first-start-trust"), profile.ready)
+
+
+def test_planner_lets_a_launch_settle_only_where_an_input_is_drawn() -> None:
+    fresh = {"started_at": T0 - 1, "screen_changed_at": T0 - 0.5}
+    cli = agent(startup={"ready": "^› "})
+    held = plan(cli, "banner\n› \n", record(cli, **fresh), T0, message=message())
+    assert held.actions == ()
+    program = agent(profile="generic", command="vim")
+    pasted = plan(program, "anything\n", record(program, **fresh), T0, message=message())
+    assert pasted.actions == (Paste("executor", TEXT),)

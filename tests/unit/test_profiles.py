@@ -227,7 +227,7 @@ def test_rate_limit_patterns_leave_code_and_warnings_alone(name: str, text: str)
         ("codex", "◦ Working (1h 02m 05s • esc to interrupt)", " ( • )"),
         ("codex", "gpt-5.4 · ~/projects/webapp · 92% left", "gpt-5.4  ~/projects/webapp  "),
         ("gemini", "⠏ Counting electrons... (esc to cancel, 12s)", ""),
-        ("aider", "░░█▓▒░░░░░ Waiting for LLM", " "),
+        ("aider", "░░█▓▒░░░░░ Waiting for LLM", "Waiting for LLM"),
         ("hermes", "  ⠹ (｡•́︿•̀｡) pondering... (3.2s)", "  "),
         ("hermes", "  Ctrl+C to interrupt…", "  …"),
         ("generic", "[12:34:56] build started", "[] build started"),
@@ -243,3 +243,18 @@ def noise_removed(profile: Profile, text: str) -> str:
     for pattern in profile.noise_patterns:
         text = compile_pattern(pattern).sub("", text)
     return text
+
+
+def test_gemini_limit_patterns_read_its_debug_log_retry_lines() -> None:
+    # Gemini CLI 0.61 retries a per-minute 429 silently (screen and title say only "Thinking" /
+    # "Working"); its GEMINI_DEBUG_LOG_FILE says "Attempt N failed: … Quota exceeded for …".
+    from pathlib import Path
+
+    from reconciler.api.regex import compile_pattern
+
+    log = Path(__file__).resolve().parent.parent / "fixtures" / "signals" / "gemini"
+    text = (log / "debug-log-429.txt").read_text()
+    patterns = [compile_pattern(p) for p in PROFILES["gemini"].rate_limit_patterns]
+    attempts = [line for line in text.splitlines() if "Quota exceeded for" in line]
+    assert len(attempts) == 2
+    assert all(any(p.search(line) for p in patterns) for line in attempts)

@@ -322,6 +322,7 @@ EXPECTED: dict[str, Expected] = {
     "gemini/real-first-start-auth.txt": Expected(
         prompt="(Use Enter to select)", activity=A.WAITING
     ),
+    "gemini/real-first-start-composer-before-trust.txt": Expected(activity=A.IDLE),
     "gemini/real-first-start-ready.txt": Expected(activity=A.IDLE),
     "gemini/real-first-start-trust.txt": Expected(
         prompt="Do you trust the files in this folder?", activity=A.WAITING

@@ -19,7 +19,7 @@ from reconciler.core.signals import AgentSignal
 from tests.helpers import T0
 from tests.helpers import on_screen as seen
 from tests.helpers import running_record as running
-from tests.unit.test_health import IDLE, PROMPT, agent
+from tests.unit.test_health import IDLE, PROMPT, SCREENS, agent
 
 S = AgentState
 
@@ -212,3 +212,30 @@ def test_a_turn_start_signal_or_a_delivered_message_means_a_conversation_to_resu
     took = plan(desired, running(desired, screen_digest="old"), T0 + 2, message=message)
     assert took.message is not None and took.message.phase is Phase.DELIVERED
     assert took.record is not None and took.record.conversation
+
+
+def test_a_screen_that_contradicts_an_old_signal_long_enough_wins() -> None:
+    # aider's notify said Idle when its last turn ended; the next turn hangs on its spinner.
+    from reconciler.core.signals import CROSSCHECK_SECONDS
+
+    desired = agent(profile="aider", command="aider")
+    hang = (SCREENS / "aider" / "real-hang.txt").read_text()
+    record = running(desired, signal_activity="Idle", signal_at=T0, signal_id=1)
+    first = plan(desired, record, T0 + 1, screen=hang)
+    assert first.record is not None and first.record.activity is Activity.IDLE
+    assert (first.record.screen_activity, first.record.screen_activity_since) == ("Busy", T0 + 1)
+    later = plan(desired, first.record, T0 + 1 + CROSSCHECK_SECONDS, screen=hang)
+    assert later.record is not None and later.record.activity is Activity.BUSY
+
+
+def test_a_delivered_message_leaves_a_cli_whose_hooks_are_silent_to_its_screen() -> None:
+    """Gemini CLI without hooks firing (untrusted folder, or relaunched after the trust dialog):
+    no signal of this launch, so a delivery invents no Busy that only a signal could end."""
+    desired = agent(profile="gemini", command="gemini")
+    idle = (SCREENS / "gemini" / "real-answered-idle.txt").read_text()
+    record = running(desired, started_at=T0 - 5, signal_activity="Idle", signal_at=T0 - 60)
+    message = QueuedMessage(1, "executor", "human", "hi", T0, Phase.SUBMITTED, T0 + 1, "old")
+    got = plan(desired, record, T0 + 2, screen=idle, message=message)
+    assert got.message is not None and got.message.phase is Phase.DELIVERED
+    assert got.record is not None and got.record.signal_activity == "Idle"
+    assert got.record.activity is Activity.IDLE
