@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import wait_until
+from tests.helpers import kill_test_processes, wait_until
 from tests.integration.test_guards import (
     apply_guarded,
     events,
@@ -38,16 +38,18 @@ def test_a_state_dir_spelled_as_a_tmux_format_runs_nothing_and_keeps_its_log(
     state_dir.parent.mkdir(parents=True)
     orch.env["ORCH_STATE_DIR"] = str(state_dir)
     orch.state_dir = state_dir
-    apply_agent(orch, "")
-    type_in(orch, "executor", "say marker-in-the-log")
-
-    log = state_dir / "agents" / "executor" / "pane.log"
-    wait_until(
-        lambda: log.exists() and "marker-in-the-log" in log.read_text(errors="replace"),
-        what="the pane's output in the state dir's log",
-    )
-    assert not pwned.exists()
-    assert "marker-in-the-log" in orch.run("logs", "executor").stdout
+    try:
+        apply_agent(orch, "")
+        type_in(orch, "executor", "say marker-in-the-log")
+        log = state_dir / "agents" / "executor" / "pane.log"
+        wait_until(
+            lambda: log.exists() and "marker-in-the-log" in log.read_text(errors="replace"),
+            what="the pane's output in the state dir's log",
+        )
+        assert not pwned.exists()
+        assert "marker-in-the-log" in orch.run("logs", "executor").stdout
+    finally:  # the fixture cleans up after its own state dir, not this one
+        kill_test_processes(state_dir, orch.socket)
 
 
 def test_an_answer_ending_in_a_semicolon_is_typed_whole(orch: Orch) -> None:
