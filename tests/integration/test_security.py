@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.adapters.agentlog import log_path, pipe_command
@@ -72,6 +72,7 @@ def raw_reader(out: Path, size: int) -> str:
 @pytest.mark.tmux
 @HYPOTHESIS
 @given(folder=hostile_folder, value=hostile_text)
+@example(folder="#(touch pwned1)x#{host}y", value="abc;")  # issue 11's own vectors, every run
 def test_hostile_workdir_env_and_log_path_reach_the_pane_literally(
     tmux: Tmux, tmp_path_factory: pytest.TempPathFactory, folder: str, value: str
 ) -> None:
@@ -183,7 +184,7 @@ def test_a_catastrophic_pattern_does_not_stop_supervision(orch: Orch) -> None:
     - name: one
       agent: worker
       prompt: "never sent: the step is skipped"
-      when: {fileMatches: {path: plan.md, pattern: '^(\\\\w+\\\\s?)+$'}}
+      when: {fileMatches: {path: plan.md, pattern: '^(\\w+\\s?)+$'}}
 """,
         agents=("worker", "bystander"),
     )
