@@ -15,10 +15,41 @@ from typing import Any
 import pytest
 
 from reconciler.adapters.tmux import Tmux
-from tests.helpers import kill_marked, kill_test_processes, kill_tmux_server
+from tests.helpers import (
+    SOCKET_PREFIX,
+    kill_marked,
+    kill_test_processes,
+    kill_tmux_server,
+    sweep_session,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
+
+
+#: The test session's id, made by the main pytest process and inherited by its xdist workers;
+#: every private tmux socket of the session carries it (see `private_socket`).
+SESSION_MARK = "ORCH_TEST_SESSION"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The main process names the session afresh (never inherited from an enclosing session)."""
+    if not hasattr(config, "workerinput"):
+        os.environ[SESSION_MARK] = uuid.uuid4().hex[:6]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The main process, once every worker is done, kills whatever tests left behind."""
+    if hasattr(session.config, "workerinput"):
+        return  # a worker ending early must not kill what the other workers' tests still use
+    killed = sweep_session(os.environ[SESSION_MARK])
+    if killed:
+        print(f"\nsession cleanup killed what timed-out tests left: {', '.join(killed)}")
+
+
+def private_socket() -> str:
+    """A tmux socket name private to one test and marked with this session."""
+    return f"{SOCKET_PREFIX}{os.environ[SESSION_MARK]}-{uuid.uuid4().hex[:10]}"
 
 
 @dataclass
@@ -69,7 +100,7 @@ class Orch:
 def orch(tmp_path: Path) -> Iterator[Orch]:
     """An orch installation private to this test; everything it started is killed afterwards."""
     state_dir = tmp_path / "state"
-    socket = f"orch-test-{uuid.uuid4().hex[:10]}"
+    socket = private_socket()
     workdir = tmp_path / "work"
     workdir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "ORCH_"))}
@@ -94,7 +125,7 @@ TMUX_MARK = "ORCH_TEST_TMUX_SOCKET"
 @pytest.fixture
 def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tmux]:
     """A Tmux adapter on a private socket; its server and all marked processes die afterwards."""
-    socket = f"orch-test-{uuid.uuid4().hex[:10]}"
+    socket = private_socket()
     monkeypatch.setenv(TMUX_MARK, socket)
     try:
         yield Tmux(socket)
