@@ -206,10 +206,19 @@ class ManifestWatcher(FileSystemEventHandler):
 class Controller:
     """The reconcile loop of one installation."""
 
-    def __init__(self, state_dir: Path, socket: str) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        socket: str,
+        tmux: Tmux | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`tmux` and `clock` are injected by the wiring tests (an in-memory tmux, a clock they
+        move by hand); a real controller makes its own and reads the wall clock."""
         self.paths = StatePaths(ensure_state_dir(state_dir))
         self.socket = socket
-        self.tmux = Tmux(socket, timeout=TMUX_TIMEOUT_SECONDS)
+        self.tmux = tmux or Tmux(socket, timeout=TMUX_TIMEOUT_SECONDS)
+        self.clock = clock
         self.store = Store(state_dir, busy_timeout=STORE_BUSY_SECONDS)
         self.stopper = Stopper(self.wake)
         self.installation = installation_id(self.paths)
@@ -412,7 +421,7 @@ class Controller:
         """Observe every agent once, plan and act on each inside its own error boundary, and
         persist what happened in one transaction."""
         started = time.monotonic()
-        now = time.time()
+        now = self.clock()
         log_events = self._keep_logging()  # before any launch: output waits in FIFOs meanwhile
         desired, broken = self._desired()
         records, unreadable = self.store.agent_records_checked()
@@ -451,7 +460,7 @@ class Controller:
         the cost does not grow with the team; guard reports are the last pass's, and the full
         pass right after re-reads everything.
         """
-        now = time.time()
+        now = self.clock()
         desired: dict[str, DesiredAgent] = {}
         records: dict[str, AgentRecord] = {}
         observations: dict[str, AgentObservation] = {}
@@ -636,7 +645,7 @@ class Controller:
         if base is None:
             return None
         return replace(
-            base, conditions=set_condition(base.conditions, error_condition(error, time.time()))
+            base, conditions=set_condition(base.conditions, error_condition(error, self.clock()))
         )
 
     def _type(self, name: str, plan: AgentPlan, batch: PassBatch) -> AgentRecord | None:
@@ -659,7 +668,7 @@ class Controller:
             record = settle_keys(record, bool(failed))
         if message is not None:
             definite = all(outcome.definite for outcome in failed)
-            message = settle(message, bool(failed), definite, time.time())
+            message = settle(message, bool(failed), definite, self.clock())
         if failed:
             batch.events.append(
                 Event(f"agent/{name}", EventType.WARNING, "ActionFailed", first_error(outcomes))
@@ -721,13 +730,13 @@ class Controller:
             if name not in self._screens or not self._screens[name].current_for(pane)
         ]
         if stale:
-            captured_at = time.time()
+            captured_at = self.clock()
             for name, text in self.tmux.capture_many(stale).items():
                 pane = live[name]
                 self._screens[name] = CachedScreen(pane.pane_id, pane.activity, captured_at, text)
         for name in set(self._screens) - set(live):
             del self._screens[name]
-        local_now = local_time(time.time(), None)
+        local_now = local_time(self.clock(), None)
         for name, cached in self._screens.items():
             agent, cursor = desired[name], live[name].cursor_y
             seen_for = (cached.generation, cached.cursor_y)
