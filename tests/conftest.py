@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.adapters.tmux import Tmux
 from tests.helpers import (
+    DEADLINE_FACTOR,
     SOCKET_PREFIX,
     kill_marked,
     kill_test_processes,
@@ -32,10 +33,14 @@ FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
 SESSION_MARK = "ORCH_TEST_SESSION"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its limit
 def pytest_configure(config: pytest.Config) -> None:
-    """The main process names the session afresh (never inherited from an enclosing session)."""
+    """The main process names the session afresh (never inherited from an enclosing session);
+    each test's time limit scales with the deadlines inside it (ORCH_TEST_DEADLINE_FACTOR)."""
     if not hasattr(config, "workerinput"):
         os.environ[SESSION_MARK] = uuid.uuid4().hex[:6]
+    if getattr(config.option, "timeout", None):
+        config.option.timeout = float(config.option.timeout) * DEADLINE_FACTOR
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import psutil
+import pytest
 
 from reconciler.adapters import deadline
 
@@ -32,6 +33,12 @@ def wait_until(
             f"timed out after {timeout}s waiting for {what or predicate}"
         ),
     )
+
+
+def time_limit(seconds: float) -> pytest.MarkDecorator:
+    """pytest-timeout's limit for a test that needs more than the suite's, scaled like deadlines
+    (for tests whose work is many controller restarts: each costs seconds on a loaded machine)."""
+    return pytest.mark.timeout(seconds * DEADLINE_FACTOR)
 
 
 def processes_with_env(key: str, value: str) -> list[psutil.Process]:
