@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.adapters.logwriter import LogWriterKeeper
+from reconciler.api.manifest import Playbook
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.controller.apply import apply_files
 from reconciler.controller.loop import Controller
+from reconciler.core.runs import RunRecord
 from tests.fakes.fake_tmux import FakeTmux
 from tests.helpers import kill_marked
 
@@ -143,3 +145,36 @@ def test_limit_on_screen_cools_down_exactly_until_reset_then_resumes(wiring: Wir
     assert wiring.tmux.typed("a")[:1] == ["go on"]
     assert wiring.tmux.typed("a").count("go on") == 1
     assert wiring.record().state is AgentState.RUNNING
+
+
+def test_step_timeout_fails_the_run_exactly_at_its_limit(wiring: Wiring) -> None:
+    wiring.apply("  startup: {after: 0s}\n")
+    playbook = wiring.root / "flow.yaml"
+    playbook.write_text(
+        "apiVersion: orch/v1\nkind: Playbook\nmetadata: {name: flow}\nspec:\n  steps:\n"
+        "    - {name: slow, agent: a, prompt: think, outputs: [never.txt], timeout: 30s,"
+        " maxAttempts: 1}\n"
+    )
+    store = wiring.controller.store
+    apply_files(store, [str(playbook)])
+    wiring.run_pass()
+    wiring.run_pass(after=1)
+    stored = store.object("Playbook", "flow")
+    assert stored is not None
+    spec = Playbook.model_validate(stored.document).spec
+    store.create_run(
+        RunRecord.new("flow-1", "flow", spec, {}, wiring.clock.now), stored.document["spec"]
+    )
+    started_at = wiring.clock.now
+    wiring.run_pass()  # the step starts: its prompt is pasted
+    assert "think" in "".join(wiring.tmux.typed("a"))
+    wiring.run_pass(after=29.9)
+    assert run_state(wiring, "flow-1") == "Running"
+    wiring.run_pass(after=started_at + 30.1 - wiring.clock.now)
+    assert run_state(wiring, "flow-1") == "Failed"
+
+
+def run_state(wiring: Wiring, name: str) -> str:
+    stored = wiring.controller.store.run(name)
+    assert stored is not None
+    return str(stored.record.state)
