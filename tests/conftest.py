@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,10 +18,51 @@ from typing import Any
 import pytest
 
 from reconciler.adapters.tmux import Tmux
-from tests.helpers import kill_marked, kill_test_processes, kill_tmux_server
+from reconciler.cli.main import main as cli_main
+from tests.helpers import (
+    DEADLINE_FACTOR,
+    SOCKET_PREFIX,
+    kill_marked,
+    kill_test_processes,
+    kill_tmux_server,
+    sweep_session,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
+
+
+#: The test session's id, made by the main pytest process and inherited by its xdist workers;
+#: every private tmux socket of the session carries it (see `private_socket`).
+SESSION_MARK = "ORCH_TEST_SESSION"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its limit
+def pytest_configure(config: pytest.Config) -> None:
+    """The main process names the session afresh (never inherited from an enclosing session);
+    each test's time limit scales with the deadlines inside it (ORCH_TEST_DEADLINE_FACTOR)."""
+    if not hasattr(config, "workerinput"):
+        os.environ[SESSION_MARK] = uuid.uuid4().hex[:6]
+    if getattr(config.option, "timeout", None):
+        config.option.timeout = float(config.option.timeout) * DEADLINE_FACTOR
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The main process, once every worker is done, kills whatever tests left behind."""
+    if hasattr(session.config, "workerinput"):
+        return  # a worker ending early must not kill what the other workers' tests still use
+    killed = sweep_session(os.environ[SESSION_MARK])
+    if killed:
+        print(f"\nsession cleanup killed what timed-out tests left: {', '.join(killed)}")
+
+
+def private_socket() -> str:
+    """A tmux socket name private to one test and marked with this session."""
+    return f"{SOCKET_PREFIX}{os.environ[SESSION_MARK]}-{uuid.uuid4().hex[:10]}"
+
+
+#: In-process CLI runs swap sys.stdout: one at a time.
+_IN_PROCESS = threading.Lock()
 
 
 @dataclass
@@ -51,8 +95,24 @@ class Orch:
         return proc
 
     def json(self, *args: str) -> Any:
-        """Run an orch command with `-o json` and return the parsed document."""
-        return json.loads(self.run(*args, "-o", "json").stdout)
+        """Run an orch command with `-o json` and return the parsed document.
+
+        Run by this process: the same CLI code, without a process start-up (a second each on a
+        loaded machine), since most of these are polls. The CLI as a process is `run`'s.
+        """
+        out, err = io.StringIO(), io.StringIO()
+        argv = [f"--state-dir={self.state_dir}", f"--socket={self.socket}", *args, "-o", "json"]
+        with _IN_PROCESS, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli_main(argv)
+                code: object = 0
+            except SystemExit as done:
+                code = done.code
+        if code not in (0, None):
+            raise AssertionError(
+                f"orch {' '.join(argv)} exited {code}\n{out.getvalue()}\n{err.getvalue()}"
+            )
+        return json.loads(out.getvalue())
 
     def agents(self) -> dict[str, dict[str, Any]]:
         """`orch get agents -o json`, keyed by agent name."""
@@ -69,7 +129,7 @@ class Orch:
 def orch(tmp_path: Path) -> Iterator[Orch]:
     """An orch installation private to this test; everything it started is killed afterwards."""
     state_dir = tmp_path / "state"
-    socket = f"orch-test-{uuid.uuid4().hex[:10]}"
+    socket = private_socket()
     workdir = tmp_path / "work"
     workdir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "ORCH_"))}
@@ -94,7 +154,7 @@ TMUX_MARK = "ORCH_TEST_TMUX_SOCKET"
 @pytest.fixture
 def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tmux]:
     """A Tmux adapter on a private socket; its server and all marked processes die afterwards."""
-    socket = f"orch-test-{uuid.uuid4().hex[:10]}"
+    socket = private_socket()
     monkeypatch.setenv(TMUX_MARK, socket)
     try:
         yield Tmux(socket)

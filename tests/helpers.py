@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
+import pytest
 
 from reconciler.adapters import deadline
 from reconciler.api.localtime import local_datetime
@@ -43,6 +44,12 @@ def wait_until(
             f"timed out after {timeout}s waiting for {what or predicate}"
         ),
     )
+
+
+def time_limit(seconds: float) -> pytest.MarkDecorator:
+    """pytest-timeout's limit for a test that needs more than the suite's, scaled like deadlines
+    (for tests whose work is many controller restarts: each costs seconds on a loaded machine)."""
+    return pytest.mark.timeout(seconds * DEADLINE_FACTOR)
 
 
 def processes_with_env(key: str, value: str) -> list[psutil.Process]:
@@ -79,9 +86,45 @@ def kill_tmux_server(socket_name: str) -> None:
     subprocess.run(
         ["tmux", "-L", socket_name, "kill-server"], capture_output=True, check=False, timeout=10
     )
-    (Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / socket_name).unlink(
-        missing_ok=True
-    )
+    (tmux_socket_dir() / socket_name).unlink(missing_ok=True)
+
+
+def tmux_socket_dir() -> Path:
+    """Where tmux keeps the socket files of `-L NAME` servers for this user."""
+    return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+
+
+#: Every tmux socket a test session creates is named `SOCKET_PREFIX<session>-<test>`, and every
+#: process it starts carries the socket in its environment under one of SOCKET_MARKS (the CLI,
+#: the controller, tmux servers and agents: ORCH_TMUX_SOCKET; clients of the `tmux` fixture:
+#: ORCH_TEST_TMUX_SOCKET). That is how the session-end sweep finds exactly what this session
+#: started, even of a test whose own teardown never ran.
+SOCKET_PREFIX = "orch-test-"
+SOCKET_MARKS = ("ORCH_TMUX_SOCKET", "ORCH_TEST_TMUX_SOCKET")
+
+
+def sweep_session(session: str) -> list[str]:
+    """Kill every tmux server and process left by test session `session`; what was killed.
+
+    The safety net behind each test's own cleanup, for tests that pytest-timeout ended (its
+    thread method ends an xdist worker with os._exit, so no finalizer of that worker runs).
+    """
+    prefix = f"{SOCKET_PREFIX}{session}-"
+    killed = []
+    for proc in psutil.process_iter():
+        if proc.pid in (os.getpid(), os.getppid()):
+            continue
+        try:
+            environ = proc.environ()
+            if any(environ.get(key, "").startswith(prefix) for key in SOCKET_MARKS):
+                proc.kill()
+                killed.append(f"pid {proc.pid}")
+        except (psutil.Error, OSError):
+            continue
+    for socket in tmux_socket_dir().glob(f"{prefix}*"):
+        kill_tmux_server(socket.name)
+        killed.append(f"tmux -L {socket.name}")
+    return killed
 
 
 def kill_marked(key: str, value: str) -> None:

@@ -140,13 +140,22 @@ class PassResult:
 class Controller:
     """The reconcile loop of one installation."""
 
-    def __init__(self, state_dir: Path, socket: str) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        socket: str,
+        tmux: Tmux | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`tmux` and `clock` are injected by the wiring tests (an in-memory tmux, a clock they
+        move by hand); a real controller makes its own and reads the wall clock."""
         self.paths = StatePaths(ensure_state_dir(state_dir))
         self.socket = socket
+        self.clock = clock
         self.store = Store(state_dir, busy_timeout=STORE_BUSY_SECONDS)
         self.stopper = Stopper(self.wake)
         self.installation = installation_id(self.paths)
-        self.tmux = Tmux(socket, timeout=TMUX_TIMEOUT_SECONDS, control=self.installation)
+        self.tmux = tmux or Tmux(socket, timeout=TMUX_TIMEOUT_SECONDS, control=self.installation)
         self.executor = Executor(self.tmux, self.paths, socket, self.stopper, self.installation)
         self.log_writer = LogWriterKeeper(self.paths.root, self.paths.log)
         self.boundary = ErrorBoundary()
@@ -388,7 +397,7 @@ class Controller:
         started = time.monotonic()
         if not self.breaker.allows():  # tmux does not answer: plan nothing until it does
             return PassResult(requeue_after=self.breaker.wait())
-        now = time.time()
+        now = self.clock()
         log_events = self._keep_logging()  # before any launch: output waits in FIFOs meanwhile
         desired, broken = self._desired()
         records, unreadable = self.store.agent_records_checked()
@@ -432,7 +441,7 @@ class Controller:
         """
         if self.breaker.open:  # no launch into a tmux that does not answer: the pass probes
             return PassResult()
-        now = time.time()
+        now = self.clock()
         desired: dict[str, DesiredAgent] = {}
         records: dict[str, AgentRecord] = {}
         observations: dict[str, AgentObservation] = {}
@@ -619,7 +628,7 @@ class Controller:
         if base is None:
             return None
         return replace(
-            base, conditions=set_condition(base.conditions, error_condition(error, time.time()))
+            base, conditions=set_condition(base.conditions, error_condition(error, self.clock()))
         )
 
     def _type(self, name: str, plan: AgentPlan, batch: PassBatch) -> AgentRecord | None:
@@ -642,7 +651,7 @@ class Controller:
             record = settle_keys(record, bool(failed))
         if message is not None:
             definite = all(outcome.definite for outcome in failed)
-            message = settle(message, bool(failed), definite, time.time())
+            message = settle(message, bool(failed), definite, self.clock())
         if failed:
             batch.events.append(
                 Event(f"agent/{name}", EventType.WARNING, "ActionFailed", first_error(outcomes))
@@ -704,13 +713,13 @@ class Controller:
             if name not in self._screens or not self._screens[name].current_for(pane)
         ]
         if stale:
-            captured_at = time.time()
+            captured_at = self.clock()
             for name, text in self.tmux.capture_many(stale).items():
                 pane = live[name]
                 self._screens[name] = CachedScreen(pane.pane_id, pane.activity, captured_at, text)
         for name in set(self._screens) - set(live):
             del self._screens[name]
-        local_now = local_datetime(time.time())
+        local_now = local_datetime(self.clock())
         for name, cached in self._screens.items():
             agent, cursor = desired[name], live[name].cursor_y
             seen_for = (cached.generation, cached.cursor_y)

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import wait_until
+from tests.helpers import time_limit, wait_until
 
 pytestmark = pytest.mark.tmux
 
@@ -223,6 +223,7 @@ def keep_a_controller_running(
         wait_until(progressed, timeout=limit, what="progress")
 
 
+@time_limit(240)  # every strike costs a successor's start-up
 def test_controller_killed_around_every_paste_delivers_exactly_once(orch: Orch) -> None:
     names = ["a0", "a1"]
     manifest = apply(orch, *(agent_doc(orch, n) for n in names))
@@ -230,7 +231,7 @@ def test_controller_killed_around_every_paste_delivers_exactly_once(orch: Orch) 
     controller = controller_pid(orch)
     assert controller is not None
     os.kill(controller, 9)  # its successors (started by `send`, `apply`) run through the killer
-    sent = {n: [f"msg-{n}-{i:04d} {'x' * (i % 7)}" for i in range(6 * SCALE)] for n in names}
+    sent = {n: [f"msg-{n}-{i:04d} {'x' * (i % 7)}" for i in range(4 * SCALE)] for n in names}
     for name, texts in sent.items():
         for text in texts:
             orch.run("send", name, text)
@@ -263,10 +264,11 @@ def test_controller_killed_around_every_paste_delivers_exactly_once(orch: Orch) 
     )
 
 
+@time_limit(240)
 def test_controller_killed_around_every_answer_answers_each_prompt_once(orch: Orch) -> None:
     rule = "  prompts: [{match: 'Do you want to proceed', answer: 'y'}]\n"
     manifest = apply(orch, agent_doc(orch, "asker", extra=rule))
-    rounds = 4 * SCALE
+    rounds = 3 * SCALE
     install_killer(orch)
     controller = controller_pid(orch)
     assert controller is not None

@@ -1,4 +1,5 @@
-"""Our raw tmux adapter held against libtmux, an independent reading of the same server.
+"""Our raw tmux adapter held against libtmux, an independent reading of the same server; and the
+in-memory tmux of the wiring tests (tests/fakes/fake_tmux.py) held to the real adapter's contract.
 
 The adapter parses one hand-written `list-panes -a` format on the hot path (see adapters/tmux.py
 for why it is not libtmux). libtmux reads the same server through its own object model, so the two
@@ -13,7 +14,9 @@ from pathlib import Path
 import libtmux
 import pytest
 
-from reconciler.adapters.tmux import Tmux
+from reconciler.adapters.tmux import SessionExists, Tmux
+from reconciler.api.errors import InvalidInput, NotFound
+from tests.fakes.fake_tmux import FakeTmux
 from tests.helpers import wait_until
 from tests.integration.test_tmux_adapter import agent_script, start_agent
 
@@ -64,3 +67,43 @@ def test_cursor_row_agrees_with_libtmux(tmux: Tmux, tmp_path: Path) -> None:
         return tmux.observe()["alpha"].cursor_y == int(pane.cursor_y or -1)
 
     wait_until(same_cursor, what="the same cursor row through both readings")
+
+
+@pytest.fixture(params=["real", "fake"])
+def either_tmux(request: pytest.FixtureRequest) -> Tmux:
+    """The real adapter on a private server, or the fake the wiring tests use."""
+    if request.param == "fake":
+        return FakeTmux()
+    real: Tmux = request.getfixturevalue("tmux")
+    return real
+
+
+@pytest.mark.tmux
+def test_fake_tmux_keeps_the_adapters_contract(either_tmux: Tmux, tmp_path: Path) -> None:
+    tmux = either_tmux
+    assert tmux.observe() == {}
+    assert tmux.capture_many(["alpha"]) == {}
+    started = tmux.start("alpha", "sleep 300", str(tmp_path), {}, launch_id="L-1", installation="i")
+    seen = tmux.observe()["alpha"]
+    assert (seen.pane_id, seen.pid, seen.dead) == (started.pane_id, started.pid, False)
+    assert (seen.launch_id, seen.installation) == ("L-1", "i")
+    assert tmux.session_exists("alpha") and not tmux.session_exists("beta")
+    with pytest.raises(SessionExists):
+        tmux.start("alpha", "sleep 300", str(tmp_path), {})
+    tmux.start("alpha", "sleep 300", str(tmp_path), {}, launch_id="L-2", replace=True)
+    assert tmux.observe()["alpha"].launch_id == "L-2"
+    with pytest.raises(NotFound):
+        tmux.start("beta", "sleep 300", str(tmp_path / "missing"), {})
+    assert set(tmux.capture_many(["alpha", "beta"])) == {"alpha"}
+    tmux.paste("alpha", "hello")
+    tmux.send_keys("alpha", ["Enter"])
+    with pytest.raises(InvalidInput):
+        tmux.send_keys("alpha", ["Enter;kill-server"])
+    with pytest.raises(NotFound):
+        tmux.paste("beta", "x")
+    with pytest.raises(NotFound):
+        tmux.send_keys("beta", ["Enter"])
+    assert not tmux.kill_server_if_empty()
+    tmux.kill_session("alpha")
+    tmux.kill_session("alpha")  # already gone is fine
+    assert tmux.observe() == {}
