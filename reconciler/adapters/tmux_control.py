@@ -151,8 +151,10 @@ class ControlClient:
         return False
 
     def _reply(self, fd: int, deadline: float) -> tuple[bool, bytes] | None:
-        """Read up to the end of the next command block: (succeeded, output), or None (EOF,
-        timeout, or a block that does not close as it opened). Notifications are skipped."""
+        """Read up to the end of the next block of a command this client sent: (succeeded,
+        output), or None (EOF, timeout, or a block that does not close as it opened).
+        Notifications are skipped, and so are blocks with flags 0: tmux runs commands of its own
+        on the client's behalf (seen right after start-up), whose empty answer is not ours."""
         begin: bytes | None = None
         out: list[bytes] = []
         size = 0
@@ -165,6 +167,9 @@ class ControlClient:
                     begin = line.removeprefix(b"%begin ")
                 continue  # a notification (%sessions-changed, %window-add ...)
             if line in (b"%end " + begin, b"%error " + begin):
+                if not begin.endswith(b" 1"):  # not sent by this client
+                    begin, out, size = None, [], 0
+                    continue
                 return line.startswith(b"%end"), b"".join(out)
             size += len(line) + 1
             if size > MAX_REPLY_BYTES:
