@@ -161,6 +161,7 @@ class Tmux:
         """Every session's first pane, from one `list-panes -a`; {} when no server runs.
         Control clients' own sessions are left out: they are never agents."""
         ask = ("list-panes", "-a", "-F", LISTING_FORMAT)
+        self._keep_socket()  # the control client still reaches a server whose socket was deleted
         out = self._control.run(ask) if self._control else None
         if out is None:
             result = self._run(ask)

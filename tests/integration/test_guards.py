@@ -81,11 +81,19 @@ def test_protected_change_is_restored_and_kept_as_backup(orch: Orch, repo: Path)
     wait_until(lambda: (repo / "src" / "app.py").read_text() == "print('v2')", what="writes")
     wait_until(lambda: not (repo / "tests" / "test_new.py").exists(), what="new file removed")
     wait_until(lambda: (repo / "tests" / "test_a.py").read_text() == original, what="restored")
-    restored = wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the event")
-    assert all(e["type"] == "Warning" for e in restored)
+
+    def kept_in_backups() -> dict[str, str] | None:
+        """What the restores' backups hold once both files are in them (the two may be restored
+        by separate checks, whose events the next pass records)."""
+        restored = events(orch, "ProtectedFileRestored")
+        assert all(e["type"] == "Warning" for e in restored)
+        backups = [Path(e["message"].rsplit(" ", 1)[-1]) for e in restored]
+        kept = {p.name: p.read_text() for b in backups for p in b.rglob("*.py")}
+        return kept if kept.keys() >= {"test_a.py", "test_new.py"} else None
+
+    kept = wait_until(kept_in_backups, what="both files in the restores' backups")
+    backups = [Path(e["message"].rsplit(" ", 1)[-1]) for e in events(orch, "ProtectedFileRestored")]
     assert (repo / "src" / "app.py").read_text() == "print('v2')"  # not protected: untouched
-    backups = [Path(e["message"].rsplit(" ", 1)[-1]) for e in restored]
-    kept = {p.name: p.read_text() for b in backups for p in b.rglob("*.py")}
     assert kept["test_a.py"] == "def test_a(): pass" and kept["test_new.py"] == "cheat"
     assert str(backups[-1]) in orch.run("describe", "agent", "executor").stdout
     told = wait_until(
