@@ -160,7 +160,9 @@ class AgentRecord:
     or the last cooldown), so only a new one starts a cooldown;
     `replaying`: a restart is redrawing the conversation it resumed, so limit lines on screen are
     history (until orch types into it, or its screen settles);
-    `cooldown_until` survives restarts of the agent and of the controller; `pending_keys` are
+    `cooldown_until` survives restarts of the agent and of the controller; `cooldown_retrying`:
+    the limit came from a CLI that retries by itself (Gemini's debug log), so its end types no
+    resume text; `pending_keys` are
     keys still to press, the next at `keys_due` (an Enter after typed text, keys of a rule with
     pauses between them); `keys_sent_at` is set (written ahead) while a prompt answer or the
     next pending key is on its way, so a controller that died meanwhile never sends them twice;
@@ -193,6 +195,7 @@ class AgentRecord:
     limit_lines: int = 0
     replaying: bool = False
     cooldown_until: float | None = None
+    cooldown_retrying: bool = False
     nudged_at: float | None = None
     signals: str = "screen"
     signal_id: int = 0

@@ -21,7 +21,7 @@ from reconciler.adapters.git import remove_worktree_if_clean
 from reconciler.adapters.logwriter import notify_new_fifo
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.secrets import read_secret
-from reconciler.adapters.signal_files import root_only, write_private
+from reconciler.adapters.signal_files import root_only, start_logs_afresh, write_private
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import NotFound, OrchError, Unavailable
@@ -144,6 +144,7 @@ class Executor:
         make_fifo(fifo)
         wiring = self._wiring(action, agent_dir)
         write_private(wiring.files)
+        start_logs_afresh(wiring.logs)
         pane = self.tmux.start(
             action.agent,
             WRAPPER.format(command=wiring.command(action.command)),

@@ -45,6 +45,7 @@ from reconciler.api.localtime import local_datetime
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import AgentRecord, Event, EventType, set_condition
 from reconciler.controller.apply import agent_from, apply_files
+from reconciler.controller.cli_logs import CliLogReader
 from reconciler.controller.daemon import controller_pid
 from reconciler.controller.executor import Executor, all_done, first_error, target_gone
 from reconciler.controller.guardkeeper import GuardKeeper
@@ -163,6 +164,7 @@ class Controller:
         self.runner = PlaybookRunner(self.store, self.wake, self.boundary)
         self.guards = GuardKeeper(self.store, self.paths, self.wake)
         self.usage = UsageCollector(self.store)
+        self.cli_logs = CliLogReader(self.paths)
         self._stopping = False
         self._pidfds: dict[int, int] = {}
         self._parsed: dict[tuple[str, int], DesiredAgent | str] = {}  # str: why it is unreadable
@@ -407,6 +409,7 @@ class Controller:
         self.runner.run_pass(desired, now, held=set(broken))
         self._guard_reports = self.guards.check(desired)
         usage_events, budget_cooldowns = self.usage.collect(desired, now)
+        log_limits = self.cli_logs.read(desired, {n: r.launch_id for n, r in records.items()}, now)
         panes = self.tmux.observe()
         screens = self._capture(panes, desired)
         batch = PassBatch(
@@ -416,7 +419,9 @@ class Controller:
         live = {name: pane for name, pane in panes.items() if not pane.dead}
 
         def observe(name: str, recorded: AgentRecord | None) -> AgentObservation:
-            return self._observe(name, panes, screens, recorded)
+            seen = self._observe(name, panes, screens, recorded)
+            limit = log_limits.get(name)
+            return replace(seen, log_limit=limit) if limit is not None else seen
 
         names = set(desired) | set(records) | set(broken)
         result = self._reconcile(now, desired, records, broken, names, observe, live, batch)

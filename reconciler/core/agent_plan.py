@@ -26,6 +26,7 @@ from reconciler.api.status import (
     holds,
     set_condition,
 )
+from reconciler.core.cli_log import LogLimit
 from reconciler.core.delivery import Evidence, QueuedMessage
 from reconciler.core.launch import launch_hash
 from reconciler.core.lifecycle import next_state
@@ -72,6 +73,8 @@ class AgentObservation:
     """What `screen` shows (`screen.classify`), classified by the controller: never in a plan."""
     guard: GuardReport | None = None
     stopping_until: float | None = None  # a launch of it is being stopped: SIGKILL then
+    log_limit: LogLimit | None = None
+    """A limit in the new lines of the CLI's own debug log (`cli_log`), read by the controller."""
 
     @property
     def alive(self) -> bool:

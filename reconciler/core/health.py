@@ -20,6 +20,7 @@ from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
 from reconciler.core.activity import counts_as_busy
 from reconciler.core.agent_plan import AgentObservation, DesiredAgent, GuardReport, PlanBuilder
+from reconciler.core.cli_log import LogLimit
 from reconciler.core.screen import PromptSeen, ScreenVerdict
 from reconciler.core.usage import budget_key
 
@@ -124,19 +125,31 @@ def _press_later(b: PlanBuilder, keys: tuple[str, ...], pause: float) -> None:
 
 
 def plan_health(
-    b: PlanBuilder, desired: DesiredAgent, verdict: ScreenVerdict | None, hands_off: bool = False
+    b: PlanBuilder,
+    desired: DesiredAgent,
+    verdict: ScreenVerdict | None,
+    hands_off: bool = False,
+    log_limit: LogLimit | None = None,
 ) -> bool:
     """Screen-driven edges for a live agent past start-up; True when it asks for a restart.
 
     `hands_off`: a person is attached, so no keys are sent (only their own answer is noticed).
+    `log_limit`: a limit in the new lines of the CLI's own debug log (`core.cli_log`).
     """
     spec = desired.agent.spec
     state = b.record.state
+    if log_limit is not None and not _limits_watched(spec):
+        log_limit = None
     if state is AgentState.COOLING_DOWN:
+        if log_limit is not None:
+            _limit_again(b, spec, log_limit)
         _plan_cooling(b, spec, verdict)
         return False
     if state is AgentState.AWAITING_HUMAN:
         _plan_awaiting(b, spec, verdict, may_answer=not hands_off)
+        return False
+    if log_limit is not None:
+        _cool_for_log(b, spec, log_limit)
         return False
     if _start_cooldown(b, spec, verdict) or _handle_prompt(b, spec, verdict):
         return False
@@ -178,6 +191,51 @@ def _local(b: PlanBuilder, timestamp: float) -> str:
     return local_time(timestamp, b.ctx.timezone)
 
 
+def _log_deadline(b: PlanBuilder, spec: AgentSpec, limit: LogLimit) -> tuple[float, str]:
+    """Until when a limit from the CLI's log cools the agent down, and what that rests on."""
+    if limit.until is not None and limit.until > b.now:
+        return limit.until, "the CLI's own retry" if limit.retrying else "the reset time in its log"
+    cooldown = spec.rate_limit.cooldown if spec.rate_limit else DEFAULT_COOLDOWN_SECONDS
+    return b.now + cooldown, "the spec's cooldown"
+
+
+def _cool_for_log(b: PlanBuilder, spec: AgentSpec, limit: LogLimit) -> None:
+    """Running/Stale -> CoolingDown: the CLI's debug log reported a limit.
+
+    A CLI that retries by itself (Gemini) is CoolingDown until its own retry had time to
+    answer; a failed retry is a new entry in its log and extends the cooldown (`_limit_again`).
+    """
+    deadline, named = _log_deadline(b, spec, limit)
+    account = _account(spec)
+    b.update(cooldown_until=deadline, cooldown_retrying=limit.retrying)
+    if account:
+        b.cooldowns[account] = max(deadline, b.ctx.cooldowns.get(account, 0.0))
+    b.take(
+        "rate_limit",
+        "RateLimited",
+        f"limit in the CLI's log: {limit.text!r}; cooling down until {_local(b, deadline)} "
+        f"({named})",
+        warning=True,
+    )
+    b.requeue(deadline - b.now)
+
+
+def _limit_again(b: PlanBuilder, spec: AgentSpec, limit: LogLimit) -> None:
+    """A CoolingDown agent's CLI reported the limit again (its own retry failed): wait on."""
+    deadline, named = _log_deadline(b, spec, limit)
+    if deadline <= (b.record.cooldown_until or 0.0):
+        return
+    b.update(cooldown_until=deadline, cooldown_retrying=limit.retrying)
+    account = _account(spec)
+    if account:
+        b.cooldowns[account] = max(deadline, b.ctx.cooldowns.get(account, 0.0))
+    b.event(
+        "RateLimitedAgain",
+        f"limit in the CLI's log again: {limit.text!r}; cooling down until "
+        f"{_local(b, deadline)} ({named})",
+    )
+
+
 def _start_cooldown(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None) -> bool:
     """Running/Stale -> CoolingDown: a new limit text on screen, or a deadline still in force."""
     limit = verdict.limit if verdict and _limits_watched(spec) else None
@@ -186,7 +244,7 @@ def _start_cooldown(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | No
         cooldown = spec.rate_limit.cooldown if spec.rate_limit else DEFAULT_COOLDOWN_SECONDS
         reset = limit.reset_at.timestamp() if limit.reset_at else None
         deadline = reset if reset is not None and reset > b.now else b.now + cooldown
-        b.update(limit_lines=limit.lines, cooldown_until=deadline)
+        b.update(limit_lines=limit.lines, cooldown_until=deadline, cooldown_retrying=False)
         if account:
             b.cooldowns[account] = max(deadline, b.ctx.cooldowns.get(account, 0.0))
         named = "the reset time on screen" if reset is not None else "the spec's cooldown"
@@ -235,7 +293,12 @@ def _plan_cooling(b: PlanBuilder, spec: AgentSpec, verdict: ScreenVerdict | None
     resume = spec.rate_limit.resume if spec.rate_limit else DEFAULT_RESUME
     # The limit still on screen is old now: only one printed after the resume counts.
     still_shown = verdict.limit.lines if verdict and verdict.limit else 0
-    b.update(cooldown_until=None, limit_lines=still_shown)
+    retrying = b.record.cooldown_retrying
+    b.update(cooldown_until=None, limit_lines=still_shown, cooldown_retrying=False)
+    if retrying:
+        # The CLI retried the refused turn by itself: a resume text would be a second request.
+        b.take("cooled", "CooldownEnded", "cooldown over; the CLI retried by itself: no resume")
+        return
     if verdict is not None and verdict.prompt is not None:
         b.take("cooled", "CooldownEnded", "cooldown over; a prompt is on screen, no resume sent")
         return

@@ -404,7 +404,7 @@ def _plan_alive(b: PlanBuilder, desired: DesiredAgent, observed: AgentObservatio
     if b.record.state is AgentState.STARTING:
         _plan_starting(b, desired, observed)
         return
-    if plan_health(b, desired, verdict):
+    if plan_health(b, desired, verdict, log_limit=observed.log_limit):
         _restart(b, desired, "StaleRestarted", "restarted a silent agent", replace_session=True)
         return
     reset_after = desired.agent.spec.crash_loop.reset_after

@@ -5,7 +5,9 @@ variables, and settings files to write under the agent's own dir in the state di
 writes them, 0600). The user's own config files are never touched: Claude Code merges
 `--settings FILE` with the user's settings, Codex takes `-c key=value` overrides, Gemini CLI adds
 the hooks of a system settings file (`GEMINI_CLI_SYSTEM_SETTINGS_PATH`) to the user's, and aider
-reads its notifications command from the environment.
+reads its notifications command from the environment. Gemini CLI also writes its debug log to a
+file in the agent's dir (`GEMINI_DEBUG_LOG_FILE`): the only place it reports a per-minute 429
+(`core.cli_log`); the executor empties it at each launch, so what it holds is this launch's.
 
 Everything that goes into a shell command line is quoted here (`shlex.quote`), and everything
 that goes into TOML or JSON is encoded by `json.dumps`: agent names and paths are hostile input.
@@ -42,16 +44,20 @@ GEMINI_EVENTS = (
 )
 #: How long a CLI may wait for one `orch signal` call (it takes milliseconds).
 HOOK_TIMEOUT_SECONDS = 10
+#: Gemini CLI's debug log, in the agent's dir.
+GEMINI_DEBUG_LOG = "gemini-debug.log"
 
 
 @dataclass(frozen=True)
 class Wiring:
-    """What a launch adds for signals: `mode` is `hooks` or `screen` (nothing wired)."""
+    """What a launch adds for signals: `mode` is `hooks` or `screen` (no hooks wired);
+    `logs`: files the CLI writes for orch to read, emptied at each launch."""
 
     mode: str = "screen"
     args: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)
+    logs: tuple[str, ...] = ()
 
     def command(self, command: str) -> str:
         """`command` with the wiring's words appended."""
@@ -106,7 +112,10 @@ def wire(
             overrides.append(f"hooks.{event}={entry}")
         words = [word for override in overrides for word in ("-c", override)]
         return Wiring("hooks", shlex.join([*words, "--dangerously-bypass-hook-trust"]))
-    if profile == "gemini" and system_settings_ok:
+    if profile == "gemini":
+        log = f"{agent_dir}/{GEMINI_DEBUG_LOG}"
+        if not system_settings_ok:
+            return Wiring(env={"GEMINI_DEBUG_LOG_FILE": log}, logs=(log,))
         path = f"{agent_dir}/gemini-system-settings.json"
         gemini_hooks = {
             event: [
@@ -125,7 +134,8 @@ def wire(
             for event in GEMINI_EVENTS
         }
         files = {path: json.dumps({"hooks": gemini_hooks}, indent=2) + "\n"}
-        return Wiring("hooks", env={"GEMINI_CLI_SYSTEM_SETTINGS_PATH": path}, files=files)
+        env = {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": path, "GEMINI_DEBUG_LOG_FILE": log}
+        return Wiring("hooks", env=env, files=files, logs=(log,))
     if profile == "aider":
         # Run with shell=True and no payload, and with aider's terminal as stdin: no `--json -`.
         env = {"AIDER_NOTIFICATIONS": "true", "AIDER_NOTIFICATIONS_COMMAND": hook("notify", False)}

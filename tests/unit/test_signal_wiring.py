@@ -74,12 +74,14 @@ def test_codex_gets_notify_and_hooks_overrides_and_the_trust_bypass() -> None:
 
 
 def test_gemini_gets_a_system_settings_file_only_where_gemini_reads_it() -> None:
-    assert wire("gemini", "dev", ORCH, STATE, AGENT_DIR) == Wiring()
+    log = f"{AGENT_DIR}/gemini-debug.log"  # where its 429s show (test_cli_log)
+    debug_only = Wiring(env={"GEMINI_DEBUG_LOG_FILE": log}, logs=(log,))
+    assert wire("gemini", "dev", ORCH, STATE, AGENT_DIR) == debug_only
     wiring = wire("gemini", "dev", ORCH, STATE, AGENT_DIR, system_settings_ok=True)
     path = f"{AGENT_DIR}/gemini-system-settings.json"
     assert wiring.mode == "hooks"
     assert wiring.command("gemini") == "gemini"
-    assert wiring.env == {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": path}
+    assert wiring.env == {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": path, "GEMINI_DEBUG_LOG_FILE": log}
     hooks = json.loads(wiring.files[path])["hooks"]
     assert set(hooks) == set(GEMINI_EVENTS)
     for event, groups in hooks.items():
