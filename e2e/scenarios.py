@@ -593,7 +593,7 @@ def kill9_fresh(s: Session) -> Result:
 
 def usage(s: Session) -> Result:
     """(u) `orch usage -o json` for the agent equals the usage the model server handed out."""
-    ok, why = usage_verdict(s.orch, s.server.log, s.agent, s.cli.profile)
+    ok, why = usage_verdict(s.orch, s.server.log, s.agent, s.cli.profile, s.work)
     return passed(why) if ok else failed(why)
 
 

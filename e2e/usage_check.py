@@ -3,8 +3,11 @@
 The model server logs the usage it put in each reply (`usage` in its request log). Mapped onto
 orch's fields the way each API counts (OpenAI and Gemini count cached input inside input;
 Anthropic's cache writes are input orch counts as fresh), their sum over the completed calls must
-equal `orch usage -o json` for the agent: calls, input, output and cache-read tokens. aider
-prints its figures rounded ("2.6k sent"), so for it a small difference per call is allowed.
+equal `orch usage -o json` for the agent: calls, input, output and cache-read tokens.
+aider is the exception: its only record is the line it prints per reply ("Tokens: 2.6k sent, 20
+received"), counted by its own tokenizer, rounded, without cache reads and without calls it did
+not finish (a refused or interrupted turn). No reader of aider's records can know the server's
+figures, so for aider orch must equal that record exactly, and the verdict shows the server's.
 Codex keeps no record of its task-title call (no rollout holds its usage), so no reader of its
 records can count it: that call is left out, and the verdict says so.
 """
@@ -22,8 +25,11 @@ from e2e.orchctl import Orch, wait_for
 FIELDS = ("calls", "inputTokens", "outputTokens", "cacheReadTokens")
 #: How long orch may take to read the last calls (it reads every 5 s).
 READ_SECONDS = 40.0
-#: aider rounds to 2-3 significant figures: allowed difference per call, as a share.
-ROUNDED_SHARE = 0.05
+#: aider's line per finished reply in its chat history, and its number suffixes.
+AIDER_TOKENS = re.compile(
+    r"^> Tokens: ([\d.]+)([kM]?) sent, ([\d.]+)([kM]?) received", re.MULTILINE
+)
+_SUFFIX = {"": 1, "k": 1_000, "M": 1_000_000}
 #: Calls a CLI makes but records nowhere, by the newest user text (per profile).
 UNRECORDED = {"codex": re.compile(r"Generate a concise, single-line task title")}
 
@@ -96,35 +102,48 @@ def counted(orch: Orch, agent: str) -> dict[str, int]:
     return {name: _count(mine.get(name)) for name in FIELDS}
 
 
-def _agrees(server: dict[str, int], orch: dict[str, int], rounded: bool) -> bool:
-    if not rounded:
-        return server == orch
-    return server["calls"] == orch["calls"] and all(
-        abs(server[f] - orch[f]) <= ROUNDED_SHARE * server[f] + server["calls"] for f in FIELDS[1:]
-    )
+def aider_recorded(history: Path) -> dict[str, int]:
+    """What aider's own record (`.aider.chat.history.md`) says it used, in orch's fields."""
+    sums = dict.fromkeys(FIELDS, 0)
+    text = history.read_text(errors="replace") if history.exists() else ""
+    for sent, sent_unit, received, received_unit in AIDER_TOKENS.findall(text):
+        sums["calls"] += 1
+        sums["inputTokens"] += round(float(sent) * _SUFFIX[sent_unit])
+        sums["outputTokens"] += round(float(received) * _SUFFIX[received_unit])
+    return sums
 
 
-def usage_verdict(orch: Orch, log: Path, agent: str, profile: str) -> tuple[bool, str]:
-    """(True, note) when orch's count for `agent` equals the server's; else (False, what
-    differs)."""
-    rounded = profile == "aider"
+def usage_verdict(
+    orch: Orch, log: Path, agent: str, profile: str, workdir: Path
+) -> tuple[bool, str]:
+    """(True, note) when orch's count for `agent` equals the server's (for aider: aider's own
+    record, see the module's docstring); else (False, what differs)."""
     seen: dict[str, dict[str, int]] = {}
     left_out = 0
 
     def agree() -> bool:
         nonlocal left_out
         seen["server"], left_out = handed_out(log, UNRECORDED.get(profile))
+        seen["want"] = (
+            aider_recorded(workdir / ".aider.chat.history.md")
+            if profile == "aider"
+            else seen["server"]
+        )
         seen["orch"] = counted(orch, agent)
-        return seen["server"]["calls"] > 0 and _agrees(seen["server"], seen["orch"], rounded)
+        return seen["want"]["calls"] > 0 and seen["want"] == seen["orch"]
 
     agreed = wait_for(agree, READ_SECONDS, 2.0)
-    server, ours = seen["server"], seen["orch"]
+    server, want, ours = seen["server"], seen["want"], seen["orch"]
     note = f" ({left_out} call(s) the CLI records nowhere left out)" if left_out else ""
+    if profile == "aider":
+        note = (
+            " (aider's own record; the server handed out "
+            + ", ".join(f"{f} {server[f]}" for f in FIELDS)
+            + ")"
+        )
     if agreed:
-        return True, "equal: " + ", ".join(f"{f} {server[f]}" for f in FIELDS) + note
-    if server["calls"] == 0:
-        return False, "the model server handed out no usage (no completed call)"
-    differing = [
-        f"{f} orch {ours[f]} vs server {server[f]}" for f in FIELDS if ours[f] != server[f]
-    ]
+        return True, "equal: " + ", ".join(f"{f} {want[f]}" for f in FIELDS) + note
+    if want["calls"] == 0:
+        return False, "no usage to compare (no completed call recorded)"
+    differing = [f"{f} orch {ours[f]} vs {want[f]}" for f in FIELDS if ours[f] != want[f]]
     return False, "orch usage differs: " + ", ".join(differing) + note
