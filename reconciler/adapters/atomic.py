@@ -41,11 +41,11 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, exclusive: bool = F
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     return True
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """fsync the folder, so the new name survives a power cut too."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:

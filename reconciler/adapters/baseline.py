@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler.adapters.atomic import write_atomic
 from reconciler.adapters.protected import DigestCache, FileState, file_state, protected_files
 from reconciler.api.errors import OrchError
 from reconciler.core.globmatch import first_match
@@ -164,7 +165,7 @@ def record(
         "recordedAt": baseline.recorded_at,
         "files": {name: [s.digest, s.mode, s.link] for name, s in files.items()},
     }
-    write_atomically(guard_dir / "baseline.json", json.dumps(document).encode())
+    write_atomic(guard_dir / "baseline.json", json.dumps(document).encode())
     named = {s.digest for s in files.values()}
     for blob in blobs.iterdir():
         if blob.name not in named:
@@ -218,30 +219,6 @@ def remove_guard_files(agent_dir: Path) -> None:
     """Delete an agent's baseline and backups (the agent is being forgotten)."""
     for name in (GUARD_DIR, "backups"):
         shutil.rmtree(agent_dir / name, ignore_errors=True)
-
-
-def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write `path` whole or not at all: a temporary file, fsynced, renamed over it."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _keep_blob(source: Path, info: os.stat_result, blobs: Path) -> FileState | None:

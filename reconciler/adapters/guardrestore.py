@@ -32,12 +32,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.adapters.atomic import sync_folder, write_atomic
 from reconciler.adapters.baseline import (
     Baseline,
     BaselineError,
     Violation,
-    fsync_dir,
-    write_atomically,
 )
 from reconciler.adapters.protected import FileState, file_state
 from reconciler.core.globmatch import first_match
@@ -246,12 +245,12 @@ def _save(
         "how": how,
         "paths": {v.local_path: v.kind for v in violations},
     }
-    write_atomically(partial / INDEX_NAME, json.dumps(index, indent=1).encode())
+    write_atomic(partial / INDEX_NAME, json.dumps(index, indent=1).encode())
     for current, _dirs, _files in os.walk(partial, topdown=False):
-        fsync_dir(Path(current))
+        sync_folder(Path(current))
     final = backup_root / name
     os.rename(partial, final)
-    fsync_dir(backup_root)
+    sync_folder(backup_root)
     return final, copied
 
 

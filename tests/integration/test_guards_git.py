@@ -434,7 +434,7 @@ def test_a_backup_that_fails_midway_leaves_no_backup_and_restores_nothing(
     def disk_full(*_args: object, **_kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(guardrestore, "write_atomically", disk_full)
+    monkeypatch.setattr(guardrestore, "write_atomic", disk_full)
     with pytest.raises(BaselineError, match="nothing restored"):
         restore(repo, baseline, changes(baseline), tmp_path / "b", time.time())
     assert (repo / "tests/test_a.py").read_text() == "agent work\n"
