@@ -52,12 +52,15 @@ def time_limit(seconds: float) -> pytest.MarkDecorator:
     return pytest.mark.timeout(seconds * DEADLINE_FACTOR)
 
 
-def processes_with_env(key: str, value: str) -> list[psutil.Process]:
-    """Processes whose environment carries KEY=VALUE: how a test finds exactly what it started."""
+def processes_with_env(key: str, value: str, **also: str) -> list[psutil.Process]:
+    """Processes whose environment carries KEY=VALUE (and every pair of `also`): how a test finds
+    exactly what it started. One read of each environment: a process may end between reads."""
+    wanted = {key: value, **also}
     found = []
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get(key) == value:
+            env = proc.environ()
+            if all(env.get(k) == v for k, v in wanted.items()):
                 found.append(proc)
         except (psutil.Error, OSError):
             continue

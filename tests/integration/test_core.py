@@ -199,11 +199,9 @@ def test_delete_stops_the_whole_process_tree(orch: Orch) -> None:
     record = orch.workdir / "daemon-started"
     orch.tmux("send-keys", "-t", "=executor:", f"daemon {record}", "Enter")
     launched = wait_until(
-        lambda: [
-            p
-            for p in processes_with_env("ORCH_AGENT_NAME", "executor")
-            if p.environ().get("ORCH_STATE_DIR") == str(orch.state_dir)
-        ],
+        lambda: processes_with_env(
+            "ORCH_AGENT_NAME", "executor", ORCH_STATE_DIR=str(orch.state_dir)
+        ),
         what="agent processes",
     )
     assert launched

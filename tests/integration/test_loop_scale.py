@@ -13,10 +13,14 @@ from reconciler.controller.loop import Controller
 
 
 def test_agent_deaths_are_seen_with_descriptors_past_1024(tmp_path: Path) -> None:
-    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # as a big team's pidfds do
     controller = Controller(tmp_path / "state", f"orch-test-{uuid.uuid4().hex[:10]}")
     channel = WakeChannel(controller.paths.wake)
     agent = subprocess.Popen(["sleep", "30"])
+    # every descriptor up to 1100 taken, as a big team's pidfds do: the next one is past 1024
+    # (filled last, since other work in this process may close low descriptors meanwhile)
+    held = [os.open(os.devnull, os.O_RDONLY)]
+    while held[-1] < 1100:
+        held.append(os.open(os.devnull, os.O_RDONLY))
     try:
         assert controller._wait({agent.pid: "a"}, channel, 0.0) == set()
         assert max(controller._pidfds.values()) > 1024
