@@ -31,13 +31,13 @@ tmux: ## install tmux with apt-get when it is missing (CI runs as root)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; }
 
 test: install tmux lint ## run the whole pytest suite (unit + integration with real tmux)
-	$(PY) -m pytest -q -n 4 tests
+	$(PY) -m pytest -q -n 2 tests
 
 unit: install ## only the fast unit tests (no tmux)
 	$(PY) -m pytest -q tests/unit
 
 integration: install tmux ## only the integration tests (real tmux, private sockets)
-	$(PY) -m pytest -q -n 4 tests/integration
+	$(PY) -m pytest -q -n 2 tests/integration
 
 real-clis: install tmux ## signals of the real Claude Code, Codex, Gemini CLIs (e2e/install.sh first)
 	ORCH_TEST_REAL_CLIS=all $(PY) -m pytest -q -m real_cli tests/integration
