@@ -134,32 +134,28 @@ class Orch:
         return self.agent(name).get("status") or {}
 
     def transitions(self, name: str, after: int = 0) -> list[Transition]:
+        rows = self._rows(
+            "SELECT id, time, source, dest, trigger, reason, message FROM transitions"
+            " WHERE object = ? AND id > ? ORDER BY id",
+            (f"agent/{name}", after),
+        )
+        return [Transition(*row) for row in rows]
+
+    def events(self, name: str, after: int = 0) -> list[tuple[int, str, str, str]]:
+        """(id, type, reason, message) of the agent's events after id `after`."""
+        return self._rows(
+            "SELECT id, type, reason, message FROM events WHERE object = ? AND id > ? ORDER BY id",
+            (f"agent/{name}", after),
+        )
+
+    def _rows(self, sql: str, params: tuple[object, ...]) -> list[Any]:
+        """Rows of a read-only query of the state dir's store; [] while it cannot be read."""
         db = self.state / "orch.db"
         if not db.exists():
             return []
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
-            rows = con.execute(
-                "SELECT id, time, source, dest, trigger, reason, message FROM transitions"
-                " WHERE object = ? AND id > ? ORDER BY id",
-                (f"agent/{name}", after),
-            ).fetchall()
-        except sqlite3.Error:
-            return []
-        finally:
-            con.close()
-        return [Transition(*row) for row in rows]
-
-    def events(self, name: str, after: int = 0) -> list[tuple[int, str, str, str]]:
-        """(id, type, reason, message) of the agent's events after id `after`."""
-        db = self.state / "orch.db"
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return con.execute(
-                "SELECT id, type, reason, message FROM events WHERE object = ? AND id > ?"
-                " ORDER BY id",
-                (f"agent/{name}", after),
-            ).fetchall()
+            return con.execute(sql, params).fetchall()
         except sqlite3.Error:
             return []
         finally:

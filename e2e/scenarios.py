@@ -482,6 +482,19 @@ def rate_limit_again(s: Session) -> Result:
     return passed()
 
 
+def _kill_pane_tree(s: Session, agent: str, note: str) -> bool:
+    """SIGKILL every process under `agent`'s pane (the CLI and its children); False: no pane."""
+    pane = s.orch.pane_pid(agent)
+    if pane is None:
+        return False
+    victims = descendants(pane)
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    s.log(f"kill -9 {victims}{note}")
+    return True
+
+
 def kill9(s: Session) -> Result:
     """(i) kill -9 of the CLI -> restarted, conversation resumed, no false cooldown."""
     if not s.sent:
@@ -494,14 +507,8 @@ def kill9(s: Session) -> Result:
         s.settle()
     after = s.orch.last_transition_id(s.agent)
     restarts = s.orch.status(s.agent).get("restarts", 0)
-    pane = s.orch.pane_pid(s.agent)
-    if pane is None:
+    if not _kill_pane_tree(s, s.agent, ""):
         return failed("no pane to kill")
-    victims = descendants(pane)
-    for pid in victims:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    s.log(f"kill -9 {victims}")
     back = wait_for(
         lambda: (
             s.orch.status(s.agent).get("restarts", 0) != restarts
@@ -554,14 +561,8 @@ def kill9_fresh(s: Session) -> Result:
         if not wait_for(lambda: fresh.state() == "Running" and fresh.ready(), 90, 1.0):
             return failed(f"second agent never ready ({fresh.state()}; {fresh.last_line()})")
         after = s.orch.last_transition_id(fresh.agent)
-        pane = s.orch.pane_pid(fresh.agent)
-        if pane is None:
+        if not _kill_pane_tree(s, fresh.agent, " (before its first turn)"):
             return failed("no pane to kill")
-        victims = descendants(pane)
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        s.log(f"kill -9 {victims} (before its first turn)")
         back = wait_for(
             lambda: (
                 fresh.orch.status(fresh.agent).get("restarts", 0) >= 1
