@@ -7,9 +7,13 @@ read (reference/tmux-measurements.md §8: 1.19 % -> 0.43 % of a core polling 50 
 
 A control client must be attached to a session, or tmux ends it after its first command; and
 attaching to an agent's session would count as a person attached to it (`session_attached`, the
-hands-off rule). So the client makes and attaches to its own session, `CONTROL_PREFIX<id>` (not a
-DNS label, so never an agent's name), running a silent `sleep`, with `destroy-unattached on`: when
-the client ends (the controller stops or dies and its pipe closes) tmux removes the session.
+hands-off rule). So each client makes and attaches to a session of its own,
+`CONTROL_PREFIX<installation id>-<random>` (not a DNS label, so never an agent's name), whose
+program waits silently for this process to end (`tail --pid`): when the controller stops or dies
+(SIGKILL included) the program exits and tmux removes the session the ordinary way. `close` kills
+it at once. Not `destroy-unattached`: tmux 3.3a's server can crash (SIGSEGV) when a client of such
+a session is killed while another client disconnects (tmux PR #5497), which took every agent down
+with it when a controller was SIGKILLed under load.
 
 Only commands whose answer is orch's own formats go through it (the answer is framed by
 `%begin`/`%end` lines that a pane's text could imitate; a screen capture never goes this way).
@@ -29,10 +33,10 @@ import time
 import uuid
 from collections.abc import Sequence
 
-#: Sessions of control clients start with this; the rest is the installation's id.
+#: Sessions of control clients start with this, then the installation's id and a random part.
 CONTROL_PREFIX = "_orch-control-"
-#: What the control session runs: nothing, silently, for as long as it exists.
-_IDLE_PROGRAM = "exec sleep 2147483647"
+#: What the control session runs: nothing, silently, until process {pid} (the controller) ends.
+_IDLE_PROGRAM = "exec tail --pid={pid} -f /dev/null"
 #: The most a reply may hold before it counts as out of frame (list-panes of 10,000 panes).
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 #: Variables that would make the client think it runs inside another tmux.
@@ -47,9 +51,10 @@ def is_control_session(name: str) -> bool:
 class ControlClient:
     """One `tmux -C` client on a socket (made by the tmux adapter), one call at a time."""
 
-    def __init__(self, socket_name: str, session: str, tmux_bin: str, timeout: float) -> None:
+    def __init__(self, socket_name: str, installation: str, tmux_bin: str, timeout: float) -> None:
         self.socket_name = socket_name
-        self.session = CONTROL_PREFIX + session
+        self.installation = installation
+        self.session = ""  # named afresh by each `open`
         self.tmux_bin = tmux_bin
         self.timeout = timeout
         self._lock = threading.Lock()
@@ -62,14 +67,15 @@ class ControlClient:
         return self._proc is not None and self._proc.poll() is None
 
     def open(self) -> bool:
-        """Start the client, attached to its own session (made when missing); True when it
+        """Start the client, attached to a new session of its own; True when it
         answers. Starting it starts a tmux server too: call it only when one runs."""
         with self._lock:
             self._close_locked()
+            self.session = f"{CONTROL_PREFIX}{self.installation}-{uuid.uuid4().hex[:8]}"
             argv = [
                 *(self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", "-C"),
-                *("new-session", "-A", "-s", self.session, "-x", "10", "-y", "2", _IDLE_PROGRAM),
-                *(";", "set-option", "destroy-unattached", "on"),
+                *("new-session", "-s", self.session, "-x", "10", "-y", "2"),
+                _IDLE_PROGRAM.format(pid=os.getpid()),
                 *(";", "refresh-client", "-f", "no-output,ignore-size,read-only"),
             ]
             env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_DROP}
@@ -115,7 +121,7 @@ class ControlClient:
             return out if ok else None
 
     def close(self) -> None:
-        """End the client (tmux then removes its session)."""
+        """End the client and its session."""
         with self._lock:
             self._close_locked()
 
@@ -125,7 +131,10 @@ class ControlClient:
             return
         with contextlib.suppress(OSError, ValueError):
             if proc.stdin is not None:
-                proc.stdin.close()  # EOF: the client detaches and exits
+                # Its session goes with it (its program would end only with this process);
+                # then EOF: the client exits.
+                proc.stdin.write(f"kill-session -t '={self.session}'\n".encode())
+                proc.stdin.close()
         try:
             proc.wait(timeout=self.timeout)
         except subprocess.TimeoutExpired:

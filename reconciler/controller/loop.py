@@ -609,6 +609,9 @@ class Controller:
             if not all(isinstance(action, SELF_EVIDENT) for action in plan.actions):
                 raise
             intent = None
+        for launch in (a for a in plan.actions if isinstance(a, Launch)):
+            why = "; ".join(event.message for event in plan.events) or "no event"
+            log.info("launching %s as %s (%s)", name, launch.launch_id, why)
         failpoint(self._failpoint, "after-intent", plan.actions)
         outcomes = self.executor.execute(plan.actions)
         failpoint(self._failpoint, "after-act", plan.actions)

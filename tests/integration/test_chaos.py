@@ -258,11 +258,6 @@ def _run_state(orch: Orch, run: str) -> str:
     return str(json.loads(result.stdout)["status"]["state"])  # one run: the object itself
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug (issue 10 closing note): a controller started after a SIGKILL sometimes "
-    "relaunches a healthy agent (seen 3 times in ~10 suite runs)",
-)
 def test_controller_killed_around_a_restart_launches_once_and_counts_it(orch: Orch) -> None:
     """The controller SIGKILLed right before and right after it relaunches a dead agent: the
     successor settles the open intent from tmux (the session's launch id), so the agent is

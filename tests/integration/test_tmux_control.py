@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 from reconciler.adapters.tmux import Tmux
 from reconciler.adapters.tmux_control import CONTROL_PREFIX, ControlClient
 from reconciler.api.errors import Unavailable
+from tests.conftest import REPO
 from tests.helpers import wait_until
 
 
@@ -105,3 +108,34 @@ def test_no_server_means_no_client(tmux: Tmux) -> None:
         pytest.fail("observe without a server must answer {}")
     finally:
         adapter.close()
+
+
+
+def test_a_killed_controllers_control_session_ends_with_it(tmux: Tmux, tmp_path: Path) -> None:
+    """SIGKILL leaves no `close`: the session's own program sees its controller gone, so the
+    session ends the ordinary way (never by `destroy-unattached`, which can crash tmux 3.3a)."""
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {})
+    script = (
+        "import sys\n"
+        "from reconciler.adapters.tmux import Tmux\n"
+        f"adapter = Tmux({tmux.socket_name!r}, control='killed')\n"
+        "adapter.observe(); adapter.observe()\n"  # the first call starts the client
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        (session,) = [name for name in _sessions(tmux) if name.startswith(CONTROL_PREFIX)]
+        assert tmux._run(("show-options", "-t", session, "destroy-unattached")).out == b""
+        child.kill()
+        child.wait()
+        wait_until(lambda: _sessions(tmux) == ["alpha"], what="only the agent's session left")
+    finally:
+        child.kill()
+        child.wait()
