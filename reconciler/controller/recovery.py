@@ -63,8 +63,8 @@ def _resolve(intent: Intent, panes: Mapping[str, PaneObservation]) -> tuple[str,
     if launch is not None:
         if pane is not None and pane.launch_id == launch["launch_id"]:
             return "done", f"launch {launch['launch_id']} had happened before the controller died"
-        carried = "no session" if pane is None else f"session carries {pane.launch_id or 'no launch'}"
-        return "failed", f"launch {launch['launch_id']} had not happened when the controller died ({carried})"
+        seen = "no session" if pane is None else f"its session carries {pane.launch_id or 'none'}"
+        return "failed", f"launch {launch['launch_id']} had not happened ({seen})"
     stop = next((a for a in intent.actions if a["kind"] == "Stop"), None)
     if stop is not None:
         session_gone = pane is None or (

@@ -110,7 +110,6 @@ def test_no_server_means_no_client(tmux: Tmux) -> None:
         adapter.close()
 
 
-
 def test_a_killed_controllers_control_session_ends_with_it(tmux: Tmux, tmp_path: Path) -> None:
     """SIGKILL leaves no `close`: the session's own program sees its controller gone, so the
     session ends the ordinary way (never by `destroy-unattached`, which can crash tmux 3.3a)."""
