@@ -7,11 +7,11 @@ read (reference/tmux-measurements.md §8: 1.19 % -> 0.43 % of a core polling 50 
 
 A control client must be attached to a session, or tmux ends it after its first command; and
 attaching to an agent's session would count as a person attached to it (`session_attached`, the
-hands-off rule). So each client makes and attaches to a session of its own,
-`CONTROL_PREFIX<installation id>-<random>` (not a DNS label, so never an agent's name), whose
-program waits silently for this process to end (`tail --pid`): when the controller stops or dies
-(SIGKILL included) the program exits and tmux removes the session the ordinary way. `close` kills
-it at once. Not `destroy-unattached`: tmux 3.3a's server can crash (SIGSEGV) when a client of such
+hands-off rule). So the client makes (or, after a broken client, attaches to again) a session of
+this process's own, `CONTROL_PREFIX<installation id>-<pid>` (not a DNS label, so never an agent's
+name), whose program waits silently for this process to end (`tail --pid`): when the controller
+stops or dies (SIGKILL included) the program exits and tmux removes the session the ordinary way.
+`close` kills it at once. Not `destroy-unattached`: tmux 3.3a's server can crash (SIGSEGV) when a client of such
 a session is killed while another client disconnects (tmux PR #5497), which took every agent down
 with it when a controller was SIGKILLed under load.
 
@@ -33,7 +33,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
-#: Sessions of control clients start with this, then the installation's id and a random part.
+#: Sessions of control clients start with this, then the installation's id and the process id.
 CONTROL_PREFIX = "_orch-control-"
 #: What the control session runs: nothing, silently, until process {pid} (the controller) ends.
 _IDLE_PROGRAM = "exec tail --pid={pid} -f /dev/null"
@@ -54,7 +54,7 @@ class ControlClient:
     def __init__(self, socket_name: str, installation: str, tmux_bin: str, timeout: float) -> None:
         self.socket_name = socket_name
         self.installation = installation
-        self.session = ""  # named afresh by each `open`
+        self.session = ""  # named by `open`, after the process that opens it
         self.tmux_bin = tmux_bin
         self.timeout = timeout
         self._lock = threading.Lock()
@@ -67,14 +67,14 @@ class ControlClient:
         return self._proc is not None and self._proc.poll() is None
 
     def open(self) -> bool:
-        """Start the client, attached to a new session of its own; True when it
-        answers. Starting it starts a tmux server too: call it only when one runs."""
+        """Start the client, attached to this process's own session; True when it answers.
+        Starting it starts a tmux server too: call it only when one runs."""
         with self._lock:
             self._close_locked()
-            self.session = f"{CONTROL_PREFIX}{self.installation}-{uuid.uuid4().hex[:8]}"
+            self.session = f"{CONTROL_PREFIX}{self.installation}-{os.getpid()}"
             argv = [
                 *(self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", "-C"),
-                *("new-session", "-s", self.session, "-x", "10", "-y", "2"),
+                *("new-session", "-A", "-s", self.session, "-x", "10", "-y", "2"),
                 _IDLE_PROGRAM.format(pid=os.getpid()),
                 *(";", "refresh-client", "-f", "no-output,ignore-size,read-only"),
             ]
@@ -121,19 +121,24 @@ class ControlClient:
             return out if ok else None
 
     def close(self) -> None:
-        """End the client and its session."""
+        """End the client and its session (whose program would end only with this process)."""
         with self._lock:
+            proc = self._proc
+            if proc is not None and proc.stdin is not None and proc.stdout is not None:
+                # Answered before EOF: tmux drops what a client that is gone had queued.
+                with contextlib.suppress(OSError, ValueError):
+                    proc.stdin.write(f"kill-session -t '={self.session}'\n".encode())
+                    proc.stdin.flush()
+                    self._reply(proc.stdout.fileno(), time.monotonic() + self.timeout)
             self._close_locked()
 
     def _close_locked(self) -> None:
+        """End the client (EOF); its session stays for the next `open` of this process."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
         with contextlib.suppress(OSError, ValueError):
             if proc.stdin is not None:
-                # Its session goes with it (its program would end only with this process);
-                # then EOF: the client exits.
-                proc.stdin.write(f"kill-session -t '={self.session}'\n".encode())
                 proc.stdin.close()
         try:
             proc.wait(timeout=self.timeout)
