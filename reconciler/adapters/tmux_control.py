@@ -11,9 +11,9 @@ hands-off rule). So the client makes (or, after a broken client, attaches to aga
 this process's own, `CONTROL_PREFIX<installation id>-<pid>` (not a DNS label, so never an agent's
 name), whose program waits silently for this process to end (`tail --pid`): when the controller
 stops or dies (SIGKILL included) the program exits and tmux removes the session the ordinary way.
-`close` kills it at once. Not `destroy-unattached`: tmux 3.3a's server can crash (SIGSEGV) when a client of such
-a session is killed while another client disconnects (tmux PR #5497), which took every agent down
-with it when a controller was SIGKILLed under load.
+`close` kills it at once. Not `destroy-unattached`: tmux 3.3a's server can crash (SIGSEGV) when
+a client of such a session is killed while another client disconnects (tmux PR #5497), which took
+every agent down with it when a controller was SIGKILLed under load.
 
 Only commands whose answer is orch's own formats go through it (the answer is framed by
 `%begin`/`%end` lines that a pane's text could imitate; a screen capture never goes this way).
