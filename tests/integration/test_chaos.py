@@ -24,8 +24,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import time_limit, wait_until
+from tests.conftest import Orch
+from tests.helpers import FAKE_AGENT, time_limit, wait_until
 
 SCALE = int(os.environ.get("ORCH_CHAOS_SCALE", "1"))
 #: Each controller SIGKILL costs a successor's start-up (seconds each on a loaded machine), and

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import processes_with_env, wait_until
+from tests.conftest import Orch
+from tests.helpers import FAKE_AGENT, processes_with_env, wait_until
 
 pytestmark = pytest.mark.tmux
 

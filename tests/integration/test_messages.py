@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.core.sanitize import clean_message
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import wait_until
+from tests.conftest import Orch
+from tests.helpers import FAKE_AGENT, wait_until
 
 pytestmark = pytest.mark.tmux
 
