@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sys
 from typing import Any
 
 import psutil
 import pytest
 
+from tests import helpers
 from tests.conftest import Orch
-from tests.helpers import FAKE_AGENT, wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.tmux
 
 
 def setup(orch: Orch, steps: str, params: str = "", agents: tuple[str, ...] = ("worker",)) -> str:
-    docs = [
-        f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: {name}
-spec:
-  command: {sys.executable} {FAKE_AGENT} --record {orch.workdir / f"{name}.jsonl"}
-  startup: {{after: 200ms}}
-"""
-        for name in agents
-    ]
+    docs = [helpers.fake_agent_doc(orch.workdir, name) for name in agents]
     docs.append(f"""\
 apiVersion: orch/v1
 kind: Playbook
@@ -61,10 +49,7 @@ def in_state(orch: Orch, name: str, state: str) -> dict[str, Any] | None:
 
 
 def received(orch: Orch, agent: str = "worker") -> list[str]:
-    record = orch.workdir / f"{agent}.jsonl"
-    if not record.exists():
-        return []
-    return [json.loads(line)["message"] for line in record.read_text().splitlines()]
+    return helpers.received(helpers.record_of(orch.workdir, agent))
 
 
 def test_steps_run_in_order_and_the_run_succeeds(orch: Orch) -> None:
