@@ -5,16 +5,8 @@ import json
 import os
 import time
 
-from e2e.capture import (
-    RECORDER,
-    Run,
-    base_env,
-    hang_frames,
-    paste_100k,
-    slow_answer,
-    tool_answered,
-    typed_then_submitted,
-)
+from e2e.capture import RECORDER, Run, base_env, hang_frames, paste_100k, slow_answer
+from e2e.capture import tool_answered, typed_then_submitted
 
 VERSION = "2.1.332"
 API_KEY = "sk-ant-api03-e2e-offline-key-0000000000000000"

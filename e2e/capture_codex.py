@@ -14,16 +14,8 @@ import json
 import os
 import time
 
-from e2e.capture import (
-    RECORDER,
-    Run,
-    base_env,
-    hang_frames,
-    paste_100k,
-    slow_answer,
-    tool_answered,
-    typed_then_submitted,
-)
+from e2e.capture import RECORDER, Run, base_env, hang_frames, paste_100k, slow_answer
+from e2e.capture import tool_answered, typed_then_submitted
 
 VERSION = "0.171.0"
 COMPOSER = r"^› (?!\d+\. )"   # the composer line (› + space); "› 1. " is a menu selection
