@@ -213,17 +213,9 @@ def plan_screen(
 # -- the fake agent under a real orch ------------------------------------------------------------
 
 
-def fake_agent_doc(
-    workdir: Path,
-    name: str,
-    spec: str = "",
-    *,
-    flags: str = "",
-    startup: str | None = "{after: 200ms}",
-) -> str:
-    """An Agent document running the fake agent, which records each message it gets in
-    `record_of(workdir, name)`; `spec` is more indented spec lines, `startup` None leaves it out."""
-    command = f"{sys.executable} {FAKE_AGENT} --record {record_of(workdir, name)} {flags}".rstrip()
+def agent_yaml(name: str, command: str, spec: str = "", *, startup: str | None = None) -> str:
+    """One Agent document running `command`; `spec` is more indented spec lines, `startup` the
+    flow mapping of spec.startup (None leaves it out)."""
     startup_line = f"  startup: {startup}\n" if startup else ""
     return f"""\
 apiVersion: orch/v1
@@ -233,6 +225,20 @@ metadata:
 spec:
   command: {command}
 {startup_line}{spec}"""
+
+
+def fake_agent_doc(
+    workdir: Path,
+    name: str,
+    spec: str = "",
+    *,
+    flags: str = "",
+    startup: str | None = "{after: 200ms}",
+) -> str:
+    """An Agent running the fake agent, which records each message it gets in
+    `record_of(workdir, name)`."""
+    command = f"{sys.executable} {FAKE_AGENT} --record {record_of(workdir, name)} {flags}".rstrip()
+    return agent_yaml(name, command, spec, startup=startup)
 
 
 def record_of(workdir: Path, name: str) -> Path:
