@@ -266,6 +266,44 @@ def slow_answer(run: Run):
     run.save("after-busy-idle")
 
 
+def tool_answered(run: Run, asked: bool):
+    """The permission prompt (when it showed) answered with Enter, then a second prompt."""
+    t = run.tmux
+    if asked:
+        t.keys("Enter")
+        t.wait_for("Done: the command ran", 30)
+        time.sleep(2)
+        run.save("permission-answered")
+    run.exchange("text", "second prompt after the tool",
+                 "OK: second prompt after the tool", 30, "second-prompt", settle=2, required=False)
+
+
+def hang_frames(run: Run):
+    """A request that never answers: the screen at 4 s, 8 s and about 30 s."""
+    run.step("hang")
+    run.ask("hang", "this request will hang")
+    time.sleep(4)
+    run.save("hang", ansi=True)
+    time.sleep(4)
+    run.save("hang-next-frame", ansi=True)
+    time.sleep(25)
+    run.save("hang-after-30s")
+
+
+def paste_100k(run: Run):
+    """A 100 KB paste, before and after Enter submits it."""
+    t = run.tmux
+    run.step("100 KB paste")
+    t.paste(big_paste(100))
+    time.sleep(3)
+    run.save("paste-100k")
+    t.keys("Enter")
+    time.sleep(1)
+    t.wait_for("esc to interrupt", 30, gone=True)
+    time.sleep(2)
+    run.save("paste-100k-submitted")
+
+
 # --- scenarios: e2e/capture_<cli>.py defines scenarios(run, only) --------------
 CLIS = ("claude", "codex", "gemini", "aider")
 

@@ -5,7 +5,8 @@ import json
 import os
 import time
 
-from e2e.capture import RECORDER, Run, base_env, big_paste, slow_answer, typed_then_submitted
+from e2e.capture import RECORDER, Run, base_env, hang_frames, paste_100k, slow_answer
+from e2e.capture import tool_answered, typed_then_submitted
 
 VERSION = "2.1.332"
 API_KEY = "sk-ant-api03-e2e-offline-key-0000000000000000"
@@ -89,13 +90,7 @@ def scenarios(run: Run, only=None):
     run.save("permission", ansi=True)
     time.sleep(12)  # does Notification(permission_prompt) fire while it waits?
     run.save("permission-after-12s")
-    if ok:
-        t.keys("Enter")
-        t.wait_for("Done: the command ran", 30)
-        time.sleep(2)
-        run.save("permission-answered")
-    run.exchange("text", "second prompt after the tool",
-                 "OK: second prompt after the tool", 30, "second-prompt", settle=2, required=False)
+    tool_answered(run, ok)
 
     run.step("quota")
     run.exchange("quota", "will my credit run out",
@@ -120,14 +115,7 @@ def scenarios(run: Run, only=None):
     time.sleep(0.5)
     run.save("429-interrupted-cleared")
 
-    run.step("hang")
-    run.ask("hang", "this request will hang")
-    time.sleep(4)
-    run.save("hang", ansi=True)
-    time.sleep(4)
-    run.save("hang-next-frame", ansi=True)
-    time.sleep(25)
-    run.save("hang-after-30s")
+    hang_frames(run)
     run.server.mode("text")
     t.keys("Escape")
     idle(run)
@@ -156,15 +144,7 @@ def scenarios(run: Run, only=None):
     time.sleep(1)
     run.save("429-final")
     run.server.mode("text")
-    run.step("100 KB paste")
-    t.paste(big_paste(100))
-    time.sleep(3)
-    run.save("paste-100k")
-    t.keys("Enter")
-    time.sleep(1)
-    idle(run, 30)
-    time.sleep(2)
-    run.save("paste-100k-submitted")
+    paste_100k(run)
 
     t.keys("C-c")
     time.sleep(0.5)

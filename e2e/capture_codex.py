@@ -14,7 +14,8 @@ import json
 import os
 import time
 
-from e2e.capture import RECORDER, Run, base_env, big_paste, slow_answer, typed_then_submitted
+from e2e.capture import RECORDER, Run, base_env, hang_frames, paste_100k, slow_answer
+from e2e.capture import tool_answered, typed_then_submitted
 
 VERSION = "0.171.0"
 COMPOSER = r"^› (?!\d+\. )"   # the composer line (› + space); "› 1. " is a menu selection
@@ -86,13 +87,7 @@ def scenarios(run: Run, only=None):
     ok = t.wait_for("Would you like|approve|Allow|proceed", 40)
     time.sleep(1)
     run.save("permission", ansi=True)
-    if ok:
-        t.keys("Enter")
-        t.wait_for("Done: the command ran", 30)
-        time.sleep(2)
-        run.save("permission-answered")
-    run.exchange("text", "second prompt after the tool",
-                 "OK: second prompt after the tool", 30, "second-prompt", settle=2, required=False)
+    tool_answered(run, ok)
 
     run.step("quota")
     run.exchange("quota", "will my quota run out",
@@ -112,14 +107,7 @@ def scenarios(run: Run, only=None):
     t.keys("Escape")
     time.sleep(1)
 
-    run.step("hang")
-    run.ask("hang", "this request will hang")
-    time.sleep(4)
-    run.save("hang", ansi=True)
-    time.sleep(4)
-    run.save("hang-next-frame", ansi=True)
-    time.sleep(25)
-    run.save("hang-after-30s")
+    hang_frames(run)
     t.keys("Escape")
     time.sleep(2)
     run.save("hang-interrupted")
@@ -136,15 +124,7 @@ def scenarios(run: Run, only=None):
     time.sleep(3)
     run.save("resume-last")
 
-    run.step("100 KB paste")
-    t.paste(big_paste(100))
-    time.sleep(3)
-    run.save("paste-100k")
-    t.keys("Enter")
-    time.sleep(1)
-    t.wait_for("esc to interrupt", 30, gone=True)
-    time.sleep(2)
-    run.save("paste-100k-submitted")
+    paste_100k(run)
     t.keys("C-c")
     t.wait_for(r"\[e2e: cli exited", 20)
     time.sleep(1)

@@ -369,12 +369,17 @@ def _answer_if_open(s: Session) -> None:
         _answer_by_hand(s, s.cli.permission_rule)
 
 
-def idle(s: Session) -> Result:
-    """(e) idle for 3x stale.after: not Stale, not restarted, not nudged (no model request)."""
+def _apply_stale_restart(s: Session) -> Result | None:
+    """Apply stale.after STALE_AFTER with action restart (scenarios e and f); None: applied."""
     s.stale = {"after": f"{STALE_AFTER}s", "action": "restart"}
     ok, out = s.apply()
-    if not ok:
-        return failed(f"apply failed: {out}")
+    return None if ok else failed(f"apply failed: {out}")
+
+
+def idle(s: Session) -> Result:
+    """(e) idle for 3x stale.after: not Stale, not restarted, not nudged (no model request)."""
+    if refused := _apply_stale_restart(s):
+        return refused
     after = s.orch.last_transition_id(s.agent)
     restarts = s.orch.status(s.agent).get("restarts", 0)
     mark = s.server.mark()
@@ -397,10 +402,8 @@ def idle(s: Session) -> Result:
 
 def hang(s: Session) -> Result:
     """(f) the model stalls mid-turn -> Stale (stale.after, action restart)."""
-    s.stale = {"after": f"{STALE_AFTER}s", "action": "restart"}
-    ok, out = s.apply()
-    if not ok:
-        return failed(f"apply failed: {out}")
+    if refused := _apply_stale_restart(s):
+        return refused
     after = s.orch.last_transition_id(s.agent)
     s.server.mode("hang")
     s.orch.send(s.agent, f"e2e-f {_nonce()}: this request will hang")
@@ -428,28 +431,41 @@ def _refusals(s: Session, mark: int) -> str:
     return f"the server refused {n} request(s)" if n else "the message never reached the server"
 
 
-def rate_limit(s: Session) -> Result:
-    """(g) 429 -> CoolingDown -> resume -> a message held during the cooldown delivered once."""
+def _refused_into_cooldown(s: Session, message: str) -> tuple[Transition | None, str]:
+    """Send `message` while the server answers 429: the CoolingDown it brings within 120 s, or
+    None and why not (scenarios g and h both start so)."""
     after = s.orch.last_transition_id(s.agent)
     mark = s.server.mark()
     s.server.mode("429", retry_after=RETRY_AFTER)
-    s.orch.send(s.agent, f"e2e-g {_nonce()}: first request while the server refuses")
+    s.orch.send(s.agent, message)
     seen = wait_for(lambda: s.transitions_to("CoolingDown", after), 120, 1.0)
     s.server.mode("text")
-    if not seen:
-        return failed(
-            f"no CoolingDown within 120s ({_refusals(s, mark)}; orch {s.state()}; {s.last_line()})"
-        )
-    cooling = seen[0]
-    nonce = _nonce()
-    held = f"e2e-g-held {nonce}: sent during the cooldown"
-    mark = s.server.mark()
-    s.orch.send(s.agent, held)
-    resumed = wait_for(
+    if seen:
+        return seen[0], ""
+    return None, f"within 120s ({_refusals(s, mark)}; orch {s.state()}; {s.last_line()})"
+
+
+def _cooldown_end(s: Session, cooling: Transition) -> list[Transition]:
+    """The transitions out of `cooling`'s CoolingDown ([] if it lasted COOLDOWN + 90 s)."""
+    ended: list[Transition] = wait_for(
         lambda: [t for t in s.orch.transitions(s.agent, cooling.id) if t.source == "CoolingDown"],
         COOLDOWN + 90,
         1.0,
     )
+    return ended or []
+
+
+def rate_limit(s: Session) -> Result:
+    """(g) 429 -> CoolingDown -> resume -> a message held during the cooldown delivered once."""
+    message = f"e2e-g {_nonce()}: first request while the server refuses"
+    cooling, why_not = _refused_into_cooldown(s, message)
+    if cooling is None:
+        return failed(f"no CoolingDown {why_not}")
+    nonce = _nonce()
+    held = f"e2e-g-held {nonce}: sent during the cooldown"
+    mark = s.server.mark()
+    s.orch.send(s.agent, held)
+    resumed = _cooldown_end(s, cooling)
     if not resumed:
         return failed(f"CoolingDown did not end within {COOLDOWN + 90}s ({s.state()})")
     early = [r for r in s.wait_text(held, mark, 0) if r.t < resumed[0].time]
@@ -463,22 +479,11 @@ def rate_limit(s: Session) -> Result:
 
 def rate_limit_again(s: Session) -> Result:
     """(h) the same 429 again after the resume -> CoolingDown again."""
-    after = s.orch.last_transition_id(s.agent)
-    mark = s.server.mark()
-    s.server.mode("429", retry_after=RETRY_AFTER)
-    s.orch.send(s.agent, f"e2e-h {_nonce()}: second request while the server refuses")
-    seen = wait_for(lambda: s.transitions_to("CoolingDown", after), 120, 1.0)
-    s.server.mode("text")
-    if not seen:
-        return failed(
-            f"no second CoolingDown within 120s ({_refusals(s, mark)}; "
-            f"orch {s.state()}; {s.last_line()})"
-        )
-    wait_for(
-        lambda: [t for t in s.orch.transitions(s.agent, seen[0].id) if t.source == "CoolingDown"],
-        COOLDOWN + 90,
-        1.0,
-    )
+    message = f"e2e-h {_nonce()}: second request while the server refuses"
+    cooling, why_not = _refused_into_cooldown(s, message)
+    if cooling is None:
+        return failed(f"no second CoolingDown {why_not}")
+    _cooldown_end(s, cooling)
     return passed()
 
 

@@ -29,7 +29,6 @@ from tests.helpers import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-FAKE_AGENT = REPO / "tests" / "fakes" / "fake_agent.py"
 
 
 #: The test session's id, made by the main pytest process and inherited by its xdist workers;

@@ -4,14 +4,16 @@ planning one agent without tmux (the unit tests of the planner and its parts).""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psutil
 import pytest
@@ -26,7 +28,12 @@ from reconciler.core.launch import launch_hash
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import classify
 
+if TYPE_CHECKING:
+    from tests.conftest import Orch
+
 T = TypeVar("T")
+
+FAKE_AGENT = Path(__file__).resolve().parent / "fakes" / "fake_agent.py"
 
 #: CI machines are slow and noisy: deadlines scale with this factor.
 DEADLINE_FACTOR = float(os.environ.get("ORCH_TEST_DEADLINE_FACTOR", "1"))
@@ -201,3 +208,60 @@ def plan_screen(
     """One planning step for a live "executor" showing `screen` (`ctx`: PlanContext fields)."""
     observed = on_screen(screen, desired, now, attached)
     return plan_agent("executor", desired, observed, recorded, PlanContext(now, UTC, **ctx))
+
+
+# -- the fake agent under a real orch ------------------------------------------------------------
+
+
+def agent_yaml(name: str, command: str, spec: str = "", *, startup: str | None = None) -> str:
+    """One Agent document running `command`; `spec` is more indented spec lines, `startup` the
+    flow mapping of spec.startup (None leaves it out)."""
+    startup_line = f"  startup: {startup}\n" if startup else ""
+    return f"""\
+apiVersion: orch/v1
+kind: Agent
+metadata:
+  name: {name}
+spec:
+  command: {command}
+{startup_line}{spec}"""
+
+
+def fake_agent_doc(
+    workdir: Path,
+    name: str,
+    spec: str = "",
+    *,
+    flags: str = "",
+    startup: str | None = "{after: 200ms}",
+) -> str:
+    """An Agent running the fake agent, which records each message it gets in
+    `record_of(workdir, name)`."""
+    command = f"{sys.executable} {FAKE_AGENT} --record {record_of(workdir, name)} {flags}".rstrip()
+    return agent_yaml(name, command, spec, startup=startup)
+
+
+def record_of(workdir: Path, name: str) -> Path:
+    return workdir / f"{name}.jsonl"
+
+
+def apply_agent(
+    orch: Orch,
+    spec: str = "",
+    *,
+    name: str = "executor",
+    startup: str | None = "{after: 200ms}",
+    wait: bool = True,
+) -> Path:
+    """Apply one fake agent from its own manifest <name>.yaml; returns its record."""
+    manifest = orch.workdir / f"{name}.yaml"
+    manifest.write_text(fake_agent_doc(orch.workdir, name, spec, startup=startup))
+    orch.run("apply", "-f", str(manifest), *(["--wait"] if wait else []))
+    return record_of(orch.workdir, name)
+
+
+def received(record: Path) -> list[str]:
+    """The messages the fake agent recorded, oldest first ([] before its first)."""
+    if not record.exists():
+        return []
+    return [json.loads(line)["message"] for line in record.read_text().splitlines()]

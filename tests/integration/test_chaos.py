@@ -24,7 +24,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
+from tests import helpers
+from tests.conftest import Orch
 from tests.helpers import time_limit, wait_until
 
 SCALE = int(os.environ.get("ORCH_CHAOS_SCALE", "1"))
@@ -61,19 +62,8 @@ def tally(received: list[str], sent: list[str]) -> tuple[int, int]:
 
 
 def team(orch: Orch, count: int) -> Path:
-    docs = [
-        f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: a{i}
-spec:
-  command: {sys.executable} {FAKE_AGENT} --record {orch.workdir / f"a{i}.jsonl"}
-  startup: {{after: 200ms}}
-  crashLoop: {{maxRestarts: 1000, window: 1m}}
-"""
-        for i in range(count)
-    ]
+    crash_loop = "  crashLoop: {maxRestarts: 1000, window: 1m}\n"
+    docs = [helpers.fake_agent_doc(orch.workdir, f"a{i}", crash_loop) for i in range(count)]
     manifest = orch.workdir / "team.yaml"
     manifest.write_text("---\n".join(docs))
     orch.run("apply", "-f", str(manifest), "--wait", "--timeout", "60s")
@@ -236,13 +226,9 @@ def _zombie(pid: int) -> bool:
 
 
 def _received(orch: Orch, agent: str) -> list[str]:
-    path = orch.workdir / f"{agent}.jsonl"
-    if not path.exists():
-        return []
-    return [
-        json.loads(line)["message"].split("\n\n[orch run")[0]
-        for line in path.read_text().splitlines()
-    ]
+    """The messages without the footer orch adds to a run's step."""
+    messages = helpers.received(helpers.record_of(orch.workdir, agent))
+    return [message.split("\n\n[orch run")[0] for message in messages]
 
 
 def _run_state(orch: Orch, run: str) -> str:

@@ -12,23 +12,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import processes_with_env, wait_until
+from tests.conftest import Orch
+from tests.helpers import FAKE_AGENT, agent_yaml, processes_with_env, wait_until
 
 pytestmark = pytest.mark.tmux
 
 
 def agent_doc(name: str, extra: str = "", command: str = "") -> str:
     command = command or f"{sys.executable} {FAKE_AGENT} --name {name}"
-    return f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: {name}
-spec:
-  command: {command}
-  startup: {{after: 300ms}}
-{extra}"""
+    return agent_yaml(name, command, extra, startup="{after: 300ms}")
 
 
 def write_manifest(orch: Orch, *docs: str, name: str = "team.yaml") -> Path:

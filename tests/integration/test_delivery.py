@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import pty
 import shutil
 import sqlite3
 import struct
 import subprocess
-import sys
 import termios
 import threading
 from collections.abc import Callable, Iterator
@@ -22,24 +20,13 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import time_limit, wait_until
+from tests import helpers
+from tests.conftest import Orch
+from tests.helpers import fake_agent_doc, time_limit, wait_until
 
 pytestmark = pytest.mark.tmux
 
 SCALE = int(os.environ.get("ORCH_CHAOS_SCALE", "1"))
-
-
-def agent_doc(orch: Orch, name: str, flags: str = "", extra: str = "") -> str:
-    return f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: {name}
-spec:
-  command: {sys.executable} {FAKE_AGENT} --record {orch.workdir / f"{name}.jsonl"} {flags}
-  startup: {{after: 200ms}}
-{extra}"""
 
 
 def apply(orch: Orch, *docs: str, file: str = "team.yaml", wait: bool = True) -> Path:
@@ -50,10 +37,7 @@ def apply(orch: Orch, *docs: str, file: str = "team.yaml", wait: bool = True) ->
 
 
 def received(orch: Orch, name: str) -> list[str]:
-    path = orch.workdir / f"{name}.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line)["message"] for line in path.read_text().splitlines()]
+    return helpers.received(helpers.record_of(orch.workdir, name))
 
 
 def messages(orch: Orch) -> list[dict[str, Any]]:
@@ -69,14 +53,16 @@ def condition(orch: Orch, name: str, type_: str) -> str:
 
 def test_message_sent_right_after_apply_wait_arrives_exactly_once(orch: Orch) -> None:
     # The input is drawn 2 s after the banner; what is pasted before that is lost.
-    doc = agent_doc(orch, "slow", "--draw-delay 2", "  startup: {after: 200ms, ready: '^›'}\n")
+    doc = fake_agent_doc(
+        orch.workdir, "slow", flags="--draw-delay 2", startup="{after: 200ms, ready: '^›'}"
+    )
     apply(orch, doc.replace("  startup: {after: 200ms}\n", ""))
     orch.run("send", "slow", "first words", "--wait", "--timeout", "60s")
     assert received(orch, "slow") == ["first words"]
 
 
 def test_agent_that_ignores_enter_leaves_the_message_unconfirmed(orch: Orch) -> None:
-    apply(orch, agent_doc(orch, "deaf", "--ignore-enter"))
+    apply(orch, fake_agent_doc(orch.workdir, "deaf", flags="--ignore-enter"))
     result = orch.run("send", "deaf", "are you there", "--wait", check=False)
     assert result.returncode == 1 and "unconfirmed" in result.stderr
     assert received(orch, "deaf") == []
@@ -87,7 +73,7 @@ def test_agent_that_ignores_enter_leaves_the_message_unconfirmed(orch: Orch) -> 
 
 
 def test_stale_agent_receives_messages(orch: Orch) -> None:
-    apply(orch, agent_doc(orch, "quiet", extra="  stale: {after: 1s, action: none}\n"))
+    apply(orch, fake_agent_doc(orch.workdir, "quiet", "  stale: {after: 1s, action: none}\n"))
     wait_until(lambda: orch.agents()["quiet"]["status"]["state"] == "Stale", what="Stale")
     orch.run("send", "quiet", "wake up", "--wait", "--timeout", "30s")
     assert received(orch, "quiet") == ["wake up"]
@@ -129,7 +115,7 @@ def _drain(fd: int) -> None:
 
 
 def test_attached_pane_receives_nothing_until_detach(orch: Orch) -> None:
-    apply(orch, agent_doc(orch, "held"), agent_doc(orch, "free"))
+    apply(orch, fake_agent_doc(orch.workdir, "held"), fake_agent_doc(orch.workdir, "free"))
     with attached_client(orch, "held"):
         wait_until(lambda: condition(orch, "held", "Attached") == "True", what="Attached")
         orch.run("send", "held", "for later")
@@ -141,13 +127,13 @@ def test_attached_pane_receives_nothing_until_detach(orch: Orch) -> None:
 
 
 def test_message_to_a_deleted_agent_never_reaches_its_successor(orch: Orch) -> None:
-    apply(orch, agent_doc(orch, "busy"))
+    apply(orch, fake_agent_doc(orch.workdir, "busy"))
     orch.run("send", "busy", "ask", "--wait")
     wait_until(lambda: orch.agents()["busy"]["status"]["state"] == "AwaitingHuman", what="asking")
     orch.run("send", "busy", "for the first one only")  # held: a question waits
     orch.run("delete", "agent", "busy")
     (orch.workdir / "busy.jsonl").unlink()
-    apply(orch, agent_doc(orch, "busy"), file="other.yaml")
+    apply(orch, fake_agent_doc(orch.workdir, "busy"), file="other.yaml")
     orch.run("send", "busy", "for the second one", "--wait")
     assert received(orch, "busy") == ["for the second one"]
     described = orch.run("describe", "agent", "busy").stdout
@@ -226,7 +212,7 @@ def keep_a_controller_running(
 @time_limit(240)  # every strike costs a successor's start-up
 def test_controller_killed_around_every_paste_delivers_exactly_once(orch: Orch) -> None:
     names = ["a0", "a1"]
-    manifest = apply(orch, *(agent_doc(orch, n) for n in names))
+    manifest = apply(orch, *(fake_agent_doc(orch.workdir, n) for n in names))
     install_killer(orch)
     controller = controller_pid(orch)
     assert controller is not None
@@ -267,7 +253,7 @@ def test_controller_killed_around_every_paste_delivers_exactly_once(orch: Orch) 
 @time_limit(240)
 def test_controller_killed_around_every_answer_answers_each_prompt_once(orch: Orch) -> None:
     rule = "  prompts: [{match: 'Do you want to proceed', answer: 'y'}]\n"
-    manifest = apply(orch, agent_doc(orch, "asker", extra=rule))
+    manifest = apply(orch, fake_agent_doc(orch.workdir, "asker", rule))
     rounds = 3 * SCALE
     install_killer(orch)
     controller = controller_pid(orch)

@@ -13,21 +13,13 @@ from reconciler.api.status import AgentState
 from reconciler.controller.apply import apply_files
 from reconciler.controller.loop import Controller
 from tests.conftest import Orch
-from tests.helpers import wait_until
+from tests.helpers import agent_yaml, wait_until
 
 pytestmark = pytest.mark.tmux
 
 
 def idle_agent(name: str) -> str:
-    return f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: {name}
-spec:
-  command: sleep 100000
-  startup: {{after: 0s}}
-"""
+    return agent_yaml(name, "sleep 100000", startup="{after: 0s}")
 
 
 @pytest.fixture

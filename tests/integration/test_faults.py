@@ -15,8 +15,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import wait_until
+from tests.conftest import Orch
+from tests.helpers import FAKE_AGENT, wait_until
 from tests.integration.test_core import agent_doc, pane_pid, running, write_manifest
 
 pytestmark = pytest.mark.tmux

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -11,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import wait_until
+from tests.conftest import Orch
+from tests.helpers import FAKE_AGENT, fake_agent_doc, received, record_of, wait_until
 
 pytestmark = pytest.mark.tmux
 
@@ -43,22 +42,17 @@ def repo(orch: Orch) -> Path:
 
 
 def apply_guarded(orch: Orch, repo: Path, action: str) -> Path:
-    record = orch.workdir / "agent.jsonl"
-    manifest = orch.workdir / "team.yaml"
-    manifest.write_text(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata: {{name: executor}}
-spec:
-  command: {sys.executable} {FAKE_AGENT} --record {record}
+    """The fake agent "executor" working in `repo`, its tests and sprint protected; its record."""
+    guards = f"""\
   workdir: repo
-  startup: {{after: 200ms}}
   guards:
     - protect: ["tests/**", "SPRINT.md"]
       action: {action}
-""")
+"""
+    manifest = orch.workdir / "team.yaml"
+    manifest.write_text(fake_agent_doc(orch.workdir, "executor", guards))
     orch.run("apply", "-f", str(manifest), "--wait")
-    return record
+    return record_of(orch.workdir, "executor")
 
 
 def agent_types(orch: Orch, text: str) -> None:
@@ -97,7 +91,7 @@ def test_protected_change_is_restored_and_kept_as_backup(orch: Orch, repo: Path)
     assert kept["test_a.py"] == "def test_a(): pass" and kept["test_new.py"] == "cheat"
     assert str(backups[-1]) in orch.run("describe", "agent", "executor").stdout
     told = wait_until(
-        lambda: [m for m in _received(record) if m.startswith("orch: you changed")],
+        lambda: [m for m in received(record) if m.startswith("orch: you changed")],
         what="the agent told",
     )
     assert "tests/**" in told[0] and any(str(b) in told[0] for b in backups)
@@ -220,9 +214,3 @@ def test_service_install_writes_a_unit_that_spares_the_agents(orch: Orch, tmp_pa
     orch.run("service", "uninstall")
     assert not unit.exists()
     assert orch.run("service", "uninstall", check=False).returncode == 2
-
-
-def _received(record: Path) -> list[str]:
-    if not record.exists():
-        return []
-    return [json.loads(line)["message"] for line in record.read_text().splitlines()]

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sys
-from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import wait_until
+from tests.conftest import Orch
+from tests.helpers import apply_agent, received, wait_until
 
 pytestmark = pytest.mark.tmux
-
-
-def apply_agent(orch: Orch, spec: str, name: str = "executor") -> Path:
-    record = orch.workdir / f"{name}.jsonl"
-    manifest = orch.workdir / f"{name}.yaml"
-    manifest.write_text(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: {name}
-spec:
-  command: {sys.executable} {FAKE_AGENT} --record {record}
-  startup: {{after: 200ms}}
-{spec}""")
-    orch.run("apply", "-f", str(manifest), "--wait")
-    return record
 
 
 def type_in(orch: Orch, name: str, text: str) -> None:
@@ -47,12 +28,6 @@ def status(orch: Orch, name: str = "executor") -> dict[str, Any]:
 def in_state(orch: Orch, state: str, name: str = "executor") -> dict[str, Any] | None:
     current = status(orch, name)
     return current if current["state"] == state else None
-
-
-def received(record: Path) -> list[str]:
-    if not record.exists():
-        return []
-    return [json.loads(line)["message"] for line in record.read_text().splitlines()]
 
 
 def events(orch: Orch, name: str = "executor") -> list[dict[str, Any]]:

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
+from tests.conftest import Orch
+from tests.helpers import FAKE_AGENT
 from tests.integration.test_core import agent_doc, write_manifest
 
 pytestmark = pytest.mark.tmux

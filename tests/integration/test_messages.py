@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import psutil
@@ -14,35 +12,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.core.sanitize import clean_message
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import wait_until
+from tests.conftest import Orch
+from tests.helpers import fake_agent_doc, received, record_of, wait_until
 
 pytestmark = pytest.mark.tmux
 
 
 def apply_agents(orch: Orch, *names: str, extra: str = "") -> dict[str, Path]:
-    docs, records = [], {}
-    for name in names:
-        records[name] = orch.workdir / f"{name}.jsonl"
-        docs.append(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: {name}
-spec:
-  command: {sys.executable} {FAKE_AGENT} --record {records[name]}
-  startup: {{after: 200ms}}
-{extra}""")
+    """Apply fake agents `names` in one manifest; returns their records by name."""
     manifest = orch.workdir / "team.yaml"
-    manifest.write_text("---\n".join(docs))
+    manifest.write_text("---\n".join(fake_agent_doc(orch.workdir, name, extra) for name in names))
     orch.run("apply", "-f", str(manifest), "--wait")
-    return records
-
-
-def received(record: Path) -> list[str]:
-    if not record.exists():
-        return []
-    return [json.loads(line)["message"] for line in record.read_text().splitlines()]
+    return {name: record_of(orch.workdir, name) for name in names}
 
 
 def state(orch: Orch, name: str) -> str:

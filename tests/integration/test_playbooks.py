@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sys
 from typing import Any
 
 import psutil
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
+from tests import helpers
+from tests.conftest import Orch
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.tmux
 
 
 def setup(orch: Orch, steps: str, params: str = "", agents: tuple[str, ...] = ("worker",)) -> str:
-    docs = [
-        f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: {name}
-spec:
-  command: {sys.executable} {FAKE_AGENT} --record {orch.workdir / f"{name}.jsonl"}
-  startup: {{after: 200ms}}
-"""
-        for name in agents
-    ]
+    docs = [helpers.fake_agent_doc(orch.workdir, name) for name in agents]
     docs.append(f"""\
 apiVersion: orch/v1
 kind: Playbook
@@ -60,11 +48,13 @@ def in_state(orch: Orch, name: str, state: str) -> dict[str, Any] | None:
     return status if status["state"] == state else None
 
 
+def reaches(orch: Orch, name: str, state: str) -> dict[str, Any]:
+    """The run's status once it is in `state` (the test fails after 30 s)."""
+    return wait_until(lambda: in_state(orch, name, state), timeout=30, what=state)
+
+
 def received(orch: Orch, agent: str = "worker") -> list[str]:
-    record = orch.workdir / f"{agent}.jsonl"
-    if not record.exists():
-        return []
-    return [json.loads(line)["message"] for line in record.read_text().splitlines()]
+    return helpers.received(helpers.record_of(orch.workdir, agent))
 
 
 def test_steps_run_in_order_and_the_run_succeeds(orch: Orch) -> None:
@@ -85,7 +75,7 @@ def test_steps_run_in_order_and_the_run_succeeds(orch: Orch) -> None:
         params="  params: {word: {required: true}}\n",
     )
     name = start(orch, "word=bird")
-    done = wait_until(lambda: in_state(orch, name, "Succeeded"), timeout=30, what="Succeeded")
+    done = reaches(orch, name, "Succeeded")
     assert [s["phase"] for s in done["steps"]] == ["Passed", "Passed"]
     prompts = received(orch)
     assert len(prompts) == 2
@@ -111,7 +101,7 @@ def test_failed_gate_asks_for_rework_then_passes(orch: Orch) -> None:
     rework = wait_until(lambda: received(orch)[1:], what="the rework message")[0]
     assert "fileMatches" in rework and "write c.txt bad" in rework
     (orch.workdir / "c.txt").write_text("good work\n")
-    done = wait_until(lambda: in_state(orch, name, "Succeeded"), timeout=30, what="Succeeded")
+    done = reaches(orch, name, "Succeeded")
     assert done["steps"][0]["attempt"] == 2
     gates = done["steps"][0]["gates"]
     assert [(g["attempt"], g["passed"]) for g in gates] == [(2, True)]  # only attempt 2 current
@@ -137,7 +127,7 @@ def test_run_fails_after_max_attempts(orch: Orch) -> None:
 """,
     )
     name = start(orch)
-    failed = wait_until(lambda: in_state(orch, name, "Failed"), timeout=30, what="Failed")
+    failed = reaches(orch, name, "Failed")
     assert "grep -q good d.txt" in failed["message"]
 
 
@@ -153,13 +143,11 @@ def test_approval_gate_waits_for_orch_approve(orch: Orch) -> None:
 """,
     )
     name = start(orch)
-    waiting = wait_until(
-        lambda: in_state(orch, name, "AwaitingHuman"), timeout=30, what="AwaitingHuman"
-    )
+    waiting = reaches(orch, name, "AwaitingHuman")
     assert "orch approve" in waiting["message"]
     out = orch.run("approve", name)
     assert "approved" in out.stdout
-    wait_until(lambda: in_state(orch, name, "Succeeded"), timeout=30, what="Succeeded")
+    reaches(orch, name, "Succeeded")
     again = orch.run("approve", name, check=False)
     assert again.returncode == 1
 
@@ -179,7 +167,7 @@ def test_when_false_skips_the_step_with_a_reason(orch: Orch) -> None:
 """,
     )
     name = start(orch)
-    done = wait_until(lambda: in_state(orch, name, "Succeeded"), timeout=30, what="Succeeded")
+    done = reaches(orch, name, "Succeeded")
     assert done["steps"][0]["phase"] == "Skipped" and "please-run.txt" in done["steps"][0]["reason"]
     assert len(received(orch)) == 1
 
@@ -197,7 +185,7 @@ def test_step_timeout_fails_the_run(orch: Orch) -> None:
 """,
     )
     name = start(orch)
-    failed = wait_until(lambda: in_state(orch, name, "Failed"), timeout=30, what="Failed")
+    failed = reaches(orch, name, "Failed")
     assert "timeout" in failed["message"]
 
 
@@ -215,7 +203,7 @@ def test_step_done_signal_completes_a_step_without_outputs(orch: Orch) -> None:
     refused = orch.run("step", "done", "no-such-run", check=False)
     assert refused.returncode == 2
     orch.run("step", "done", name)
-    wait_until(lambda: in_state(orch, name, "Succeeded"), timeout=30, what="Succeeded")
+    reaches(orch, name, "Succeeded")
 
 
 def test_two_runs_share_one_agent_one_step_at_a_time(orch: Orch) -> None:
@@ -255,7 +243,7 @@ def test_run_resumes_after_controller_kill_without_sending_twice(orch: Orch) -> 
     wait_until(lambda: not psutil.pid_exists(controller), what="controller gone")
     orch.run("apply", "-f", str(orch.workdir / "team.yaml"))  # a new controller
     (orch.workdir / "f.txt").write_text("done\n")
-    wait_until(lambda: in_state(orch, name, "Succeeded"), timeout=30, what="Succeeded")
+    reaches(orch, name, "Succeeded")
     assert len(received(orch)) == 1
 
 

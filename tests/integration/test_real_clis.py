@@ -89,6 +89,30 @@ def status(orch: Orch, name: str = "claude") -> dict[str, Any]:
     return dict(orch.agents()[name]["status"])
 
 
+def apply_cli(
+    orch: Orch, name: str, command: str, startup: dict[str, str], env: dict[str, str]
+) -> None:
+    """One real CLI as an Agent named after its profile, applied without waiting (its hooks
+    make it Running)."""
+    env = {**env, "TERM": "xterm-256color"}
+    spec = {"command": command, "profile": name, "startup": startup, "env": env}
+    document = {"apiVersion": "orch/v1", "kind": "Agent", "metadata": {"name": name}, "spec": spec}
+    manifest = orch.workdir / f"{name}.yaml"
+    manifest.write_text(json.dumps(document))  # JSON is YAML
+    orch.run("apply", "-f", str(manifest))
+
+
+def running_on_hooks(orch: Orch, name: str, timeout: float) -> dict[str, Any]:
+    """The agent's status once Running, which its own hooks (signals) must have said."""
+    current = wait_until(lambda: (s := status(orch, name))["state"] == "Running" and s, timeout)
+    assert current["signals"] == "hooks"
+    return dict(current)
+
+
+def reached_the_server(log: Path, text: str) -> bool:
+    return wait_until(lambda: log.exists() and text in log.read_text(), 60)
+
+
 @pytest.mark.skipif(not CLAUDE.exists(), reason=f"Claude Code not installed at {CLAUDE}")
 def test_real_claude_code_signals_session_turns_and_delivery(
     orch: Orch, tmp_path: Path, model_server: tuple[str, Path]
@@ -97,35 +121,23 @@ def test_real_claude_code_signals_session_turns_and_delivery(
     home = tmp_path / "home"
     marker = claude_home(home, orch.workdir.resolve())
     settings_before = (home / ".claude" / "settings.json").read_text()
-    manifest = orch.workdir / "claude.yaml"
-    manifest.write_text(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: claude
-spec:
-  command: {CLAUDE}
-  profile: claude
-  startup: {{after: 5m}}
-  env:
-    HOME: {home}
-    ANTHROPIC_BASE_URL: {url}
-    ANTHROPIC_API_KEY: {API_KEY}
-    DISABLE_AUTOUPDATER: "1"
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"
-    DISABLE_TELEMETRY: "1"
-    DISABLE_ERROR_REPORTING: "1"
-    TERM: xterm-256color
-""")
-    orch.run("apply", "-f", str(manifest))
+    claude_env = {
+        "HOME": str(home),
+        "ANTHROPIC_BASE_URL": url,
+        "ANTHROPIC_API_KEY": API_KEY,
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+    }
+    apply_cli(orch, "claude", str(CLAUDE), {"after": "5m"}, claude_env)
     # Its SessionStart hook, not the 5-minute startup timer, makes it Running.
-    current = wait_until(lambda: (s := status(orch))["state"] == "Running" and s, timeout=60)
-    assert current["signals"] == "hooks"
+    current = running_on_hooks(orch, "claude", timeout=60)
     assert re.fullmatch(r"[0-9a-f-]{36}", current["sessionId"])
     assert current["activity"] == "Idle"
 
     orch.run("send", "claude", "hello from orch signals")
-    assert wait_until(lambda: log.exists() and "hello from orch signals" in log.read_text(), 60)
+    assert reached_the_server(log, "hello from orch signals")
     assert wait_until(lambda: "Delivered" in orch.run("events").stdout, timeout=60)
     assert wait_until(lambda: marker.exists(), timeout=60)  # the user's own Stop hook still ran
     assert wait_until(lambda: status(orch)["activity"] == "Idle", timeout=60)
@@ -157,28 +169,12 @@ supports_websockets = false
 trust_level = "trusted"
 """)
     config_before = (home / ".codex" / "config.toml").read_text()
-    manifest = orch.workdir / "codex.yaml"
-    manifest.write_text(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: codex
-spec:
-  command: {CODEX} --no-daemon
-  profile: codex
-  startup: {{after: 60s, ready: "\\\\? for shortcuts"}}
-  env:
-    HOME: {home}
-    OPENAI_API_KEY: sk-e2e-offline-0000000000000000
-    TERM: xterm-256color
-""")
-    orch.run("apply", "-f", str(manifest))
-    current = wait_until(
-        lambda: (s := status(orch, "codex"))["state"] == "Running" and s, timeout=60
-    )
-    assert current["signals"] == "hooks"
+    codex_env = {"HOME": str(home), "OPENAI_API_KEY": "sk-e2e-offline-0000000000000000"}
+    startup = {"after": "60s", "ready": r"\? for shortcuts"}
+    apply_cli(orch, "codex", f"{CODEX} --no-daemon", startup, codex_env)
+    running_on_hooks(orch, "codex", timeout=60)
     orch.run("send", "codex", "hello from orch signals")
-    assert wait_until(lambda: log.exists() and "hello from orch signals" in log.read_text(), 60)
+    assert reached_the_server(log, "hello from orch signals")
     assert wait_until(lambda: "Delivered" in orch.run("events").stdout, timeout=60)
     # Codex names its session (the thread id) in its hooks from the first prompt on.
     current = wait_until(lambda: (s := status(orch, "codex")).get("sessionId") and s, timeout=60)
@@ -226,29 +222,15 @@ def test_real_gemini_hooks_from_a_system_settings_file(
         }
     )
     (home / ".gemini" / "settings.json").write_text(user_settings)
-    manifest = orch.workdir / "gemini.yaml"
-    manifest.write_text(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: gemini
-spec:
-  command: {GEMINI}
-  profile: gemini
-  startup: {{after: 5m}}
-  env:
-    HOME: {home}
-    GEMINI_API_KEY: x
-    GOOGLE_GEMINI_BASE_URL: {url}
-    GEMINI_CLI_TRUST_WORKSPACE: "true"
-    TERM: xterm-256color
-""")
-    orch.run("apply", "-f", str(manifest))
+    gemini_env = {
+        "HOME": str(home),
+        "GEMINI_API_KEY": "x",
+        "GOOGLE_GEMINI_BASE_URL": url,
+        "GEMINI_CLI_TRUST_WORKSPACE": "true",
+    }
+    apply_cli(orch, "gemini", str(GEMINI), {"after": "5m"}, gemini_env)
     # Its SessionStart hook, not the 5-minute startup timer, makes it Running.
-    current = wait_until(
-        lambda: (s := status(orch, "gemini"))["state"] == "Running" and s, timeout=90
-    )
-    assert current["signals"] == "hooks"
+    current = running_on_hooks(orch, "gemini", timeout=90)
     assert current["sessionId"]
     # Typed as a person would (text, a pause, Enter): Gemini swallows an Enter that follows a
     # paste at once, which is the delivery work's to handle, not the signals'.
@@ -257,7 +239,7 @@ spec:
         lambda: "hello from orch" in orch.tmux("capture-pane", "-p", "-t", "=gemini:").stdout
     )
     orch.tmux("send-keys", "-t", "=gemini:", "Enter")
-    assert wait_until(lambda: log.exists() and "hello from orch signals" in log.read_text(), 60)
+    assert reached_the_server(log, "hello from orch signals")
     assert wait_until(lambda: status(orch, "gemini")["activity"] == "Idle", timeout=60)
     described = orch.run("describe", "agent", "gemini").stdout
     assert "BeforeAgent" in described and "AfterAgent" in described

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from reconciler.adapters.agentlog import log_path, pipe_command
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.errors import InvalidInput
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import wait_until
+from tests.conftest import Orch
+from tests.helpers import FAKE_AGENT, wait_until
 from tests.integration.test_playbooks import in_state, setup, start
 
 #: Characters tmux's command and format parsers treat specially, and shell metacharacters.

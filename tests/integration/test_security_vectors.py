@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import kill_test_processes, wait_until
+from tests.conftest import Orch
+from tests.helpers import FAKE_AGENT, apply_agent, kill_test_processes, received, wait_until
 from tests.integration.test_guards import (
     apply_guarded,
     events,
     git,
     repo,  # noqa: F401  (the fixture, by usefixtures)
 )
-from tests.integration.test_health import apply_agent, received, type_in
+from tests.integration.test_health import type_in
 
 pytestmark = pytest.mark.tmux
 

@@ -7,48 +7,27 @@ Real tmux, the fake agent in its Claude Code mode (`--settings FILE`, which orch
 
 from __future__ import annotations
 
-import json
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import FAKE_AGENT, Orch
-from tests.helpers import wait_until
+from tests.conftest import Orch
+from tests.helpers import apply_agent, received, wait_until
 
 pytestmark = pytest.mark.tmux
-
-
-def apply_agent(orch: Orch, name: str, spec: str) -> Path:
-    record = orch.workdir / f"{name}.jsonl"
-    manifest = orch.workdir / f"{name}.yaml"
-    manifest.write_text(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata:
-  name: {name}
-spec:
-  command: {sys.executable} {FAKE_AGENT} --record {record}
-{spec}""")
-    orch.run("apply", "-f", str(manifest))
-    return record
 
 
 def status(orch: Orch, name: str) -> dict[str, Any]:
     return dict(orch.agents()[name]["status"])
 
 
-def received(record: Path) -> list[str]:
-    if not record.exists():
-        return []
-    return [json.loads(line)["message"] for line in record.read_text().splitlines()]
-
-
 def test_claude_hooks_drive_readiness_activity_session_and_delivery(orch: Orch) -> None:
     # The fake draws `› `, not Claude's input: `ready` says so (deliveries wait for it).
-    record = apply_agent(orch, "dev", "  profile: claude\n  startup: {after: 5m, ready: '›'}\n")
+    record = apply_agent(
+        orch, "  profile: claude\n", name="dev", startup="{after: 5m, ready: '›'}", wait=False
+    )
     current = wait_until(lambda: (s := status(orch, "dev"))["state"] == "Running" and s, timeout=30)
     assert current["signals"] == "hooks"
     assert wait_until(lambda: status(orch, "dev").get("sessionId"), timeout=15)
@@ -71,9 +50,9 @@ def test_claude_hooks_drive_readiness_activity_session_and_delivery(orch: Orch) 
 def test_an_idle_agent_is_not_restarted_but_a_silent_screen_only_agent_is(orch: Orch) -> None:
     """The contract: stale applies only to busy agents. The same quiet agent without signals
     (nothing tells orch it is idle) goes Stale and is restarted, so the test can fail."""
-    spec = "  startup: {after: 200ms}\n  stale: {after: 2s, action: restart}\n"
-    apply_agent(orch, "hooked", f"  profile: claude\n{spec}")
-    apply_agent(orch, "quiet", f"  profile: claude\n  signals: 'off'\n{spec}")
+    stale = "  stale: {after: 2s, action: restart}\n"
+    apply_agent(orch, f"  profile: claude\n{stale}", name="hooked", wait=False)
+    apply_agent(orch, f"  profile: claude\n  signals: 'off'\n{stale}", name="quiet", wait=False)
     assert wait_until(lambda: status(orch, "quiet")["restarts"] >= 1, timeout=30)
     hooked = status(orch, "hooked")
     assert hooked["signals"] == "hooks" and hooked["activity"] == "Idle"
@@ -82,7 +61,9 @@ def test_an_idle_agent_is_not_restarted_but_a_silent_screen_only_agent_is(orch: 
 
 
 def test_aider_notifications_command_signals_idle(orch: Orch) -> None:
-    record = apply_agent(orch, "pair", "  profile: aider\n  startup: {after: 200ms, ready: '›'}\n")
+    record = apply_agent(
+        orch, "  profile: aider\n", name="pair", startup="{after: 200ms, ready: '›'}", wait=False
+    )
     assert wait_until(lambda: status(orch, "pair")["state"] == "Running", timeout=30)
     assert status(orch, "pair")["signals"] == "hooks"
     orch.run("send", "pair", "say done")

@@ -26,8 +26,7 @@ from reconciler.adapters.processes import launch_processes, stop_launch, termina
 from reconciler.adapters.tmux import SessionExists, Tmux
 from reconciler.api.errors import NotFound
 from reconciler.api.observation import PaneObservation
-from tests.conftest import FAKE_AGENT
-from tests.helpers import processes_with_env, wait_until
+from tests.helpers import FAKE_AGENT, processes_with_env, wait_until
 
 
 def agent_script(*args: str, exec_: bool = True) -> str:

@@ -69,6 +69,16 @@ class Expected:
 
 A = Activity
 NOTHING = Expected()
+IDLE = Expected(activity=A.IDLE)
+BUSY = Expected(activity=A.BUSY)
+UNKNOWN = Expected(activity=A.UNKNOWN)
+#: Limit lines that many real captures of one CLI show (their start, as the screen cuts them).
+CLAUDE_CREDIT = "⎿ \xa0Credit balance too low · Add funds: h"
+CLAUDE_429 = "● API Error: Request rejected (429) · Th"
+CODEX_RETRIES = "■ exceeded retry limit, last status: 429"
+CODEX_RETRIES_TREE = "└ Exceeded retry limit, last status: 429"
+AIDER_RATE_LIMITED = "The API provider has rate limited you. T"
+GEMINI_EXHAUSTED = "✕ [API Error: You have exhausted your da"
 EXPECTED: dict[str, Expected] = {
     "claude/idle.txt": NOTHING,
     "claude/working.txt": NOTHING,
@@ -139,224 +149,164 @@ EXPECTED: dict[str, Expected] = {
     "generic/shell-idle.txt": NOTHING,
     "generic/code-about-rate-limits.txt": NOTHING,
     # Captured from the real CLIs (versions in <cli>/VERSION; see README.md).
-    "aider/real-add-file-answered-idle.txt": Expected(activity=A.IDLE),
+    "aider/real-add-file-answered-idle.txt": IDLE,
     "aider/real-add-file-prompt.txt": Expected(
         prompt="Add file to the chat? (Y)es/(N)o/(D)on't ask", activity=A.WAITING
     ),
-    "aider/real-answered-idle.txt": Expected(activity=A.IDLE),
-    "aider/real-busy-next-frame.txt": Expected(activity=A.UNKNOWN),
-    "aider/real-busy-streaming.txt": Expected(activity=A.UNKNOWN),
-    "aider/real-busy.txt": Expected(activity=A.UNKNOWN),
+    "aider/real-answered-idle.txt": IDLE,
+    "aider/real-busy-next-frame.txt": UNKNOWN,
+    "aider/real-busy-streaming.txt": UNKNOWN,
+    "aider/real-busy.txt": UNKNOWN,
     "aider/real-first-start-gitignore.txt": Expected(
         prompt="Add .aider* to .gitignore (recommended)? (Y)e", activity=A.WAITING
     ),
-    "aider/real-first-start-ready.txt": Expected(activity=A.IDLE),
-    "aider/real-hang-interrupted.txt": Expected(
-        limit="The API provider has rate limited you. T", activity=A.IDLE
-    ),
-    "aider/real-hang-next-frame.txt": Expected(
-        limit="The API provider has rate limited you. T", activity=A.BUSY
-    ),
-    "aider/real-hang.txt": Expected(
-        limit="The API provider has rate limited you. T", activity=A.BUSY
-    ),
-    "aider/real-limit-429-next-frame.txt": Expected(
-        limit="The API provider has rate limited you. T", activity=A.BUSY
-    ),
-    "aider/real-limit-429.txt": Expected(
-        limit="The API provider has rate limited you. T", activity=A.BUSY
-    ),
+    "aider/real-first-start-ready.txt": IDLE,
+    "aider/real-hang-interrupted.txt": Expected(limit=AIDER_RATE_LIMITED, activity=A.IDLE),
+    "aider/real-hang-next-frame.txt": Expected(limit=AIDER_RATE_LIMITED, activity=A.BUSY),
+    "aider/real-hang.txt": Expected(limit=AIDER_RATE_LIMITED, activity=A.BUSY),
+    "aider/real-limit-429-next-frame.txt": Expected(limit=AIDER_RATE_LIMITED, activity=A.BUSY),
+    "aider/real-limit-429.txt": Expected(limit=AIDER_RATE_LIMITED, activity=A.BUSY),
     "aider/real-limit-gave-up-open-url-next-frame.txt": Expected(
         prompt="░█   Waiting for openai/gpt-4oD)on't ask agai",
-        limit="The API provider has rate limited you. T",
+        limit=AIDER_RATE_LIMITED,
         activity=A.WAITING,
     ),
     "aider/real-limit-gave-up-open-url.txt": Expected(
         prompt="░█        Waiting for openai/gpt-4oD)on't ask",
-        limit="The API provider has rate limited you. T",
+        limit=AIDER_RATE_LIMITED,
         activity=A.WAITING,
     ),
-    "aider/real-limit-quota.txt": Expected(
-        limit="The API provider has rate limited you. T", activity=A.BUSY
-    ),
-    "aider/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
-    "aider/real-paste-100k.txt": Expected(activity=A.UNKNOWN),
-    "aider/real-permission-answered.txt": Expected(activity=A.IDLE),
+    "aider/real-limit-quota.txt": Expected(limit=AIDER_RATE_LIMITED, activity=A.BUSY),
+    "aider/real-paste-100k-submitted.txt": IDLE,
+    "aider/real-paste-100k.txt": UNKNOWN,
+    "aider/real-permission-answered.txt": IDLE,
     "aider/real-permission-prompt.txt": Expected(
         prompt="Run shell command? (Y)es/(N)o/(D)on't ask aga", rule=3, activity=A.WAITING
     ),
-    "aider/real-resume-restore-chat-history.txt": Expected(activity=A.IDLE),
-    "aider/real-resume-second-prompt.txt": Expected(activity=A.IDLE),
-    "aider/real-second-prompt-answered.txt": Expected(activity=A.IDLE),
-    "aider/real-second-prompt-typed.txt": Expected(activity=A.UNKNOWN),
-    "aider/real-typed-unsubmitted.txt": Expected(activity=A.UNKNOWN),
-    "claude/real-429-after-30s.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
-    ),
-    "claude/real-429-final.txt": Expected(
-        limit="● API Error: Request rejected (429) · Th", activity=A.IDLE
-    ),
-    "claude/real-429-interrupted-cleared.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.IDLE
-    ),
-    "claude/real-429-interrupted.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.UNKNOWN
-    ),
-    "claude/real-429-next-frame.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
-    ),
-    "claude/real-429.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
-    ),
-    "claude/real-after-busy-idle.txt": Expected(activity=A.IDLE),
+    "aider/real-resume-restore-chat-history.txt": IDLE,
+    "aider/real-resume-second-prompt.txt": IDLE,
+    "aider/real-second-prompt-answered.txt": IDLE,
+    "aider/real-second-prompt-typed.txt": UNKNOWN,
+    "aider/real-typed-unsubmitted.txt": UNKNOWN,
+    "claude/real-429-after-30s.txt": Expected(limit=CLAUDE_CREDIT, activity=A.BUSY),
+    "claude/real-429-final.txt": Expected(limit=CLAUDE_429, activity=A.IDLE),
+    "claude/real-429-interrupted-cleared.txt": Expected(limit=CLAUDE_CREDIT, activity=A.IDLE),
+    "claude/real-429-interrupted.txt": Expected(limit=CLAUDE_CREDIT, activity=A.UNKNOWN),
+    "claude/real-429-next-frame.txt": Expected(limit=CLAUDE_CREDIT, activity=A.BUSY),
+    "claude/real-429.txt": Expected(limit=CLAUDE_CREDIT, activity=A.BUSY),
+    "claude/real-after-busy-idle.txt": IDLE,
     "claude/real-api-key-confirm.txt": Expected(
         prompt="Do you want to use this API key?", activity=A.WAITING
     ),
-    "claude/real-busy-next-frame.txt": Expected(activity=A.BUSY),
-    "claude/real-busy.txt": Expected(activity=A.BUSY),
-    "claude/real-exit.txt": Expected(activity=A.UNKNOWN),
-    "claude/real-first-start-no-onboarding.txt": Expected(activity=A.UNKNOWN),
-    "claude/real-hang-after-30s.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
-    ),
-    "claude/real-hang-interrupted.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.UNKNOWN
-    ),
-    "claude/real-hang-next-frame.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
-    ),
-    "claude/real-hang.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.BUSY
-    ),
-    "claude/real-idle-after-20s.txt": Expected(activity=A.IDLE),
-    "claude/real-idle-first-start.txt": Expected(activity=A.IDLE),
-    "claude/real-idle.txt": Expected(activity=A.IDLE),
-    "claude/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
-    "claude/real-paste-100k.txt": Expected(
-        limit="● API Error: Request rejected (429) · Th", activity=A.UNKNOWN
-    ),
+    "claude/real-busy-next-frame.txt": BUSY,
+    "claude/real-busy.txt": BUSY,
+    "claude/real-exit.txt": UNKNOWN,
+    "claude/real-first-start-no-onboarding.txt": UNKNOWN,
+    "claude/real-hang-after-30s.txt": Expected(limit=CLAUDE_CREDIT, activity=A.BUSY),
+    "claude/real-hang-interrupted.txt": Expected(limit=CLAUDE_CREDIT, activity=A.UNKNOWN),
+    "claude/real-hang-next-frame.txt": Expected(limit=CLAUDE_CREDIT, activity=A.BUSY),
+    "claude/real-hang.txt": Expected(limit=CLAUDE_CREDIT, activity=A.BUSY),
+    "claude/real-idle-after-20s.txt": IDLE,
+    "claude/real-idle-first-start.txt": IDLE,
+    "claude/real-idle.txt": IDLE,
+    "claude/real-paste-100k-submitted.txt": IDLE,
+    "claude/real-paste-100k.txt": Expected(limit=CLAUDE_429, activity=A.UNKNOWN),
     "claude/real-permission-after-12s.txt": Expected(
         prompt="Do you want to proceed?", rule=1, activity=A.WAITING
     ),
-    "claude/real-permission-answered.txt": Expected(activity=A.IDLE),
+    "claude/real-permission-answered.txt": IDLE,
     "claude/real-permission.txt": Expected(
         prompt="Do you want to proceed?", rule=1, activity=A.WAITING
     ),
-    "claude/real-quota.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.IDLE
-    ),
-    "claude/real-ready-first-frame.txt": Expected(activity=A.IDLE),
-    "claude/real-resume-continue.txt": Expected(
-        limit="⎿ \xa0Credit balance too low · Add funds: h", activity=A.IDLE
-    ),
-    "claude/real-second-prompt.txt": Expected(activity=A.IDLE),
+    "claude/real-quota.txt": Expected(limit=CLAUDE_CREDIT, activity=A.IDLE),
+    "claude/real-ready-first-frame.txt": IDLE,
+    "claude/real-resume-continue.txt": Expected(limit=CLAUDE_CREDIT, activity=A.IDLE),
+    "claude/real-second-prompt.txt": IDLE,
     "claude/real-trust-folder-selected.txt": Expected(
         prompt="Quick safety check: Is this a project you cre", rule=0, activity=A.WAITING
     ),
     "claude/real-trust-folder.txt": Expected(
         prompt="Quick safety check: Is this a project you cre", rule=0, activity=A.WAITING
     ),
-    "claude/real-typed-unsubmitted.txt": Expected(activity=A.UNKNOWN),
-    "codex/real-429-final.txt": Expected(
-        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
-    ),
-    "codex/real-429-next-frame.txt": Expected(
-        limit="└ Exceeded retry limit, last status: 429", activity=A.BUSY
-    ),
-    "codex/real-429.txt": Expected(
-        limit="└ Exceeded retry limit, last status: 429", activity=A.BUSY
-    ),
-    "codex/real-after-busy-idle.txt": Expected(activity=A.IDLE),
-    "codex/real-busy-next-frame.txt": Expected(activity=A.BUSY),
-    "codex/real-busy.txt": Expected(activity=A.BUSY),
-    "codex/real-exit.txt": Expected(activity=A.UNKNOWN),
-    "codex/real-hang-after-30s.txt": Expected(
-        limit="■ exceeded retry limit, last status: 429", activity=A.BUSY
-    ),
-    "codex/real-hang-interrupted.txt": Expected(
-        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
-    ),
-    "codex/real-hang-next-frame.txt": Expected(
-        limit="■ exceeded retry limit, last status: 429", activity=A.BUSY
-    ),
-    "codex/real-hang.txt": Expected(
-        limit="■ exceeded retry limit, last status: 429", activity=A.BUSY
-    ),
-    "codex/real-hooks-untrusted-idle.txt": Expected(activity=A.IDLE),
+    "claude/real-typed-unsubmitted.txt": UNKNOWN,
+    "codex/real-429-final.txt": Expected(limit=CODEX_RETRIES, activity=A.IDLE),
+    "codex/real-429-next-frame.txt": Expected(limit=CODEX_RETRIES_TREE, activity=A.BUSY),
+    "codex/real-429.txt": Expected(limit=CODEX_RETRIES_TREE, activity=A.BUSY),
+    "codex/real-after-busy-idle.txt": IDLE,
+    "codex/real-busy-next-frame.txt": BUSY,
+    "codex/real-busy.txt": BUSY,
+    "codex/real-exit.txt": UNKNOWN,
+    "codex/real-hang-after-30s.txt": Expected(limit=CODEX_RETRIES, activity=A.BUSY),
+    "codex/real-hang-interrupted.txt": Expected(limit=CODEX_RETRIES, activity=A.IDLE),
+    "codex/real-hang-next-frame.txt": Expected(limit=CODEX_RETRIES, activity=A.BUSY),
+    "codex/real-hang.txt": Expected(limit=CODEX_RETRIES, activity=A.BUSY),
+    "codex/real-hooks-untrusted-idle.txt": IDLE,
     "codex/real-hooks-untrusted-start.txt": Expected(
         prompt="Hooks need review", activity=A.WAITING
     ),
-    "codex/real-idle-first-start.txt": Expected(activity=A.IDLE),
-    "codex/real-idle.txt": Expected(activity=A.IDLE),
+    "codex/real-idle-first-start.txt": IDLE,
+    "codex/real-idle.txt": IDLE,
     "codex/real-login-api-key.txt": Expected(prompt="Press enter to save", activity=A.WAITING),
     "codex/real-login.txt": Expected(prompt="> 1. Sign in with ChatGPT", activity=A.WAITING),
-    "codex/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
-    "codex/real-paste-100k.txt": Expected(
-        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
-    ),
-    "codex/real-permission-answered.txt": Expected(activity=A.IDLE),
+    "codex/real-paste-100k-submitted.txt": IDLE,
+    "codex/real-paste-100k.txt": Expected(limit=CODEX_RETRIES, activity=A.IDLE),
+    "codex/real-permission-answered.txt": IDLE,
     "codex/real-permission.txt": Expected(
         prompt="Would you like to run the following command?", rule=2, activity=A.WAITING
     ),
     "codex/real-quota.txt": Expected(
         limit="■ Quota exceeded. Check your plan and bi", activity=A.IDLE
     ),
-    "codex/real-ready-first-frame.txt": Expected(activity=A.IDLE),
-    "codex/real-resume-last.txt": Expected(
-        limit="■ exceeded retry limit, last status: 429", activity=A.IDLE
-    ),
-    "codex/real-second-prompt.txt": Expected(activity=A.IDLE),
+    "codex/real-ready-first-frame.txt": IDLE,
+    "codex/real-resume-last.txt": Expected(limit=CODEX_RETRIES, activity=A.IDLE),
+    "codex/real-second-prompt.txt": IDLE,
     "codex/real-trust-folder.txt": Expected(
         prompt="Trust this folder? Codex can read, edit, and", activity=A.WAITING
     ),
-    "codex/real-typed-unsubmitted.txt": Expected(activity=A.IDLE),
-    "codex/real-warnings-1.txt": Expected(activity=A.UNKNOWN),
-    "gemini/real-answered-idle.txt": Expected(activity=A.IDLE),
-    "gemini/real-busy-next-frame.txt": Expected(activity=A.BUSY),
-    "gemini/real-busy-streaming.txt": Expected(activity=A.BUSY),
-    "gemini/real-busy.txt": Expected(activity=A.BUSY),
-    "gemini/real-cancelled-idle.txt": Expected(activity=A.IDLE),
+    "codex/real-typed-unsubmitted.txt": IDLE,
+    "codex/real-warnings-1.txt": UNKNOWN,
+    "gemini/real-answered-idle.txt": IDLE,
+    "gemini/real-busy-next-frame.txt": BUSY,
+    "gemini/real-busy-streaming.txt": BUSY,
+    "gemini/real-busy.txt": BUSY,
+    "gemini/real-cancelled-idle.txt": IDLE,
     "gemini/real-first-start-apikey.txt": Expected(
         prompt="Enter Gemini API Key", activity=A.WAITING
     ),
     "gemini/real-first-start-auth.txt": Expected(
         prompt="(Use Enter to select)", activity=A.WAITING
     ),
-    "gemini/real-first-start-composer-before-trust.txt": Expected(activity=A.IDLE),
-    "gemini/real-first-start-ready.txt": Expected(activity=A.IDLE),
+    "gemini/real-first-start-composer-before-trust.txt": IDLE,
+    "gemini/real-first-start-ready.txt": IDLE,
     "gemini/real-first-start-trust.txt": Expected(
         prompt="Do you trust the files in this folder?", activity=A.WAITING
     ),
-    "gemini/real-hang-next-frame.txt": Expected(activity=A.BUSY),
-    "gemini/real-hang.txt": Expected(activity=A.BUSY),
-    "gemini/real-idle-fresh.txt": Expected(activity=A.IDLE),
-    "gemini/real-limit-429-retrying.txt": Expected(
-        limit="✕ [API Error: You have exhausted your da", activity=A.BUSY
-    ),
-    "gemini/real-limit-429.txt": Expected(activity=A.BUSY),
-    "gemini/real-limit-quota-spinning.txt": Expected(activity=A.BUSY),
-    "gemini/real-limit-quota-stopped.txt": Expected(
-        limit="✕ [API Error: You have exhausted your da", activity=A.IDLE
-    ),
+    "gemini/real-hang-next-frame.txt": BUSY,
+    "gemini/real-hang.txt": BUSY,
+    "gemini/real-idle-fresh.txt": IDLE,
+    "gemini/real-limit-429-retrying.txt": Expected(limit=GEMINI_EXHAUSTED, activity=A.BUSY),
+    "gemini/real-limit-429.txt": BUSY,
+    "gemini/real-limit-quota-spinning.txt": BUSY,
+    "gemini/real-limit-quota-stopped.txt": Expected(limit=GEMINI_EXHAUSTED, activity=A.IDLE),
     "gemini/real-limit-quota.txt": Expected(
         prompt="Usage limit reached for gemini-2.5-flash.",
         limit="Usage limit reached for gemini-2.5-flash",
         activity=A.WAITING,
     ),
-    "gemini/real-paste-100k-answered.txt": Expected(activity=A.IDLE),
-    "gemini/real-paste-100k-submitted.txt": Expected(activity=A.IDLE),
-    "gemini/real-paste-100k.txt": Expected(activity=A.UNKNOWN),
-    "gemini/real-permission-answered-idle.txt": Expected(activity=A.IDLE),
-    "gemini/real-permission-answered.txt": Expected(activity=A.BUSY),
+    "gemini/real-paste-100k-answered.txt": IDLE,
+    "gemini/real-paste-100k-submitted.txt": IDLE,
+    "gemini/real-paste-100k.txt": UNKNOWN,
+    "gemini/real-permission-answered-idle.txt": IDLE,
+    "gemini/real-permission-answered.txt": BUSY,
     "gemini/real-permission-prompt.txt": Expected(
         prompt="Allow execution of [Shell]?", activity=A.WAITING
     ),
-    "gemini/real-permission-rejected.txt": Expected(activity=A.IDLE),
-    "gemini/real-quit-summary-with-hooks.txt": Expected(activity=A.UNKNOWN),
-    "gemini/real-quit-summary.txt": Expected(activity=A.UNKNOWN),
-    "gemini/real-resume-latest.txt": Expected(activity=A.IDLE),
-    "gemini/real-second-prompt-answered.txt": Expected(activity=A.IDLE),
-    "gemini/real-typed-unsubmitted.txt": Expected(activity=A.UNKNOWN),
+    "gemini/real-permission-rejected.txt": IDLE,
+    "gemini/real-quit-summary-with-hooks.txt": UNKNOWN,
+    "gemini/real-quit-summary.txt": UNKNOWN,
+    "gemini/real-resume-latest.txt": IDLE,
+    "gemini/real-second-prompt-answered.txt": IDLE,
+    "gemini/real-typed-unsubmitted.txt": UNKNOWN,
 }
 
 
