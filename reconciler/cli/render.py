@@ -166,8 +166,7 @@ def describe_agent(
     `worktree` is the agent's worktree and where it stands, for an agent with a workspace;
     `signals` the agent's last own signals, newest first.
     """
-    from reconciler.api.manifest import Agent  # pydantic: loaded only by `describe agent`
-    from reconciler.core.planner import restart_command
+    from reconciler.core.profiles import resume_command
 
     now = time.time()
     spec = stored.document["spec"]
@@ -179,7 +178,12 @@ def describe_agent(
         ("Source", f"{stored.source}:{stored.line}" if stored.line else stored.source),
         ("Generation", stored.generation),
         ("Command", spec["command"]),
-        ("Restart Command", restart_command(Agent.model_validate(stored.document))),
+        (
+            "Restart Command",
+            resume_command(
+                spec["command"], spec.get("profile", "generic"), spec.get("restartCommand")
+            ),
+        ),
         ("Workdir", spec.get("workdir")),
         ("Profile", spec.get("profile", "generic")),
         ("Restart Policy", spec.get("restartPolicy", "Always")),

@@ -51,7 +51,7 @@ from reconciler.core.health import (
     read_screen,
     resolve_keys,
 )
-from reconciler.core.profiles import Profile, profile_for
+from reconciler.core.profiles import Profile, profile_for, resume_command
 from reconciler.core.signal_plan import (
     publish_activity,
     take_signals,
@@ -66,7 +66,7 @@ GUARD_BASELINE_WAIT = 0.2
 def restart_command(agent: Agent) -> str:
     """The command that restarts an agent with its conversation: the spec's, else the profile's."""
     spec = agent.spec
-    return spec.restart_command or profile_for(spec.profile).restart_command(spec.command)
+    return resume_command(spec.command, spec.profile, spec.restart_command)
 
 
 def relaunch_command(agent: Agent, record: AgentRecord) -> tuple[str, str]:

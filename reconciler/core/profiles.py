@@ -327,6 +327,14 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
 )
 
 
+def resume_command(command: str, profile: str, restart_command: str | None) -> str:
+    """The command that restarts an agent with its conversation: the spec's, else the profile's.
+
+    Plain fields, not the Agent model: `orch describe agent` shows it from the stored document
+    without building the manifest models."""
+    return restart_command or profile_for(profile).restart_command(command)
+
+
 def profile_for(name: str) -> Profile:
     """The built-in profile called `name`; ValueError names the known ones when there is none."""
     try:
