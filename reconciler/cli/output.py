@@ -10,17 +10,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.api.localtime import out_of_range
+from reconciler.cli.plaintable import plain_table
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned table with upper-case headers, as kubectl prints."""
-    from tabulate import (
-        tabulate,
-    )  # imported on use, like YAML: every command pays for the CLI's imports
+    upper = [h.upper() for h in headers]
+    cells = [["" if cell is None else cell for cell in row] for row in rows]
+    plain = plain_table(upper, cells)
+    if plain is not None:
+        return plain
+    from tabulate import tabulate  # imported only for cells plain_table leaves to it
 
     return tabulate(
-        [["" if cell is None else cell for cell in row] for row in rows],
-        headers=[h.upper() for h in headers],
+        cells,
+        headers=upper,
         tablefmt="plain",
         disable_numparse=True,
     )
