@@ -20,17 +20,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
-from reconciler.adapters.signal_inbox import SCHEMA as SIGNALS_SCHEMA
 from reconciler.adapters.statedir import (
     ensure_state_dir,
     make_private,
     open_private,
     read_only_folder,
 )
-from reconciler.api.actions import Action
 from reconciler.api.activity import Activity
 from reconciler.api.errors import InvalidInput, Unavailable
-from reconciler.api.intents import AgentIntent, AnswerOutcome, PendingAnswer
 from reconciler.api.status import (
     AgentRecord,
     AgentState,
@@ -41,13 +38,16 @@ from reconciler.api.status import (
     RunState,
     Transition,
 )
-from reconciler.core.signals import AgentSignal
-from reconciler.core.usage import UsageEntry, UsageTotals
 
 if TYPE_CHECKING:
-    # Imported where rows become these objects: `orch get agents` and `orch send` build none.
+    # Imported where rows become these objects: `orch get agents` and `orch send` build none
+    # (each costs a read command start-up time: their dataclasses, regexes and imports).
+    from reconciler.api.actions import Action
+    from reconciler.api.intents import AgentIntent, AnswerOutcome
     from reconciler.core.delivery import QueuedMessage
     from reconciler.core.runs import RunRecord
+    from reconciler.core.signals import AgentSignal
+    from reconciler.core.usage import UsageEntry, UsageTotals
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -339,6 +339,8 @@ class Store:
                     f"store {self.path}: written by a newer orch (schema {version}, this one "
                     f"knows {SCHEMA_VERSION})"
                 )
+            from reconciler.adapters.signal_inbox import SCHEMA as SIGNALS_SCHEMA
+
             for statement in (SCHEMA + ";" + SIGNALS_SCHEMA).split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
@@ -706,6 +708,8 @@ class Store:
         self, by: Literal["agent", "account", "run", "step"] = "agent", since: float = 0.0
     ) -> dict[str, UsageTotals]:
         """Usage summed per agent, account, run or run step (`run/step`) since `since`."""
+        from reconciler.core.usage import UsageTotals
+
         key = USAGE_GROUPS[by]
         rows = self._conn.execute(
             f"SELECT {key}, SUM(input), SUM(output), SUM(cache_read), SUM(COALESCE(cost, 0)),"
@@ -720,6 +724,8 @@ class Store:
         self, since: float = 0.0, agent: str | None = None, account: str | None = None
     ) -> list[StoredUsage]:
         """Recorded model calls since `since` (of one agent or account, or all), oldest first."""
+        from reconciler.core.usage import UsageEntry
+
         query = (
             "SELECT agent, key, time, model, input, output, cache_read, cost, account, run, step"
             " FROM usage WHERE time >= ?"
@@ -962,6 +968,8 @@ class Store:
 
     def answer_outcome(self, answer_id: int) -> AnswerOutcome | None:
         """What became of an answer, or None while the controller has not served it."""
+        from reconciler.api.intents import AnswerOutcome
+
         row = self._conn.execute(
             "SELECT answered, detail FROM answers WHERE id=? AND done_at IS NOT NULL",
             (answer_id,),
@@ -970,6 +978,8 @@ class Store:
 
     def intents(self) -> dict[str, AgentIntent]:
         """Standing intents by agent, each with its oldest unserved answer."""
+        from reconciler.api.intents import AgentIntent, PendingAnswer
+
         found: dict[str, AgentIntent] = {}
         for name, held_by, held_at, seq, verb, by in self._conn.execute(
             "SELECT name, held_by, held_at, request_seq, request_verb, request_by"
@@ -1235,6 +1245,8 @@ def _dumps(document: Mapping[str, Any]) -> str:
 
 
 def _agent_signal(row: Sequence[Any]) -> AgentSignal:
+    from reconciler.core.signals import AgentSignal
+
     try:
         payload = json.loads(row[3])
     except ValueError:

@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 from click.shell_completion import CompletionItem
 
-from reconciler.adapters.store import DB_NAME, Store
 from reconciler.cli.arguments import KINDS
 
 #: The kind words completion offers.
@@ -55,6 +54,8 @@ def complete_playbooks(
 
 
 def _names(ctx: click.Context, kind: str, incomplete: str) -> list[CompletionItem]:
+    from reconciler.adapters.store import DB_NAME, Store  # when completing, not for every command
+
     options = ctx.find_root().obj or {}
     state_dir = Path(options.get("state_dir") or os.environ.get("ORCH_STATE_DIR") or "./state")
     if not (state_dir / DB_NAME).is_file():

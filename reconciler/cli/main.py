@@ -15,7 +15,6 @@ import errno
 import os
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BrokenPipeError:
         code = 0
     except Exception as err:  # noqa: BLE001 - the error boundary: no tracebacks on the console
+        import traceback  # only on this rare path: it costs every command's start-up
+
         args = list(argv) if argv is not None else sys.argv[1:]
         where = _log_internal_error(args)
         if "--debug" in args:
@@ -98,6 +99,8 @@ def _log_internal_error(args: list[str]) -> Path | None:
             state_dir = args[i + 1]
         elif arg.startswith("--state-dir="):
             state_dir = arg.split("=", 1)[1]
+    import traceback
+
     from reconciler.adapters.atomic import write_atomic  # only on this rare path
 
     path = Path(state_dir).expanduser() / CLI_LOG

@@ -14,12 +14,12 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.adapters.deadline import wait_until
 from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
-from reconciler.api.intents import AnswerOutcome
 from reconciler.api.status import AgentState
 from reconciler.cli.completion import complete_agent_kind, complete_agents
 from reconciler.cli.installation import (
@@ -31,6 +31,9 @@ from reconciler.cli.installation import (
     who,
 )
 from reconciler.core.sanitize import check_size, sanitize
+
+if TYPE_CHECKING:
+    from reconciler.api.intents import AnswerOutcome
 
 #: How long a verb waits for the controller to carry it out.
 SERVE_SECONDS = 30.0

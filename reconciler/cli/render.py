@@ -16,14 +16,15 @@ from reconciler.api.localtime import local_time
 from reconciler.api.status import AgentRecord, AgentState, Condition
 from reconciler.cli.output import age, iso, table, to_yaml
 from reconciler.core.secrets import notifier_transport, redacted
-from reconciler.core.signals import AgentSignal
-from reconciler.core.usage import UsageTotals
 
 if TYPE_CHECKING:
+    # types only: building their dataclasses and regexes costs every read command's start-up
     from reconciler.adapters.git import WorktreeStatus
     from reconciler.core.delivery import QueuedMessage
     from reconciler.core.runs import StepStatus
+    from reconciler.core.signals import AgentSignal
     from reconciler.core.steps import GateResult
+    from reconciler.core.usage import UsageTotals
 
 #: Columns of `orch get agents`, and the extra ones of `-o wide`.
 AGENT_COLUMNS = ("name", "state", "restarts", "age", "reason")
@@ -316,6 +317,8 @@ def _usage_line(usage: UsageTotals | None) -> str:
 
 def _step_usage(run: str, usage: dict[str, UsageTotals]) -> str:
     """Tokens and cost per step of one run, and their sum."""
+    from reconciler.core.usage import UsageTotals
+
     steps = {key.split("/", 1)[1]: t for key, t in usage.items() if key.startswith(f"{run}/")}
     if not steps:
         return "<none recorded>"
