@@ -24,8 +24,11 @@ import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    # imported where processes are signalled: `orch send` reads its ancestry from /proc alone
+    import psutil
 
 #: Environment variable that marks every process of one launch.
 LAUNCH_ID_ENV = "ORCH_LAUNCH_ID"
@@ -168,6 +171,8 @@ def _with_descendants(seeds: set[int], table: dict[int, _Entry]) -> set[int]:
 
 def _processes(pids: Iterable[int]) -> list[psutil.Process]:
     """psutil handles (which guard against pid reuse) for the pids still alive."""
+    import psutil
+
     procs = []
     for pid in pids:
         try:
@@ -179,6 +184,8 @@ def _processes(pids: Iterable[int]) -> list[psutil.Process]:
 
 def _signal(procs: Iterable[psutil.Process], sig: signal.Signals) -> list[psutil.Process]:
     """Send `sig` to each process; return those that were still there to receive it."""
+    import psutil
+
     sent = []
     for proc in procs:
         try:
@@ -191,6 +198,8 @@ def _signal(procs: Iterable[psutil.Process], sig: signal.Signals) -> list[psutil
 
 def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait up to `timeout` s for processes to exit (reaping our own children); return the rest."""
+    import psutil
+
     deadline = time.monotonic() + timeout
     alive = procs
     while alive:
@@ -204,6 +213,8 @@ def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Proce
 
 def _is_zombie(proc: psutil.Process) -> bool:
     """True for an exited process that its parent has not reaped yet (or that is gone)."""
+    import psutil
+
     try:
         return proc.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
