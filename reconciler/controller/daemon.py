@@ -12,7 +12,7 @@ from pathlib import Path
 
 from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.environment import controller_environment
-from reconciler.adapters.lockprobe import lock_holders
+from reconciler.adapters.lockprobe import holds_lock, lock_holders
 from reconciler.adapters.paths import StatePaths
 from reconciler.adapters.statedir import ensure_state_dir, open_private
 from reconciler.api.errors import Unavailable
@@ -29,6 +29,9 @@ def read_pid(paths: StatePaths) -> int | None:
 def controller_pid(paths: StatePaths) -> int | None:
     """The pid of the controller holding this state dir's lock, found without taking the lock
     (so a controller starting at that moment is never made to fail); None if none holds it."""
+    written = read_pid(paths)
+    if written is not None and holds_lock(written, paths.lock):
+        return written  # the usual case, without scanning the machine's locks
     holders = lock_holders(paths.lock)
     if holders is None:  # no /proc/locks: fall back to trying the lock
         from filelock import FileLock, Timeout  # only here: the CLI path stays without it

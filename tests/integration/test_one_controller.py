@@ -12,7 +12,7 @@ import psutil
 import pytest
 from filelock import FileLock, Timeout
 
-from reconciler.adapters.lockprobe import lock_holders
+from reconciler.adapters.lockprobe import holds_lock, lock_holders
 from reconciler.adapters.paths import StatePaths
 from reconciler.controller.daemon import controller_pid, controller_running
 from tests.conftest import Orch
@@ -34,6 +34,17 @@ def test_lock_holders_reads_proc_locks(tmp_path: Path) -> None:
     assert lock_holders(lock, str(table)) == {4242}
     assert lock_holders(tmp_path / "missing.lock", str(table)) == set()
     assert lock_holders(lock, str(tmp_path / "no-such-table")) is None
+
+
+def test_holds_lock_asks_one_process_without_proc_locks(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock"
+    assert holds_lock(os.getpid(), path) is False  # no such file: nobody holds it
+    lock = FileLock(path)
+    with lock:
+        assert holds_lock(os.getpid(), path) is True
+        assert holds_lock(os.getppid(), path) is False
+        assert holds_lock(os.getpid(), path, proc=str(tmp_path)) is None  # cannot look
+    assert holds_lock(os.getpid(), path) is False
 
 
 def test_probing_never_makes_a_starting_controller_fail(tmp_path: Path) -> None:
