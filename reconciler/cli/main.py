@@ -12,6 +12,7 @@ traceback on the console.
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
 import time
@@ -23,11 +24,43 @@ import click
 # Every verb module imports only what the read paths and `send` need; each command imports its
 # own dependencies (pydantic models, YAML loader, tmux, watchdog, the controller) when it runs.
 from reconciler.api.errors import OrchError
-from reconciler.cli import about, declare, messaging, operate, playbooks, reading
 from reconciler.cli.installation import installation_options
 
+#: The module under reconciler.cli that defines each verb (in its COMMANDS).
+VERBS = {
+    **dict.fromkeys(("completion", "version", "schema"), "about"),
+    **dict.fromkeys(("apply", "diff", "delete"), "declare"),
+    **dict.fromkeys(("send", "signal"), "messaging"),
+    **dict.fromkeys(
+        ("stop", "start", "restart", "answer", "attach", "controller", "service"), "operate"
+    ),
+    **dict.fromkeys(("run", "approve", "step"), "playbooks"),
+    **dict.fromkeys(("get", "describe", "events", "logs", "usage", "top"), "reading"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+
+class VerbGroup(click.Group):
+    """The verbs, each module imported when one of its verbs runs (or `--help` lists them):
+    `orch get` need not build the commands of apply, stop or run, nor import what they import."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            # An unknown word loads them all: click suggests a verb from those it knows.
+            known = cmd_name in VERBS
+            for module in [VERBS[cmd_name]] if known else sorted(set(VERBS.values())):
+                for command in importlib.import_module(f"reconciler.cli.{module}").COMMANDS:
+                    self.add_command(command)
+        return self.commands.get(cmd_name)
+
+
+@click.group(
+    cls=VerbGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+)
 @installation_options
 @click.option(
     "--debug", is_flag=True, expose_value=False, help="print the traceback of an internal error"
@@ -38,11 +71,6 @@ def cli(ctx: click.Context) -> None:
     """orch: keeps a team of CLI coding agents running in tmux, declared in YAML manifests."""
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
-
-
-for _module in (about, declare, messaging, operate, playbooks, reading):
-    for _command in _module.COMMANDS:
-        cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
