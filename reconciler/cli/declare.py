@@ -8,12 +8,11 @@ tells the truth.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler.adapters.deadline import wait_until
-from reconciler.adapters.store import Change
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.api.status import AgentState
 from reconciler.cli.arguments import duration_option, kind_of
@@ -27,6 +26,10 @@ from reconciler.cli.installation import (
 )
 from reconciler.cli.output import to_yaml
 from reconciler.core.secrets import redacted
+
+if TYPE_CHECKING:
+    # types only: `orch --help` lists every verb without opening a store
+    from reconciler.adapters.store import Change
 
 RECURSIVE = click.option(
     "-R", "--recursive", is_flag=True, help="with a folder for -f: its subfolders too"
@@ -99,6 +102,7 @@ def diff(files: tuple[str, ...], recursive: bool) -> None:
     import difflib
 
     from reconciler.adapters.manifest_files import manifest_paths
+    from reconciler.adapters.store import Change
     from reconciler.controller.apply import declarations
 
     inst = installation()

@@ -12,16 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import DB_NAME, Store
 from reconciler.adapters.wake import notify
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.api.localtime import local_time
+
+if TYPE_CHECKING:
+    # types only: `orch --help` lists every verb without opening a store
+    from reconciler.adapters.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,10 +43,14 @@ class Installation:
     @cached_property
     def store(self) -> Store:
         """The store, opened on first use (creating the state dir 0700)."""
+        from reconciler.adapters.store import Store
+
         return Store(self.state_dir)
 
     def has_state(self) -> bool:
         """Whether this state dir holds a store (something was applied here)."""
+        from reconciler.adapters.store import DB_NAME
+
         return (self.state_dir / DB_NAME).is_file()
 
     @cached_property

@@ -5,9 +5,8 @@ selectors. The rows and items of each kind come from `render`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.adapters.store import Store, StoredEvent, StoredObject, StoredRun
 from reconciler.api.errors import InvalidInput, NotFound
 from reconciler.cli.output import list_document, table, to_json, to_yaml
 from reconciler.cli.render import (
@@ -31,6 +30,10 @@ from reconciler.cli.render import (
     run_row,
 )
 from reconciler.core.selectors import Requirement, parse_selector, selects
+
+if TYPE_CHECKING:
+    # types only: `orch --help` lists every verb without opening a store
+    from reconciler.adapters.store import Store, StoredEvent, StoredObject, StoredRun
 
 #: The forms `-o` takes; `jsonpath=TEMPLATE` besides.
 OUTPUT_FORMS = ("wide", "json", "yaml", "name")

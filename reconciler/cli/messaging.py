@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.adapters.store import StoredObject
 from reconciler.api.duration import format_duration
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.api.status import AgentState
@@ -15,6 +15,10 @@ from reconciler.cli.arguments import duration_option
 from reconciler.cli.completion import complete_agents
 from reconciler.cli.installation import Installation, installation, installation_options, wait_for
 from reconciler.core.sanitize import check_size, sanitize
+
+if TYPE_CHECKING:
+    # types only: `orch --help` lists every verb without opening a store
+    from reconciler.adapters.store import StoredObject
 
 
 @click.command()

@@ -4,13 +4,17 @@ agent saying its step's work is written."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.adapters.store import StoredRun
 from reconciler.api.errors import InvalidInput, NotFound
 from reconciler.cli.completion import complete_playbooks, complete_runs
 from reconciler.cli.installation import Installation, installation, installation_options
+
+if TYPE_CHECKING:
+    # types only: `orch --help` lists every verb without opening a store
+    from reconciler.adapters.store import StoredRun
 
 
 def existing_run(inst: Installation, name: str) -> StoredRun:

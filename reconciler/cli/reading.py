@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
-from reconciler.adapters.store import StoredObject
 from reconciler.adapters.wake import notify
 from reconciler.api.errors import NotFound
 from reconciler.cli.arguments import duration_option, kind_of
@@ -40,6 +39,7 @@ from reconciler.cli.watch import FixedColumns, RowWatch
 
 if TYPE_CHECKING:
     from reconciler.adapters.git import WorktreeStatus
+    from reconciler.adapters.store import StoredObject
 
 
 @click.command()

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
 from reconciler.api.activity import Activity
 from reconciler.api.duration import human_duration, human_size
 from reconciler.api.localtime import local_time
@@ -20,6 +19,7 @@ from reconciler.core.secrets import notifier_transport, redacted
 if TYPE_CHECKING:
     # types only: building their dataclasses and regexes costs every read command's start-up
     from reconciler.adapters.git import WorktreeStatus
+    from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
     from reconciler.core.delivery import QueuedMessage
     from reconciler.core.runs import StepStatus
     from reconciler.core.signals import AgentSignal
