@@ -78,14 +78,13 @@ class ControlClient:
                 _IDLE_PROGRAM.format(pid=os.getpid()),
                 *(";", "refresh-client", "-f", "no-output,ignore-size,read-only"),
             ]
-            env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_DROP}
             try:
                 self._proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
-                    env=env,
+                    env=_client_env(),
                     start_new_session=True,  # a Ctrl-C meant for the controller is not for it
                 )
             except OSError:
@@ -121,16 +120,21 @@ class ControlClient:
             return out if ok else None
 
     def close(self) -> None:
-        """End the client and its session (whose program would end only with this process)."""
+        """End the client, then its session (whose program would end only with this process).
+        The session is killed by a client process of its own: a `kill-session` sent over the
+        control client itself was sometimes dropped by tmux along with the departing client."""
         with self._lock:
-            proc = self._proc
-            if proc is not None and proc.stdin is not None and proc.stdout is not None:
-                # Answered before EOF: tmux drops what a client that is gone had queued.
-                with contextlib.suppress(OSError, ValueError):
-                    proc.stdin.write(f"kill-session -t '={self.session}'\n".encode())
-                    proc.stdin.flush()
-                    self._reply(proc.stdout.fileno(), time.monotonic() + self.timeout)
             self._close_locked()
+            if not self.session:
+                return
+            argv = [
+                *(self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null"),
+                *("kill-session", "-t", f"={self.session}"),
+            ]
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(
+                    argv, capture_output=True, timeout=self.timeout, env=_client_env(), check=False
+                )
 
     def _close_locked(self) -> None:
         """End the client (EOF); its session stays for the next `open` of this process."""
@@ -205,6 +209,11 @@ class ControlClient:
             self._pending += chunk
         line, self._pending = self._pending.split(b"\n", 1)
         return line
+
+
+def _client_env() -> dict[str, str]:
+    """This process's environment without what would make a client think it runs in tmux."""
+    return {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_DROP}
 
 
 def _quote(arg: str) -> str | None:
