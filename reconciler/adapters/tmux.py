@@ -40,6 +40,7 @@ in time; any other refusal is a TmuxError.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -53,7 +54,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.adapters.tmux_control import ControlClient, is_control_session
+from reconciler.adapters.tmux_control import ControlClient, client_env, is_control_session
 from reconciler.adapters.tmuxserver import find_server, is_server_of, remake_socket, socket_path
 from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
 from reconciler.api.keys import check_key
@@ -105,8 +106,6 @@ _UNREACHABLE = (
 #: A server without sessions answers every target (even `list-panes -a`) with this.
 _NO_SESSIONS = ("no current target",)
 _MISSING = ("can't find session", "can't find window", "can't find pane", *_NO_SESSIONS)
-#: Variables that would make our tmux client think it runs inside another tmux.
-_CLIENT_ENV_DROP = ("TMUX", "TMUX_PANE")
 #: One tmux command of a chained call: its name and arguments, none of them interpreted.
 _Command = Sequence[str]
 
@@ -184,9 +183,16 @@ class Tmux:
         return notices
 
     def close(self) -> None:
-        """End the control client, if one runs (tmux removes its session)."""
-        if self._control is not None:
-            self._control.close()
+        """End the control client, if one runs, and its session. The session is killed by a
+        client process: a `kill-session` sent over the control client itself was now and then
+        dropped by tmux along with the departing client."""
+        if self._control is None:
+            return
+        session = self._control.session
+        self._control.close()
+        if session:
+            with contextlib.suppress(Unavailable):
+                self._call(("kill-session", "-t", f"={session}"))
 
     def _connect(self) -> None:
         """Start the control client, at most once per CONTROL_RETRY_SECONDS."""
@@ -413,10 +419,14 @@ class Tmux:
     def _call(self, *commands: _Command, stdin: bytes = b"") -> _Result:
         """One tmux client call on our socket, with our timeout and a clean client environment."""
         argv = [self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", *_argv(commands)]
-        env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_DROP}
         try:
             proc = subprocess.run(
-                argv, input=stdin, capture_output=True, timeout=self.timeout, env=env, check=False
+                argv,
+                input=stdin,
+                capture_output=True,
+                timeout=self.timeout,
+                env=client_env(),
+                check=False,
             )
         except FileNotFoundError:
             raise TmuxUnavailable(INSTALL_HINT) from None

@@ -11,7 +11,7 @@ hands-off rule). So the client makes (or, after a broken client, attaches to aga
 this process's own, `CONTROL_PREFIX<installation id>-<pid>` (not a DNS label, so never an agent's
 name), whose program waits silently for this process to end (`tail --pid`): when the controller
 stops or dies (SIGKILL included) the program exits and tmux removes the session the ordinary way.
-`close` kills it at once. Not `destroy-unattached`: tmux 3.3a's server can crash (SIGSEGV) when
+`Tmux.close` kills it at once. Not `destroy-unattached`: tmux 3.3a's server can crash (SIGSEGV) when
 a client of such a session is killed while another client disconnects (tmux PR #5497), which took
 every agent down with it when a controller was SIGKILLed under load.
 
@@ -84,7 +84,7 @@ class ControlClient:
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
-                    env=_client_env(),
+                    env=client_env(),
                     start_new_session=True,  # a Ctrl-C meant for the controller is not for it
                 )
             except OSError:
@@ -120,21 +120,10 @@ class ControlClient:
             return out if ok else None
 
     def close(self) -> None:
-        """End the client, then its session (whose program would end only with this process).
-        The session is killed by a client process of its own: a `kill-session` sent over the
-        control client itself was sometimes dropped by tmux along with the departing client."""
+        """End the client. Its session stays until its program sees this process end, or the
+        tmux adapter kills it (`Tmux.close`)."""
         with self._lock:
             self._close_locked()
-            if not self.session:
-                return
-            argv = [
-                *(self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null"),
-                *("kill-session", "-t", f"={self.session}"),
-            ]
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(
-                    argv, capture_output=True, timeout=self.timeout, env=_client_env(), check=False
-                )
 
     def _close_locked(self) -> None:
         """End the client (EOF); its session stays for the next `open` of this process."""
@@ -211,8 +200,9 @@ class ControlClient:
         return line
 
 
-def _client_env() -> dict[str, str]:
-    """This process's environment without what would make a client think it runs in tmux."""
+def client_env() -> dict[str, str]:
+    """This process's environment without what would make a tmux client think it runs inside
+    another tmux (for every client orch starts)."""
     return {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_DROP}
 
 
