@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Orch
-from tests.helpers import FAKE_AGENT, fake_agent_doc, received, record_of, wait_until
+from tests.helpers import FAKE_AGENT, agent_yaml, fake_agent_doc, received, record_of, wait_until
 
 pytestmark = pytest.mark.tmux
 
@@ -135,17 +135,9 @@ def test_a_change_made_as_the_agent_starts_is_not_taken_for_the_baseline(
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "many tests")
     manifest = orch.workdir / "team.yaml"
-    manifest.write_text(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata: {{name: executor}}
-spec:
-  command: echo cheat > tests/test_a.py; exec {sys.executable} {FAKE_AGENT}
-  workdir: repo
-  startup: {{after: 200ms}}
-  guards:
-    - protect: ["tests/**"]
-""")
+    command = f"echo cheat > tests/test_a.py; exec {sys.executable} {FAKE_AGENT}"
+    spec = '  workdir: repo\n  guards:\n    - protect: ["tests/**"]\n'
+    manifest.write_text(agent_yaml("executor", command, spec, startup="{after: 200ms}"))
     orch.run("apply", "-f", str(manifest), "--wait")
     wait_until(lambda: events(orch, "ProtectedFileRestored"), what="the restore")
     assert (repo / "tests" / "test_a.py").read_text() == "def test_a():\n    assert True\n"

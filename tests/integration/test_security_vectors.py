@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Orch
-from tests.helpers import FAKE_AGENT, apply_agent, kill_test_processes, received, wait_until
+from tests.helpers import (
+    FAKE_AGENT,
+    agent_yaml,
+    apply_agent,
+    kill_test_processes,
+    received,
+    wait_until,
+)
 from tests.integration.test_guards import (
     apply_guarded,
     events,
@@ -112,14 +119,8 @@ def test_a_protected_file_hidden_by_info_exclude_is_removed(orch: Orch) -> None:
 def test_a_key_list_carrying_run_shell_is_refused_at_apply_and_runs_nothing(orch: Orch) -> None:
     pwned = orch.workdir / "pwned3"
     manifest = orch.workdir / "keys.yaml"
-    manifest.write_text(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata: {{name: keys}}
-spec:
-  command: {sys.executable} {FAKE_AGENT}
-  prompts: [{{match: "Do you want", keys: ["y;", "run-shell", "touch {pwned}"]}}]
-""")
+    prompts = f'  prompts: [{{match: "Do you want", keys: ["y;", "run-shell", "touch {pwned}"]}}]\n'
+    manifest.write_text(agent_yaml("keys", f"{sys.executable} {FAKE_AGENT}", prompts))
     result = orch.run("apply", "-f", str(manifest), check=False)
     assert result.returncode == 1 and "spec.prompts[0].keys[0]" in result.stderr
     assert not pwned.exists()

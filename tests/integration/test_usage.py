@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Orch
-from tests.helpers import FAKE_AGENT, wait_until
+from tests.helpers import FAKE_AGENT, agent_yaml, wait_until
 
 pytestmark = pytest.mark.tmux
 
@@ -22,16 +22,9 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "usage" / "claude"
 def claude_agent(orch: Orch, home: Path, extra: str = "") -> Path:
     """A fake agent run as a `claude`-profile agent whose HOME holds its transcripts."""
     manifest = orch.workdir / "team.yaml"
-    manifest.write_text(f"""\
-apiVersion: orch/v1
-kind: Agent
-metadata: {{name: executor}}
-spec:
-  command: {sys.executable} {FAKE_AGENT}
-  profile: claude
-  startup: {{after: 200ms}}
-  env: {{HOME: "{home}"}}
-{extra}""")
+    spec = f'  profile: claude\n  env: {{HOME: "{home}"}}\n{extra}'
+    command = f"{sys.executable} {FAKE_AGENT}"
+    manifest.write_text(agent_yaml("executor", command, spec, startup="{after: 200ms}"))
     orch.run("apply", "-f", str(manifest), "--wait")
     return manifest
 
