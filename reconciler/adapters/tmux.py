@@ -2,7 +2,9 @@
 
 Every method is one `tmux -L SOCKET -f /dev/null ...` client process (a few only in rare cases,
 noted on the method), built as an argument list (never a shell), with a timeout; related commands
-are chained into that one call with ";" as their own argv item. Why this shape (figures from
+are chained into that one call with ";" as their own argv item. `observe` and `start` go over
+the control client (adapters/tmux_control) when one runs: the once-a-second listing and the
+launch on a restart's path then start no process. Why this shape (figures from
 reference/tmux-measurements.md, tmux 3.3a):
 
 - Plain subprocess, not libtmux. libtmux's object walk (server.sessions -> windows -> panes) costs
@@ -26,9 +28,13 @@ Nothing a caller passes is interpreted by tmux (see `_argv`): every argument tha
 is escaped so it cannot end its command, `#` is doubled in the two arguments tmux expands as
 formats (`new-session -c` and the `pipe-pane` command, where `#(...)` would run a shell command),
 key names are checked against tmux's key table (reconciler.api.keys) so no key can smuggle a
-command, and the agent's environment goes to the pane through a 0600 file its shell sources (and
-removes), never through `-e KEY=VALUE`: the tmux server keeps the argv of the client that started
-it in /proc/PID/cmdline for every local user to read.
+command, and the agent's environment goes to the pane through a 0600 file its shell sources and
+empties before anything else runs, never through `-e KEY=VALUE`: the tmux server keeps the argv of
+the client that started it in /proc/PID/cmdline for every local user to read. The agent's command
+is in a 0600 launch file too, so the pane's own command line (world-readable as well) holds only
+paths. The shell empties the env file with a redirection (no process: an `rm` there cost every
+launch a fork and exec, ≈ 2.3 ms of a restart); the emptied file is removed by the adapter's next
+`observe` or `start`.
 
 Session names are DNS labels and targets are exact matches (`=NAME`), so no name is ever taken as
 a prefix or pattern. "No server running" is not an error for reads that can answer without one
@@ -84,6 +90,8 @@ LISTING_FORMAT = PANE_FORMAT + "\t#{pid}"
 
 #: How long after a control client could not be started (or broke) another is tried.
 CONTROL_RETRY_SECONDS = 10.0
+#: The first line of every env file: a file that holds anything has not been read yet.
+ENV_FILE_HEADER = "# orch: this launch's environment; its shell empties this file once read\n"
 #: One `send-keys` client call carries at most ≈ 16 KB; stay well under it.
 LITERAL_CHUNK_BYTES = 8192
 #: The most argument bytes one chained call carries (tmux's limit is ≈ 16 KB per command line).
@@ -155,11 +163,14 @@ class Tmux:
         self._notices: list[str] = []
         self._control = ControlClient(socket_name, control, tmux_bin, timeout) if control else None
         self._control_retry_at = 0.0
+        self._env_files: list[Path] = []  # written by `start`, removed once their shell read them
+        self._folder: Path | None = None  # launch and env files when the caller names no folder
 
     def observe(self) -> dict[str, PaneObservation]:
         """Every session's first pane, from one `list-panes -a`; {} when no server runs.
         Control clients' own sessions are left out: they are never agents."""
         ask = ("list-panes", "-a", "-F", LISTING_FORMAT)
+        self._remove_read_env_files()
         self._keep_socket()  # the control client still reaches a server whose socket was deleted
         out = self._control.run(ask) if self._control else None
         if out is None:
@@ -186,6 +197,10 @@ class Tmux:
         """End the control client, if one runs, and its session. The session is killed by a
         client process: a `kill-session` sent over the control client itself was now and then
         dropped by tmux along with the departing client."""
+        self._remove_read_env_files()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
         if self._control is None:
             return
         session = self._control.session
@@ -201,6 +216,22 @@ class Tmux:
         self._control_retry_at = time.monotonic() + CONTROL_RETRY_SECONDS
         self._control.open()
 
+    def _remove_read_env_files(self) -> None:
+        """Remove the env files `start` wrote whose shell has read and emptied them (or that
+        are gone); one not read yet stays for its shell."""
+        left = []
+        for path in self._env_files:
+            try:
+                if path.stat().st_size == 0:
+                    path.unlink()
+                else:
+                    left.append(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(path)
+        self._env_files = left
+
     def start(
         self,
         name: str,
@@ -215,60 +246,106 @@ class Tmux:
         replace: bool = False,
         installation: str = "",
     ) -> PaneObservation:
-        """Create detached session NAME running `/bin/sh -c SCRIPT` with `env`; return its pane.
+        """Create detached session NAME running SCRIPT under `/bin/sh` with `env`; its pane.
 
-        `env` is written to a private file in `env_dir` (the system's temporary folder when
-        None) that the pane's shell sources and removes before it runs SCRIPT.
+        SCRIPT goes to a private launch file (`launch-*`), `env` to a private env file
+        (`env-*`), both in `env_dir` (a private folder of this adapter's when None); the pane
+        runs `/bin/sh LAUNCH-FILE`, whose first lines source the env file and empty it. So the
+        command line tmux and the pane show holds two paths: neither the agent's command nor
+        its secrets, and nothing that cannot go over the control client. Launch files stay for
+        the shell that reads them; the caller removes them with the agent's other launch files.
 
         `launch_id` is stored on the session (option `@orch_launch`) and reported by `observe`.
         `pipe_command` receives the pane's output from its first byte: it is attached in the same
         tmux command, before the new process can print anything worth missing. With `replace`, a
-        session NAME that still exists is killed first, in the same tmux command: a restart costs
-        one tmux call, whether or not tmux has removed the dead session yet.
+        session NAME that still exists is killed first: a restart needs no look at tmux first,
+        whether or not tmux has removed the dead session yet.
         """
         target = _session_target(name)
         if not os.path.isdir(workdir):
             raise NotFound(f"workdir {workdir} does not exist")
-        env_file = _write_env_file(env, env_dir)
-        # `#{S:...}` loops over the sessions: "1" when one is named NAME (a DNS label, so it is
-        # safe inside the format). A plain kill-session of a missing session would end the chain.
-        exists = f"#{{S:#{{?#{{==:#{{session_name}},{name}}},1,}}}}"
-        kill = [("if-shell", "-F", exists, f"kill-session -t {target}")] if replace else []
+        self._remove_read_env_files()
+        folder = env_dir if env_dir is not None else self._own_folder()
+        env_file = _write_private(folder, "env-", _env_lines(env))
+        self._env_files.append(env_file)
         try:
-            result = self._run(
-                ("start-server",),
-                *kill,
-                ("set-option", "-s", "exit-empty", "off"),
-                ("set-option", "-g", "remain-on-exit", "off"),
-                ("set-option", "-g", "history-limit", "10000"),
-                (
-                    *("new-session", "-d", "-s", name, "-P", "-F", LISTING_FORMAT),
-                    *("-c", _format_literal(workdir), "-x", str(width), "-y", str(height)),
-                    # The launch id (orch's own token, no secret) also in the shell's initial
-                    # environment, where a stop finds the shell itself, not just its children.
-                    *(
-                        ("-e", f"ORCH_LAUNCH_ID={launch_id}")
-                        if _LAUNCH_ID.fullmatch(launch_id)
-                        else ()
-                    ),
-                    *("--", "/bin/sh", "-c", _sourcing(env_file) + script),
-                ),
-                # set-option in 3.3a does not take an exact `=NAME` target; right after
-                # new-session in the same chain the new session is the current one.
-                ("set-option", "@orch_launch", launch_id),
-                ("set-option", "@orch_install", installation),
-                *([("pipe-pane", "-o", _format_literal(pipe_command))] if pipe_command else []),
-            )
+            launch_file = _write_private(folder, "launch-", _sourcing(env_file) + script)
+        except BaseException:
+            env_file.unlink(missing_ok=True)
+            raise
+        commands: list[_Command] = [
+            ("start-server",),
+            ("set-option", "-s", "exit-empty", "off"),
+            ("set-option", "-g", "remain-on-exit", "off"),
+            ("set-option", "-g", "history-limit", "10000"),
+            (
+                *("new-session", "-d", "-s", name, "-P", "-F", LISTING_FORMAT),
+                *("-c", _format_literal(workdir), "-x", str(width), "-y", str(height)),
+                # The launch id (orch's own token, no secret) also in the shell's initial
+                # environment, where a stop finds the shell itself, not just its children.
+                *(("-e", f"ORCH_LAUNCH_ID={launch_id}") if _LAUNCH_ID.fullmatch(launch_id) else ()),
+                *("--", "/bin/sh", str(launch_file)),
+            ),
+            # Targets named: a control client's current session is its own. set-option in
+            # 3.3a takes an exact session as `=NAME:` (its window), not as `=NAME`.
+            ("set-option", "-t", f"{target}:", "@orch_launch", launch_id),
+            ("set-option", "-t", f"{target}:", "@orch_install", installation),
+            *(
+                [("pipe-pane", "-t", f"{target}:", "-o", _format_literal(pipe_command))]
+                if pipe_command
+                else []
+            ),
+        ]
+        try:
+            result = self._start_call(target, commands, replace)
         except OrchError:
             env_file.unlink(missing_ok=True)
+            launch_file.unlink(missing_ok=True)
             raise
         if not result.ok:
             env_file.unlink(missing_ok=True)
+            launch_file.unlink(missing_ok=True)
             if result.err.startswith("duplicate session"):
                 raise SessionExists(f"tmux session {name} already exists")
             raise self._error(result.err)
         pane = self._parse_listing(result.out.decode(errors="replace").strip("\n"))
         return dataclasses.replace(pane, launch_id=launch_id, installation=installation)
+
+    def _start_call(self, target: str, commands: Sequence[_Command], replace: bool) -> _Result:
+        """The launch commands over the control client when one runs (no tmux process to start:
+        ≈ 3 ms off every launch), else in one client process. With `replace`, the old session
+        is killed first: over the control client by a command list of its own, sent with the
+        launch (a kill that finds nothing just fails); in a client process inside the same
+        call, guarded by a format, as a plain kill-session of a missing session would end the
+        chain."""
+        control = self._control if self._control is not None and self._control.connected else None
+        if control is not None:
+            self._keep_socket()
+            kill_first: list[Sequence[_Command]] = (
+                [[("kill-session", "-t", target)]] if replace else []
+            )
+            replies = control.run_lists([*kill_first, commands])
+            if replies is not None:
+                reply = replies[-1]
+                if not reply.answered:
+                    raise TmuxUnavailable(
+                        f"tmux (socket {self.socket_name}) did not answer a launch in {target}"
+                    )
+                error = reply.error.decode(errors="replace").strip().splitlines()
+                return _Result(ok=reply.ok, out=reply.out, err=next(iter(error), ""))
+        # `#{S:...}` loops over the sessions: "1" when one is named NAME (a DNS label, so it is
+        # safe inside the format).
+        name = target.removeprefix("=")
+        exists = f"#{{S:#{{?#{{==:#{{session_name}},{name}}},1,}}}}"
+        kill = [("if-shell", "-F", exists, f"kill-session -t {target}")] if replace else []
+        return self._run(*commands[:1], *kill, *commands[1:])
+
+    def _own_folder(self) -> Path:
+        """A private folder for launch and env files when the caller names none (made once;
+        removed by `close`)."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="orch-launch-"))
+        return self._folder
 
     def attach(self, name: str) -> None:
         """Replace this process with a tmux client attached to session NAME (for a person)."""
@@ -464,16 +541,23 @@ def _format_literal(text: str) -> str:
     return text.replace("#", "##")
 
 
-def _write_env_file(env: Mapping[str, str], folder: Path | None) -> Path:
-    """`env` as `export KEY='value'` lines in a new private (0600) file; its path."""
+def _env_lines(env: Mapping[str, str]) -> str:
+    """`env` as `export KEY='value'` lines, after a header line: never empty, as an empty env
+    file is one its shell has read (see `_remove_read_env_files`)."""
     for key in env:
         if not _ENV_NAME.fullmatch(key):
             raise InvalidInput(f"invalid environment variable name {key!r}")
-    lines = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
-    fd, path = tempfile.mkstemp(prefix="env-", dir=folder)
+    return ENV_FILE_HEADER + "".join(
+        f"export {key}={shlex.quote(value)}\n" for key, value in env.items()
+    )
+
+
+def _write_private(folder: Path, prefix: str, text: str) -> Path:
+    """`text` in a new private (0600) file in `folder`; its path."""
+    fd, path = tempfile.mkstemp(prefix=prefix, dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as file:
-            file.write(lines)
+            file.write(text)
     except BaseException:  # a full disk: no half-written secrets left behind
         os.unlink(path)
         raise
@@ -481,9 +565,10 @@ def _write_env_file(env: Mapping[str, str], folder: Path | None) -> Path:
 
 
 def _sourcing(env_file: Path) -> str:
-    """The script lines that load `env_file` into the pane's shell and remove it."""
+    """The script lines that load `env_file` into the pane's shell and empty it (a redirection,
+    so no process is started for it)."""
     quoted = shlex.quote(str(env_file))
-    return f". {quoted}\nrm -f {quoted}\n"
+    return f". {quoted}\n: > {quoted}\n"
 
 
 def _has(err: str, markers: Iterable[str]) -> bool:

@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 #: Sessions of control clients start with this, then the installation's id and the process id.
 CONTROL_PREFIX = "_orch-control-"
@@ -46,6 +47,16 @@ _CLIENT_ENV_DROP = ("TMUX", "TMUX_PANE")
 def is_control_session(name: str) -> bool:
     """Whether a session is a control client's own (never an agent)."""
     return name.startswith(CONTROL_PREFIX)
+
+
+@dataclass(frozen=True)
+class ChainReply:
+    """What tmux answered to a command list sent over a control client."""
+
+    answered: bool  # False: the client broke before every answer came (what ran is unknown)
+    ok: bool  # every command succeeded
+    out: bytes  # the outputs of the commands that ran, in order
+    error: bytes = b""  # the failing command's message
 
 
 class ControlClient:
@@ -99,25 +110,64 @@ class ControlClient:
     def run(self, command: Sequence[str]) -> bytes | None:
         """The output of one tmux command, or None when it failed, cannot be sent this way
         (see `_quote`) or the client is unusable (then closed)."""
-        words = [_quote(arg) for arg in command]
-        if None in words:
+        replies = self.run_lists([[command]])
+        if replies is None or not (replies[0].answered and replies[0].ok):
             return None
+        return replies[0].out
+
+    def run_lists(self, lists: Sequence[Sequence[Sequence[str]]]) -> list[ChainReply] | None:
+        """Run each command list as a `tmux a ; b ; c` client would (tmux stops a list at its
+        first failing command, and goes on with the next list), all sent at once; a reply per
+        list. None when they could not be sent (see `_quote`; no client): nothing ran. A reply
+        that is not `answered` (EOF, timeout, out of frame; the client is then closed) leaves
+        open what ran of that list and the ones after it."""
+        quoted = [[[_quote(arg) for arg in command] for command in commands] for commands in lists]
+        words = [word for commands in quoted for command in commands for word in command]
+        if not lists or not all(lists) or None in words:
+            return None
+        text = "".join(
+            " ; ".join(" ".join(w for w in command if w is not None) for command in commands) + "\n"
+            for commands in quoted
+        )
         with self._lock:
             proc = self._proc
             if proc is None or proc.stdin is None or proc.stdout is None:
                 return None
-            line = " ".join(word for word in words if word is not None) + "\n"
+            deadline = time.monotonic() + self.timeout
+            replies: list[ChainReply] = []
             try:
-                proc.stdin.write(line.encode())
+                proc.stdin.write(text.encode())
                 proc.stdin.flush()
-                reply = self._reply(proc.stdout.fileno(), time.monotonic() + self.timeout)
+                for commands in lists:
+                    reply = self._list_reply(proc.stdout.fileno(), len(commands), deadline)
+                    if not reply.answered:
+                        break
+                    replies.append(reply)
             except (OSError, ValueError):
-                reply = None
-            if reply is None:
+                pass
+            if len(replies) < len(lists):
                 self._close_locked()
-                return None
+                lost = ChainReply(answered=False, ok=False, out=b"")
+                return [*replies, *[lost] * (len(lists) - len(replies))]
+            # tmux runs nothing of a list after its failed command; should it ever answer more,
+            # read past it now rather than take it for the next call's answer.
+            failed = not all(reply.ok for reply in replies)
+            if failed and not self._synchronized(f"orch-sync-{uuid.uuid4().hex}"):
+                self._close_locked()
+            return replies
+
+    def _list_reply(self, fd: int, commands: int, deadline: float) -> ChainReply:
+        """The blocks of one command list: one per command, up to the first that failed."""
+        outs: list[bytes] = []
+        for _ in range(commands):
+            reply = self._reply(fd, deadline)
+            if reply is None:
+                return ChainReply(answered=False, ok=False, out=b"".join(outs))
             ok, out = reply
-            return out if ok else None
+            if not ok:
+                return ChainReply(answered=True, ok=False, out=b"".join(outs), error=out)
+            outs.append(out)
+        return ChainReply(answered=True, ok=True, out=b"".join(outs))
 
     def close(self) -> None:
         """End the client. Its session stays until its program sees this process end, or the

@@ -116,7 +116,7 @@ class Executor:
                 self.tmux.kill_session(action.agent)
             self.stopper.stop(action.agent, action.launch_id)  # the rest off the loop
         elif isinstance(action, Forget):
-            self._remove_exit_files(action.agent)
+            self._remove_launch_files(action.agent)
             remove_guard_files(self.paths.agent_dir(action.agent))
             return Outcome(action, True, events=self._remove_worktree(action.agent))
         elif isinstance(action, Paste):
@@ -139,7 +139,7 @@ class Executor:
             raise OrchError(f"workdir {workdir} does not exist")
         agent_dir = self.paths.agent_dir(action.agent)
         agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._remove_exit_files(action.agent)
+        self._remove_launch_files(action.agent)
         fifo = fifo_path(agent_dir)
         make_fifo(fifo)
         wiring = self._wiring(action, agent_dir)
@@ -208,11 +208,14 @@ class Executor:
             ),
         )
 
-    def _remove_exit_files(self, agent: str) -> None:
+    def _remove_launch_files(self, agent: str) -> None:
+        """Earlier launches' exit and launch files, and env files an earlier controller process
+        left: their shells have ended, or end with the session this launch replaces."""
         agent_dir = self.paths.agent_dir(agent)
         if agent_dir.is_dir():
-            for exit_file in agent_dir.glob("exit-*"):
-                exit_file.unlink(missing_ok=True)
+            for pattern in ("exit-*", "launch-*", "env-*"):
+                for path in agent_dir.glob(pattern):
+                    path.unlink(missing_ok=True)
 
     def exit_code(self, agent: str, launch_id: str) -> int | None:
         """The exit code the wrapper recorded for a launch, if its process has ended."""

@@ -150,28 +150,21 @@ def test_key_names_cannot_carry_commands(tmux: Tmux, tmp_path: Path) -> None:
 def test_secrets_are_on_no_command_line(tmux: Tmux, tmp_path: Path) -> None:
     secret = "s3cr3t-" + os.urandom(8).hex()
     out = tmp_path / "seen"
-    tmux.start(
-        "alpha", f'printf %s "$TOKEN" > {out}; exec sleep 60', str(tmp_path), {"TOKEN": secret}
-    )
+    env_dir = tmp_path / "env"
+    env_dir.mkdir(mode=0o700)
+    script = f'printf %s "$TOKEN" > {out}; exec sleep 60'
+    tmux.start("alpha", script, str(tmp_path), {"TOKEN": secret}, env_dir=env_dir)
     assert read_when_written(out) == secret
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             assert secret.encode() not in cmdline.read_bytes(), cmdline
         except OSError:
             continue
-    assert not [path for path in tmp_path.iterdir() if path.name.startswith("env-")]
-    assert not [
-        path
-        for path in Path(os.environ.get("TMPDIR", "/tmp")).glob("env-*")
-        if secret in _text(path)
-    ]
-
-
-def _text(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
+    # Emptied by the shell before its command ran, removed by the adapter's next call.
+    assert [path.read_text() for path in env_dir.glob("env-*")] in ([], [""])
+    assert not [path for path in env_dir.iterdir() if secret in path.read_text()]
+    tmux.observe()
+    assert list(env_dir.glob("env-*")) == []
 
 
 @pytest.mark.tmux
@@ -274,7 +267,9 @@ def test_secrets_stay_out_of_argv_get_describe_events_and_logs(orch: Orch) -> No
     }
     assert from_file.encode() not in (orch.state_dir / "orch.db").read_bytes()
     assert cmdlines_holding(inline) == [] and cmdlines_holding(from_file) == []
-    assert not list((orch.state_dir / "agents" / "aa").glob("env-*"))
+    agent_dir = orch.state_dir / "agents" / "aa"
+    assert all(path.read_text() == "" for path in agent_dir.glob("env-*")), "secrets left"
+    wait_until(lambda: not list(agent_dir.glob("env-*")), what="the emptied env file removed")
 
 
 def stop_controller(orch: Orch) -> None:

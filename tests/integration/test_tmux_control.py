@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.adapters.tmux import Tmux
+from reconciler.adapters.tmux import SessionExists, Tmux
 from reconciler.adapters.tmux_control import CONTROL_PREFIX, ControlClient
 from reconciler.api.errors import Unavailable
 from tests.conftest import REPO
@@ -53,6 +53,41 @@ def test_observe_over_control_matches_a_client_process(
     over_control = controlled.observe()
     assert over_control == first == tmux.observe()
     assert sorted(over_control) == ["alpha", "beta"]  # the control session is never an agent
+
+
+def test_launches_go_over_control_with_the_same_result(
+    tmux: Tmux, controlled: Tmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {})
+    controlled.observe()  # starts the control client
+    monkeypatch.setattr(controlled, "_run", _no_client_processes)
+    out = tmp_path / "seen"
+    log = tmp_path / "pane.log"
+    script = f'printf "%s|%s" "$TOKEN" "$ORCH_LAUNCH_ID" > {out}; echo in-beta; exec sleep 100000'
+    env = {"TOKEN": 'it\'s a "secret"; $(touch pwned)\nline 2'}
+    pane = controlled.start(
+        "beta",
+        script,
+        str(tmp_path),
+        env,
+        launch_id="beta-1",
+        installation="i",
+        pipe_command=f"exec cat >> {log}",
+    )
+    seen = wait_until(lambda: out.read_text() if out.exists() else "", what="the shell's output")
+    assert seen == f"{env['TOKEN']}|beta-1"
+    # The output goes to the new pane's pipe (not to the control client's own pane).
+    wait_until(lambda: log.exists() and "in-beta" in log.read_text(), what="piped output")
+    assert not (tmp_path / "pwned").exists()
+    seen_pane = controlled.observe()["beta"]  # the answer was the listing a process gives:
+    assert (seen_pane.pane_id, seen_pane.pid) == (pane.pane_id, pane.pid)
+    assert (seen_pane.launch_id, seen_pane.installation) == ("beta-1", "i")
+    # A refusal comes back as the same error, and the client stays in step for the next call.
+    with pytest.raises(SessionExists):
+        controlled.start("beta", "sleep 1", str(tmp_path), {})
+    assert sorted(controlled.observe()) == ["alpha", "beta"]
+    replaced = controlled.start("beta", "sleep 100000", str(tmp_path), {}, replace=True)
+    assert controlled.observe()["beta"].pid == replaced.pid != pane.pid
 
 
 def test_a_killed_server_falls_back_to_no_sessions(
