@@ -38,6 +38,11 @@ CHANGE_EVENTS = WRITE_EVENTS | {EVENT_TYPE_DELETED}
 #: Quiet time after a manifest file changes before it is read, so a file saved in pieces (an
 #: editor's non-atomic save) is read once it is whole, not half-way.
 EDIT_SETTLE_SECONDS = 0.3
+#: ... and after a save is complete: the writer closed the file, or renamed a whole file onto
+#: it. A short pause only gathers the rest of one save (a backup, attributes) into one read.
+SAVED_SETTLE_SECONDS = 0.02
+#: The events that mean a save is complete.
+SAVED_EVENTS = frozenset({EVENT_TYPE_CLOSED, EVENT_TYPE_MOVED})
 
 
 class FolderWatcher(FileSystemEventHandler):
@@ -50,7 +55,7 @@ class FolderWatcher(FileSystemEventHandler):
 
     def __init__(
         self,
-        on_change: Callable[[tuple[str, ...]], None],
+        on_change: Callable[[str, tuple[str, ...]], None],
         events: frozenset[str],
         recursive: bool,
         purpose: str,
@@ -87,11 +92,11 @@ class FolderWatcher(FileSystemEventHandler):
                 self._watches[folder] = handle
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        """watchdog's call: a change of a counted kind is passed on with its paths."""
+        """watchdog's call: a change of a counted kind is passed on with its kind and paths."""
         if event.event_type not in self._events:
             return
         paths = (os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or ""))
-        self._on_change(tuple(filter(None, paths)))
+        self._on_change(event.event_type, tuple(filter(None, paths)))
 
     def stop(self) -> None:
         """Stop the watcher thread."""
@@ -115,22 +120,24 @@ class ManifestWatcher:
             self._files = set(files)
         self._folders.watch(str(Path(f).parent) for f in files)
 
-    def _changed(self, paths: tuple[str, ...]) -> None:
-        """A write in a watched folder: remember it if it touches an applied file."""
+    def _changed(self, kind: str, paths: tuple[str, ...]) -> None:
+        """A write in a watched folder: if it touches an applied file, note when to read it
+        (the last event decides: a write after a complete save waits the long quiet time)."""
+        settle = SAVED_SETTLE_SECONDS if kind in SAVED_EVENTS else EDIT_SETTLE_SECONDS
         with self._lock:
             touched = set(paths) & self._files
             for path in touched:
-                self._dirty[path] = time.monotonic()
+                self._dirty[path] = time.monotonic() + settle
         if touched:
             self._wake()
 
     def settled(self) -> tuple[list[str], float | None]:
-        """Files changed and quiet for EDIT_SETTLE_SECONDS, and how long until the rest settle."""
+        """Files whose save is complete or quiet long enough, and how long until the rest are."""
         now = time.monotonic()
         ready, wait = [], None
         with self._lock:
-            for path, when in list(self._dirty.items()):
-                left = when + EDIT_SETTLE_SECONDS - now
+            for path, due in list(self._dirty.items()):
+                left = due - now
                 if left <= 0:
                     ready.append(path)
                     del self._dirty[path]
@@ -182,7 +189,7 @@ class GuardWatcher:
             changed, self._changed = self._changed, set()
         return changed
 
-    def _noticed(self, paths: tuple[str, ...]) -> None:
+    def _noticed(self, kind: str, paths: tuple[str, ...]) -> None:
         """A change under a watched workdir: note which one and wake the loop."""
         hit: set[Path] = set()
         with self._lock:
