@@ -57,6 +57,7 @@ class ChainReply:
     ok: bool  # every command succeeded
     out: bytes  # the outputs of the commands that ran, in order
     error: bytes = b""  # the failing command's message
+    skipped: int = 0  # commands after the failing one, which tmux does not run
 
 
 class ControlClient:
@@ -151,8 +152,8 @@ class ControlClient:
                 return [*replies, *[lost] * (len(lists) - len(replies))]
             # tmux runs nothing of a list after its failed command; should it ever answer more,
             # read past it now rather than take it for the next call's answer.
-            failed = not all(reply.ok for reply in replies)
-            if failed and not self._synchronized(f"orch-sync-{uuid.uuid4().hex}"):
+            cut_short = any(reply.skipped for reply in replies)
+            if cut_short and not self._synchronized(f"orch-sync-{uuid.uuid4().hex}"):
                 self._close_locked()
             return replies
 
@@ -165,7 +166,8 @@ class ControlClient:
                 return ChainReply(answered=False, ok=False, out=b"".join(outs))
             ok, out = reply
             if not ok:
-                return ChainReply(answered=True, ok=False, out=b"".join(outs), error=out)
+                skipped = commands - len(outs) - 1
+                return ChainReply(True, False, b"".join(outs), error=out, skipped=skipped)
             outs.append(out)
         return ChainReply(answered=True, ok=True, out=b"".join(outs))
 
