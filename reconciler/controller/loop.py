@@ -5,8 +5,9 @@ never matters what woke it. Wake-ups come from a pidfd per agent process (a deat
 a millisecond), the CLI's wake FIFO, manifest files changing on disk (watchdog), and a plain pass
 every second as the safety net. A pidfd death is handled first on its own (`run_exits`: only the
 agents that died are planned, with what the last pass knew of guards and screens), so the time to
-a replacement does not grow with the team; the full pass follows at once. One controller per
-state dir, guarded by a lock file.
+a replacement does not grow with the team; the full pass follows 50 ms later (sooner when woken),
+so the new process does not start beside a pass over every agent. One controller per state dir,
+guarded by a lock file.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ SELF_EVIDENT = (Launch, Stop)
 TMUX_TIMEOUT_SECONDS = 3.0
 #: How long a controller taking over waits for the one it replaces to stop.
 TAKE_OVER_SECONDS = 15.0
+#: After a death's relaunch the full pass waits this long (another death or a wake-up ends the
+#: wait): the new process starts beside an idle controller, not beside a pass over every agent.
+AFTER_RELAUNCH_SECONDS = 0.05
 #: A pass longer than this is logged: nothing slow belongs on the loop.
 SLOW_PASS_SECONDS = 0.1
 #: How often old events and transitions are pruned.
@@ -260,11 +264,13 @@ class Controller:
                 if settle_wait is not None:
                     timeout = min(timeout, settle_wait)
                 exited = self._wait(result.pids, channel, timeout)
-                if exited:
+                while exited and not self._stopping:
                     try:
                         self.run_exits({result.pids[pid]: pid for pid in exited})
                     except Exception:  # the full pass that follows handles them anyway
                         log.exception("relaunch of %s failed", sorted(exited))
+                    watched = {pid: name for pid, name in result.pids.items() if pid not in exited}
+                    exited = self._wait(watched, channel, AFTER_RELAUNCH_SECONDS)
         finally:
             notifications.close()
             self.runner.close()
