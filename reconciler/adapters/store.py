@@ -708,15 +708,17 @@ class Store:
         self, by: Literal["agent", "account", "run", "step"] = "agent", since: float = 0.0
     ) -> dict[str, UsageTotals]:
         """Usage summed per agent, account, run or run step (`run/step`) since `since`."""
-        from reconciler.core.usage import UsageTotals
-
         key = USAGE_GROUPS[by]
         rows = self._conn.execute(
             f"SELECT {key}, SUM(input), SUM(output), SUM(cache_read), SUM(COALESCE(cost, 0)),"
             f" COUNT(*) FROM usage WHERE time >= ? AND {key} IS NOT NULL"
             f" GROUP BY {key} ORDER BY {key}",
             (since,),
-        )
+        ).fetchall()
+        if not rows:  # agents that record no usage: `get agents` need not import core.usage
+            return {}
+        from reconciler.core.usage import UsageTotals
+
         return {row[0]: UsageTotals(*row[1:]) for row in rows}
 
     @_translated
