@@ -2,7 +2,8 @@
 
 Commands that change something open the store with `store` (creating the state dir 0700); read-only
 commands use `reader`, which never creates one: where there is none they say so (exit 2). Nothing
-here imports click at start-up: `entry`'s fast path opens an installation without it.
+here imports click: `entry`'s fast path opens an installation without it (the click options that
+choose one are in `options`).
 """
 
 from __future__ import annotations
@@ -13,19 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.cli.console import echo
 
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
-    import click
-
     from reconciler.adapters.paths import StatePaths
     from reconciler.adapters.store import Store
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 SOCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 #: How often `-w` and `--wait` look at the store again.
@@ -75,7 +72,7 @@ class Installation:
 
     def start_controller(self) -> None:
         """Wake the controller, starting one in the background if none runs."""
-        from reconciler.adapters.tmux import require_tmux
+        from reconciler.adapters.tmuxbinary import require_tmux
         from reconciler.adapters.wake import notify
         from reconciler.controller.daemon import ensure_controller
 
@@ -98,44 +95,6 @@ class Installation:
             f"as it says{when}. Start one with `orch controller` (or any `orch apply`).",
             err=True,
         )
-
-
-def _set_state_dir(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(dict)["state_dir"] = value
-
-
-def _set_socket(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(dict)["socket"] = value
-
-
-def installation_options(command: F) -> F:
-    """`--state-dir` and `--socket`, accepted before or after the command name."""
-    import click  # the verb modules, which decorate their commands with this, import it anyway
-
-    command = click.option(
-        "--state-dir",
-        metavar="DIR",
-        expose_value=False,
-        callback=_set_state_dir,
-        help="state dir (env ORCH_STATE_DIR, default ./state)",
-    )(command)
-    return click.option(
-        "--socket",
-        metavar="NAME",
-        expose_value=False,
-        callback=_set_socket,
-        help="tmux socket name (env ORCH_TMUX_SOCKET, default orch)",
-    )(command)
-
-
-def installation() -> Installation:
-    """The installation the click command's `--state-dir` and `--socket` choose."""
-    import click
-
-    options = click.get_current_context().find_root().ensure_object(dict)
-    return open_installation(options.get("state_dir"), options.get("socket"))
 
 
 def open_installation(state_dir: str | None, socket: str | None) -> Installation:
