@@ -8,10 +8,13 @@ import errno
 import os
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.api.errors import OrchError
 from reconciler.cli.console import echo
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: OS errors that say the state dir cannot be written (exit 3, one line): full, read-only, quota.
 STORAGE_FAULTS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
@@ -57,6 +60,7 @@ def _log_internal_error(args: list[str]) -> Path | None:
         elif arg.startswith("--state-dir="):
             state_dir = arg.split("=", 1)[1]
     import traceback
+    from pathlib import Path
 
     from reconciler.adapters.atomic import write_atomic  # only on this rare path
 

@@ -21,7 +21,7 @@ import click
 # own dependencies (pydantic models, YAML loader, tmux, watchdog, the controller) when it runs.
 from reconciler.cli.boundary import guarded
 from reconciler.cli.console import echo
-from reconciler.cli.installation import installation_options
+from reconciler.cli.options import installation_options
 
 #: Each verb: the module under reconciler.cli that defines it (in its COMMANDS), and the first
 #: paragraph of its help, which `orch --help` lists without importing the module (the unit test

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.completion import complete_agents
-from reconciler.cli.installation import installation, installation_options
+from reconciler.cli.options import installation, installation_options
 from reconciler.cli.sending import send_message
 
 

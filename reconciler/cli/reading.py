@@ -13,14 +13,10 @@ from reconciler.adapters.wake import notify
 from reconciler.api.errors import NotFound
 from reconciler.cli.arguments import duration_option
 from reconciler.cli.completion import complete_agents, complete_kinds, complete_names
-from reconciler.cli.installation import (
-    POLL_SECONDS,
-    installation,
-    installation_options,
-    who,
-)
+from reconciler.cli.installation import POLL_SECONDS, who
 from reconciler.cli.listing import event_listing
 from reconciler.cli.listing import render as render_listing
+from reconciler.cli.options import installation, installation_options
 from reconciler.cli.output import list_document, to_json, to_yaml
 from reconciler.cli.render import (
     EVENT_COLUMNS,
