@@ -24,7 +24,7 @@ from reconciler.core.secrets import redacted
 
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
-    from reconciler.adapters.store import Change
+    from reconciler.adapters.store_rows import Change
 
 RECURSIVE = click.option(
     "-R", "--recursive", is_flag=True, help="with a folder for -f: its subfolders too"
@@ -97,7 +97,7 @@ def diff(files: tuple[str, ...], recursive: bool) -> None:
     import difflib
 
     from reconciler.adapters.manifest_files import manifest_paths
-    from reconciler.adapters.store import Change
+    from reconciler.adapters.store_rows import Change
     from reconciler.controller.apply import declarations
 
     inst = installation()

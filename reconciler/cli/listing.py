@@ -32,7 +32,8 @@ from reconciler.cli.render import (
 
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
-    from reconciler.adapters.store import Store, StoredEvent, StoredObject, StoredRun
+    from reconciler.adapters.store import Store, StoredEvent, StoredObject
+    from reconciler.adapters.store_rows import StoredRun
     from reconciler.core.selectors import Requirement
 
 #: The forms `-o` takes; `jsonpath=TEMPLATE` besides.

@@ -15,7 +15,7 @@ from reconciler.cli.options import installation, installation_options
 
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
-    from reconciler.adapters.store import StoredRun
+    from reconciler.adapters.store_rows import StoredRun
 
 
 def existing_run(inst: Installation, name: str) -> StoredRun:
