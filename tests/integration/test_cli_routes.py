@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.adapters.store import Store
+from reconciler.cli.entry import main as entry_main
+from reconciler.cli.entry import plain_command
+from reconciler.cli.main import main as cli_main
 from reconciler.core.delivery import QueuedMessage
 from tests.conftest import Orch
 from tests.integration.test_core import agent_doc, write_manifest
@@ -139,3 +142,26 @@ def _messages(state_dir: Path, agent: str) -> list[QueuedMessage]:
         return store.messages(agent, limit=20)
     finally:
         store.close()
+
+
+def test_an_internal_error_is_the_same_line_and_log_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    Store(state).close()
+
+    def broken(self: Store, kind: str) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Store, "objects", broken)
+    args = ["--state-dir", str(state), "get", "agents"]
+    monkeypatch.setattr(sys, "argv", ["orch", *args])
+    assert plain_command(args[2:]) is not None
+    outcomes = []
+    for run in (entry_main, lambda: cli_main(args)):
+        with pytest.raises(SystemExit) as done:
+            run()
+        outcomes.append((done.value.code, capsys.readouterr()))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == 1 and "internal error: RuntimeError: boom" in outcomes[0][1].err
+    assert (state / "cli.log").read_text().count("RuntimeError: boom") == 2
