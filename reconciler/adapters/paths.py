@@ -1,12 +1,13 @@
-"""Where an installation keeps its files inside the state dir, in one place."""
+"""Where an installation keeps its files inside the state dir, in one place.
+
+Every CLI command builds a StatePaths; only the controller makes an installation id, so `uuid`
+and the atomic writer (tempfile, shutil: about 10 ms of a command's start-up) are imported there.
+"""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-from reconciler.adapters.atomic import write_atomic
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,10 @@ def installation_id(paths: StatePaths) -> str:
         known = None
     if known is not None and _is_uuid(known):
         return known
+    import uuid
+
+    from reconciler.adapters.atomic import write_atomic
+
     # None yet, or a torn one (written by an orch that crashed mid-write, before writes were
     # atomic): an empty id would match every unstamped session, so it is never used.
     made = f"{uuid.uuid4()}\n".encode()
@@ -87,6 +92,8 @@ def installation_id(paths: StatePaths) -> str:
 
 
 def _is_uuid(text: str) -> bool:
+    import uuid
+
     try:
         return str(uuid.UUID(text)) == text
     except ValueError:

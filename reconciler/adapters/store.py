@@ -42,12 +42,20 @@ from reconciler.api.status import (
 if TYPE_CHECKING:
     # Imported where rows become these objects: `orch get agents` and `orch send` build none
     # (each costs a read command start-up time: their dataclasses, regexes and imports).
+    from reconciler.adapters.store_rows import (
+        Change,
+        Declaration,
+        Intent,
+        RunSignal,
+        StoredRun,
+        StoredUsage,
+    )
     from reconciler.api.actions import Action
     from reconciler.api.intents import AgentIntent, AnswerOutcome
     from reconciler.core.delivery import QueuedMessage
     from reconciler.core.runs import RunRecord
     from reconciler.core.signals import AgentSignal
-    from reconciler.core.usage import UsageEntry, UsageTotals
+    from reconciler.core.usage import UsageTotals
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -207,17 +215,6 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
-class Change:
-    """What an apply does (or would do) to one object."""
-
-    kind: str
-    name: str
-    verb: str  # created | configured | unchanged | deleted
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
 class StoredEvent:
     """An event as persisted, with its id and time."""
 
@@ -236,17 +233,6 @@ class StoredTransition:
     id: int
     time: float
     transition: Transition
-
-
-@dataclass(frozen=True)
-class Declaration:
-    """An object an apply declares: kind, name, its document and where it is written."""
-
-    kind: str
-    name: str
-    document: dict[str, Any]
-    source: str
-    line: int | None
 
 
 P = ParamSpec("P")
@@ -585,6 +571,8 @@ class Store:
     @_translated
     def open_intents(self) -> list[Intent]:
         """Intents whose outcome was never recorded (the controller died while acting)."""
+        from reconciler.adapters.store_rows import Intent
+
         rows = self._conn.execute(
             "SELECT id, object, uid, actions, planned, created FROM intents"
             " WHERE outcome='intended' ORDER BY id"
@@ -708,15 +696,17 @@ class Store:
         self, by: Literal["agent", "account", "run", "step"] = "agent", since: float = 0.0
     ) -> dict[str, UsageTotals]:
         """Usage summed per agent, account, run or run step (`run/step`) since `since`."""
-        from reconciler.core.usage import UsageTotals
-
         key = USAGE_GROUPS[by]
         rows = self._conn.execute(
             f"SELECT {key}, SUM(input), SUM(output), SUM(cache_read), SUM(COALESCE(cost, 0)),"
             f" COUNT(*) FROM usage WHERE time >= ? AND {key} IS NOT NULL"
             f" GROUP BY {key} ORDER BY {key}",
             (since,),
-        )
+        ).fetchall()
+        if not rows:  # agents that record no usage: `get agents` need not import core.usage
+            return {}
+        from reconciler.core.usage import UsageTotals
+
         return {row[0]: UsageTotals(*row[1:]) for row in rows}
 
     @_translated
@@ -724,6 +714,7 @@ class Store:
         self, since: float = 0.0, agent: str | None = None, account: str | None = None
     ) -> list[StoredUsage]:
         """Recorded model calls since `since` (of one agent or account, or all), oldest first."""
+        from reconciler.adapters.store_rows import StoredUsage
         from reconciler.core.usage import UsageEntry
 
         query = (
@@ -859,6 +850,8 @@ class Store:
     @_translated
     def signals(self) -> list[RunSignal]:
         """Signals not acted on yet, oldest first."""
+        from reconciler.adapters.store_rows import RunSignal
+
         rows = self._conn.execute(
             "SELECT id, run, kind, step, created, attempt FROM run_signals WHERE consumed=0"
             " ORDER BY id"
@@ -1017,6 +1010,8 @@ def _changes(
     files: Iterable[str],
     force: bool = False,
 ) -> list[Change]:
+    from reconciler.adapters.store_rows import Change
+
     files = list(files)
     changes = []
     declared_keys = set()
@@ -1061,57 +1056,9 @@ RUN_COLUMNS = "name, playbook, spec, record, created, cancelled"
 USAGE_GROUPS = {"agent": "agent", "account": "account", "run": "run", "step": "run || '/' || step"}
 
 
-@dataclass(frozen=True)
-class StoredUsage:
-    """One model call of an agent, with what it was working for when it made it."""
-
-    agent: str
-    time: float
-    entry: UsageEntry
-    account: str | None = None
-    run: str | None = None
-    step: str | None = None
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    """A run as stored: its playbook snapshot and its checkpoint."""
-
-    name: str
-    playbook: str
-    spec: dict[str, Any]
-    record: RunRecord
-    created: float
-    cancelled: bool
-
-
-@dataclass(frozen=True)
-class Intent:
-    """A side effect recorded as intended and never settled: what was about to be done
-    (`actions`, as dicts with their `kind`) and what would hold once it was."""
-
-    id: int
-    object: str
-    uid: str
-    actions: tuple[dict[str, Any], ...]
-    record: AgentRecord | None
-    message: QueuedMessage | None
-    created: float
-
-
-@dataclass(frozen=True)
-class RunSignal:
-    """An `orch approve` or `orch step done` not acted on yet."""
-
-    id: int
-    run: str
-    kind: str  # approve | done
-    step: str
-    created: float
-    attempt: int = 0
-
-
 def _stored_run(row: Sequence[Any]) -> StoredRun:
+    from reconciler.adapters.store_rows import StoredRun
+
     return StoredRun(
         row[0], row[1], json.loads(row[2]), _run_from_json(row[3]), row[4], bool(row[5])
     )

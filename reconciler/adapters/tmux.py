@@ -51,7 +51,6 @@ import dataclasses
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import tempfile
 import time
@@ -61,12 +60,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.adapters.tmux_control import ControlClient, client_env, is_control_session
+from reconciler.adapters.tmuxbinary import INSTALL_HINT
 from reconciler.adapters.tmuxserver import find_server, is_server_of, remake_socket, socket_path
 from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
 from reconciler.api.keys import check_key
 from reconciler.api.observation import PaneObservation
-
-INSTALL_HINT = "tmux is not installed: run apt-get install tmux"
 
 #: The fields of a PaneObservation, in order, tab-separated (names are DNS labels: no tabs).
 PANE_FORMAT = "\t".join(
@@ -128,12 +126,6 @@ class TmuxUnavailable(Unavailable):
 
 class SessionExists(TmuxError):
     """A session of that name already runs."""
-
-
-def require_tmux(tmux_bin: str = "tmux") -> None:
-    """Raise Unavailable with the install hint when the tmux binary is missing."""
-    if shutil.which(tmux_bin) is None:
-        raise Unavailable(INSTALL_HINT)
 
 
 @dataclass(frozen=True, slots=True)

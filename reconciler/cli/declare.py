@@ -17,19 +17,14 @@ from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.api.status import AgentState
 from reconciler.cli.arguments import duration_option, kind_of
 from reconciler.cli.completion import complete_refs
-from reconciler.cli.installation import (
-    POLL_SECONDS,
-    Installation,
-    installation,
-    installation_options,
-    wait_for,
-)
+from reconciler.cli.installation import POLL_SECONDS, Installation, wait_for
+from reconciler.cli.options import installation, installation_options
 from reconciler.cli.output import to_yaml
 from reconciler.core.secrets import redacted
 
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
-    from reconciler.adapters.store import Change
+    from reconciler.adapters.store_rows import Change
 
 RECURSIVE = click.option(
     "-R", "--recursive", is_flag=True, help="with a folder for -f: its subfolders too"
@@ -65,7 +60,7 @@ def apply(
 
     A folder stands for its *.yaml and *.yml files (with -R, its subfolders' too)."""
     from reconciler.adapters.manifest_files import manifest_paths
-    from reconciler.adapters.tmux import require_tmux
+    from reconciler.adapters.tmuxbinary import require_tmux
     from reconciler.controller.apply import apply_files
 
     inst = installation()
@@ -102,7 +97,7 @@ def diff(files: tuple[str, ...], recursive: bool) -> None:
     import difflib
 
     from reconciler.adapters.manifest_files import manifest_paths
-    from reconciler.adapters.store import Change
+    from reconciler.adapters.store_rows import Change
     from reconciler.controller.apply import declarations
 
     inst = installation()

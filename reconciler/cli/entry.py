@@ -1,42 +1,100 @@
-"""The `orch` executable: `orch signal` on a fast path, every other verb through the full CLI.
+"""The `orch` executable: `orch signal` and the plain shapes of the hot verbs on a fast path,
+everything else through the full click CLI.
 
-Agents' hooks run `orch signal` on every turn; importing the full CLI (click, pydantic, the
-manifest models) would cost more than the signal itself, so that one verb is recognised here
-first. Anything that is not exactly its shape (`--help` included) goes to the full CLI.
+Agents' hooks run `orch signal` on every turn, agents call `orch send`, and users and scripts
+poll `orch get agents` and `orch describe agent`: importing click (about 30 ms) and every verb
+module would cost more than the command itself. So the plain shapes of those verbs are
+recognised here first, and each runs the very function its click command calls, inside the same
+error boundary, so both routes print the same bytes and exit with the same code:
+
+    orch [--state-dir DIR] [--socket NAME] get KIND [NAME]        (KIND naming agents)
+    orch [--state-dir DIR] [--socket NAME] describe KIND NAME     (KIND naming agents)
+    orch [--state-dir DIR] [--socket NAME] send AGENT TEXT
+
+Any other shape (a word starting with `-` after the verb, `--help` included, another number of
+words, another kind, shell completion) goes to the full CLI.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reconciler.cli.installation import Installation
+
+#: The variable click's shell completion sets: such a call is the full CLI's to answer.
+COMPLETION_VARIABLE = "_ORCH_COMPLETE"
 
 
 def main() -> None:
     """Run `orch` with the process's arguments."""
     args = sys.argv[1:]
-    state_dir, rest = _global_options(args)
+    state_dir, socket, rest = _global_options(args)
     if rest and rest[0] == "signal":
         from reconciler.adapters.signal_inbox import run
 
         if run(rest[1:], state_dir) == 0:
             sys.exit(0)
+    command = None if COMPLETION_VARIABLE in os.environ else plain_command(rest)
+    if command is not None:
+        from reconciler.cli.boundary import guarded
+        from reconciler.cli.installation import open_installation
+
+        sys.exit(guarded(lambda: command(open_installation(state_dir, socket)), args))
     from reconciler.cli.main import main as full
 
     full()
 
 
-def _global_options(args: list[str]) -> tuple[str | None, list[str]]:
+def plain_command(words: list[str]) -> Callable[[Installation], None] | None:
+    """The function the click command of `words` would call, for a plain shape; else None."""
+    if not words or any(word.startswith("-") for word in words):
+        return None
+    verb, operands = words[0], words[1:]
+    if verb == "send" and len(operands) == 2:
+        from reconciler.cli.sending import send_message
+
+        agent, text = operands
+        return lambda inst: send_message(inst, agent, text)
+    if verb == "get" and len(operands) in (1, 2) and _names_agents(operands[0]):
+        from reconciler.cli.showing import get_objects
+
+        kind, name = operands[0], (operands[1] if len(operands) == 2 else None)
+        return lambda inst: get_objects(inst, kind, name)
+    if verb == "describe" and len(operands) == 2 and _names_agents(operands[0]):
+        from reconciler.cli.showing import describe_object
+
+        kind, name = operands
+        return lambda inst: describe_object(inst, kind, name)
+    return None
+
+
+def _names_agents(word: str) -> bool:
+    from reconciler.cli.arguments import KINDS
+
+    return KINDS.get(word.lower()) == "Agent"
+
+
+def _global_options(args: list[str]) -> tuple[str | None, str | None, list[str]]:
     """`--state-dir DIR` and `--socket NAME` before the verb, and the words after them."""
-    state_dir = None
+    state_dir = socket = None
     while args:
         word = args[0]
         if word in ("--state-dir", "--socket") and len(args) > 1:
             if word == "--state-dir":
                 state_dir = args[1]
+            else:
+                socket = args[1]
             args = args[2:]
         elif word.startswith(("--state-dir=", "--socket=")):
             if word.startswith("--state-dir="):
                 state_dir = word.split("=", 1)[1]
+            else:
+                socket = word.split("=", 1)[1]
             args = args[1:]
         else:
             break
-    return state_dir, args
+    return state_dir, socket, args

@@ -1,7 +1,9 @@
 """The installation every command works on (a state dir and a tmux socket), and how it is opened.
 
 Commands that change something open the store with `store` (creating the state dir 0700); read-only
-commands use `reader`, which never creates one: where there is none they say so (exit 2).
+commands use `reader`, which never creates one: where there is none they say so (exit 2). Nothing
+here imports click: `entry`'s fast path opens an installation without it (the click options that
+choose one are in `options`).
 """
 
 from __future__ import annotations
@@ -12,21 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
-import click
-
-from reconciler.adapters.deadline import wait_until
-from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.wake import notify
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
-from reconciler.api.localtime import local_time
+from reconciler.cli.console import echo
 
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
+    from reconciler.adapters.paths import StatePaths
     from reconciler.adapters.store import Store
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 SOCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 #: How often `-w` and `--wait` look at the store again.
@@ -70,11 +66,14 @@ class Installation:
     @property
     def paths(self) -> StatePaths:
         """Files of this installation."""
+        from reconciler.adapters.paths import StatePaths
+
         return StatePaths(self.state_dir)
 
     def start_controller(self) -> None:
         """Wake the controller, starting one in the background if none runs."""
-        from reconciler.adapters.tmux import require_tmux
+        from reconciler.adapters.tmuxbinary import require_tmux
+        from reconciler.adapters.wake import notify
         from reconciler.controller.daemon import ensure_controller
 
         require_tmux()
@@ -87,48 +86,21 @@ class Installation:
 
         if controller_running(self.paths):
             return
+        from reconciler.api.localtime import local_time
+
         last = self.reader.events(limit=1)
         when = f" (last recorded {local_time(last[0].time)})" if last else ""
-        click.echo(
+        echo(
             f"orch: warning: no controller runs for {self.state_dir}; the status shown is as old "
             f"as it says{when}. Start one with `orch controller` (or any `orch apply`).",
             err=True,
         )
 
 
-def _set_state_dir(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(dict)["state_dir"] = value
-
-
-def _set_socket(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(dict)["socket"] = value
-
-
-def installation_options(command: F) -> F:
-    """`--state-dir` and `--socket`, accepted before or after the command name."""
-    command = click.option(
-        "--state-dir",
-        metavar="DIR",
-        expose_value=False,
-        callback=_set_state_dir,
-        help="state dir (env ORCH_STATE_DIR, default ./state)",
-    )(command)
-    return click.option(
-        "--socket",
-        metavar="NAME",
-        expose_value=False,
-        callback=_set_socket,
-        help="tmux socket name (env ORCH_TMUX_SOCKET, default orch)",
-    )(command)
-
-
-def installation() -> Installation:
-    """The installation chosen by flags, then environment, then defaults."""
-    options = click.get_current_context().find_root().ensure_object(dict)
-    state_dir = options.get("state_dir") or os.environ.get("ORCH_STATE_DIR") or "./state"
-    socket = options.get("socket") or os.environ.get("ORCH_TMUX_SOCKET") or "orch"
+def open_installation(state_dir: str | None, socket: str | None) -> Installation:
+    """The installation chosen by flags (given here), then environment, then defaults."""
+    state_dir = state_dir or os.environ.get("ORCH_STATE_DIR") or "./state"
+    socket = socket or os.environ.get("ORCH_TMUX_SOCKET") or "orch"
     if not SOCKET_NAME.match(socket):
         raise InvalidInput(
             f"--socket: invalid tmux socket name {socket!r} (use letters, digits, _.-)"
@@ -149,6 +121,8 @@ def who(via: str) -> str:
 
 def wait_for(done: Callable[[], bool], limit: float, failure: str) -> None:
     """Poll the store until `done`; an OrchError naming `failure` at the deadline."""
+    from reconciler.adapters.deadline import wait_until
+
     wait_until(
         done,
         limit,

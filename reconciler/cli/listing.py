@@ -29,11 +29,12 @@ from reconciler.cli.render import (
     run_item,
     run_row,
 )
-from reconciler.core.selectors import Requirement, parse_selector, selects
 
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
-    from reconciler.adapters.store import Store, StoredEvent, StoredObject, StoredRun
+    from reconciler.adapters.store import Store, StoredEvent, StoredObject
+    from reconciler.adapters.store_rows import StoredRun
+    from reconciler.core.selectors import Requirement
 
 #: The forms `-o` takes; `jsonpath=TEMPLATE` besides.
 OUTPUT_FORMS = ("wide", "json", "yaml", "name")
@@ -67,6 +68,8 @@ def selector_option(text: str | None) -> tuple[Requirement, ...]:
     """`-l`: the parsed selector (empty: everything)."""
     if not text:
         return ()
+    from reconciler.core.selectors import parse_selector  # its regexes: only for `-l`
+
     try:
         return parse_selector(text)
     except ValueError as err:
@@ -125,7 +128,12 @@ def _objects(
         if stored is None:
             raise NotFound(f'{kind.lower()} "{name}" not found')
         return [stored]
-    return [o for o in store.objects(kind) if selects(selector, labels_of(o.document))]
+    objects = store.objects(kind)
+    if not selector:
+        return objects
+    from reconciler.core.selectors import selects
+
+    return [o for o in objects if selects(selector, labels_of(o.document))]
 
 
 def _runs(store: Store, name: str | None, selector: tuple[Requirement, ...]) -> list[StoredRun]:
@@ -138,6 +146,8 @@ def _runs(store: Store, name: str | None, selector: tuple[Requirement, ...]) -> 
     runs = store.runs()
     if not selector:
         return runs
+    from reconciler.core.selectors import selects
+
     labels = {p.name: labels_of(p.document) for p in store.objects("Playbook")}
     return [r for r in runs if selects(selector, labels.get(r.playbook, {}))]
 

@@ -4,44 +4,122 @@ This module is the parser and the dispatch; the verbs live by what they do (`dec
 diff, delete; `reading`: get, describe, events, logs, usage, top; `messaging`: send, signal;
 `playbooks`: run, approve, step done; `operate`: stop, start, restart, answer, attach, controller,
 service; `about`: version, schema, completion). The CLI writes desired objects and reads records;
-it never edits status behind the controller's back. `main` is the single error boundary: an
-`OrchError` is one line on stderr with its exit code, anything else is an internal error, never a
-traceback on the console.
+it never edits status behind the controller's back. `main` runs it inside the one error boundary
+(`boundary.guarded`, which `entry`'s fast path shares): an `OrchError` is one line on stderr with
+its exit code, anything else is an internal error, never a traceback on the console.
 """
 
 from __future__ import annotations
 
-import errno
 import importlib
-import os
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import click
 
 # Every verb module imports only what the read paths and `send` need; each command imports its
 # own dependencies (pydantic models, YAML loader, tmux, watchdog, the controller) when it runs.
-from reconciler.api.errors import OrchError
-from reconciler.cli.installation import installation_options
+from reconciler.cli.boundary import guarded
+from reconciler.cli.console import echo
+from reconciler.cli.options import installation_options
 
-#: The module under reconciler.cli that defines each verb (in its COMMANDS).
-VERBS = {
-    **dict.fromkeys(("completion", "version", "schema"), "about"),
-    **dict.fromkeys(("apply", "diff", "delete"), "declare"),
-    **dict.fromkeys(("send", "signal"), "messaging"),
-    **dict.fromkeys(
-        ("stop", "start", "restart", "answer", "attach", "controller", "service"), "operate"
+#: Each verb: the module under reconciler.cli that defines it (in its COMMANDS), and the first
+#: paragraph of its help, which `orch --help` lists without importing the module (the unit test
+#: tests/unit/test_verbs.py holds both to the commands themselves).
+VERBS: dict[str, tuple[str, str]] = {
+    "answer": (
+        "operate",
+        "Answer the prompt AGENT waits on now: TEXT then Enter, or --keys K [K...].",
     ),
-    **dict.fromkeys(("run", "approve", "step"), "playbooks"),
-    **dict.fromkeys(("get", "describe", "events", "logs", "usage", "top"), "reading"),
+    "apply": (
+        "declare",
+        "Record FILE's objects as the desired state; remove those it no longer declares.",
+    ),
+    "approve": ("playbooks", "Pass the approval gate RUN waits at (or STEP's)."),
+    "attach": ("operate", "Attach this terminal to the agent's tmux session (detach with C-b d)."),
+    "completion": (
+        "about",
+        "Print the completion script for SHELL, names of agents, runs and playbooks included.",
+    ),
+    "controller": (
+        "operate",
+        (
+            "Run the control loop in the foreground (what the systemd unit starts); see also "
+            "`controller status` and `controller stop`."
+        ),
+    ),
+    "delete": (
+        "declare",
+        (
+            "Stop and forget agents, cancel runs, or remove a file's objects (`delete agent a b`, "
+            "`delete agent/a run/r-1`, `delete -f team.yaml`)."
+        ),
+    ),
+    "describe": (
+        "reading",
+        "Show an object's spec, status, conditions, recent transitions and events.",
+    ),
+    "diff": (
+        "declare",
+        "Show what `apply` would change, change nothing; exit 0 when nothing, 1 when something.",
+    ),
+    "events": ("reading", "The event log, oldest first."),
+    "get": (
+        "reading",
+        (
+            "List agents, playbooks, runs or notifiers (`get agents -l role=executor`, `get agent "
+            "NAME -o yaml`, `get agents -o jsonpath='{.items[*].metadata.name}'`)."
+        ),
+    ),
+    "logs": (
+        "reading",
+        "Everything the agent's pane printed, as the screen showed it, across restarts.",
+    ),
+    "restart": (
+        "operate",
+        "Stop and start an agent now: a manual restart, not a crash (the backoff is reset).",
+    ),
+    "run": ("playbooks", "Start a run of PLAYBOOK; prints run/NAME created."),
+    "schema": ("about", "Print the JSON Schema of manifests, for editors."),
+    "send": (
+        "messaging",
+        "Queue TEXT (or standard input, with - or no TEXT) for AGENT; delivered whole, then Enter.",
+    ),
+    "service": (
+        "operate",
+        "The systemd user unit that keeps this installation's controller running.",
+    ),
+    "signal": (
+        "messaging",
+        "Record a signal an agent CLI's own hook sends (turn started or ended, a question, …).",
+    ),
+    "start": (
+        "operate",
+        "Start an agent that `orch stop` stopped (or that exited under its restartPolicy).",
+    ),
+    "step": ("playbooks", "Signals from agents about their playbook steps."),
+    "stop": (
+        "operate",
+        "Stop an agent and keep it Stopped (across controller restarts and applies) until `start`.",
+    ),
+    "top": (
+        "reading",
+        (
+            "A live full-screen view of agents and runs (keys: answer, approve, restart, stop, "
+            "start, attach, logs, describe; q quits)."
+        ),
+    ),
+    "usage": (
+        "reading",
+        "Tokens and cost the agents' CLIs recorded, summed per agent, account, run or step.",
+    ),
+    "version": ("about", "Versions of orch, tmux and Python."),
 }
 
 
 class VerbGroup(click.Group):
-    """The verbs, each module imported when one of its verbs runs (or `--help` lists them):
-    `orch get` need not build the commands of apply, stop or run, nor import what they import."""
+    """The verbs, each module imported when one of its verbs runs: `orch get` need not build the
+    commands of apply, stop or run, nor import what they import; `--help` imports none."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(VERBS)
@@ -50,10 +128,16 @@ class VerbGroup(click.Group):
         if cmd_name not in self.commands:
             # An unknown word loads them all: click suggests a verb from those it knows.
             known = cmd_name in VERBS
-            for module in [VERBS[cmd_name]] if known else sorted(set(VERBS.values())):
+            modules = [VERBS[cmd_name][0]] if known else sorted({m for m, _ in VERBS.values()})
+            for module in modules:
                 for command in importlib.import_module(f"reconciler.cli.{module}").COMMANDS:
                     self.add_command(command)
         return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The verb listing, formatted by click itself from each verb's summary in VERBS."""
+        listed = [click.Command(verb, help=summary) for verb, (_, summary) in VERBS.items()]
+        click.Group(commands=listed).format_commands(ctx, formatter)
 
 
 @click.group(
@@ -70,76 +154,23 @@ class VerbGroup(click.Group):
 def cli(ctx: click.Context) -> None:
     """orch: keeps a team of CLI coding agents running in tmux, declared in YAML manifests."""
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        echo(ctx.get_help())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the CLI; the one place that turns errors into a line on stderr and an exit code."""
+    """Run the CLI; errors become a line on stderr and an exit code in `boundary.guarded`."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    sys.exit(guarded(lambda: _run_click(args), args))
+
+
+def _run_click(args: list[str]) -> object:
+    """The click CLI on `args`, click's own errors and exits turned into an exit code."""
     try:
-        code = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="orch", standalone_mode=False
-        )
+        return cli.main(args=args, prog_name="orch", standalone_mode=False)
     except click.exceptions.Exit as done:
-        code = done.exit_code
+        return done.exit_code
     except click.exceptions.Abort:
-        code = 130
-    except KeyboardInterrupt:
-        code = 130
+        return 130
     except click.ClickException as err:
-        click.echo(f"orch: error: {err.format_message()}", err=True)
-        code = 1
-    except OrchError as err:
-        click.echo(f"orch: error: {err}", err=True)
-        code = err.exit_code
-    except BrokenPipeError:
-        code = 0
-    except Exception as err:  # noqa: BLE001 - the error boundary: no tracebacks on the console
-        import traceback  # only on this rare path: it costs every command's start-up
-
-        args = list(argv) if argv is not None else sys.argv[1:]
-        where = _log_internal_error(args)
-        if "--debug" in args:
-            traceback.print_exc()
-        hint = f"details in {where}" if where else "run again with --debug for details"
-        if isinstance(err, OSError) and err.errno in STORAGE_FAULTS:  # the disk, not a bug
-            click.echo(f"orch: error: {err.filename or 'state dir'}: {err.strerror}", err=True)
-            code = 3
-        else:
-            click.echo(f"orch: internal error: {type(err).__name__}: {err} ({hint})", err=True)
-            code = 1
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-#: OS errors that say the state dir cannot be written (exit 3, one line): full, read-only, quota.
-STORAGE_FAULTS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
-#: Internal errors of the CLI are appended here, in the state dir, with their traceback.
-CLI_LOG = "cli.log"
-#: The log is cut to its newest half past this size.
-CLI_LOG_MAX_BYTES = 1_000_000
-
-
-def _log_internal_error(args: list[str]) -> Path | None:
-    """Append the current exception's traceback to the state dir's cli.log (never creating a
-    state dir); the file written, or None."""
-    state_dir = os.environ.get("ORCH_STATE_DIR") or "./state"
-    for i, arg in enumerate(args):
-        if arg == "--state-dir" and i + 1 < len(args):
-            state_dir = args[i + 1]
-        elif arg.startswith("--state-dir="):
-            state_dir = arg.split("=", 1)[1]
-    import traceback
-
-    from reconciler.adapters.atomic import write_atomic  # only on this rare path
-
-    path = Path(state_dir).expanduser() / CLI_LOG
-    if not path.parent.is_dir():
-        return None
-    try:
-        if path.exists() and path.stat().st_size > CLI_LOG_MAX_BYTES:
-            write_atomic(path, path.read_bytes()[-CLI_LOG_MAX_BYTES // 2 :])
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        with path.open("a", encoding="utf-8") as log:
-            log.write(f"{stamp} orch {' '.join(args)}\n{traceback.format_exc()}\n")
-    except OSError:
-        return None
-    return path
+        echo(f"orch: error: {err.format_message()}", err=True)
+        return 1

@@ -22,14 +22,8 @@ from reconciler.adapters.deadline import wait_until
 from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
 from reconciler.api.status import AgentState
 from reconciler.cli.completion import complete_agent_kind, complete_agents
-from reconciler.cli.installation import (
-    POLL_SECONDS,
-    F,
-    Installation,
-    installation,
-    installation_options,
-    who,
-)
+from reconciler.cli.installation import POLL_SECONDS, Installation, who
+from reconciler.cli.options import F, installation, installation_options
 from reconciler.core.sanitize import check_size, sanitize
 
 if TYPE_CHECKING:
@@ -176,7 +170,7 @@ def controller(ctx: click.Context, take_over: bool) -> None:
         return
     from reconciler.adapters.environment import use_controller_environment
     from reconciler.adapters.statedir import ensure_state_dir, read_only_folder
-    from reconciler.adapters.tmux import require_tmux
+    from reconciler.adapters.tmuxbinary import require_tmux
     from reconciler.controller.loop import Controller, configure_logging
 
     inst = installation()
@@ -243,7 +237,8 @@ def controller_stop() -> None:
 @click.argument("agent", shell_complete=complete_agents)
 def attach(agent: str) -> None:
     """Attach this terminal to the agent's tmux session (detach with C-b d)."""
-    from reconciler.adapters.tmux import Tmux, require_tmux
+    from reconciler.adapters.tmux import Tmux
+    from reconciler.adapters.tmuxbinary import require_tmux
 
     inst = installation()
     require_tmux()

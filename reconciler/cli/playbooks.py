@@ -10,11 +10,12 @@ import click
 
 from reconciler.api.errors import InvalidInput, NotFound
 from reconciler.cli.completion import complete_playbooks, complete_runs
-from reconciler.cli.installation import Installation, installation, installation_options
+from reconciler.cli.installation import Installation
+from reconciler.cli.options import installation, installation_options
 
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
-    from reconciler.adapters.store import StoredRun
+    from reconciler.adapters.store_rows import StoredRun
 
 
 def existing_run(inst: Installation, name: str) -> StoredRun:

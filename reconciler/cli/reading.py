@@ -5,41 +5,28 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import click
 
 from reconciler.adapters.wake import notify
 from reconciler.api.errors import NotFound
-from reconciler.cli.arguments import duration_option, kind_of
+from reconciler.cli.arguments import duration_option
 from reconciler.cli.completion import complete_agents, complete_kinds, complete_names
-from reconciler.cli.installation import (
-    POLL_SECONDS,
-    Installation,
-    installation,
-    installation_options,
-    who,
-)
-from reconciler.cli.listing import Listing, check_output, event_listing, listing, selector_option
+from reconciler.cli.installation import POLL_SECONDS, who
+from reconciler.cli.listing import event_listing
 from reconciler.cli.listing import render as render_listing
+from reconciler.cli.options import installation, installation_options
 from reconciler.cli.output import list_document, to_json, to_yaml
-from reconciler.cli.playbooks import existing_run
 from reconciler.cli.render import (
     EVENT_COLUMNS,
     EVENT_MIN_WIDTHS,
-    describe_agent,
-    describe_document,
-    describe_run,
     event_item,
     event_row,
     usage_table,
 )
-from reconciler.cli.watch import FixedColumns, RowWatch
-
-if TYPE_CHECKING:
-    from reconciler.adapters.git import WorktreeStatus
-    from reconciler.adapters.store import StoredObject
+from reconciler.cli.showing import describe_object, get_objects
+from reconciler.cli.watch import FixedColumns
 
 
 @click.command()
@@ -56,39 +43,7 @@ if TYPE_CHECKING:
 def get(kind: str, name: str | None, output: str | None, selector: str | None, watch: bool) -> None:
     """List agents, playbooks, runs or notifiers (`get agents -l role=executor`, `get agent NAME
     -o yaml`, `get agents -o jsonpath='{.items[*].metadata.name}'`)."""
-    inst = installation()
-    inst.warn_if_no_controller()
-    kind = kind_of(kind)
-    output = check_output(output)
-    requirements = selector_option(selector)
-    single = name is not None
-
-    def current() -> Listing:
-        return listing(inst.store, kind, name, requirements, output == "wide")
-
-    first = current()
-    tabular = output in (None, "wide")
-    if not (watch and tabular):
-        click.echo(render_listing(first, output, single))
-    if not watch:
-        return
-    if not tabular:
-        shown = render_listing(first, output, single)
-        while True:
-            time.sleep(POLL_SECONDS * 5)
-            text = render_listing(current(), output, single)
-            if text != shown:
-                click.echo(text)
-                shown = text
-    columns = FixedColumns(first.headers, first.rows, first.min_widths)
-    rows = RowWatch(first.age_column)
-    click.echo(columns.header())
-    for row in rows.changed(first.rows):
-        click.echo(columns.line(row))
-    while True:
-        time.sleep(POLL_SECONDS * 5)
-        for row in rows.changed(current().rows):
-            click.echo(columns.line(row))
+    get_objects(installation(), kind, name, output, selector, watch)
 
 
 @click.command()
@@ -97,45 +52,7 @@ def get(kind: str, name: str | None, output: str | None, selector: str | None, w
 @click.argument("name", shell_complete=complete_names)
 def describe(kind: str, name: str) -> None:
     """Show an object's spec, status, conditions, recent transitions and events."""
-    inst = installation()
-    inst.warn_if_no_controller()
-    kind = kind_of(kind)
-    if kind == "Run":
-        run = existing_run(inst, name)
-        usage = inst.store.usage_totals("step")
-        click.echo(describe_run(run, inst.store.events(f"run/{name}", limit=30), usage))
-        return
-    (stored,) = _objects(inst, kind, name)
-    if kind in ("Playbook", "Notifier"):
-        click.echo(describe_document(stored, inst.store.events(f"{kind.lower()}/{name}", limit=15)))
-        return
-    obj = f"agent/{name}"
-    click.echo(
-        describe_agent(
-            stored,
-            inst.store.agent_record(name),
-            inst.store.transitions(obj, limit=15),
-            inst.store.events(obj, limit=15),
-            inst.store.messages(name, limit=10),
-            inst.paths.backups(name),
-            _worktree(inst, stored),
-            inst.store.usage_totals("agent").get(name),
-            inst.store.recent_agent_signals(name, 10),
-        )
-    )
-
-
-def _worktree(
-    inst: Installation, stored: StoredObject
-) -> tuple[Path, WorktreeStatus | None] | None:
-    """An agent's worktree and where it stands against its base, if its spec asks for one."""
-    workspace = stored.document["spec"].get("workspace")
-    if not workspace:
-        return None
-    from reconciler.adapters.git import worktree_status  # git and watchdog: only when asked
-
-    path = inst.paths.worktree(stored.name)
-    return path, worktree_status(path, workspace["worktree"].get("base", "HEAD"))
+    describe_object(installation(), kind, name)
 
 
 @click.command()
@@ -246,13 +163,6 @@ def top() -> None:
         wake,
         lambda: controller_running(inst.paths),
     ).run()
-
-
-def _objects(inst: Installation, kind: str, name: str) -> list[StoredObject]:
-    stored = inst.store.object(kind, name)
-    if stored is None:
-        raise NotFound(f'{kind.lower()} "{name}" not found')
-    return [stored]
 
 
 COMMANDS = (get, describe, events, logs, usage, top)

@@ -19,7 +19,8 @@ from reconciler.core.secrets import notifier_transport, redacted
 if TYPE_CHECKING:
     # types only: building their dataclasses and regexes costs every read command's start-up
     from reconciler.adapters.git import WorktreeStatus
-    from reconciler.adapters.store import StoredEvent, StoredObject, StoredRun, StoredTransition
+    from reconciler.adapters.store import StoredEvent, StoredObject, StoredTransition
+    from reconciler.adapters.store_rows import StoredRun
     from reconciler.core.delivery import QueuedMessage
     from reconciler.core.runs import StepStatus
     from reconciler.core.signals import AgentSignal

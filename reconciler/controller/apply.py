@@ -10,7 +10,8 @@ from typing import Any
 from reconciler.adapters.git import ensure_worktree
 from reconciler.adapters.manifest_files import load_files
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Change, Declaration, Store
+from reconciler.adapters.store import Store
+from reconciler.adapters.store_rows import Change, Declaration
 from reconciler.api.errors import InvalidInput, ManifestError
 from reconciler.api.manifest import Agent
 

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from reconciler.adapters.processes import launch_processes
-from reconciler.adapters.store import Intent, Store
+from reconciler.adapters.store import Store
+from reconciler.adapters.store_rows import Intent
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import Event, EventType
 from reconciler.controller.passbatch import PassBatch

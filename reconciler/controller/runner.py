@@ -15,7 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.adapters.gates import evaluate_condition, evaluate_gate, missing_outputs
-from reconciler.adapters.store import RunSignal, Store, StoredRun
+from reconciler.adapters.store import Store
+from reconciler.adapters.store_rows import RunSignal, StoredRun
 from reconciler.api.manifest import PlaybookSpec, Step
 from reconciler.api.status import Event, EventType, set_condition
 from reconciler.controller.isolation import (

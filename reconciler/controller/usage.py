@@ -19,7 +19,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reconciler.adapters.store import Store, StoredUsage
+from reconciler.adapters.store import Store
+from reconciler.adapters.store_rows import StoredUsage
 from reconciler.adapters.transcripts import read_new_lines, transcript_files
 from reconciler.api.manifest import AgentSpec
 from reconciler.api.status import Event, EventType

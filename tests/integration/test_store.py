@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.adapters.store import DELIVERED_KEPT, Declaration, Store
+from reconciler.adapters.store import DELIVERED_KEPT, Store
+from reconciler.adapters.store_rows import Declaration
 from reconciler.api.status import AgentRecord, AgentState, Event, EventType
 from reconciler.core.delivery import Phase
 from tests.helpers import wait_until
@@ -108,7 +109,8 @@ def test_concurrent_writers_leave_a_consistent_store(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from reconciler.adapters.store import Store, Declaration
+from reconciler.adapters.store import Store
+from reconciler.adapters.store_rows import Declaration
 store = Store(Path(sys.argv[1]))
 i = 0
 print("ready", flush=True)

@@ -129,7 +129,8 @@ def test_a_spent_budget_with_action_stop_stops_the_agent_until_the_window_frees(
 def test_an_account_budget_counts_every_agent_on_the_account_and_frees_with_its_window(
     tmp_path: Path,
 ) -> None:
-    from reconciler.adapters.store import Store, StoredUsage
+    from reconciler.adapters.store import Store
+    from reconciler.adapters.store_rows import StoredUsage
     from reconciler.api.manifest import Agent
     from reconciler.controller.usage import UsageCollector
     from reconciler.core.agent_plan import DesiredAgent

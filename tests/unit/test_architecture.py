@@ -14,10 +14,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_only_the_tmux_adapter_runs_tmux() -> None:
+    # tmuxbinary only looks the binary up on PATH (for commands that start a controller)
     offenders = [
         str(path.relative_to(REPO))
         for path in (REPO / "reconciler").rglob("*.py")
-        if path.name != "tmux.py" and '"tmux"' in path.read_text()
+        if path.name not in ("tmux.py", "tmuxbinary.py") and '"tmux"' in path.read_text()
     ]
     assert offenders == []
 
@@ -68,3 +69,45 @@ def test_run_records_are_read_without_the_manifest_models() -> None:
     assert [
         m for m in loaded if m.split(".")[0] == "pydantic" or m == "reconciler.api.manifest"
     ] == []
+
+
+#: What `entry`'s fast path (plain get/describe of agents, send) must not import at start-up:
+#: click and the verb modules, and what only other commands need (each was once imported there).
+NOT_ON_THE_FAST_PATH = (
+    "click",
+    "subprocess",
+    "uuid",
+    "tempfile",
+    "reconciler.cli.main",
+    "reconciler.cli.reading",
+    "reconciler.cli.messaging",
+    "reconciler.adapters.tmux",
+    "reconciler.adapters.store_rows",
+    "reconciler.core.usage",
+    "reconciler.core.selectors",
+)
+
+
+def test_the_fast_path_imports_neither_click_nor_what_other_commands_need() -> None:
+    loaded = _loaded_by(
+        "reconciler.cli.entry, reconciler.cli.boundary, reconciler.cli.showing,"
+        " reconciler.cli.sending, reconciler.cli.sender, reconciler.adapters.store,"
+        " reconciler.adapters.tmuxbinary, reconciler.controller.daemon"
+    )
+    assert [
+        m for m in loaded if m.split(".")[0] in NOT_ON_THE_FAST_PATH or m in NOT_ON_THE_FAST_PATH
+    ] == []
+
+
+def test_help_imports_no_verb_module() -> None:
+    """`orch --help` lists the verbs from main.VERBS, not from their modules."""
+    probe = (
+        "import sys\nfrom reconciler.cli.main import VERBS, main\nsys.argv = ['orch', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n"
+        "    print(sorted({m for m, _ in VERBS.values()} & {n.rsplit('.', 1)[-1]"
+        " for n in sys.modules if n.startswith('reconciler.cli.')}), file=sys.stderr)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert "Commands:" in proc.stdout and proc.stderr == "[]\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.adapters.store import RunSignal
+from reconciler.adapters.store_rows import RunSignal
 from reconciler.controller.runner import sort_signals
 from reconciler.core.runs import StepPhase, StepStatus
 

@@ -8,7 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.adapters.paths import StatePaths
-from reconciler.adapters.store import Declaration, Store, StoredUsage
+from reconciler.adapters.store import Store
+from reconciler.adapters.store_rows import Declaration, StoredUsage
 from reconciler.api.manifest import Playbook
 from reconciler.api.status import AgentRecord, AgentState, RunState
 from reconciler.cli.top import AGENT_HEADERS, TopApp
