@@ -16,6 +16,7 @@ Figures (each module's docstring says exactly what it measures and how):
 10. bench.cli       orch --help / get agents / describe agent / send wall   median < 80 / 100 ms
 11. bench.scale     one controller pass and one observation at 100 / 500 / 1,000 real agents
                     (observation < 30 ms per 100 agents; the pass for information)
+12. bench.lifecycle next_state / next_run_state, one edge of a machine built once  < 10 µs
 
 Every benchmark runs in its own sandbox (bench.sandbox): a temp state dir and a tmux socket named
 `orch-bench-<random>`, torn down in a `finally` that kills only what that sandbox started. The
@@ -39,6 +40,7 @@ from bench import (
     cli,
     delivery,
     idle,
+    lifecycle,
     live_edit,
     observe,
     peers,
@@ -62,6 +64,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
     "peers": ("crash -> replacement: orch, seed loop, supervisord, pm2, circus", peers.run),
     "cli": ("CLI wall time: --help, get, describe, send", cli.run),
     "scale": ("one controller pass at 100/500/1,000 agents", scale.run),
+    "lifecycle": ("next_state / next_run_state per call", lifecycle.run),
 }
 
 

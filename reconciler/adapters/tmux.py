@@ -51,6 +51,7 @@ import dataclasses
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
