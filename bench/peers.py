@@ -23,39 +23,34 @@ rounds each.
   `/bin/sh -c 'date ...; exec sleep'`, so the killed process is the program itself and nothing
   is written to its pipes: supervisord only notices on its next 1 s poll. "sh -c child": the
   killed `sleep` is a child of the program's shell, whose "Killed" line on stderr wakes
-  supervisord at once (a special case). A supervisord.conf in the sandbox with one
-  [program:victim] (autorestart=true, startsecs=0), its socket, log and pidfile in the sandbox,
-  run in the foreground as our child; the kill comes once its XML-RPC interface reports the
+  supervisord at once (a special case). The kill comes once its XML-RPC interface reports the
   program RUNNING (killed while STARTING, supervisord backs off even with startsecs=0).
 - pm2 (npm) and circus (PyPI), installed on first use into a cache dir (bench.peer_tools); a row
-  says "skipped" with the reason when they cannot be installed. Both run the silent program:
-  pm2 from an ecosystem file (min_uptime 0, restart_delay 0, max_restarts 1,000,000) with
-  PM2_HOME in the sandbox; circusd from an ini file (warmup_delay 0, max_retry -1) with its
-  endpoints in the sandbox. The kill comes once the daemon has a `sleep` child.
+  says "skipped" with the reason when they cannot be installed. Both run the silent program; the
+  kill comes once the daemon has a `sleep` child.
 
-Each peer runs in its own sandbox; the seed loop's process group, supervisord, pm2's daemon and
-circusd (with the programs they started) are killed before the sandbox's own teardown.
+supervisord, pm2 and circus are configured and started as bench.peer_daemons says (one program,
+`victim`, each). Each peer runs in its own sandbox; the seed loop's process group, supervisord,
+pm2's daemon and circusd (with the programs they started) are killed before the sandbox's own
+teardown.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import random
 import shlex
 import signal
 import subprocess
-import sys
 import time
 import xmlrpc.client
 from collections.abc import Callable
-from pathlib import Path
 
 import psutil
 
-from bench import peer_tools, restart
+from bench import peer_daemons, peer_tools, restart
 from bench.report import Budget, Figure, failed_figure
 from bench.sandbox import Sandbox, sandbox
 from bench.workload import IDLE, StartLog, recording_command, silent_command
@@ -185,35 +180,16 @@ def _pane_sleep(box: Sandbox) -> int:
 
 
 def _supervisord(kills: int, silent: bool) -> Figure:
-    # Imported here: without the `supervisor` package only this row fails.
-    from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
-
     with sandbox() as box:
         starts = StartLog(box.workdir / "starts")
         command = silent_command if silent else recording_command
-        config = _write_config(box, command(starts.path))
-        log = (box.workdir / "supervisord.out").open("wb")
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).parent / "supervisord"), "-c", str(config), "-n"],
-            env=box.env,
-            cwd=box.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started: list[psutil.Process] = []
-        rpc = xmlrpc.client.ServerProxy(
-            "http://localhost", transport=SupervisorTransport(serverurl=f"unix://{_socket(box)}")
-        )
-        try:
+        program = {AGENT: ["/bin/sh", "-c", command(starts.path)]}
+        with peer_daemons.supervisord(box, program) as daemon:
+            rpc = peer_daemons.supervisord_rpc(box)
             delays = [
-                _kill_once(starts, n, lambda: _program_sleep(daemon, rpc, started, silent))
+                _kill_once(starts, n, lambda: _program_sleep(daemon, rpc, silent))
                 for n in range(1, kills + 1)
             ]
-        finally:
-            _stop_supervisord(daemon, started)
-            log.close()
     return Figure(
         "supervisord, silent death" if silent else "supervisord, sh -c child killed",
         "ms",
@@ -224,60 +200,9 @@ def _supervisord(kills: int, silent: bool) -> Figure:
     )
 
 
-def _socket(box: Sandbox) -> Path:
-    """supervisord's unix_http_server socket (its XML-RPC interface)."""
-    return box.workdir / "supervisor.sock"
-
-
-def _write_config(box: Sandbox, command: str) -> Path:
-    """A minimal supervisord.conf; everything it writes stays in the sandbox's workdir."""
-    folder = box.workdir
-    program = f"/bin/sh -c {shlex.quote(command)}".replace("%", "%%")
-    config = folder / "supervisord.conf"
-    config.write_text(
-        f"""\
-[unix_http_server]
-file={_socket(box)}
-chmod=0700
-
-[supervisord]
-nodaemon=true
-logfile={folder}/supervisord.log
-pidfile={folder}/supervisord.pid
-childlogdir={folder}
-loglevel=warn
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-[supervisorctl]
-serverurl=unix://{_socket(box)}
-
-[program:{AGENT}]
-command={program}
-directory={folder}
-autostart=true
-autorestart=true
-startsecs=0
-startretries=1000000
-stdout_logfile={folder}/{AGENT}.out
-stderr_logfile={folder}/{AGENT}.err
-"""
-    )
-    return config
-
-
-def _program_sleep(
-    daemon: subprocess.Popen[bytes],
-    rpc: xmlrpc.client.ServerProxy,
-    started: list[psutil.Process],
-    silent: bool,
-) -> int:
+def _program_sleep(daemon: int, rpc: xmlrpc.client.ServerProxy, silent: bool) -> int:
     """Once supervisord says RUNNING: the program itself once it is `sleep` (silent), or the
-    `sleep` child of the program's shell; else 0.
-
-    Every process found under supervisord is remembered in `started`, to be killed at the end.
-    """
+    `sleep` child of the program's shell; else 0."""
     try:
         info = rpc.supervisor.getProcessInfo(AGENT)
     except (OSError, xmlrpc.client.Error):
@@ -285,67 +210,28 @@ def _program_sleep(
     if not isinstance(info, dict) or info.get("statename") != "RUNNING":
         return 0
     try:
-        for shell in psutil.Process(daemon.pid).children():
-            if shell not in started:
-                started.append(shell)
+        for shell in psutil.Process(daemon).children():
             if shell.pid != info.get("pid"):
                 continue
-            pid = (
-                (shell.pid if shell.name() == "sleep" else 0) if silent else _sleep_child(shell.pid)
-            )
-            if pid:
-                started.append(psutil.Process(pid))
-                return pid
+            if silent:
+                return shell.pid if shell.name() == "sleep" else 0
+            return _sleep_child(shell.pid)
     except psutil.Error:
         pass
     return 0
-
-
-def _stop_supervisord(daemon: subprocess.Popen[bytes], started: list[psutil.Process]) -> None:
-    """SIGTERM the daemon (it stops its program), SIGKILL after 10 s; then what it started."""
-    if daemon.poll() is None:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait(timeout=10)
-    for proc in started:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()  # psutil checks the pid still names the process it found
 
 
 # -- pm2 and circus -----------------------------------------------------------------------------
 
 
 def _pm2(kills: int) -> Figure:
-    command = peer_tools.pm2()
     with sandbox() as box:
         starts = StartLog(box.workdir / "starts")
-        home = box.workdir / "pm2"
-        env = {**box.env, "PM2_HOME": str(home)}
-        app = {
-            "name": AGENT,
-            "script": "/bin/sh",
-            "args": ["-c", silent_command(starts.path)],
-            "interpreter": "none",
-            "min_uptime": 0,
-            "max_restarts": 1_000_000,
-            "restart_delay": 0,
-            "autorestart": True,
-        }
-        ecosystem = box.workdir / "ecosystem.json"
-        ecosystem.write_text(json.dumps({"apps": [app]}))
-        pm2 = [str(command), "start", str(ecosystem)]
-        subprocess.run(pm2, env=env, cwd=box.workdir, capture_output=True, timeout=60, check=True)
-        try:
-            daemon = int(wait_until(lambda: _read_int(home / "pm2.pid"), what="pm2's daemon"))
+        program = {AGENT: ["/bin/sh", "-c", silent_command(starts.path)]}
+        with peer_daemons.pm2(box, program) as daemon:
             delays = [
                 _kill_once(starts, n, lambda: _sleep_child(daemon)) for n in range(1, kills + 1)
             ]
-        finally:
-            kill = [str(command), "kill"]
-            subprocess.run(kill, env=env, capture_output=True, timeout=60, check=False)
     return Figure(
         "pm2, silent death",
         "ms",
@@ -357,44 +243,13 @@ def _pm2(kills: int) -> Figure:
 
 
 def _circus(kills: int) -> Figure:
-    folder = peer_tools.circus()
     with sandbox() as box:
         starts = StartLog(box.workdir / "starts")
-        config = box.workdir / "circus.ini"
-        endpoints = {kind: f"ipc://{box.workdir}/circus-{kind}" for kind in ("ctl", "pub", "stats")}
-        program = f"/bin/sh -c {shlex.quote(silent_command(starts.path))}"
-        config.write_text(
-            f"""\
-[circus]
-endpoint = {endpoints["ctl"]}
-pubsub_endpoint = {endpoints["pub"]}
-stats_endpoint = {endpoints["stats"]}
-
-[watcher:{AGENT}]
-cmd = {program}
-numprocesses = 1
-warmup_delay = 0
-max_retry = -1
-"""
-        )
-        boot = "import sys; sys.path.insert(0, sys.argv.pop(1)); from circus.circusd import main"
-        boot += "; main()"
-        with (box.workdir / "circusd.out").open("wb") as log:
-            daemon = subprocess.Popen(
-                [sys.executable, "-c", boot, str(folder), str(config)],
-                env=box.env,
-                cwd=box.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
+        program = {AGENT: ["/bin/sh", "-c", silent_command(starts.path)]}
+        with peer_daemons.circus(box, program) as daemon:
             delays = [
-                _kill_once(starts, n, lambda: _sleep_child(daemon.pid)) for n in range(1, kills + 1)
+                _kill_once(starts, n, lambda: _sleep_child(daemon)) for n in range(1, kills + 1)
             ]
-        finally:
-            _stop_supervisord(daemon, [])
     return Figure(
         "circus, silent death",
         "ms",
@@ -403,13 +258,6 @@ max_retry = -1
         note=f"{peer_tools.CIRCUS_VERSION} from PyPI, warmup_delay 0",
         group=GROUP,
     )
-
-
-def _read_int(path: Path) -> int:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return 0
 
 
 # -- shared -------------------------------------------------------------------------------------
