@@ -12,7 +12,7 @@ stops the daemon and kills whatever was still below it.
 - pm2 (npm, bench.peer_tools): an ecosystem file (fork mode, min_uptime 0, restart_delay 0,
   max_restarts 1,000,000), PM2_HOME in the sandbox; the daemon is pm2's God daemon (pm2.pid).
 - circus (PyPI, bench.peer_tools): circusd from an ini file (warmup_delay 0, max_retry -1), its
-  endpoints in the sandbox, run as our child.
+  control and pub/sub endpoints in the sandbox (no statsd: circus's default), run as our child.
 """
 
 from __future__ import annotations
@@ -153,7 +153,8 @@ def circus(box: Sandbox, programs: Programs) -> Iterator[int]:
     """circusd running `programs` (installed on first use); yields its pid."""
     folder = peer_tools.circus()
     config = box.workdir / "circus.ini"
-    endpoints = {kind: f"ipc://{box.workdir}/circus-{kind}" for kind in ("ctl", "pub", "stats")}
+    # No stats_endpoint: setting one turns on circusd-stats, which circus does not run by default.
+    endpoints = {kind: f"ipc://{box.workdir}/circus-{kind}" for kind in ("ctl", "pub")}
     watchers = [
         f"""\
 [watcher:{name}]
@@ -169,7 +170,6 @@ max_retry = -1
 [circus]
 endpoint = {endpoints["ctl"]}
 pubsub_endpoint = {endpoints["pub"]}
-stats_endpoint = {endpoints["stats"]}
 
 """
         + "\n".join(watchers)
