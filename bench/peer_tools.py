@@ -3,16 +3,19 @@
 pm2 comes from npm (`npm install --prefix CACHE/pm2 pm2@7`), circus from PyPI (`pip install
 --target CACHE/circus circus`), CACHE being $XDG_CACHE_HOME/orch-bench (default ~/.cache). Each is
 installed once and reused; a missing `npm` or a failed install is a reason, shown in the peer's
-row, instead of an error that ends the benchmark.
+"skipped" row (failed_row), instead of an error that ends the benchmark.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from bench.report import Figure, failed_figure
 
 PM2_VERSION = "pm2@7"
 CIRCUS_VERSION = "circus==0.19.0"
@@ -20,6 +23,15 @@ CIRCUS_VERSION = "circus==0.19.0"
 
 class Unavailable(RuntimeError):
     """A peer could not be installed here; the message says why."""
+
+
+def failed_row(name: str, group: str, error: BaseException) -> Figure:
+    """The row of a peer that did not give its figure: "skipped: reason" when it could not be
+    installed (Unavailable), an ERROR row otherwise."""
+    row = dataclasses.replace(failed_figure(name, error), group=group)
+    if isinstance(error, Unavailable):
+        return dataclasses.replace(row, error=f"skipped: {error}")
+    return row
 
 
 def cache_dir() -> Path:

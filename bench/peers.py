@@ -51,7 +51,7 @@ from collections.abc import Callable
 import psutil
 
 from bench import peer_daemons, peer_tools, restart
-from bench.report import Budget, Figure, failed_figure
+from bench.report import Budget, Figure
 from bench.sandbox import Sandbox, sandbox
 from bench.workload import IDLE, StartLog, recording_command, silent_command
 from reconciler.adapters.deadline import wait_until
@@ -95,10 +95,8 @@ def run(kills: int = KILLS) -> list[Figure]:
 def _peer(name: str, measure: Callable[[], Figure]) -> Figure:
     try:
         return measure()
-    except peer_tools.Unavailable as why:
-        return dataclasses.replace(failed_figure(name, why), error=f"skipped: {why}", group=GROUP)
-    except Exception as err:  # noqa: BLE001 - an ERROR row, and the other peers still run
-        return dataclasses.replace(failed_figure(name, err), group=GROUP)
+    except Exception as err:  # noqa: BLE001 - a skipped or ERROR row, and the other peers still run
+        return peer_tools.failed_row(name, GROUP, err)
 
 
 # -- the seed loop ------------------------------------------------------------------------------
