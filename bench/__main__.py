@@ -17,13 +17,15 @@ Figures (each module's docstring says exactly what it measures and how):
 11. bench.scale     one controller pass and one observation at 100 / 500 / 1,000 real agents
                     (observation < 30 ms per 100 agents; the pass for information)
 12. bench.lifecycle next_state / next_run_state, one edge of a machine built once  < 10 µs
+13. bench.peer_idle idle CPU and PSS with 20 idle programs: orch, supervisord, pm2,   side by side
+                    circus (each supervisor's tree besides the programs)
 
 Every benchmark runs in its own sandbox (bench.sandbox): a temp state dir and a tmux socket named
 `orch-bench-<random>`, torn down in a `finally` that kills only what that sandbox started. The
 results, raw samples included, go to a JSON file in a fresh temp dir (or --json PATH); nothing is
 written inside the repository. Progress goes to stderr, the tables to stdout: one for every
-figure, then one per side-by-side group (bench.peers) with each peer's ratio to orch, then the
-goals (bench.goals): every budget with its figure and ✓ or ✗.
+figure, then one per side-by-side group (bench.peers, bench.peer_idle) with each peer's ratio to
+orch, then the goals (bench.goals): every budget with its figure and ✓ or ✗.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from bench import (
     lifecycle,
     live_edit,
     observe,
+    peer_idle,
     peers,
     restart,
     scale,
@@ -65,6 +68,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
     "cli": ("CLI wall time: --help, get, describe, send", cli.run),
     "scale": ("one controller pass at 100/500/1,000 agents", scale.run),
     "lifecycle": ("next_state / next_run_state per call", lifecycle.run),
+    "peer-idle": ("idle CPU and memory: orch, supervisord, pm2, circus", peer_idle.run),
 }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
+from bench.peers import GROUP as CRASH_GROUP
 from bench.report import Figure
 
 #: orch's medians at 1, 20 and 100 agents may differ by this factor at most ("flat").
@@ -23,7 +24,7 @@ PASSED, MISSED, UNKNOWN = "✓", "✗", "-"
 def goal_table(figures: Sequence[Figure]) -> str:
     """One row per goal: what it is, the measured value, the budget, and ✓ / ✗ / -."""
     rows = [_budget_row(f) for f in figures if f.budget.limit is not None and not f.group]
-    rows.extend(_peer_rows([f for f in figures if f.group]))
+    rows.extend(_peer_rows([f for f in figures if f.group == CRASH_GROUP]))
     return tabulate(rows, headers=("goal", "measured", "budget", ""), disable_numparse=True)
 
 

@@ -18,6 +18,7 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psutil
 
@@ -30,6 +31,8 @@ AGENTS = 20
 WINDOW_SECONDS = 30
 BUDGET_PERCENT = 0.25
 BUDGET_MIB = 64.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,12 @@ def run(window: int = WINDOW_SECONDS) -> list[Figure]:
         controller, server = psutil.Process(pid), psutil.Process(box.tmux_server_pid())
         capture = log_capture(box, server)
         control = control_client(box, controller)
-        samples = _sample(lambda: _read(controller, server, capture, control), window)
+        samples = sample_each_second(lambda: _read(controller, server, capture, control), window)
         memory = {
-            "controller": _pss_mib([controller]),
-            "tmux server": _pss_mib([server]),
-            "log capture": _pss_mib(capture),
-            "tmux control client": _pss_mib(control),
+            "controller": pss_mib([controller]),
+            "tmux server": pss_mib([server]),
+            "log capture": pss_mib(capture),
+            "tmux control client": pss_mib(control),
         }
     return [*_figures(samples), *_memory_figures(memory, len(capture))]
 
@@ -106,11 +109,12 @@ def _read(
     )
 
 
-def _pss_mib(processes: Sequence[psutil.Process]) -> float:
+def pss_mib(processes: Sequence[psutil.Process]) -> float:
+    """Their PSS summed (each shared page counted once across them), in MiB."""
     return sum(p.memory_full_info().pss for p in processes) / 2**20
 
 
-def _sample(read: Callable[[], _Sample], window: int) -> list[_Sample]:
+def sample_each_second(read: Callable[[], T], window: int) -> list[T]:
     """`window` + 1 readings one second apart (the deliberate idle window)."""
     readings = [read()]
     start = time.monotonic()
