@@ -6,6 +6,10 @@ starts it with the sandbox's environment (which marks every process it starts as
 see bench.sandbox), and yields the pid of the daemon the programs are children of. On exit it
 stops the daemon and kills whatever was still below it.
 
+- the seed loop: `while true; do tmux has-session -t =NAME || tmux new-session -d -s NAME ARGV;
+  (... for each program); sleep N; done` on the sandbox's socket (tmux -f /dev/null), started in
+  its own process group; the daemon is the loop's shell (the tmux server it starts is not its
+  child: tmux daemonizes it).
 - supervisord (the venv's `supervisor` package): a supervisord.conf with one [program:NAME] each
   (autorestart=true, startsecs=0), its XML-RPC socket in the sandbox (see `supervisord_rpc`), run
   in the foreground as our child.
@@ -19,8 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import xmlrpc.client
@@ -34,6 +40,34 @@ from bench.sandbox import Sandbox
 from reconciler.adapters.deadline import wait_until
 
 Programs = Mapping[str, Sequence[str]]
+
+
+@contextlib.contextmanager
+def seed_loop(box: Sandbox, programs: Programs, period: float) -> Iterator[int]:
+    """The seed's shell loop keeping `programs` in tmux sessions, checked every `period` s;
+    yields the loop's pid."""
+    tmux = f"tmux -L {shlex.quote(box.socket)} -f /dev/null"
+    checks = [
+        f"{tmux} has-session -t ={shlex.quote(name)} 2>/dev/null"
+        f" || {tmux} new-session -d -s {shlex.quote(name)} {shlex.join(argv)}"
+        for name, argv in programs.items()
+    ]
+    script = f"while true; do {'; '.join(checks)}; sleep {period:g}; done"
+    loop = subprocess.Popen(
+        ["/bin/sh", "-c", script],
+        env=box.env,
+        cwd=box.workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield loop.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(loop.pid, signal.SIGKILL)  # the loop, its `sleep N`, a tmux client
+        loop.wait(timeout=10)
 
 
 @contextlib.contextmanager

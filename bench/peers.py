@@ -11,11 +11,11 @@ rounds each.
   kill comes once the store shows the launch Running), alone and with 19 / 99 idle companions.
   The 20-agent row is the baseline the ratios are taken to.
 - seed loop, N = 1 s: `while true; do tmux has-session -t =victim || tmux new-session -d -s
-  victim /bin/sh -c CMD; sleep N; done` on the sandbox's socket (tmux -f /dev/null), started in
-  its own process group; a second session (`keep`, idle) keeps the tmux server up, as a team's
-  other agents would, so each restart is a new session on a running server, as under orch.
-  Each kill comes after a random pause of 0-N s: a crash does not wait for the loop's phase
-  (without the pause each kill would come right after a check, and every sample would be N).
+  victim /bin/sh -c CMD; sleep N; done` on the sandbox's socket; a second session (`keep`,
+  idle) keeps the tmux server up, as a team's other agents would, so each restart is a new
+  session on a running server, as under orch. Each kill comes after a random pause of 0-N s: a
+  crash does not wait for the loop's phase (without the pause each kill would come right after a
+  check, and every sample would be N).
 - seed loop, N = 60 s: not measured. A crash comes at a uniformly random point of the loop's
   sleep, so the wait for the next check is uniform on [0, N]: median N/2 = 30 s and p95 0.95 N
   = 57 s (the loop's own start-up cost, the N = 1 s figure minus 0.5 s, comes on top).
@@ -29,19 +29,17 @@ rounds each.
   says "skipped" with the reason when they cannot be installed. Both run the silent program; the
   kill comes once the daemon has a `sleep` child.
 
-supervisord, pm2 and circus are configured and started as bench.peer_daemons says (one program,
-`victim`, each). Each peer runs in its own sandbox; the seed loop's process group, supervisord,
-pm2's daemon and circusd (with the programs they started) are killed before the sandbox's own
-teardown.
+The seed loop, supervisord, pm2 and circus are configured and started as bench.peer_daemons
+says (one program, `victim`, each). Each peer runs in its own sandbox; the seed loop's process
+group, supervisord, pm2's daemon and circusd (with the programs they started) are killed before
+the sandbox's own teardown.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import random
-import shlex
 import signal
 import subprocess
 import time
@@ -105,32 +103,14 @@ def _peer(name: str, measure: Callable[[], Figure]) -> Figure:
 def _seed_loop(period: float, kills: int) -> Figure:
     with sandbox() as box:
         starts = StartLog(box.workdir / "starts")
-        tmux = f"tmux -L {shlex.quote(box.socket)} -f /dev/null"
-        command = shlex.quote(recording_command(starts.path))
         _tmux(box, "new-session", "-d", "-s", "keep", IDLE)
-        script = (
-            f"while true; do {tmux} has-session -t ={AGENT} 2>/dev/null"
-            f" || {tmux} new-session -d -s {AGENT} /bin/sh -c {command}; sleep {period:g}; done"
-        )
-        loop = subprocess.Popen(
-            ["/bin/sh", "-c", script],
-            env=box.env,
-            cwd=box.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        program = {AGENT: ["/bin/sh", "-c", recording_command(starts.path)]}
         rng = random.Random("bench-seed-loop")
-        try:
+        with peer_daemons.seed_loop(box, program, period):
             delays = [
                 _kill_once(starts, n, lambda: _pane_sleep(box), rng.uniform(0.0, period))
                 for n in range(1, kills + 1)
             ]
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(loop.pid, signal.SIGKILL)  # the loop, its `sleep N`, a tmux client
-            loop.wait(timeout=10)
     return Figure(
         f"seed loop, N = {period:g} s",
         "ms",
