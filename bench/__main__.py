@@ -17,8 +17,8 @@ Figures (each module's docstring says exactly what it measures and how):
 11. bench.scale     one controller pass and one observation at 100 / 500 / 1,000 real agents
                     (observation < 30 ms per 100 agents; the pass for information)
 12. bench.lifecycle next_state / next_run_state, one edge of a machine built once  < 10 µs
-13. bench.peer_idle idle CPU and PSS with 20 idle programs: orch, supervisord, pm2,   side by side
-                    circus (each supervisor's tree besides the programs)
+13. bench.peer_idle idle CPU and PSS with 20 idle programs: orch, seed loop,       side by side
+                    supervisord, pm2, circus (each one's tree besides the programs)
 
 Every benchmark runs in its own sandbox (bench.sandbox): a temp state dir and a tmux socket named
 `orch-bench-<random>`, torn down in a `finally` that kills only what that sandbox started. The
@@ -68,7 +68,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Figure]]]] = {
     "cli": ("CLI wall time: --help, get, describe, send", cli.run),
     "scale": ("one controller pass at 100/500/1,000 agents", scale.run),
     "lifecycle": ("next_state / next_run_state per call", lifecycle.run),
-    "peer-idle": ("idle CPU and memory: orch, supervisord, pm2, circus", peer_idle.run),
+    "peer-idle": ("idle CPU and memory: orch, seed loop, supervisord, pm2, circus", peer_idle.run),
 }
 
 
