@@ -80,8 +80,10 @@ def _rows(name: str, measure: Callable[[], tuple[Figure, Figure]]) -> list[Figur
 def _orch(window: int) -> tuple[Figure, Figure]:
     """bench.idle's totals: the figures it holds to its CPU and its memory budget."""
     figures = idle.run(window)
-    cpu = next(f for f in figures if f.budget.limit == idle.BUDGET_PERCENT)
-    memory = next(f for f in figures if f.budget.limit == idle.BUDGET_MIB)
+    cpu = next((f for f in figures if f.budget.limit == idle.BUDGET_PERCENT), None)
+    memory = next((f for f in figures if f.budget.limit == idle.BUDGET_MIB), None)
+    if cpu is None or memory is None:
+        raise RuntimeError("bench.idle gave no figure held to its CPU or its memory budget")
     return (
         dataclasses.replace(cpu, budget=Budget(None, "mean")),
         dataclasses.replace(memory, budget=Budget(None)),
@@ -99,7 +101,7 @@ def _peer(start: Start, window: int) -> tuple[Figure, Figure]:
         )
         readings = idle.sample_each_second(lambda: (time.monotonic(), _cpu_seconds(roots)), window)
         tree = _tree(roots)
-        mib = idle.pss_mib(tree)
+        mib = _pss_mib(tree)
     percents = tuple(
         (b - a) / (tb - ta) * 100.0 for (ta, a), (tb, b) in itertools.pairwise(readings)
     )
@@ -156,4 +158,13 @@ def _cpu_seconds(roots: list[psutil.Process]) -> float:
         with contextlib.suppress(psutil.Error):
             t = process.cpu_times()
             total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def _pss_mib(tree: list[psutil.Process]) -> float:
+    """The tree's PSS; a short-lived helper that ended since it was found counts no more."""
+    total = 0.0
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            total += idle.pss_mib([process])
     return total
