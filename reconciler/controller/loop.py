@@ -78,6 +78,7 @@ from reconciler.core.delivery import (
     settle,
 )
 from reconciler.core.health import settle_keys
+from reconciler.core.plan_memo import PlanInputs, PlanMemo
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import ScreenVerdict, classify
 from reconciler.core.signals import AgentSignal
@@ -173,6 +174,7 @@ class Controller:
         self._rejected: set[str] = set()  # files whose last live edit was refused
         self._screens: dict[str, CachedScreen] = {}
         self._guard_reports: dict[str, GuardReport] = {}
+        self._memo = PlanMemo()  # agents whose unchanged inputs plan nothing: not planned again
         self._signal_cursor = 0  # agents' signals below this id were planned and committed
         self._failpoint = ""  # where the fault-injection tests want this controller to die
         self._wake_r, self._wake_w = os.pipe()
@@ -426,6 +428,7 @@ class Controller:
         names = set(desired) | set(records) | set(broken)
         result = self._reconcile(now, desired, records, broken, names, observe, live, batch)
         self.boundary.forget({f"agent/{n}" for n in names} | self.runner.keys())
+        self._memo.keep_only(names)
         retry = self.boundary.next_retry()
         if retry is not None:
             result.requeue_after = min(result.requeue_after, max(retry, 0.05))
@@ -496,7 +499,8 @@ class Controller:
             **self._unsaved.cooldowns,
             **batch.cooldowns,
         }
-        shared = _SharedFacts(now, datetime.now().astimezone().tzinfo, cooldowns, self.installation)
+        timezone = datetime.now().astimezone().tzinfo
+        shared = _SharedFacts(now, timezone, cooldowns, self.installation)
         intents = self.store.intents()
         signals = self._new_signals()
         result = PassResult()
@@ -516,11 +520,24 @@ class Controller:
                 if (guard := self._guard_reports.get(name)) is not None:
                     observation = replace(observation, guard=guard)
                 message = self._message_for(name, desired.get(name), pending.get(name))
-                ctx = shared.context(
+                inputs = PlanInputs(
+                    desired.get(name),
+                    recorded,
+                    observation,
                     message,
-                    self._evidence(message, now),
                     tuple(signals.get(name, ())),
                     intents.get(name, NO_INTENT),
+                    shared.cooldowns,
+                    timezone,
+                    self.installation,
+                )
+                if (quiet := self._memo.due(name, inputs, now)) is not None:
+                    result.requeue_after = min(result.requeue_after, quiet - now)
+                    if recorded is not None and recorded.pid is not None and observation.alive:
+                        result.pids[recorded.pid] = name
+                    continue  # planning it would change nothing (core.plan_memo)
+                ctx = shared.context(
+                    message, self._evidence(message, now), inputs.signals, inputs.intent
                 )
                 plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
                 if plan.answer is not None:
@@ -528,6 +545,7 @@ class Controller:
                 record = self._act(name, desired.get(name), plan, recorded, batch)
                 shared.cooldowns.update(batch.cooldowns)  # later agents see new cooldowns at once
             except Exception as err:  # noqa: BLE001 - the agent's error boundary
+                self._memo.forget(name)
                 self._isolate(name, recorded, describe_error(err), err, batch, now)
                 continue
             if record is not None and self.boundary.succeeded(key):
@@ -535,6 +553,7 @@ class Controller:
                     record,
                     conditions=set_condition(record.conditions, recovered_condition(now)),
                 )
+            self._memo.remember(name, inputs, plan, record, now)
             if record is not recorded and record != recorded:  # `is`: idle passes, cheaply
                 batch.records[name] = record
             if plan.requeue_after is not None:
