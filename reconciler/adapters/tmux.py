@@ -155,6 +155,7 @@ class Tmux:
         self._notices: list[str] = []
         self._control = ControlClient(socket_name, control, tmux_bin, timeout) if control else None
         self._control_retry_at = 0.0
+        self._last_listing: tuple[bytes, dict[str, PaneObservation]] = (b"", {})
 
     def observe(self) -> dict[str, PaneObservation]:
         """Every session's first pane, from one `list-panes -a`; {} when no server runs.
@@ -170,12 +171,15 @@ class Tmux:
                 raise self._error(result.err)
             out = result.out
             self._connect()  # a server runs: the next observation needs no process
+        if out == self._last_listing[0]:  # the usual idle pass: nothing moved, nothing to parse
+            return dict(self._last_listing[1])
         panes: dict[str, PaneObservation] = {}
         for line in out.decode(errors="replace").splitlines():
             pane = self._parse_listing(line)
             if not is_control_session(pane.session):
                 panes.setdefault(pane.session, pane)
-        return panes
+        self._last_listing = (out, panes)
+        return dict(panes)
 
     def take_notices(self) -> list[str]:
         """What the adapter repaired on its own since the last call (a remade socket)."""
