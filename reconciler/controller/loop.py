@@ -60,6 +60,7 @@ from reconciler.controller.passbatch import PassBatch
 from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.stopper import Stopper
+from reconciler.controller.storereads import StoreReads
 from reconciler.controller.tmuxbreaker import TmuxBreaker
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import (
@@ -174,6 +175,7 @@ class Controller:
         self._rejected: set[str] = set()  # files whose last live edit was refused
         self._screens: dict[str, CachedScreen] = {}
         self._guard_reports: dict[str, GuardReport] = {}
+        self._reads = StoreReads(self.store)  # read again only once the store changed
         self._memo = PlanMemo()  # agents whose unchanged inputs plan nothing: not planned again
         self._signal_cursor = 0  # agents' signals below this id were planned and committed
         self._failpoint = ""  # where the fault-injection tests want this controller to die
@@ -233,7 +235,7 @@ class Controller:
         log.info("controller started for %s on socket %s", self.paths.root, self.socket)
         self._recover()
         try:
-            for path in self.store.sources():  # edits saved while no controller ran
+            for path in self._reads.sources():  # edits saved while no controller ran
                 self._reapply(path)
         except OrchError:
             log.exception("re-reading the applied files failed; live edits resume from here")
@@ -246,7 +248,7 @@ class Controller:
                         self._reapply(path)
                     result = self.run_pass()
                     notifications.wake()
-                    watcher.watch(self.store.sources())
+                    watcher.watch(self._reads.sources())
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         self.store.prune_history()
                         last_prune = time.monotonic()
@@ -402,9 +404,10 @@ class Controller:
         if not self.breaker.allows():  # tmux does not answer: plan nothing until it does
             return PassResult(requeue_after=self.breaker.wait())
         now = self.clock()
+        self._reads.begin_pass()
         log_events = self._keep_logging()  # before any launch: output waits in FIFOs meanwhile
         desired, broken = self._desired()
-        records, unreadable = self.store.agent_records_checked()
+        records, unreadable = self._reads.agent_records_checked()
         records = self._unsaved.overlay_records(records)
         broken.update(unreadable)
         # First: the prompts runs queue go out this pass. Runs whose agent cannot be read wait.
@@ -450,6 +453,7 @@ class Controller:
         if self.breaker.open:  # no launch into a tmux that does not answer: the pass probes
             return PassResult()
         now = self.clock()
+        self._reads.begin_pass()
         desired: dict[str, DesiredAgent] = {}
         records: dict[str, AgentRecord] = {}
         observations: dict[str, AgentObservation] = {}
@@ -493,15 +497,15 @@ class Controller:
 
         `live` are the live panes (watched even while an agent's handling fails); the fast
         path passes none: its agents' processes just ended."""
-        pending = self._unsaved.overlay_messages(self.store.pending_messages())
+        pending = self._unsaved.overlay_messages(self._reads.pending_messages())
         cooldowns: dict[str, float | None] = {
-            **self.store.cooldowns(),
+            **self._reads.cooldowns(),
             **self._unsaved.cooldowns,
             **batch.cooldowns,
         }
         timezone = datetime.now().astimezone().tzinfo
         shared = _SharedFacts(now, timezone, cooldowns, self.installation)
-        intents = self.store.intents()
+        intents = self._reads.intents()
         signals = self._new_signals()
         result = PassResult()
         for name in sorted(names):
@@ -763,7 +767,7 @@ class Controller:
         desired: dict[str, DesiredAgent] = {}
         broken: dict[str, str] = {}
         in_use: set[tuple[str, int]] = set()
-        for name, uid, generation in self.store.object_versions("Agent"):
+        for name, uid, generation in self._reads.agent_versions():
             parsed = self._parsed.get((uid, generation))
             if parsed is None:  # new or changed: read its document (only then)
                 stored = self.store.object("Agent", name)
