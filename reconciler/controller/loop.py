@@ -57,6 +57,7 @@ from reconciler.controller.isolation import (
 )
 from reconciler.controller.notifications import NotificationWorker
 from reconciler.controller.passbatch import PassBatch
+from reconciler.controller.quietpass import PassInputs, QuietPass
 from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.stopper import Stopper
@@ -177,6 +178,7 @@ class Controller:
         self._guard_reports: dict[str, GuardReport] = {}
         self._reads = StoreReads(self.store)  # read again only once the store changed
         self._memo = PlanMemo()  # agents whose unchanged inputs plan nothing: not planned again
+        self._quiet = QuietPass()  # the last pass that changed nothing, while it holds
         self._signal_cursor = 0  # agents' signals below this id were planned and committed
         self._failpoint = ""  # where the fault-injection tests want this controller to die
         self._wake_r, self._wake_w = os.pipe()
@@ -405,6 +407,7 @@ class Controller:
             return PassResult(requeue_after=self.breaker.wait())
         now = self.clock()
         self._reads.begin_pass()
+        store_mark = self._reads.mark()
         log_events = self._keep_logging()  # before any launch: output waits in FIFOs meanwhile
         desired, broken = self._desired()
         records, unreadable = self._reads.agent_records_checked()
@@ -429,7 +432,27 @@ class Controller:
             return replace(seen, log_limit=limit) if limit is not None else seen
 
         names = set(desired) | set(records) | set(broken)
-        result = self._reconcile(now, desired, records, broken, names, observe, live, batch)
+        inputs = PassInputs(
+            store_mark,
+            desired,
+            broken,
+            panes,
+            screens,
+            log_limits,
+            self._guard_reports,
+            batch.cooldowns,
+            datetime.now().astimezone().tzinfo,
+        )
+        steady = batch.empty and self._unsaved.empty and self.boundary.next_retry() is None
+        steady = steady and not broken and self._reads.mark() == store_mark
+        quiet = self._quiet.holds(inputs, now) if steady else None
+        if quiet is not None:  # planning would change nothing (controller.quietpass)
+            pids, until = quiet
+            result = PassResult(pids, requeue_after=min(RESYNC_SECONDS, until - now))
+        else:
+            result = self._reconcile(now, desired, records, broken, names, observe, live, batch)
+            steady = steady and batch.empty and self._reads.mark() == store_mark
+            self._quiet.keep(inputs, self._memo.until(names) if steady else None, result.pids)
         self.boundary.forget({f"agent/{n}" for n in names} | self.runner.keys())
         self._memo.keep_only(names)
         retry = self.boundary.next_retry()

@@ -32,8 +32,12 @@ class StoreReads:
         """Ask the store once whether another connection committed since the last pass."""
         self._version = self._store.data_version()
 
+    def mark(self) -> tuple[int, int]:
+        """The store's state as of now: equal marks, equal reads."""
+        return (self._version, self._store.commits)
+
     def _read(self, what: str, read: Callable[[], T]) -> T:
-        mark = (self._version, self._store.commits)
+        mark = self.mark()
         kept = self._kept.get(what)
         if kept is not None and kept[0] == mark:
             return kept[1]  # type: ignore[return-value]

@@ -127,6 +127,13 @@ class PlanMemo:
             # a copy: the pass goes on updating its cooldowns as later agents plan
             self._quiet[name] = (replace(inputs, cooldowns=dict(inputs.cooldowns)), until)
 
+    def until(self, names: set[str]) -> float | None:
+        """The earliest moment one of `names` must be planned again; None if one of them must
+        be planned next time."""
+        if any(name not in self._quiet for name in names):
+            return None
+        return min((self._quiet[name][1] for name in names), default=math.inf)
+
     def forget(self, name: str) -> None:
         """Plan `name` next time whatever its inputs (its handling failed, or ran elsewhere)."""
         self._quiet.pop(name, None)
