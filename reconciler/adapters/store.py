@@ -295,6 +295,7 @@ class Store:
 
     def __init__(self, state_dir: Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = state_dir / DB_NAME
+        self.commits = 0  # this connection's own commits (data_version counts the others')
         try:
             self.state_dir = ensure_state_dir(state_dir)
             if not self.path.exists():
@@ -351,6 +352,7 @@ class Store:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        self.commits += 1
 
     # -- desired objects (written by apply and delete) -------------------------------------------
 

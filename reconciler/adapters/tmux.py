@@ -158,6 +158,7 @@ class Tmux:
         self._control_retry_at = 0.0
         self._env_files: list[Path] = []  # written by `start`, removed once their shell read them
         self._folder: Path | None = None  # launch and env files when the caller names no folder
+        self._last_listing: tuple[bytes, dict[str, PaneObservation]] = (b"", {})
 
     def observe(self) -> dict[str, PaneObservation]:
         """Every session's first pane, from one `list-panes -a`; {} when no server runs.
@@ -174,12 +175,15 @@ class Tmux:
                 raise self._error(result.err)
             out = result.out
             self._connect()  # a server runs: the next observation needs no process
+        if out == self._last_listing[0]:  # the usual idle pass: nothing moved, nothing to parse
+            return dict(self._last_listing[1])
         panes: dict[str, PaneObservation] = {}
         for line in out.decode(errors="replace").splitlines():
             pane = self._parse_listing(line)
             if not is_control_session(pane.session):
                 panes.setdefault(pane.session, pane)
-        return panes
+        self._last_listing = (out, panes)
+        return dict(panes)
 
     def take_notices(self) -> list[str]:
         """What the adapter repaired on its own since the last call (a remade socket)."""

@@ -58,9 +58,11 @@ from reconciler.controller.isolation import (
 )
 from reconciler.controller.notifications import NotificationWorker
 from reconciler.controller.passbatch import PassBatch
+from reconciler.controller.quietpass import PassInputs, QuietPass
 from reconciler.controller.recovery import recover
 from reconciler.controller.runner import PlaybookRunner
 from reconciler.controller.stopper import Stopper
+from reconciler.controller.storereads import StoreReads
 from reconciler.controller.tmuxbreaker import TmuxBreaker
 from reconciler.controller.usage import UsageCollector
 from reconciler.core.agent_plan import (
@@ -79,6 +81,7 @@ from reconciler.core.delivery import (
     settle,
 )
 from reconciler.core.health import settle_keys
+from reconciler.core.plan_memo import PlanInputs, PlanMemo
 from reconciler.core.planner import plan_agent
 from reconciler.core.screen import ScreenVerdict, classify
 from reconciler.core.signals import AgentSignal
@@ -177,6 +180,9 @@ class Controller:
         self._rejected: set[str] = set()  # files whose last live edit was refused
         self._screens: dict[str, CachedScreen] = {}
         self._guard_reports: dict[str, GuardReport] = {}
+        self._reads = StoreReads(self.store)  # read again only once the store changed
+        self._memo = PlanMemo()  # agents whose unchanged inputs plan nothing: not planned again
+        self._quiet = QuietPass()  # the last pass that changed nothing, while it holds
         self._signal_cursor = 0  # agents' signals below this id were planned and committed
         self._failpoint = ""  # where the fault-injection tests want this controller to die
         self._wake_r, self._wake_w = os.pipe()
@@ -235,7 +241,7 @@ class Controller:
         log.info("controller started for %s on socket %s", self.paths.root, self.socket)
         self._recover()
         try:
-            for path in self.store.sources():  # edits saved while no controller ran
+            for path in self._reads.sources():  # edits saved while no controller ran
                 self._reapply(path)
         except OrchError:
             log.exception("re-reading the applied files failed; live edits resume from here")
@@ -248,7 +254,7 @@ class Controller:
                         self._reapply(path)
                     result = self.run_pass()
                     notifications.wake()
-                    watcher.watch(self.store.sources())
+                    watcher.watch(self._reads.sources())
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         self.store.prune_history()
                         last_prune = time.monotonic()
@@ -406,9 +412,11 @@ class Controller:
         if not self.breaker.allows():  # tmux does not answer: plan nothing until it does
             return PassResult(requeue_after=self.breaker.wait())
         now = self.clock()
+        self._reads.begin_pass()
+        store_mark = self._reads.mark()
         log_events = self._keep_logging()  # before any launch: output waits in FIFOs meanwhile
         desired, broken = self._desired()
-        records, unreadable = self.store.agent_records_checked()
+        records, unreadable = self._reads.agent_records_checked()
         records = self._unsaved.overlay_records(records)
         broken.update(unreadable)
         # First: the prompts runs queue go out this pass. Runs whose agent cannot be read wait.
@@ -430,8 +438,29 @@ class Controller:
             return replace(seen, log_limit=limit) if limit is not None else seen
 
         names = set(desired) | set(records) | set(broken)
-        result = self._reconcile(now, desired, records, broken, names, observe, live, batch)
+        inputs = PassInputs(
+            store_mark,
+            desired,
+            broken,
+            panes,
+            screens,
+            log_limits,
+            self._guard_reports,
+            batch.cooldowns,
+            datetime.now().astimezone().tzinfo,
+        )
+        steady = batch.empty and self._unsaved.empty and self.boundary.next_retry() is None
+        steady = steady and not broken and self._reads.mark() == store_mark
+        quiet = self._quiet.holds(inputs, now) if steady else None
+        if quiet is not None:  # planning would change nothing (controller.quietpass)
+            pids, until = quiet
+            result = PassResult(pids, requeue_after=min(RESYNC_SECONDS, until - now))
+        else:
+            result = self._reconcile(now, desired, records, broken, names, observe, live, batch)
+            steady = steady and batch.empty and self._reads.mark() == store_mark
+            self._quiet.keep(inputs, self._memo.until(names) if steady else None, result.pids)
         self.boundary.forget({f"agent/{n}" for n in names} | self.runner.keys())
+        self._memo.keep_only(names)
         retry = self.boundary.next_retry()
         if retry is not None:
             result.requeue_after = min(result.requeue_after, max(retry, 0.05))
@@ -453,6 +482,7 @@ class Controller:
         if self.breaker.open:  # no launch into a tmux that does not answer: the pass probes
             return PassResult()
         now = self.clock()
+        self._reads.begin_pass()
         desired: dict[str, DesiredAgent] = {}
         records: dict[str, AgentRecord] = {}
         observations: dict[str, AgentObservation] = {}
@@ -496,14 +526,15 @@ class Controller:
 
         `live` are the live panes (watched even while an agent's handling fails); the fast
         path passes none: its agents' processes just ended."""
-        pending = self._unsaved.overlay_messages(self.store.pending_messages())
+        pending = self._unsaved.overlay_messages(self._reads.pending_messages())
         cooldowns: dict[str, float | None] = {
-            **self.store.cooldowns(),
+            **self._reads.cooldowns(),
             **self._unsaved.cooldowns,
             **batch.cooldowns,
         }
-        shared = _SharedFacts(now, datetime.now().astimezone().tzinfo, cooldowns, self.installation)
-        intents = self.store.intents()
+        timezone = datetime.now().astimezone().tzinfo
+        shared = _SharedFacts(now, timezone, cooldowns, self.installation)
+        intents = self._reads.intents()
         signals = self._new_signals()
         result = PassResult()
         for name in sorted(names):
@@ -522,11 +553,24 @@ class Controller:
                 if (guard := self._guard_reports.get(name)) is not None:
                     observation = replace(observation, guard=guard)
                 message = self._message_for(name, desired.get(name), pending.get(name))
-                ctx = shared.context(
+                inputs = PlanInputs(
+                    desired.get(name),
+                    recorded,
+                    observation,
                     message,
-                    self._evidence(message, now),
                     tuple(signals.get(name, ())),
                     intents.get(name, NO_INTENT),
+                    shared.cooldowns,
+                    timezone,
+                    self.installation,
+                )
+                if (quiet := self._memo.due(name, inputs, now)) is not None:
+                    result.requeue_after = min(result.requeue_after, quiet - now)
+                    if recorded is not None and recorded.pid is not None and observation.alive:
+                        result.pids[recorded.pid] = name
+                    continue  # planning it would change nothing (core.plan_memo)
+                ctx = shared.context(
+                    message, self._evidence(message, now), inputs.signals, inputs.intent
                 )
                 plan = plan_agent(name, desired.get(name), observation, recorded, ctx)
                 if plan.answer is not None:
@@ -534,6 +578,7 @@ class Controller:
                 record = self._act(name, desired.get(name), plan, recorded, batch)
                 shared.cooldowns.update(batch.cooldowns)  # later agents see new cooldowns at once
             except Exception as err:  # noqa: BLE001 - the agent's error boundary
+                self._memo.forget(name)
                 self._isolate(name, recorded, describe_error(err), err, batch, now)
                 continue
             if record is not None and self.boundary.succeeded(key):
@@ -541,6 +586,7 @@ class Controller:
                     record,
                     conditions=set_condition(record.conditions, recovered_condition(now)),
                 )
+            self._memo.remember(name, inputs, plan, record, now)
             if record is not recorded and record != recorded:  # `is`: idle passes, cheaply
                 batch.records[name] = record
             if plan.requeue_after is not None:
@@ -750,7 +796,7 @@ class Controller:
         desired: dict[str, DesiredAgent] = {}
         broken: dict[str, str] = {}
         in_use: set[tuple[str, int]] = set()
-        for name, uid, generation in self.store.object_versions("Agent"):
+        for name, uid, generation in self._reads.agent_versions():
             parsed = self._parsed.get((uid, generation))
             if parsed is None:  # new or changed: read its document (only then)
                 stored = self.store.object("Agent", name)

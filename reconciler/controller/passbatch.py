@@ -30,6 +30,18 @@ class PassBatch:
     cooldowns: dict[str, float | None] = field(default_factory=dict)
     settled: dict[int, tuple[str, str]] = field(default_factory=dict)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to persist."""
+        return not (
+            self.records
+            or self.events
+            or self.transitions
+            or self.messages
+            or self.cooldowns
+            or self.settled
+        )
+
     def add_plan(self, plan: AgentPlan) -> None:
         """Take in what a plan (whose actions all happened) persists besides its record."""
         self.events.extend(plan.events)

@@ -54,11 +54,12 @@ class UsageCollector:
         if now < self._next:
             return [], {}
         self._next = now + USAGE_INTERVAL_SECONDS
-        created = {o.name: o.created for o in self.store.objects("Agent")}
-        working = self._working_on()
-        for name, agent in desired.items():
-            spec = agent.agent.spec
-            if spec.profile in USAGE_PROFILES:
+        recording = {n: a for n, a in desired.items() if a.agent.spec.profile in USAGE_PROFILES}
+        if recording:  # the queries only for agents whose CLI keeps usage records
+            created = {o.name: o.created for o in self.store.objects("Agent")}
+            working = self._working_on()
+            for name, agent in recording.items():
+                spec = agent.agent.spec
                 try:
                     self._read(name, spec, created.get(name, now), working.get(name), now)
                 except OSError as err:  # a record we may not read is not a failed pass
