@@ -174,6 +174,8 @@ class Controller:
         self.cli_logs = CliLogReader(self.paths)
         self._stopping = False
         self._pidfds: dict[int, int] = {}
+        self._poller = select.poll()  # what `_wait` waits on: the pidfds and the wake-ups
+        self._polled: set[int] = set()
         self._parsed: dict[tuple[str, int], DesiredAgent | str] = {}  # str: why it is unreadable
         self._unsaved = PassBatch()
         self._edits_seen: dict[str, bytes] = {}
@@ -246,6 +248,7 @@ class Controller:
         except OrchError:
             log.exception("re-reading the applied files failed; live edits resume from here")
         last_prune = 0.0
+        told = -1  # the store's own commits when the notification worker was last woken
         try:
             while not self._stopping:
                 changed, settle_wait = watcher.settled()
@@ -253,7 +256,9 @@ class Controller:
                     for path in changed:
                         self._reapply(path)
                     result = self.run_pass()
-                    notifications.wake()
+                    if self.store.commits != told:  # a pass that wrote nothing has no events
+                        told = self.store.commits
+                        notifications.wake()
                     watcher.watch(self._reads.sources())
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
                         self.store.prune_history()
@@ -353,10 +358,15 @@ class Controller:
             except OSError:  # out of descriptors: the safety-net pass watches this one
                 log.debug("agent pid %d not watched by a pidfd", pid)
         # poll, not select: a team of a thousand agents has descriptors past select's 1024.
-        poller = select.poll()
-        for fd in (channel.fd, self._wake_r, *self._pidfds.values()):
-            poller.register(fd, select.POLLIN)
-        ready = {fd for fd, _ in poller.poll(max(timeout, 0.0) * 1000)}
+        # One poller kept between waits, told only what changed: an idle controller waits once a
+        # second, and registering every descriptor again each time was a tenth of its CPU.
+        wanted = {channel.fd, self._wake_r, *self._pidfds.values()}
+        for fd in self._polled - wanted:
+            self._poller.unregister(fd)
+        for fd in wanted - self._polled:
+            self._poller.register(fd, select.POLLIN)
+        self._polled = wanted
+        ready = {fd for fd, _ in self._poller.poll(max(timeout, 0.0) * 1000)}
         exited = {pid for pid, fd in self._pidfds.items() if fd in ready}
         if channel.fd in ready:
             channel.drain()
