@@ -11,12 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from reconciler.adapters.tmux import SessionExists, Tmux
+from reconciler.adapters.tmux import CHANGE_FORMAT, LISTING_FORMAT, SessionExists, Tmux
 from reconciler.adapters.tmux_control import CONTROL_PREFIX, ControlClient
 from reconciler.api.errors import Unavailable
 from tests.conftest import REPO
@@ -88,6 +88,30 @@ def test_launches_go_over_control_with_the_same_result(
     assert sorted(controlled.observe()) == ["alpha", "beta"]
     replaced = controlled.start("beta", "sleep 100000", str(tmp_path), {}, replace=True)
     assert controlled.observe()["beta"].pid == replaced.pid != pane.pid
+
+
+def test_an_idle_observation_asks_only_what_changes(
+    tmux: Tmux, controlled: Tmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {}, launch_id="alpha-1")
+    controlled.observe()  # a client process, which starts the control client
+    client = controlled._control
+    assert client is not None
+    asked: list[str] = []
+    run = client.run
+
+    def counted(command: Sequence[str]) -> bytes | None:
+        asked.append(command[-1])
+        return run(command)
+
+    monkeypatch.setattr(client, "run", counted)
+    first = controlled.observe()
+    again = controlled.observe()
+    assert again == first and asked[-1] == CHANGE_FORMAT  # unchanged: the short listing only
+    tmux.start("beta", "sleep 100000", str(tmp_path), {}, launch_id="beta-1")
+    seen = controlled.observe()
+    assert asked[-2:] == [CHANGE_FORMAT, LISTING_FORMAT]  # changed: the whole listing again
+    assert seen["beta"].launch_id == "beta-1" and seen == tmux.observe()
 
 
 def test_a_killed_server_falls_back_to_no_sessions(
