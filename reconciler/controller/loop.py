@@ -248,7 +248,7 @@ class Controller:
         except OrchError:
             log.exception("re-reading the applied files failed; live edits resume from here")
         last_prune = 0.0
-        told = -1  # the store's own commits when the notification worker was last woken
+        told = (-1, -1)  # the store's state when the notification worker was last woken
         try:
             while not self._stopping:
                 changed, settle_wait = watcher.settled()
@@ -256,8 +256,8 @@ class Controller:
                     for path in changed:
                         self._reapply(path)
                     result = self.run_pass()
-                    if self.store.commits != told:  # a pass that wrote nothing has no events
-                        told = self.store.commits
+                    if self._reads.mark() != told:  # no commit since, no new event to tell
+                        told = self._reads.mark()
                         notifications.wake()
                     watcher.watch(self._reads.sources())
                     if time.monotonic() - last_prune > PRUNE_SECONDS:

@@ -25,10 +25,10 @@ from reconciler.core.notify import RETRY_DELAYS, Notice, Throttle, notice_reason
 
 log = logging.getLogger(__name__)
 
-#: How often the worker looks for new events when nobody wakes it (the loop wakes it after every
-#: pass, where transitions are recorded: this is for events other processes record; a notice is
-#: due within 2 s).
-POLL_SECONDS = 1.0
+#: How often the worker looks for new events when nobody wakes it: a safety net only. The loop
+#: wakes it after every pass that saw the store change (its own transitions, and what other
+#: processes recorded, seen by the next pass within a second), so a notice is out within 2 s.
+POLL_SECONDS = 10.0
 #: Events read per look; a burst larger than this is told from its newest events.
 BATCH = 500
 #: Deliveries in flight at once.
