@@ -74,20 +74,9 @@ def seed_loop(box: Sandbox, programs: Programs, period: float) -> Iterator[int]:
 def supervisord(box: Sandbox, programs: Programs) -> Iterator[int]:
     """supervisord running `programs`; yields its pid."""
     config = _supervisord_conf(box, programs)
-    with (box.workdir / "supervisord.out").open("wb") as log:
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).parent / "supervisord"), "-c", str(config), "-n"],
-            env=box.env,
-            cwd=box.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield daemon.pid
-    finally:
-        _stop(daemon)
+    supervisor = str(Path(sys.executable).parent / "supervisord")
+    with _daemon(box, [supervisor, "-c", str(config), "-n"], "supervisord.out") as pid:
+        yield pid
 
 
 def supervisord_rpc(box: Sandbox) -> xmlrpc.client.ServerProxy:
@@ -210,9 +199,17 @@ pubsub_endpoint = {endpoints["pub"]}
     )
     boot = "import sys; sys.path.insert(0, sys.argv.pop(1)); from circus.circusd import main"
     boot += "; main()"
-    with (box.workdir / "circusd.out").open("wb") as log:
+    with _daemon(box, [sys.executable, "-c", boot, str(folder), str(config)], "circusd.out") as pid:
+        yield pid
+
+
+@contextlib.contextmanager
+def _daemon(box: Sandbox, argv: list[str], output: str) -> Iterator[int]:
+    """`argv` in a session of its own in the sandbox, its output to `output` in the workdir;
+    yields its pid and stops it on the way out."""
+    with (box.workdir / output).open("wb") as log:
         daemon = subprocess.Popen(
-            [sys.executable, "-c", boot, str(folder), str(config)],
+            argv,
             env=box.env,
             cwd=box.workdir,
             stdin=subprocess.DEVNULL,

@@ -67,21 +67,24 @@ from reconciler.api.errors import InvalidInput, NotFound, OrchError, Unavailable
 from reconciler.api.keys import check_key
 from reconciler.api.observation import PaneObservation
 
+
+def _fields(*names: str) -> str:
+    """A tmux format of these fields, tab-separated."""
+    return "\t".join("#{" + name + "}" for name in names)
+
+
 #: The fields of a PaneObservation, in order, tab-separated (names are DNS labels: no tabs).
-PANE_FORMAT = "\t".join(
-    "#{" + field + "}"
-    for field in (
-        "session_name",
-        "pane_id",
-        "pane_pid",
-        "pane_dead",
-        "window_activity",
-        "session_created",
-        "session_attached",
-        "@orch_launch",
-        "@orch_install",
-        "cursor_y",
-    )
+PANE_FORMAT = _fields(
+    "session_name",
+    "pane_id",
+    "pane_pid",
+    "pane_dead",
+    "window_activity",
+    "session_created",
+    "session_attached",
+    "@orch_launch",
+    "@orch_install",
+    "cursor_y",
 )
 
 #: What `observe` and `start` ask of each pane: its fields, then its server's pid.
@@ -90,17 +93,14 @@ LISTING_FORMAT = PANE_FORMAT + "\t#{pid}"
 #: listing's do (a new session has a new pane id, its creation time and orch's options set with
 #: it; the server is the control client's own). When they match the last answer, so does the
 #: listing: an idle pass costs the server less than half of a whole listing.
-CHANGE_FORMAT = "\t".join(
-    "#{" + field + "}"
-    for field in (
-        "session_name",
-        "pane_id",
-        "pane_pid",
-        "pane_dead",
-        "window_activity",
-        "session_attached",
-        "cursor_y",
-    )
+CHANGE_FORMAT = _fields(
+    "session_name",
+    "pane_id",
+    "pane_pid",
+    "pane_dead",
+    "window_activity",
+    "session_attached",
+    "cursor_y",
 )
 
 #: How long after a control client could not be started (or broke) another is tried.
