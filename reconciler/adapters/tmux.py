@@ -318,7 +318,7 @@ class Tmux:
             ),
         ]
         try:
-            result = self._start_call(target, commands, replace)
+            result = self._start_call(name, commands, replace)
         except OrchError:
             env_file.unlink(missing_ok=True)
             launch_file.unlink(missing_ok=True)
@@ -332,13 +332,14 @@ class Tmux:
         pane = self._parse_listing(result.out.decode(errors="replace").strip("\n"))
         return dataclasses.replace(pane, launch_id=launch_id, installation=installation)
 
-    def _start_call(self, target: str, commands: Sequence[_Command], replace: bool) -> _Result:
+    def _start_call(self, name: str, commands: Sequence[_Command], replace: bool) -> _Result:
         """The launch commands over the control client when one runs (no tmux process to start:
         ≈ 3 ms off every launch), else in one client process. With `replace`, the old session
         is killed first: over the control client by a command list of its own, sent with the
         launch (a kill that finds nothing just fails); in a client process inside the same
         call, guarded by a format, as a plain kill-session of a missing session would end the
         chain."""
+        target = _session_target(name)
         control = self._control if self._control is not None and self._control.connected else None
         if control is not None:
             self._keep_socket()
@@ -352,11 +353,9 @@ class Tmux:
                     raise TmuxUnavailable(
                         f"tmux (socket {self.socket_name}) did not answer a launch in {target}"
                     )
-                error = reply.error.decode(errors="replace").strip().splitlines()
-                return _Result(ok=reply.ok, out=reply.out, err=next(iter(error), ""))
+                return _Result(ok=reply.ok, out=reply.out, err=_first_line(reply.error))
         # `#{S:...}` loops over the sessions: "1" when one is named NAME (a DNS label, so it is
         # safe inside the format).
-        name = target.removeprefix("=")
         exists = f"#{{S:#{{?#{{==:#{{session_name}},{name}}},1,}}}}"
         kill = [("if-shell", "-F", exists, f"kill-session -t {target}")] if replace else []
         return self._run(*commands[:1], *kill, *commands[1:])
@@ -532,8 +531,7 @@ class Tmux:
             raise TmuxUnavailable(
                 f"tmux (socket {self.socket_name}) did not answer within {self.timeout:g}s"
             ) from None
-        err = next(iter(proc.stderr.decode(errors="replace").strip().splitlines()), "")
-        return _Result(ok=proc.returncode == 0, out=proc.stdout, err=err)
+        return _Result(ok=proc.returncode == 0, out=proc.stdout, err=_first_line(proc.stderr))
 
     def _error(self, err: str) -> OrchError:
         """The error for a failed call: Unavailable when the server is out of reach."""
@@ -554,6 +552,11 @@ def _argv(commands: Iterable[_Command]) -> list[str]:
             argv.append(";")
         argv += [arg[:-1] + "\\;" if arg.endswith(";") else arg for arg in command]
     return argv
+
+
+def _first_line(message: bytes) -> str:
+    """The first line of what tmux said of an error ("" for nothing)."""
+    return next(iter(message.decode(errors="replace").strip().splitlines()), "")
 
 
 def _format_literal(text: str) -> str:

@@ -256,8 +256,8 @@ class Controller:
                     for path in changed:
                         self._reapply(path)
                     result = self.run_pass()
-                    if self._reads.mark() != told:  # no commit since, no new event to tell
-                        told = self._reads.mark()
+                    if (mark := self._reads.mark()) != told:  # no commit since: no new event
+                        told = mark
                         notifications.wake()
                     watcher.watch(self._reads.sources())
                     if time.monotonic() - last_prune > PRUNE_SECONDS:
