@@ -1,5 +1,5 @@
-"""The `orch` executable: `orch signal` and the plain shapes of the hot verbs on a fast path,
-everything else through the full click CLI.
+"""The `orch` executable: `orch signal`, the help page and the plain shapes of the hot verbs on a
+fast path, everything else through the full click CLI.
 
 Agents' hooks run `orch signal` on every turn, agents call `orch send`, and users and scripts
 poll `orch get agents` and `orch describe agent`: importing click (about 30 ms) and every verb
@@ -11,12 +11,14 @@ error boundary, so both routes print the same bytes and exit with the same code:
     orch [--state-dir DIR] [--socket NAME] describe KIND NAME     (KIND naming agents)
     orch [--state-dir DIR] [--socket NAME] send AGENT TEXT
 
+`orch`, `orch --help` and `orch -h` print `helppage.page()`, the page click would print.
 Any other shape (a word starting with `-` after the verb, `--help` included, another number of
 words, another kind, shell completion) goes to the full CLI.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -30,20 +32,59 @@ COMPLETION_VARIABLE = "_ORCH_COMPLETE"
 
 
 def main() -> None:
-    """Run `orch` with the process's arguments."""
-    args = sys.argv[1:]
+    """Run `orch` with the process's arguments (`python -m reconciler`, and tests, in-process)."""
+    code = fast_path(sys.argv[1:])
+    if code is None:
+        _full_cli()
+    sys.exit(code)
+
+
+def script() -> None:
+    """The installed `orch` script: `main`, as a short-lived process.
+
+    On a fast path the garbage collector stays off (its passes over the freshly imported modules
+    cost about 5 ms) and the process ends with `os._exit` once its output is flushed: tearing the
+    interpreter down costs about 6 ms more, and nothing a fast path opens needs it (the store has
+    committed, the kernel closes the files, no atexit handler is registered).
+    """
+    gc.disable()
+    code = fast_path(sys.argv[1:])
+    if code is None:
+        gc.enable()
+        _full_cli()
+    for stream in (sys.stdout, sys.stderr):
+        try:  # noqa: SIM105 - contextlib would cost the fast path its import (about 5 ms)
+            stream.flush()
+        except (OSError, ValueError):  # a reader gone: as `guarded` treats a broken pipe
+            pass
+    os._exit(code or 0)
+
+
+def fast_path(args: list[str]) -> int | None:
+    """Run `orch ARGS` if it has a fast path; its exit code, or None for the click CLI."""
     state_dir, socket, rest = _global_options(args)
     if rest and rest[0] == "signal":
         from reconciler.adapters.signal_inbox import run
 
         if run(rest[1:], state_dir) == 0:
-            sys.exit(0)
-    command = None if COMPLETION_VARIABLE in os.environ else plain_command(rest)
-    if command is not None:
-        from reconciler.cli.boundary import guarded
-        from reconciler.cli.installation import open_installation
+            return 0
+    completing = COMPLETION_VARIABLE in os.environ
+    if not completing and rest in ([], ["--help"], ["-h"]):
+        from reconciler.cli.console import echo
+        from reconciler.cli.helppage import page
 
-        sys.exit(guarded(lambda: command(open_installation(state_dir, socket)), args))
+        echo(page())
+        return 0
+    command = None if completing else plain_command(rest)
+    if command is None:
+        return None
+    from reconciler.cli.boundary import guarded
+    from reconciler.cli.installation import open_installation
+
+    return guarded(lambda: command(open_installation(state_dir, socket)), args)
+
+
+def _full_cli() -> None:
     from reconciler.cli.main import main as full
 
     full()

@@ -21,100 +21,8 @@ import click
 # own dependencies (pydantic models, YAML loader, tmux, watchdog, the controller) when it runs.
 from reconciler.cli.boundary import guarded
 from reconciler.cli.console import echo
+from reconciler.cli.helppage import DEBUG_HELP, DESCRIPTION, VERBS
 from reconciler.cli.options import installation_options
-
-#: Each verb: the module under reconciler.cli that defines it (in its COMMANDS), and the first
-#: paragraph of its help, which `orch --help` lists without importing the module (the unit test
-#: tests/unit/test_verbs.py holds both to the commands themselves).
-VERBS: dict[str, tuple[str, str]] = {
-    "answer": (
-        "operate",
-        "Answer the prompt AGENT waits on now: TEXT then Enter, or --keys K [K...].",
-    ),
-    "apply": (
-        "declare",
-        "Record FILE's objects as the desired state; remove those it no longer declares.",
-    ),
-    "approve": ("playbooks", "Pass the approval gate RUN waits at (or STEP's)."),
-    "attach": ("operate", "Attach this terminal to the agent's tmux session (detach with C-b d)."),
-    "completion": (
-        "about",
-        "Print the completion script for SHELL, names of agents, runs and playbooks included.",
-    ),
-    "controller": (
-        "operate",
-        (
-            "Run the control loop in the foreground (what the systemd unit starts); see also "
-            "`controller status` and `controller stop`."
-        ),
-    ),
-    "delete": (
-        "declare",
-        (
-            "Stop and forget agents, cancel runs, or remove a file's objects (`delete agent a b`, "
-            "`delete agent/a run/r-1`, `delete -f team.yaml`)."
-        ),
-    ),
-    "describe": (
-        "reading",
-        "Show an object's spec, status, conditions, recent transitions and events.",
-    ),
-    "diff": (
-        "declare",
-        "Show what `apply` would change, change nothing; exit 0 when nothing, 1 when something.",
-    ),
-    "events": ("reading", "The event log, oldest first."),
-    "get": (
-        "reading",
-        (
-            "List agents, playbooks, runs or notifiers (`get agents -l role=executor`, `get agent "
-            "NAME -o yaml`, `get agents -o jsonpath='{.items[*].metadata.name}'`)."
-        ),
-    ),
-    "logs": (
-        "reading",
-        "Everything the agent's pane printed, as the screen showed it, across restarts.",
-    ),
-    "restart": (
-        "operate",
-        "Stop and start an agent now: a manual restart, not a crash (the backoff is reset).",
-    ),
-    "run": ("playbooks", "Start a run of PLAYBOOK; prints run/NAME created."),
-    "schema": ("about", "Print the JSON Schema of manifests, for editors."),
-    "send": (
-        "messaging",
-        "Queue TEXT (or standard input, with - or no TEXT) for AGENT; delivered whole, then Enter.",
-    ),
-    "service": (
-        "operate",
-        "The systemd user unit that keeps this installation's controller running.",
-    ),
-    "signal": (
-        "messaging",
-        "Record a signal an agent CLI's own hook sends (turn started or ended, a question, …).",
-    ),
-    "start": (
-        "operate",
-        "Start an agent that `orch stop` stopped (or that exited under its restartPolicy).",
-    ),
-    "step": ("playbooks", "Signals from agents about their playbook steps."),
-    "stop": (
-        "operate",
-        "Stop an agent and keep it Stopped (across controller restarts and applies) until `start`.",
-    ),
-    "top": (
-        "reading",
-        (
-            "A live full-screen view of agents and runs (keys: answer, approve, restart, stop, "
-            "start, attach, logs, describe; q quits)."
-        ),
-    ),
-    "usage": (
-        "reading",
-        "Tokens and cost the agents' CLIs recorded, summed per agent, account, run or step.",
-    ),
-    "version": ("about", "Versions of orch, tmux and Python."),
-}
 
 
 class VerbGroup(click.Group):
@@ -144,15 +52,14 @@ class VerbGroup(click.Group):
     cls=VerbGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     invoke_without_command=True,
+    help=DESCRIPTION,
 )
 @installation_options
-@click.option(
-    "--debug", is_flag=True, expose_value=False, help="print the traceback of an internal error"
-)
+@click.option("--debug", is_flag=True, expose_value=False, help=DEBUG_HELP)
 @click.version_option(package_name="orch", prog_name="orch")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """orch: keeps a team of CLI coding agents running in tmux, declared in YAML manifests."""
+    """The group; its help is helppage.DESCRIPTION, whose page `entry` prints without click."""
     if ctx.invoked_subcommand is None:
         echo(ctx.get_help())
 

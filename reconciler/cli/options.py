@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from reconciler.cli.helppage import SOCKET_HELP, STATE_DIR_HELP
+
 if TYPE_CHECKING:
     from reconciler.cli.installation import Installation
 
@@ -31,14 +33,14 @@ def installation_options(command: F) -> F:
         metavar="DIR",
         expose_value=False,
         callback=_set_state_dir,
-        help="state dir (env ORCH_STATE_DIR, default ./state)",
+        help=STATE_DIR_HELP,
     )(command)
     return click.option(
         "--socket",
         metavar="NAME",
         expose_value=False,
         callback=_set_socket,
-        help="tmux socket name (env ORCH_TMUX_SOCKET, default orch)",
+        help=SOCKET_HELP,
     )(command)
 
 

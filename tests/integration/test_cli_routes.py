@@ -23,15 +23,18 @@ from tests.integration.test_core import agent_doc, write_manifest
 
 pytestmark = pytest.mark.tmux
 
-#: `orch ARGS` on the fast path; it writes whether click was imported to the file in argv[1].
+#: `orch ARGS` on the fast path, as the installed script runs it (`entry.script`: it ends the
+#: process with os._exit); it writes whether click was imported to the file in argv[1] as it ends.
 FAST = """
-import sys
+import os, sys
 from reconciler.cli import entry
 marker, sys.argv = sys.argv[1], ["orch", *sys.argv[2:]]
-try:
-    entry.main()
-finally:
+end = os._exit
+def _exit(code):
     open(marker, "w").write(str("click" in sys.modules))
+    end(code)
+os._exit = _exit
+entry.script()
 """
 #: `orch ARGS` through the click CLI (what every other shape runs).
 CLICK = "import sys; from reconciler.cli.main import main; main()"

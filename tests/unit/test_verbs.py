@@ -9,7 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from reconciler.cli.main import VERBS, cli
+from reconciler.cli.helppage import VERBS
+from reconciler.cli.main import cli
 
 
 def _commands() -> dict[str, tuple[str, click.Command]]:
