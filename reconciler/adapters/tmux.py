@@ -167,6 +167,7 @@ class Tmux:
         self.socket_name = socket_name
         self.tmux_bin = tmux_bin
         self.timeout = timeout
+        self._socket_file = str(socket_path(socket_name))  # looked at before every call
         self._server_pid: int | None = None  # the server last seen answering
         self._searched = False  # the process table was searched for a server without socket
         self._notices: list[str] = []
@@ -485,9 +486,9 @@ class Tmux:
     def _keep_socket(self) -> None:
         """Before a call: if the socket file is gone while our server runs, have the server make
         it again (see tmuxserver), so no call starts a second server beside an unreachable one."""
-        path = socket_path(self.socket_name)
-        if path.exists():
+        if os.path.exists(self._socket_file):
             return
+        path = Path(self._socket_file)
         pid = self._server_pid
         if pid is not None and not is_server_of(pid, self.socket_name):
             pid = self._server_pid = None

@@ -177,6 +177,12 @@ class Controller:
         self._poller = select.poll()  # what `_wait` waits on: the pidfds and the wake-ups
         self._polled: set[int] = set()
         self._parsed: dict[tuple[str, int], DesiredAgent | str] = {}  # str: why it is unreadable
+        # `_desired`'s answer and the store mark it was read at
+        self._desired_at: tuple[tuple[int, int], dict[str, DesiredAgent], dict[str, str]] = (
+            (-1, -1),
+            {},
+            {},
+        )
         self._unsaved = PassBatch()
         self._edits_seen: dict[str, bytes] = {}
         self._rejected: set[str] = set()  # files whose last live edit was refused
@@ -789,11 +795,12 @@ class Controller:
                 self._screens[name] = CachedScreen(pane.pane_id, pane.activity, captured_at, text)
         for name in set(self._screens) - set(live):
             del self._screens[name]
-        local_now = local_datetime(self.clock())
+        local_now = None  # read only for a screen to classify: most passes have none
         for name, cached in self._screens.items():
             agent, cursor = desired[name], live[name].cursor_y
             seen_for = (cached.generation, cached.cursor_y)
             if cached.verdict is None or seen_for != (agent.generation, cursor):
+                local_now = local_now or local_datetime(self.clock())
                 verdict = classify(cached.text, agent.agent.spec, local_now, cursor)
                 self._screens[name] = replace(
                     cached, verdict=verdict, generation=agent.generation, cursor_y=cursor
@@ -803,6 +810,9 @@ class Controller:
     def _desired(self) -> tuple[dict[str, DesiredAgent], dict[str, str]]:
         """Desired agents, parsed once per object (uid) and generation; and why each agent whose
         stored spec does not validate (written by another orch version) could not be read."""
+        mark = self._reads.mark()
+        if self._desired_at[0] == mark:  # no commit since: the same objects, parsed already
+            return dict(self._desired_at[1]), dict(self._desired_at[2])
         desired: dict[str, DesiredAgent] = {}
         broken: dict[str, str] = {}
         in_use: set[tuple[str, int]] = set()
@@ -821,7 +831,8 @@ class Controller:
             in_use.add((uid, generation))
         for key in set(self._parsed) - in_use:
             del self._parsed[key]
-        return desired, broken
+        self._desired_at = (mark, desired, broken)
+        return dict(desired), dict(broken)
 
     def _parsed_agent(self, stored: StoredObject) -> DesiredAgent | str:
         """The agent of a stored object, parsed once per uid and generation (a str: why its
