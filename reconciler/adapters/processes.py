@@ -24,8 +24,8 @@ import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
     # imported where processes are signalled: `orch send` reads its ancestry from /proc alone
     import psutil

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from reconciler.adapters.statedir import (
     ensure_state_dir,
@@ -39,7 +38,10 @@ from reconciler.api.status import (
     Transition,
 )
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
+    from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
+
     # Imported where rows become these objects: `orch get agents` and `orch send` build none
     # (each costs a read command start-up time: their dataclasses, regexes and imports).
     from reconciler.adapters.store_rows import (
@@ -235,8 +237,9 @@ class StoredTransition:
     transition: Transition
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
+if TYPE_CHECKING:
+    P = ParamSpec("P")
+    R = TypeVar("R")
 
 
 def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:

@@ -8,11 +8,11 @@ import errno
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from reconciler.api.errors import OrchError
 from reconciler.cli.console import echo
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
     from pathlib import Path
 

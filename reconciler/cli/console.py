@@ -12,7 +12,10 @@ from __future__ import annotations
 import codecs
 import re
 import sys
-from typing import BinaryIO, TextIO
+
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
+if TYPE_CHECKING:
+    from typing import BinaryIO, TextIO
 
 #: click's ANSI escape sequence pattern (click._compat._ansi_re).
 ANSI_SEQUENCE = re.compile(r"\033\[[0-?]*[ -/]*[@-~]")

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
 from reconciler.cli.console import echo
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
     from reconciler.adapters.paths import StatePaths

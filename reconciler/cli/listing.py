@@ -5,7 +5,6 @@ selectors. The rows and items of each kind come from `render`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from reconciler.api.errors import InvalidInput, NotFound
 from reconciler.cli.output import list_document, table, to_json, to_yaml
@@ -30,7 +29,10 @@ from reconciler.cli.render import (
     run_row,
 )
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     # types only: `orch --help` lists every verb without opening a store
     from reconciler.adapters.store import Store, StoredEvent, StoredObject
     from reconciler.adapters.store_rows import StoredRun

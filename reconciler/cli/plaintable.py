@@ -13,7 +13,10 @@ tabulate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: The padding tabulate adds to every header (its MIN_PADDING).
 HEADER_PADDING = 2

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from reconciler.api.activity import Activity
 from reconciler.api.duration import human_duration, human_size
@@ -16,7 +15,10 @@ from reconciler.api.status import AgentRecord, AgentState, Condition
 from reconciler.cli.output import age, iso, table, to_yaml
 from reconciler.core.secrets import notifier_transport, redacted
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     # types only: building their dataclasses and regexes costs every read command's start-up
     from reconciler.adapters.git import WorktreeStatus
     from reconciler.adapters.store import StoredEvent, StoredObject, StoredTransition

@@ -5,7 +5,6 @@ same; nothing here imports click."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 from reconciler.api.duration import format_duration
 from reconciler.api.errors import InvalidInput, NotFound, OrchError
@@ -15,6 +14,7 @@ from reconciler.cli.console import echo
 from reconciler.cli.installation import Installation, wait_for
 from reconciler.core.sanitize import check_size, sanitize
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
     # types only: `orch --help` lists every verb without opening a store
     from reconciler.adapters.store import StoredObject

@@ -5,7 +5,6 @@ same; nothing here imports click."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from reconciler.api.errors import NotFound
 from reconciler.cli.arguments import kind_of
@@ -16,6 +15,7 @@ from reconciler.cli.listing import render as render_listing
 from reconciler.cli.render import describe_agent, describe_document, describe_run
 from reconciler.cli.watch import FixedColumns, RowWatch
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
     from pathlib import Path
 

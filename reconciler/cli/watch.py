@@ -4,7 +4,10 @@ printed again only when something other than its age changed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Space between columns, as kubectl prints them.
 GAP = 3

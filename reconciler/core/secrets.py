@@ -6,7 +6,10 @@ never printed by `get`, `describe`, `diff` or events: they are replaced by REDAC
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 REDACTED = "<redacted>"
 #: Notifier transports, in the order `get notifiers` names them.

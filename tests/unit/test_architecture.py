@@ -75,6 +75,7 @@ def test_run_records_are_read_without_the_manifest_models() -> None:
 #: click and the verb modules, and what only other commands need (each was once imported there).
 NOT_ON_THE_FAST_PATH = (
     "click",
+    "typing",  # modules on it guard their annotations' imports with TYPE_CHECKING = False
     "subprocess",
     "uuid",
     "tempfile",
@@ -92,7 +93,7 @@ def test_the_fast_path_imports_neither_click_nor_what_other_commands_need() -> N
     loaded = _loaded_by(
         "reconciler.cli.entry, reconciler.cli.boundary, reconciler.cli.showing,"
         " reconciler.cli.sending, reconciler.cli.sender, reconciler.adapters.store,"
-        " reconciler.adapters.tmuxbinary, reconciler.controller.daemon"
+        " reconciler.adapters.tmuxbinary, reconciler.controller.daemon, reconciler.cli.helppage"
     )
     assert [
         m for m in loaded if m.split(".")[0] in NOT_ON_THE_FAST_PATH or m in NOT_ON_THE_FAST_PATH
