@@ -204,3 +204,37 @@ def test_a_killed_controllers_control_session_ends_with_it(tmux: Tmux, tmp_path:
     finally:
         child.kill()
         child.wait()
+
+
+def test_server_setup_goes_once_per_connection(
+    tmux: Tmux, controlled: Tmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each set-option makes tmux revisit every session, so launches over the control client
+    leave the server's settings to the connection, which makes them (here on a server started
+    without them); a client process still sends them with its launch."""
+    plain = ["tmux", "-L", tmux.socket_name, "-f", "/dev/null"]
+    subprocess.run([*plain, "new-session", "-d", "-s", "other", "sleep 100000"], check=True)
+    controlled.observe()  # a client process, then the connection
+    client = controlled._control
+    assert client is not None and client.connected
+    lists: list[list[str]] = []
+    run_lists = client.run_lists
+
+    def counted(chains: Sequence[Sequence[Sequence[str]]]) -> object:
+        lists.extend([command[0] for command in chain] for chain in chains)
+        return run_lists(chains)
+
+    monkeypatch.setattr(client, "run_lists", counted)
+    controlled.start("alpha", "sleep 100000", str(tmp_path), {})
+    controlled.start("beta", "sleep 100000", str(tmp_path), {})
+    assert lists and all("set-option" not in chain[:1] for chain in lists)
+    assert all(chain[0] == "new-session" for chain in lists)
+
+    def show(*args: str) -> str:
+        return subprocess.run(
+            [*plain, *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    assert show("show-options", "-sv", "exit-empty") == "off"
+    assert show("show-options", "-gv", "remain-on-exit") == "off"
+    assert show("display-message", "-p", "-t", "=beta:", "#{history_limit}") == "10000"
