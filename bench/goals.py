@@ -23,9 +23,16 @@ PASSED, MISSED, UNKNOWN = "✓", "✗", "-"
 
 def goal_table(figures: Sequence[Figure]) -> str:
     """One row per goal: what it is, the measured value, the budget, and ✓ / ✗ / -."""
+    return tabulate(
+        goal_rows(figures), headers=("goal", "measured", "budget", ""), disable_numparse=True
+    )
+
+
+def goal_rows(figures: Sequence[Figure]) -> list[tuple[str, str, str, str]]:
+    """The goal table's rows; the last field is ✓, ✗ or - (no figure to judge)."""
     rows = [_budget_row(f) for f in figures if f.budget.limit is not None and not f.group]
     rows.extend(_peer_rows([f for f in figures if f.group == CRASH_GROUP]))
-    return tabulate(rows, headers=("goal", "measured", "budget", ""), disable_numparse=True)
+    return rows
 
 
 def _budget_row(figure: Figure) -> tuple[str, str, str, str]:

@@ -12,10 +12,12 @@ replacement grows with the team.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 
 import psutil
 
@@ -31,6 +33,22 @@ KILLS = 30
 def run(kills: int = KILLS, team: int = 1) -> Figure:
     """Kill the agent's process `kills` times in a team of `team` agents; return the
     kill -> restarted delays in ms."""
+    with killer(team) as kill:
+        delays = [kill(n) for n in range(1, kills + 1)]
+    return Figure(
+        "agent killed -> replacement started" + (f", {team} agents" if team > 1 else ""),
+        "ms",
+        tuple(delays),
+        Budget(50.0),
+        note="SIGKILL of the agent's process to the new launch's own start timestamp",
+    )
+
+
+@contextlib.contextmanager
+def killer(team: int) -> Iterator[Callable[[int], float]]:
+    """A sandbox running the recording agent in a team of `team`; yields `kill(n)`: once launch
+    n runs, kill its process and return the ms to launch n + 1 (bench.peers interleaves the
+    kills of several such sandboxes)."""
     with sandbox() as box:
         starts = StartLog(box.workdir / "starts")
         path = box.workdir / "agent.yaml"
@@ -41,16 +59,9 @@ def run(kills: int = KILLS, team: int = 1) -> Figure:
         box.orch("apply", "-f", str(path), "--wait", "--timeout", "120s", timeout=180.0)
         reader = StoreReader(box.state_dir)
         try:
-            delays = [_kill_once(box, reader, starts, n) for n in range(1, kills + 1)]
+            yield lambda launches: _kill_once(box, reader, starts, launches)
         finally:
             reader.close()
-    return Figure(
-        "agent killed -> replacement started" + (f", {team} agents" if team > 1 else ""),
-        "ms",
-        tuple(delays),
-        Budget(50.0),
-        note="SIGKILL of the agent's process to the new launch's own start timestamp",
-    )
 
 
 def _kill_once(box: Sandbox, reader: StoreReader, starts: StartLog, launches: int) -> float:
