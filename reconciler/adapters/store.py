@@ -520,7 +520,7 @@ class Store:
                 else:
                     conn.execute(
                         "INSERT OR REPLACE INTO agent_records (name, record) VALUES (?, ?)",
-                        (name, _record_to_json(record)),
+                        (name, _to_json(record)),
                     )
             conn.executemany(
                 "INSERT INTO transitions (time, object, source, dest, trigger, reason, message)"
@@ -541,7 +541,7 @@ class Store:
             if record is not None:
                 conn.execute(
                     "INSERT OR REPLACE INTO agent_records (name, record) VALUES (?, ?)",
-                    (name, _record_to_json(record)),
+                    (name, _to_json(record)),
                 )
             if message is not None:
                 _update_messages(conn, [message])
@@ -746,7 +746,7 @@ class Store:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO runs (name, playbook, spec, record, created) VALUES (?, ?, ?, ?, ?)",
-                (record.name, record.playbook, _dumps(spec), _run_to_json(record), record.created),
+                (record.name, record.playbook, _dumps(spec), _to_json(record), record.created),
             )
 
     @_translated
@@ -799,9 +799,7 @@ class Store:
         the signals it used, all at once."""
         now = time.time()
         with self.transaction() as conn:
-            conn.execute(
-                "UPDATE runs SET record=? WHERE name=?", (_run_to_json(record), record.name)
-            )
+            conn.execute("UPDATE runs SET record=? WHERE name=?", (_to_json(record), record.name))
             conn.executemany(
                 "INSERT INTO messages (agent, agent_uid, sender, text, created)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -1072,10 +1070,6 @@ def _known(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
 
 
-def _run_to_json(record: RunRecord) -> str:
-    return _to_json(record)
-
-
 def _run_from_json(text: str) -> RunRecord:
     """A run's checkpoint; unknown fields (another orch version's) are dropped, as for records."""
     from reconciler.core.runs import RunRecord, StepPhase, StepStatus
@@ -1202,10 +1196,6 @@ def _agent_signal(row: Sequence[Any]) -> AgentSignal:
         payload = {}
     kept = {str(k): str(v) for k, v in payload.items()} if isinstance(payload, dict) else {}
     return AgentSignal(row[0], row[1], row[2], kept, row[4])
-
-
-def _record_to_json(record: AgentRecord) -> str:
-    return _to_json(record)
 
 
 def _to_json(value: object, sort: bool = True) -> str:
