@@ -108,8 +108,8 @@ def _interleaved(kills: int) -> list[Figure]:
                 killers[name] = stack.enter_context(start())
             except Exception as err:  # noqa: BLE001 - its row says why; the others still run
                 failed[name] = err
-        for n in range(1, kills + 1):
-            order = list(killers)
+        order = list(killers)  # those that started: with none, no round is run
+        for n in range(1, kills + 1) if order else ():
             for name in order[n % len(order) :] + order[: n % len(order)]:
                 if name in failed:
                     continue
