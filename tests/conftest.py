@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.adapters.store import Store
 from reconciler.adapters.tmux import Tmux
 from reconciler.cli.main import main as cli_main
 from tests.helpers import (
@@ -160,3 +161,17 @@ def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tmux]:
     finally:
         kill_tmux_server(socket)
         kill_marked(TMUX_MARK, socket)
+
+
+@pytest.fixture
+def broken_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A state dir whose store raises an unexpected error (RuntimeError: boom) on every read of
+    objects: how the CLI's error boundary is driven to an internal error."""
+    state = tmp_path / "state"
+    Store(state).close()
+
+    def broken(self: Store, kind: str) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Store, "objects", broken)
+    return state

@@ -16,15 +16,9 @@ from tests.integration.test_core import agent_doc
 
 
 def test_an_internal_error_is_one_line_and_its_traceback_is_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    broken_state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state = tmp_path / "state"
-    Store(state).close()
-
-    def broken(self: Store, kind: str) -> None:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(Store, "objects", broken)
+    state = broken_state
     with pytest.raises(SystemExit) as done:
         main(["--state-dir", str(state), "get", "agents"])
     assert done.value.code == 1

@@ -148,15 +148,9 @@ def _messages(state_dir: Path, agent: str) -> list[QueuedMessage]:
 
 
 def test_an_internal_error_is_the_same_line_and_log_both_ways(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    broken_state: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state = tmp_path / "state"
-    Store(state).close()
-
-    def broken(self: Store, kind: str) -> None:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(Store, "objects", broken)
+    state = broken_state
     args = ["--state-dir", str(state), "get", "agents"]
     monkeypatch.setattr(sys, "argv", ["orch", *args])
     assert plain_command(args[2:]) is not None
