@@ -177,12 +177,6 @@ class Controller:
         self._poller = select.poll()  # what `_wait` waits on: the pidfds and the wake-ups
         self._polled: set[int] = set()
         self._parsed: dict[tuple[str, int], DesiredAgent | str] = {}  # str: why it is unreadable
-        # `_desired`'s answer and the store mark it was read at
-        self._desired_at: tuple[tuple[int, int], dict[str, DesiredAgent], dict[str, str]] = (
-            (-1, -1),
-            {},
-            {},
-        )
         self._unsaved = PassBatch()
         self._edits_seen: dict[str, bytes] = {}
         self._rejected: set[str] = set()  # files whose last live edit was refused
@@ -809,10 +803,12 @@ class Controller:
 
     def _desired(self) -> tuple[dict[str, DesiredAgent], dict[str, str]]:
         """Desired agents, parsed once per object (uid) and generation; and why each agent whose
-        stored spec does not validate (written by another orch version) could not be read."""
-        mark = self._reads.mark()
-        if self._desired_at[0] == mark:  # no commit since: the same objects, parsed already
-            return dict(self._desired_at[1]), dict(self._desired_at[2])
+        stored spec does not validate (written by another orch version) could not be read.
+        Worked out again only once the store changed."""
+        desired, broken = self._reads.kept("desired", self._read_desired)
+        return dict(desired), dict(broken)
+
+    def _read_desired(self) -> tuple[dict[str, DesiredAgent], dict[str, str]]:
         desired: dict[str, DesiredAgent] = {}
         broken: dict[str, str] = {}
         in_use: set[tuple[str, int]] = set()
@@ -831,8 +827,7 @@ class Controller:
             in_use.add((uid, generation))
         for key in set(self._parsed) - in_use:
             del self._parsed[key]
-        self._desired_at = (mark, desired, broken)
-        return dict(desired), dict(broken)
+        return desired, broken
 
     def _parsed_agent(self, stored: StoredObject) -> DesiredAgent | str:
         """The agent of a stored object, parsed once per uid and generation (a str: why its

@@ -36,7 +36,9 @@ class StoreReads:
         """The store's state as of now: equal marks, equal reads."""
         return (self._version, self._store.commits)
 
-    def _read(self, what: str, read: Callable[[], T]) -> T:
+    def kept(self, what: str, read: Callable[[], T]) -> T:
+        """`read()`'s answer, read again only once the store changed since it was kept under
+        `what` (the controller keeps what it derives from the store this way too)."""
         mark = self.mark()
         kept = self._kept.get(what)
         if kept is not None and kept[0] == mark:
@@ -47,25 +49,25 @@ class StoreReads:
 
     def agent_versions(self) -> list[tuple[str, str, int]]:
         """(name, uid, generation) of every desired Agent."""
-        return list(self._read("versions", lambda: self._store.object_versions("Agent")))
+        return list(self.kept("versions", lambda: self._store.object_versions("Agent")))
 
     def agent_records_checked(self) -> tuple[dict[str, AgentRecord], dict[str, str]]:
         """Every agent record, and why each unreadable one could not be read."""
-        records, unreadable = self._read("records", self._store.agent_records_checked)
+        records, unreadable = self.kept("records", self._store.agent_records_checked)
         return dict(records), dict(unreadable)
 
     def pending_messages(self) -> dict[str, QueuedMessage]:
         """Each agent's next queued message."""
-        return dict(self._read("messages", self._store.pending_messages))
+        return dict(self.kept("messages", self._store.pending_messages))
 
     def cooldowns(self) -> dict[str, float]:
         """Account and budget cooldowns in force."""
-        return dict(self._read("cooldowns", self._store.cooldowns))
+        return dict(self.kept("cooldowns", self._store.cooldowns))
 
     def intents(self) -> dict[str, AgentIntent]:
         """The last restart/stop/start asked of each agent."""
-        return dict(self._read("intents", self._store.intents))
+        return dict(self.kept("intents", self._store.intents))
 
     def sources(self) -> list[str]:
         """The applied manifest files, watched for live edits."""
-        return list(self._read("sources", self._store.sources))
+        return list(self.kept("sources", self._store.sources))
