@@ -14,6 +14,10 @@ import os
 import sys
 import textwrap
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 #: The group's usage after the program name, as click writes it for a group that runs alone.
 USAGE = "[OPTIONS] [COMMAND] [ARGS]..."
 DESCRIPTION = "orch: keeps a team of CLI coding agents running in tmux, declared in YAML manifests."
@@ -180,9 +184,7 @@ def short_help(text: str, limit: int) -> str:
     return textwrap.shorten(joined, limit, placeholder="...", break_on_hyphens=False)
 
 
-def _definitions(
-    rows: tuple[tuple[str, str], ...] | list[tuple[str, str]], width: int
-) -> list[str]:
+def _definitions(rows: Sequence[tuple[str, str]], width: int) -> list[str]:
     """click's definition list, indented once: terms in a column, texts wrapped beside them."""
     column = min(max(len(term) for term, _ in rows), FIRST_COLUMN_MAX) + 2
     beside = " " * (column + len(INDENT))
