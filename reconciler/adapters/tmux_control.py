@@ -7,13 +7,15 @@ read (reference/tmux-measurements.md §8: 1.19 % -> 0.43 % of a core polling 50 
 
 A control client must be attached to a session, or tmux ends it after its first command; and
 attaching to an agent's session would count as a person attached to it (`session_attached`, the
-hands-off rule). So the client makes (or, after a broken client, attaches to again) a session of
-this process's own, `CONTROL_PREFIX<installation id>-<pid>` (not a DNS label, so never an agent's
-name), whose program waits silently for this process to end (`tail --pid`): when the controller
-stops or dies (SIGKILL included) the program exits and tmux removes the session the ordinary way.
-`Tmux.close` kills it at once. Not `destroy-unattached`: tmux 3.3a's server can crash (SIGSEGV) when
-a client of such a session is killed while another client disconnects (tmux PR #5497), which took
-every agent down with it when a controller was SIGKILLed under load.
+hands-off rule). So the client attaches to a session of the installation's own,
+`CONTROL_PREFIX<installation id>` (not a DNS label, so never an agent's name), making it when it is
+missing; its program waits silently forever. `Tmux.close` kills it when the controller stops.
+It outlives a controller that is killed, and its successor attaches to it again. That is on
+purpose. tmux before 3.7 crashes (SIGSEGV in `control_write`, taking every agent with it) when a
+session is made or ended while a control client is still introducing itself to the server (tmux
+issue #4980). A session per controller process ended with its process, a second or so after a
+SIGKILL: just when the successor's client connected. Not `destroy-unattached` either: it crashes
+tmux 3.3a when such a client is killed while another disconnects (tmux PR #5497).
 
 Only commands whose answer is orch's own formats go through it (the answer is framed by
 `%begin`/`%end` lines that a pane's text could imitate; a screen capture never goes this way).
@@ -34,10 +36,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-#: Sessions of control clients start with this, then the installation's id and the process id.
+#: Sessions of control clients start with this, then the installation's id.
 CONTROL_PREFIX = "_orch-control-"
-#: What the control session runs: nothing, silently, until process {pid} (the controller) ends.
-_IDLE_PROGRAM = "exec tail --pid={pid} -f /dev/null"
+#: What the control session runs: nothing, silently, until the session is killed.
+_IDLE_PROGRAM = "exec sleep infinity"
 #: The most a reply may hold before it counts as out of frame (list-panes of 10,000 panes).
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 #: Variables that would make the client think it runs inside another tmux.
@@ -66,7 +68,7 @@ class ControlClient:
     def __init__(self, socket_name: str, installation: str, tmux_bin: str, timeout: float) -> None:
         self.socket_name = socket_name
         self.installation = installation
-        self.session = ""  # named by `open`, after the process that opens it
+        self.session = ""  # named by `open`: a client never opened has no session to end
         self.tmux_bin = tmux_bin
         self.timeout = timeout
         self._lock = threading.Lock()
@@ -79,15 +81,14 @@ class ControlClient:
         return self._proc is not None and self._proc.poll() is None
 
     def open(self) -> bool:
-        """Start the client, attached to this process's own session; True when it answers.
-        Starting it starts a tmux server too: call it only when one runs."""
+        """Start the client, attached to the installation's session (made when missing); True
+        when it answers. Starting it starts a tmux server too: call it only when one runs."""
         with self._lock:
             self._close_locked()
-            self.session = f"{CONTROL_PREFIX}{self.installation}-{os.getpid()}"
+            self.session = f"{CONTROL_PREFIX}{self.installation}"
             argv = [
                 *(self.tmux_bin, "-L", self.socket_name, "-f", "/dev/null", "-C"),
-                *("new-session", "-A", "-s", self.session, "-x", "10", "-y", "2"),
-                _IDLE_PROGRAM.format(pid=os.getpid()),
+                *("new-session", "-A", "-s", self.session, "-x", "10", "-y", "2", _IDLE_PROGRAM),
                 *(";", "refresh-client", "-f", "no-output,ignore-size,read-only"),
             ]
             try:
@@ -172,13 +173,12 @@ class ControlClient:
         return ChainReply(answered=True, ok=True, out=b"".join(outs))
 
     def close(self) -> None:
-        """End the client. Its session stays until its program sees this process end, or the
-        tmux adapter kills it (`Tmux.close`)."""
+        """End the client. Its session stays until the tmux adapter kills it (`Tmux.close`)."""
         with self._lock:
             self._close_locked()
 
     def _close_locked(self) -> None:
-        """End the client (EOF); its session stays for the next `open` of this process."""
+        """End the client (EOF); its session stays for the next `open`."""
         proc, self._proc = self._proc, None
         if proc is None:
             return

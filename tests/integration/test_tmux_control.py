@@ -176,9 +176,10 @@ def test_no_server_means_no_client(tmux: Tmux) -> None:
         adapter.close()
 
 
-def test_a_killed_controllers_control_session_ends_with_it(tmux: Tmux, tmp_path: Path) -> None:
-    """SIGKILL leaves no `close`: the session's own program sees its controller gone, so the
-    session ends the ordinary way (never by `destroy-unattached`, which can crash tmux 3.3a)."""
+def test_a_killed_controllers_control_session_is_its_successors(tmux: Tmux, tmp_path: Path) -> None:
+    """SIGKILL leaves no `close`, and the session stays: the successor's client attaches to it,
+    so no session is made or ended while that client introduces itself (which crashes tmux
+    before 3.7, issue #4980). Never `destroy-unattached` either (it can crash tmux 3.3a)."""
     tmux.start("alpha", "sleep 100000", str(tmp_path), {})
     script = (
         "import sys\n"
@@ -196,14 +197,30 @@ def test_a_killed_controllers_control_session_ends_with_it(tmux: Tmux, tmp_path:
     )
     try:
         assert child.stdout is not None and child.stdout.readline() == b"ready\n"
-        (session,) = [name for name in _sessions(tmux) if name.startswith(CONTROL_PREFIX)]
+        before = _sessions_with_ids(tmux)
+        (session,) = [line.split()[0] for line in before if line.startswith(CONTROL_PREFIX)]
         assert tmux._run(("show-options", "-t", session, "destroy-unattached")).out == b""
         child.kill()
         child.wait()
+        successor = Tmux(tmux.socket_name, control="killed")
+        try:
+            assert sorted(successor.observe()) == ["alpha"]  # a process, then the connection
+            assert successor._control is not None and successor._control.connected
+            assert successor._control.session == session
+            assert _sessions_with_ids(tmux) == before  # nothing made, nothing ended
+        finally:
+            successor.close()
         wait_until(lambda: _sessions(tmux) == ["alpha"], what="only the agent's session left")
     finally:
         child.kill()
         child.wait()
+
+
+def _sessions_with_ids(tmux: Tmux) -> list[str]:
+    """Each session's name and id: a session ended and made again under its name has a new id."""
+    result = tmux._run(("list-sessions", "-F", "#{session_name} #{session_id}"))
+    assert result.ok
+    return sorted(result.out.decode().splitlines())
 
 
 def test_server_setup_goes_once_per_connection(
