@@ -10,12 +10,13 @@ attaching to an agent's session would count as a person attached to it (`session
 hands-off rule). So the client attaches to a session of the installation's own,
 `CONTROL_PREFIX<installation id>` (not a DNS label, so never an agent's name), making it when it is
 missing; its program waits silently forever. `Tmux.close` kills it when the controller stops.
-It outlives a controller that is killed, and its successor attaches to it again. That is on
-purpose. tmux before 3.7 crashes (SIGSEGV in `control_write`, taking every agent with it) when a
-session is made or ended while a control client is still introducing itself to the server (tmux
-issue #4980). A session per controller process ended with its process, a second or so after a
-SIGKILL: just when the successor's client connected. Not `destroy-unattached` either: it crashes
-tmux 3.3a when such a client is killed while another disconnects (tmux PR #5497).
+It outlives a controller that is killed, and the successor's client attaches to it again (and
+ends any client the dead one left there: see `_end_predecessors`). That is on purpose: tmux
+before 3.7 crashes (SIGSEGV in `control_write`, taking every agent with it) when a session is
+made or ended while a control client is still introducing itself to the server (tmux issue
+#4980). A session per controller process ended with its process, a second or so after a SIGKILL:
+just when the successor's client connected. Not `destroy-unattached` either: it crashes tmux
+3.3a when such a client is killed while another disconnects (tmux PR #5497).
 
 Only commands whose answer is orch's own formats go through it (the answer is framed by
 `%begin`/`%end` lines that a pane's text could imitate; a screen capture never goes this way).
@@ -29,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import subprocess
 import threading
 import time
@@ -107,7 +109,23 @@ class ControlClient:
             if not self._synchronized(f"orch-ready-{uuid.uuid4().hex}"):
                 self._close_locked()
                 return False
+            own = self._proc.pid
+        self._end_predecessors(own)
         return True
+
+    def _end_predecessors(self, own: int) -> None:
+        """End the clients that killed controllers left attached to the session.
+
+        A controller killed while tmux still had output for its client leaves that client
+        behind for good: tmux (3.3a) waits to deliver the output to a reader that is gone, and
+        until the client ends, `kill-server` cannot finish either. Only orch's own clients
+        attach to the installation's control session, so every other one listed is such a
+        leftover (or a predecessor on its way out)."""
+        listed = self.run(("list-clients", "-t", f"={self.session}", "-F", "#{client_pid}"))
+        for word in (listed or b"").split():
+            if word.isdigit() and int(word) != own:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(word), signal.SIGKILL)
 
     def run(self, command: Sequence[str]) -> bytes | None:
         """The output of one tmux command, or None when it failed, cannot be sent this way

@@ -216,6 +216,52 @@ def test_a_killed_controllers_control_session_is_its_successors(tmux: Tmux, tmp_
         child.wait()
 
 
+def test_a_client_left_behind_by_a_killed_controller_is_ended_by_its_successor(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    """Killed while tmux still had output for it, a controller leaves its client behind: tmux
+    waits for a reader that is gone, and `kill-server` could not finish. The successor ends it."""
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {})
+    script = (
+        "import sys, time\n"
+        "from reconciler.adapters.tmux_control import ControlClient\n"
+        f"client = ControlClient({tmux.socket_name!r}, 'leaky', 'tmux', 10)\n"
+        "assert client.open() and client._proc and client._proc.stdin\n"
+        # ≈ 240 KB of answers, read by nobody: more than a pipe holds
+        "ask = \"display-message -p '\" + 'x' * 8000 + \"'\\n\"\n"
+        "client._proc.stdin.write(ask.encode() * 30); client._proc.stdin.flush()\n"
+        "print(client._proc.pid, flush=True)\n"
+        "time.sleep(1000)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert child.stdout is not None
+        left = child.stdout.readline().strip()
+        child.kill()
+        child.wait()
+        assert left in _clients(tmux)  # the predecessor's client, stuck
+        successor = ControlClient(tmux.socket_name, "leaky", tmux.tmux_bin, timeout=3.0)
+        try:
+            assert successor.open()
+            assert successor._proc is not None
+            own = [str(successor._proc.pid).encode()]
+            wait_until(lambda: _clients(tmux) == own, what="the successor's client alone")
+        finally:
+            successor.close()
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _clients(tmux: Tmux) -> list[bytes]:
+    result = tmux._run(("list-clients", "-F", "#{client_pid}"))
+    return result.out.split() if result.ok else []
+
+
 def _sessions_with_ids(tmux: Tmux) -> list[str]:
     """Each session's name and id: a session ended and made again under its name has a new id."""
     result = tmux._run(("list-sessions", "-F", "#{session_name} #{session_id}"))
