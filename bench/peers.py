@@ -41,6 +41,7 @@ the sandbox's own teardown.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import signal
@@ -130,15 +131,8 @@ def _delay_figure(name: str, delays: list[float]) -> Figure:
     if name == PM2:
         note = f"{peer_tools.PM2_VERSION} from npm, fork mode, min_uptime 0, restart_delay 0"
         return Figure(name, "ms", tuple(delays), Budget(None), note=note, group=GROUP)
-    return Figure(
-        name,
-        "ms",
-        tuple(delays),
-        Budget(50.0),
-        note="SIGKILL of the agent's process to the new launch's own start timestamp",
-        group=GROUP,
-        baseline=name == _orch_name(BASELINE_TEAM),
-    )
+    orch = restart.figure(name, delays)
+    return dataclasses.replace(orch, group=GROUP, baseline=name == _orch_name(BASELINE_TEAM))
 
 
 def _orch_name(team: int) -> str:

@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import psutil
 
@@ -35,8 +35,14 @@ def run(kills: int = KILLS, team: int = 1) -> Figure:
     kill -> restarted delays in ms."""
     with killer(team) as kill:
         delays = [kill(n) for n in range(1, kills + 1)]
+    name = "agent killed -> replacement started" + (f", {team} agents" if team > 1 else "")
+    return figure(name, delays)
+
+
+def figure(name: str, delays: Sequence[float]) -> Figure:
+    """The kill -> restarted delays (ms) of `killer`'s kills, under the restart budget."""
     return Figure(
-        "agent killed -> replacement started" + (f", {team} agents" if team > 1 else ""),
+        name,
         "ms",
         tuple(delays),
         Budget(50.0),
