@@ -70,7 +70,7 @@ class StatePaths:
 def installation_id(paths: StatePaths) -> str:
     """The id of the installation in this state dir, made on first use.
 
-    Stamped on the sessions it starts (`@orch_install`), so a controller adopts only its own
+    Stamped on the panes it starts (their launch file's name), so a controller adopts only its own
     sessions, never another installation's that shares the tmux socket or a stranger's session
     that happens to carry an agent's name.
     """

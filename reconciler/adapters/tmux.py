@@ -47,7 +47,6 @@ in time; any other refusal is a TmuxError.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import re
 import shlex
@@ -73,24 +72,39 @@ def _fields(*names: str) -> str:
     return "\t".join("#{" + name + "}" for name in names)
 
 
-#: The fields of a PaneObservation, in order, tab-separated (names are DNS labels: no tabs).
-PANE_FORMAT = _fields(
-    "session_name",
-    "pane_id",
-    "pane_pid",
-    "pane_dead",
-    "window_activity",
-    "session_created",
-    "session_attached",
-    "@orch_launch",
-    "@orch_install",
-    "cursor_y",
+#: A pane's stamp: which installation started it, for which launch, as `INSTALL.LAUNCH.`. orch
+#: names each launch file `launch-INSTALL.LAUNCH.RANDOM` (see `start`), and tmux reports the
+#: file's name in the pane's start command, which no one can change once the pane runs. A pane
+#: of an orch that stamped its session with the options `@orch_install` and `@orch_launch`
+#: instead (before 2026-12) is read from those, with every byte but a stamp's own removed: an
+#: option's value is anyone's to set, and a tab or a line break in it would split the listing.
+#: Setting two options cost every launch ≈ 1 ms at 100 agents (tmux revisits every session).
+_STAMP_FORMAT = (
+    "#{?#{m:launch-*.*.*,#{b:pane_start_command}},#{b:pane_start_command},"
+    "#{s/[^-A-Za-z0-9_]//:@orch_install}.#{s/[^-A-Za-z0-9_]//:@orch_launch}.}"
+)
+#: The fields of a PaneObservation, in order, tab-separated. None holds a raw tab or line break:
+#: names are DNS labels, tmux escapes a start command's, and the rest are numbers or the stamp.
+PANE_FORMAT = "\t".join(
+    (
+        _fields(
+            "session_name",
+            "pane_id",
+            "pane_pid",
+            "pane_dead",
+            "window_activity",
+            "session_created",
+            "session_attached",
+        ),
+        _STAMP_FORMAT,
+        _fields("cursor_y"),
+    )
 )
 
 #: What `observe` and `start` ask of each pane: its fields, then its server's pid.
 LISTING_FORMAT = PANE_FORMAT + "\t#{pid}"
 #: What `observe` asks first over the control client: fields that change whenever any of the
-#: listing's do (a new session has a new pane id, its creation time and orch's options set with
+#: listing's do (a new session has a new pane id, and its creation time and stamp come with
 #: it; the server is the control client's own). When they match the last answer, so does the
 #: listing: an idle pass costs the server less than half of a whole listing.
 CHANGE_FORMAT = _fields(
@@ -114,6 +128,9 @@ CHAIN_BYTES = 8192
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LAUNCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: A stamp as PANE_FORMAT reports it: from the launch file's name, or `INSTALL.LAUNCH.` from the
+#: options of an older orch.
+_STAMP = re.compile(r"(?:launch-)?([A-Za-z0-9_-]{0,64})\.([A-Za-z0-9_-]{0,64})\.")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NO_SERVER = ("no server running", "(No such file or directory)", "(Connection refused)")
 _EXITING = ("server exited", "lost server")
@@ -292,7 +309,8 @@ class Tmux:
         its secrets, and nothing that cannot go over the control client. Launch files stay for
         the shell that reads them; the caller removes them with the agent's other launch files.
 
-        `launch_id` is stored on the session (option `@orch_launch`) and reported by `observe`.
+        `installation` and `launch_id` are stamped on the pane through the launch file's name
+        (see _STAMP_FORMAT) and reported by `observe`: no command beyond the start is needed.
         `pipe_command` receives the pane's output from its first byte: it is attached in the same
         tmux command, before the new process can print anything worth missing. With `replace`, a
         session NAME that still exists is killed first: a restart needs no look at tmux first,
@@ -301,12 +319,13 @@ class Tmux:
         target = _session_target(name)
         if not os.path.isdir(workdir):
             raise NotFound(f"workdir {workdir} does not exist")
+        stamp = f"launch-{_stamp_part(installation)}.{_stamp_part(launch_id)}."
         self._remove_read_env_files()
         folder = env_dir if env_dir is not None else self._own_folder()
         env_file = _write_private(folder, "env-", _env_lines(env))
         self._env_files.append(env_file)
         try:
-            launch_file = _write_private(folder, "launch-", _sourcing(env_file) + script)
+            launch_file = _write_private(folder, stamp, _sourcing(env_file) + script)
         except BaseException:
             env_file.unlink(missing_ok=True)
             raise
@@ -316,13 +335,10 @@ class Tmux:
                 *("-c", _format_literal(workdir), "-x", str(width), "-y", str(height)),
                 # The launch id (orch's own token, no secret) also in the shell's initial
                 # environment, where a stop finds the shell itself, not just its children.
-                *(("-e", f"ORCH_LAUNCH_ID={launch_id}") if _LAUNCH_ID.fullmatch(launch_id) else ()),
+                *(("-e", f"ORCH_LAUNCH_ID={launch_id}") if launch_id else ()),
                 *("--", "/bin/sh", str(launch_file)),
             ),
-            # Targets named: a control client's current session is its own. set-option in
-            # 3.3a takes an exact session as `=NAME:` (its window), not as `=NAME`.
-            ("set-option", "-t", f"{target}:", "@orch_launch", launch_id),
-            ("set-option", "-t", f"{target}:", "@orch_install", installation),
+            # The target named: a control client's current session is its own.
             *(
                 [("pipe-pane", "-t", f"{target}:", "-o", _format_literal(pipe_command))]
                 if pipe_command
@@ -341,8 +357,7 @@ class Tmux:
             if result.err.startswith("duplicate session"):
                 raise SessionExists(f"tmux session {name} already exists")
             raise self._error(result.err)
-        pane = self._parse_listing(result.out.decode(errors="replace").strip("\n"))
-        return dataclasses.replace(pane, launch_id=launch_id, installation=installation)
+        return self._parse_listing(result.out.decode(errors="replace").strip("\n"))
 
     def _start_call(self, name: str, commands: Sequence[_Command], replace: bool) -> _Result:
         """The launch commands over the control client when one runs (no tmux process to start:
@@ -625,11 +640,18 @@ def _pane_target(name: str) -> str:
     return _session_target(name) + ":"
 
 
+def _stamp_part(value: str) -> str:
+    """`value` (an installation or launch id) as it goes into a launch file's name."""
+    if value and not _LAUNCH_ID.fullmatch(value):
+        raise InvalidInput(f"invalid launch stamp {value!r}: letters, digits, - and _ only")
+    return value
+
+
 def _parse_pane(line: str) -> PaneObservation:
     """One PANE_FORMAT line."""
-    session, pane_id, pid, dead, activity, created, attached, launch_id, installation, cursor_y = (
-        line.split("\t")
-    )
+    session, pane_id, pid, dead, activity, created, attached, stamp, cursor_y = line.split("\t")
+    stamped = _STAMP.match(stamp)
+    installation, launch_id = stamped.groups() if stamped else ("", "")
     return PaneObservation(
         session=session,
         pane_id=pane_id,

@@ -4,7 +4,7 @@ An intent is written (committed) right before a side effect and settled in the s
 as the record that rests on it. One still open at start-up means the controller died between the
 two: the side effect may or may not have happened. What decides:
 
-- a launch happened when the agent's session carries that launch's id (`@orch_launch`);
+- a launch happened when the agent's pane carries that launch's id (in its start command);
 - a stop happened when the launch's session and processes are gone;
 - forgetting a record can always be finished;
 - keys, pastes and Enters have no intent: delivery writes them ahead itself (a message's phase,

@@ -24,7 +24,7 @@ import pytest
 
 from reconciler.adapters.processes import launch_processes, stop_launch, terminate
 from reconciler.adapters.tmux import SessionExists, Tmux
-from reconciler.api.errors import NotFound
+from reconciler.api.errors import InvalidInput, NotFound
 from reconciler.api.observation import PaneObservation
 from tests.helpers import FAKE_AGENT, processes_with_env, wait_until
 
@@ -98,6 +98,65 @@ def test_started_agent_is_observed(tmux: Tmux, tmp_path: Path) -> None:
     assert not seen.dead
     assert seen.activity >= seen.created
     assert str(FAKE_AGENT) in psutil.Process(pane.pid).cmdline()
+
+
+def _tmux(tmux: Tmux, *args: str) -> str:
+    """A tmux command's output on the test's server, by a client of its own."""
+    cmd = ["tmux", "-L", tmux.socket_name, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.tmux
+def test_a_launch_is_stamped_by_its_start_command_alone(tmux: Tmux, tmp_path: Path) -> None:
+    folder = tmp_path / "a b"  # a start command tmux quotes
+    folder.mkdir()
+    pane = tmux.start(
+        "alpha",
+        "sleep 100000",
+        str(tmp_path),
+        {},
+        launch_id="alpha-1",
+        installation="i-1",
+        env_dir=folder,
+    )
+
+    assert (pane.installation, pane.launch_id) == ("i-1", "alpha-1")
+    # No option set: each set-option makes tmux revisit every session.
+    assert "@orch" not in _tmux(tmux, "show-options", "-t", "=alpha:")
+    # The agent sets the options an older orch stamped with: the start command still decides.
+    _tmux(tmux, "set-option", "-t", "=alpha:", "@orch_launch", "forged")
+    seen = tmux.observe()["alpha"]
+    assert (seen.installation, seen.launch_id) == ("i-1", "alpha-1")
+
+
+@pytest.mark.tmux
+def test_an_older_orchs_option_stamp_is_read_and_cannot_split_the_listing(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    tmux.start("alpha", "sleep 100000", str(tmp_path), {}, launch_id="alpha-1")
+    _tmux(tmux, "new-session", "-d", "-s", "old", "sleep 100000")  # no launch file: as before
+    _tmux(tmux, "set-option", "-t", "=old:", "@orch_install", "i-1")
+    _tmux(tmux, "set-option", "-t", "=old:", "@orch_launch", "old-1")
+    seen = tmux.observe()
+    assert (seen["old"].installation, seen["old"].launch_id) == ("i-1", "old-1")
+
+    # Anyone on the socket can set an option: a tab or a line break in it splits no line.
+    _tmux(tmux, "set-option", "-t", "=old:", "@orch_launch", "old-2\tx\n%9\t1")
+    seen = tmux.observe()
+    assert sorted(seen) == ["alpha", "old"]
+    assert (seen["old"].installation, seen["old"].launch_id) == ("i-1", "old-2x91")
+    assert seen["alpha"].launch_id == "alpha-1"
+
+
+@pytest.mark.tmux
+def test_a_stamp_that_is_not_a_name_is_refused_before_anything_is_written(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    folder = tmp_path / "launch"
+    folder.mkdir()
+    with pytest.raises(InvalidInput, match="launch stamp"):
+        tmux.start("alpha", "sleep 1", str(tmp_path), {}, launch_id="a.b", env_dir=folder)
+    assert list(folder.iterdir()) == [] and tmux.observe() == {}
 
 
 @pytest.mark.tmux

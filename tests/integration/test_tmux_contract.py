@@ -9,6 +9,7 @@ and parser that does not share their code.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import libtmux
@@ -25,7 +26,14 @@ from tests.integration.test_tmux_adapter import agent_script, start_agent
 def test_observe_agrees_with_libtmux(tmux: Tmux, tmp_path: Path) -> None:
     for name in ("alpha", "beta-2"):
         start_agent(tmux, name, tmp_path)
-    tmux.start("gamma", agent_script("--name", "gamma"), str(tmp_path), {}, launch_id="L-7")
+    tmux.start(
+        "gamma",
+        agent_script("--name", "gamma"),
+        str(tmp_path),
+        {},
+        launch_id="L-7",
+        installation="i-1",
+    )
 
     server = libtmux.Server(socket_name=tmux.socket_name)
     observed = tmux.observe()
@@ -40,7 +48,10 @@ def test_observe_agrees_with_libtmux(tmux: Tmux, tmp_path: Path) -> None:
             int(pane.pane_pid or 0),
             int(session.session_created or 0),
         )
-        assert seen.launch_id == (session.show_option("@orch_launch") or "")
+        stamp = re.search(r"/launch-([^./]*)\.([^./]*)\.", pane.pane_start_command or "")
+        assert stamp is not None
+        assert (seen.installation, seen.launch_id) == stamp.groups()
+    assert (observed["gamma"].installation, observed["gamma"].launch_id) == ("i-1", "L-7")
 
 
 @pytest.mark.tmux
