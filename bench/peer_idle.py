@@ -8,9 +8,10 @@ its own sandbox, started as bench.peer_daemons starts them, with 20 programs `sl
 tree besides the programs is measured as bench.idle measures orch's: the daemon (the loop's
 shell; supervisord; pm2's God daemon, a node process; circusd), the sandbox's tmux server when
 there is one (the seed loop's), and any descendant of them that is neither a program nor below
-one. Its CPU time (user + system, its own and that of the children it reaped) is read once a
-second for bench.idle.WINDOW_SECONDS, each sample % of one core; the figure is the mean over the
-window (one-second samples move in steps of 1 %, the kernel's 10 ms tick). The tree is found
+one. Its CPU time (user + system: its own from its CPU time clock, as bench.idle reads orch's,
+and that of the children it reaped, which the kernel keeps in 10 ms ticks) is read once a second
+for bench.idle.WINDOW_SECONDS, each sample % of one core; the figure is the mean over the
+window. The tree is found
 again at each reading, so a short-lived helper (the seed loop's tmux clients and `sleep 1`)
 counts while it runs and then in its parent's reaped children's time. Memory: the tree's PSS at
 the end of the window.
@@ -156,8 +157,8 @@ def _cpu_seconds(roots: list[psutil.Process]) -> float:
     total = 0.0
     for process in _tree(roots):
         with contextlib.suppress(psutil.Error):
-            t = process.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
+            reaped = process.cpu_times()
+            total += idle.cpu_seconds(process) + reaped.children_user + reaped.children_system
     return total
 
 
