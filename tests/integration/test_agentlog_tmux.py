@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from reconciler.adapters.agentlog import fifo_path, log_path, make_fifo, pipe_command, read_log
-from reconciler.adapters.logwriter import LogWriterKeeper, writer_running
+from reconciler.adapters.logwriter import LogWriterKeeper, notify_new_fifo, writer_running
 from reconciler.adapters.tmux import Tmux
 from tests.helpers import kill_marked, wait_until
 
@@ -47,6 +47,7 @@ def start_printer(tmux: Tmux, state_dir: Path, name: str, go: Path, folder: str 
         "printf '\\033[1;32mcolored\\033[0m\\n'; sleep 1000"
     )
     tmux.start(name, script, str(state_dir), {}, pipe_command=pipe_command(fifo_path(agent_dir)))
+    notify_new_fifo(state_dir)  # as the executor does after every launch
     return log_path(agent_dir)
 
 
