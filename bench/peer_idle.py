@@ -10,7 +10,8 @@ shell; supervisord; pm2's God daemon, a node process; circusd), the sandbox's tm
 there is one (the seed loop's), and any descendant of them that is neither a program nor below
 one. Its CPU time (user + system: its own from its CPU time clock, as bench.idle reads orch's,
 and that of the children it reaped, which the kernel keeps in 10 ms ticks) is read once a second
-for bench.idle.WINDOW_SECONDS, each sample % of one core; the figure is the mean over the
+for bench.idle.WINDOW_SECONDS from bench.idle.SETTLE_SECONDS on (as orch's), each sample % of
+one core; the figure is the mean over the
 window. The tree is found
 again at each reading, so a short-lived helper (the seed loop's tmux clients and `sleep 1`)
 counts while it runs and then in its parent's reaped children's time. Memory: the tree's PSS at
