@@ -11,11 +11,9 @@ there is one (the seed loop's), and any descendant of them that is neither a pro
 one. Its CPU time (user + system: its own from its CPU time clock, as bench.idle reads orch's,
 and that of the children it reaped, which the kernel keeps in 10 ms ticks) is read once a second
 for bench.idle.WINDOW_SECONDS from bench.idle.SETTLE_SECONDS on (as orch's), each sample % of
-one core; the figure is the mean over the
-window. The tree is found
-again at each reading, so a short-lived helper (the seed loop's tmux clients and `sleep 1`)
-counts while it runs and then in its parent's reaped children's time. Memory: the tree's PSS at
-the end of the window.
+one core; the figure is the mean over the window. The tree is found again at each reading, so a
+short-lived helper (the seed loop's tmux clients and `sleep 1`) counts while it runs and then in
+its parent's reaped children's time. Memory: the tree's PSS at the end of the window.
 
 A peer that cannot be installed is a "skipped" row, one that fails an ERROR row (in both
 tables); the others still run. Every row is "info": orch's budgets are held in bench.idle's rows.

@@ -95,13 +95,14 @@ def serve(state_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAU
     try:
         next_check = next_scan = 0.0
         while True:
-            if time.monotonic() >= next_check:
+            now = time.monotonic()
+            if now >= next_check:
                 if not state_dir.is_dir():
                     return
-                next_check = time.monotonic() + CHECK_SECONDS
-            if time.monotonic() >= next_scan:
+                next_check = now + CHECK_SECONDS
+            if now >= next_scan:
                 _rescan(state_dir / "agents", sources, poller, max_bytes, keep)
-                next_scan = time.monotonic() + RESCAN_SECONDS
+                next_scan = now + RESCAN_SECONDS
             wait_ms = max(0.0, min(next_check, next_scan) - time.monotonic()) * 1000
             ready = {fd for fd, _ in poller.poll(wait_ms)}
             if wake.fd in ready:

@@ -163,16 +163,11 @@ def test_a_stamp_that_is_not_a_name_is_refused_before_anything_is_written(
 def test_start_sets_server_options_before_the_session(tmux: Tmux, tmp_path: Path) -> None:
     start_agent(tmux, "alpha", tmp_path)
 
-    def show(*args: str) -> str:
-        cmd = ["tmux", "-L", tmux.socket_name, *args]
-        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-
-    assert show("show-options", "-sv", "exit-empty") == "off"
-    assert show("show-options", "-gv", "remain-on-exit") == "off"
-    assert show("display-message", "-p", "-t", "=alpha:", "#{history_limit}") == "10000"
-    assert show("display-message", "-p", "-t", "=alpha:", "#{window_width}x#{window_height}") == (
-        "200x50"
-    )
+    assert _tmux(tmux, "show-options", "-sv", "exit-empty") == "off"
+    assert _tmux(tmux, "show-options", "-gv", "remain-on-exit") == "off"
+    assert _tmux(tmux, "display-message", "-p", "-t", "=alpha:", "#{history_limit}") == "10000"
+    size = _tmux(tmux, "display-message", "-p", "-t", "=alpha:", "#{window_width}x#{window_height}")
+    assert size == "200x50"
 
 
 @pytest.mark.tmux
