@@ -24,7 +24,7 @@ from bench.sandbox import Sandbox, sandbox
 from bench.workload import idle_agents
 from reconciler.adapters.deadline import wait_until
 from reconciler.adapters.store import Store
-from reconciler.core.delivery import FINISHED
+from reconciler.api.messages import FINISHED
 
 AGENTS = 20
 ROUNDS = 15

@@ -27,16 +27,7 @@ from reconciler.adapters.statedir import (
 )
 from reconciler.api.activity import Activity
 from reconciler.api.errors import InvalidInput, Unavailable
-from reconciler.api.status import (
-    AgentRecord,
-    AgentState,
-    Condition,
-    ConditionStatus,
-    Event,
-    EventType,
-    RunState,
-    Transition,
-)
+from reconciler.api.status import AgentRecord, AgentState, Condition, ConditionStatus, RunState
 
 TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
@@ -53,8 +44,9 @@ if TYPE_CHECKING:
         StoredUsage,
     )
     from reconciler.api.actions import Action
+    from reconciler.api.history import Event, StoredEvent, StoredTransition, Transition
     from reconciler.api.intents import AgentIntent, AnswerOutcome
-    from reconciler.core.delivery import QueuedMessage
+    from reconciler.api.messages import QueuedMessage
     from reconciler.core.runs import RunRecord
     from reconciler.core.signals import AgentSignal
     from reconciler.core.usage import UsageTotals
@@ -214,27 +206,6 @@ class StoredObject:
     created: float
     updated: float
     uid: str = ""
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as persisted, with its id and time."""
-
-    id: int
-    time: float
-    object: str
-    type: EventType
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class StoredTransition:
-    """A machine transition as persisted, with its time."""
-
-    id: int
-    time: float
-    transition: Transition
 
 
 if TYPE_CHECKING:
@@ -890,6 +861,8 @@ class Store:
         self, obj: str | None = None, after_id: int = 0, limit: int | None = None
     ) -> list[StoredEvent]:
         """Events in order, optionally for one object and after a known id; `limit` newest."""
+        from reconciler.api.history import EventType, StoredEvent
+
         query = "SELECT id, time, object, type, reason, message FROM events WHERE id > ?"
         params: list[Any] = [after_id]
         if obj:
@@ -908,6 +881,8 @@ class Store:
     @_translated
     def transitions(self, obj: str, limit: int = 20) -> list[StoredTransition]:
         """The newest `limit` transitions of one object, oldest first."""
+        from reconciler.api.history import StoredTransition, Transition
+
         rows = self._conn.execute(
             "SELECT id, time, object, source, dest, trigger, reason, message FROM transitions"
             " WHERE object=? ORDER BY id DESC LIMIT ?",
@@ -1127,7 +1102,7 @@ def _update_messages(conn: sqlite3.Connection, messages: Iterable[QueuedMessage]
 
 
 def _message(row: Sequence[Any]) -> QueuedMessage:
-    from reconciler.core.delivery import Phase, QueuedMessage
+    from reconciler.api.messages import Phase, QueuedMessage
 
     return QueuedMessage(
         id=row[0],
@@ -1157,7 +1132,7 @@ def _condition(data: Mapping[str, Any]) -> Condition:
 
 
 def _message_from_dict(data: Mapping[str, Any]) -> QueuedMessage:
-    from reconciler.core.delivery import Phase, QueuedMessage
+    from reconciler.api.messages import Phase, QueuedMessage
 
     return QueuedMessage(**_known(QueuedMessage, {**data, "phase": Phase(data["phase"])}))
 

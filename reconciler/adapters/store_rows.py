@@ -9,11 +9,13 @@ imports each where it makes one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
+    from reconciler.api.messages import QueuedMessage
     from reconciler.api.status import AgentRecord
-    from reconciler.core.delivery import QueuedMessage
     from reconciler.core.runs import RunRecord
     from reconciler.core.usage import UsageEntry
 

@@ -1,6 +1,6 @@
-"""Whether the tmux binary is installed, asked by commands that start a controller (`send`,
-`apply`, `start`…) without importing the tmux adapter (subprocess, the control client, the
-observation types: ~20 ms of `orch send`)."""
+"""Whether the tmux binary is installed: asked before a controller is started (by `apply`,
+`send`, `start`...) without importing the tmux adapter (subprocess, the control client, the
+observation types: ~20 ms of `orch send`), and only then (`shutil` is ~3 ms more)."""
 
 from __future__ import annotations
 

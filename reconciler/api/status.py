@@ -1,4 +1,4 @@
-"""What the controller records about each agent: its state, counters, conditions and events.
+"""What the controller records about each agent: its state, counters and conditions.
 
 Pure data. The controller is the only writer of these records (the CLI only reads them), and each
 record is immutable: the planner returns a new one instead of editing what the store gave it.
@@ -111,35 +111,6 @@ def _condition_order(condition: Condition) -> int:
         return CONDITION_TYPES.index(condition.type)
     except ValueError:
         return len(CONDITION_TYPES)
-
-
-class EventType(StrEnum):
-    """Kubernetes event types: Warning means a person may want to look."""
-
-    NORMAL = "Normal"
-    WARNING = "Warning"
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened to an object, as `orch events` shows it."""
-
-    object: str
-    type: EventType
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One edge taken by an agent's machine, persisted as history."""
-
-    object: str
-    source: AgentState
-    dest: AgentState
-    trigger: str
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -72,11 +72,9 @@ class Installation:
 
     def start_controller(self) -> None:
         """Wake the controller, starting one in the background if none runs."""
-        from reconciler.adapters.tmuxbinary import require_tmux
         from reconciler.adapters.wake import notify
         from reconciler.controller.daemon import ensure_controller
 
-        require_tmux()
         ensure_controller(self.state_dir, self.socket)
         notify(self.paths.wake)
 

@@ -5,6 +5,7 @@ selectors. The rows and items of each kind come from `render`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from reconciler.api.errors import InvalidInput, NotFound
 from reconciler.cli.output import list_document, table, to_json, to_yaml
@@ -31,11 +32,13 @@ from reconciler.cli.render import (
 
 TYPE_CHECKING = False  # typing's constant without importing typing (the CLI's start-up)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     # types only: `orch --help` lists every verb without opening a store
-    from reconciler.adapters.store import Store, StoredEvent, StoredObject
+    from reconciler.adapters.store import Store, StoredObject
     from reconciler.adapters.store_rows import StoredRun
+    from reconciler.api.history import StoredEvent
     from reconciler.core.selectors import Requirement
 
 #: The forms `-o` takes; `jsonpath=TEMPLATE` besides.
@@ -44,14 +47,20 @@ OUTPUT_FORMS = ("wide", "json", "yaml", "name")
 
 @dataclass(frozen=True)
 class Listing:
-    """One `get`: the items (for json/yaml/jsonpath), the table, and names for `-o name`."""
+    """One `get`: the table, names for `-o name`, and the items (for json/yaml/jsonpath), built
+    only when asked: a table of agents needs none of their status documents."""
 
     kind: str
-    items: list[dict[str, Any]]
+    build_items: Callable[[], list[dict[str, Any]]]
     headers: tuple[str, ...]
     rows: list[list[Any]]
     age_column: int
     min_widths: tuple[int, ...] = ()
+
+    @cached_property
+    def items(self) -> list[dict[str, Any]]:
+        """Each listed object as `-o json|yaml` prints it."""
+        return self.build_items()
 
     @property
     def names(self) -> list[str]:
@@ -89,7 +98,9 @@ def listing(
     if kind == "Run":
         runs = _runs(store, name, selector)
         rows = [run_row(r) for r in runs]
-        return Listing("Run", [run_item(r) for r in runs], RUN_COLUMNS, rows, 5, RUN_MIN_WIDTHS)
+        return Listing(
+            "Run", lambda: [run_item(r) for r in runs], RUN_COLUMNS, rows, 5, RUN_MIN_WIDTHS
+        )
     objects = _objects(store, kind, name, selector)
     if kind == "Agent":
         return _agents(store, objects, wide)
@@ -160,7 +171,7 @@ def _agents(store: Store, objects: list[StoredObject], wide: bool) -> Listing:
     headers = AGENT_COLUMNS + (AGENT_WIDE_COLUMNS if wide else ())
     return Listing(
         "Agent",
-        [agent_item(o, records.get(o.name), usage.get(o.name)) for o in objects],
+        lambda: [agent_item(o, records.get(o.name), usage.get(o.name)) for o in objects],
         headers,
         [agent_row(o, records.get(o.name), wide, usage.get(o.name)) for o in objects],
         AGENT_COLUMNS.index("age"),
@@ -170,18 +181,29 @@ def _agents(store: Store, objects: list[StoredObject], wide: bool) -> Listing:
 
 def _playbooks(objects: list[StoredObject]) -> Listing:
     rows = [playbook_row(o) for o in objects]
-    items = [object_item(o) for o in objects]
-    return Listing("Playbook", items, PLAYBOOK_COLUMNS, rows, PLAYBOOK_COLUMNS.index("age"))
+    return Listing(
+        "Playbook",
+        lambda: [object_item(o) for o in objects],
+        PLAYBOOK_COLUMNS,
+        rows,
+        PLAYBOOK_COLUMNS.index("age"),
+    )
 
 
 def _notifiers(objects: list[StoredObject]) -> Listing:
     rows = [notifier_row(o) for o in objects]
-    items = [object_item(o) for o in objects]
-    return Listing("Notifier", items, NOTIFIER_COLUMNS, rows, NOTIFIER_COLUMNS.index("age"))
+    return Listing(
+        "Notifier",
+        lambda: [object_item(o) for o in objects],
+        NOTIFIER_COLUMNS,
+        rows,
+        NOTIFIER_COLUMNS.index("age"),
+    )
 
 
 def event_listing(events: list[StoredEvent]) -> Listing:
     """`orch events`, in every form it prints."""
     rows = [event_row(e) for e in events]
-    items = [event_item(e) for e in events]
-    return Listing("Event", items, EVENT_COLUMNS, rows, 0, EVENT_MIN_WIDTHS)
+    return Listing(
+        "Event", lambda: [event_item(e) for e in events], EVENT_COLUMNS, rows, 0, EVENT_MIN_WIDTHS
+    )

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
     # types only: building their dataclasses and regexes costs every read command's start-up
     from reconciler.adapters.git import WorktreeStatus
-    from reconciler.adapters.store import StoredEvent, StoredObject, StoredTransition
+    from reconciler.adapters.store import StoredObject
     from reconciler.adapters.store_rows import StoredRun
-    from reconciler.core.delivery import QueuedMessage
+    from reconciler.api.history import StoredEvent, StoredTransition
+    from reconciler.api.messages import QueuedMessage
     from reconciler.core.runs import StepStatus
     from reconciler.core.signals import AgentSignal
     from reconciler.core.steps import GateResult

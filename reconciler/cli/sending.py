@@ -113,7 +113,7 @@ def _check_will_run(inst: Installation, agent: str) -> None:
 
 def _wait_delivered(inst: Installation, message_id: int, limit: float) -> None:
     """Wait until the message left the queue; an error unless the agent took it."""
-    from reconciler.core.delivery import FINISHED, Phase
+    from reconciler.api.messages import FINISHED, Phase
 
     def finished() -> bool:
         message = inst.store.message(message_id)

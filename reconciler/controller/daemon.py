@@ -55,11 +55,16 @@ def controller_running(paths: StatePaths) -> bool:
 
 
 def ensure_controller(state_dir: Path, socket: str, wait: float = 10.0) -> None:
-    """Start a background controller for this state dir unless one runs."""
+    """Start a background controller for this state dir unless one runs (which needs tmux)."""
     paths = StatePaths(ensure_state_dir(state_dir))
     if controller_running(paths):
         return
-    import subprocess  # here: read commands that only ask whether one runs need not load it
+    # Here: commands that only ask whether one runs, or find it running, need neither.
+    import subprocess
+
+    from reconciler.adapters.tmuxbinary import require_tmux
+
+    require_tmux()
 
     with os.fdopen(
         open_private(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab"

@@ -26,7 +26,7 @@ from reconciler.adapters.signal_files import root_only, start_logs_afresh, write
 from reconciler.adapters.tmux import Tmux
 from reconciler.api.actions import Action, Forget, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import NotFound, OrchError, Unavailable
-from reconciler.api.status import Event, EventType
+from reconciler.api.history import Event, EventType
 from reconciler.controller.stopper import Stopper
 from reconciler.core.sanitize import clean_message
 from reconciler.core.signal_wiring import Wiring, wire

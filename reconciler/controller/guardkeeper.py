@@ -39,7 +39,7 @@ from reconciler.adapters.protected import DigestCache
 from reconciler.adapters.store import Store
 from reconciler.adapters.watchers import GuardWatcher
 from reconciler.api.errors import OrchError
-from reconciler.api.status import Event, EventType
+from reconciler.api.history import Event, EventType
 from reconciler.core.agent_plan import DesiredAgent, GuardReport
 
 log = logging.getLogger(__name__)

@@ -41,10 +41,12 @@ from reconciler.adapters.wake import WakeChannel
 from reconciler.adapters.watchers import ManifestWatcher
 from reconciler.api.actions import Action, Launch, Paste, PressEnter, SendKeys, Stop
 from reconciler.api.errors import InvalidInput, OrchError, Unavailable
+from reconciler.api.history import Event, EventType
 from reconciler.api.intents import NO_INTENT, AgentIntent
 from reconciler.api.localtime import local_datetime
+from reconciler.api.messages import Phase, QueuedMessage
 from reconciler.api.observation import PaneObservation
-from reconciler.api.status import AgentRecord, Event, EventType, set_condition
+from reconciler.api.status import AgentRecord, set_condition
 from reconciler.controller.apply import agent_from, apply_files
 from reconciler.controller.cli_logs import CliLogReader
 from reconciler.controller.daemon import controller_pid
@@ -72,14 +74,7 @@ from reconciler.core.agent_plan import (
     GuardReport,
     PlanContext,
 )
-from reconciler.core.delivery import (
-    EVIDENCE_GRACE_SECONDS,
-    Evidence,
-    Phase,
-    QueuedMessage,
-    judge_echo,
-    settle,
-)
+from reconciler.core.delivery import EVIDENCE_GRACE_SECONDS, Evidence, judge_echo, settle
 from reconciler.core.health import settle_keys
 from reconciler.core.plan_memo import PlanInputs, PlanMemo
 from reconciler.core.planner import plan_agent

@@ -18,9 +18,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from reconciler.adapters.notify import DeliveryFailed, send
-from reconciler.adapters.store import Store, StoredEvent
+from reconciler.adapters.store import Store
+from reconciler.api.history import Event, EventType, StoredEvent
 from reconciler.api.manifest import Notifier
-from reconciler.api.status import AgentState, Event, EventType
+from reconciler.api.status import AgentState
 from reconciler.core.notify import RETRY_DELAYS, Notice, Throttle, notice_reason, wants
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from reconciler.adapters.store import Store
-from reconciler.api.status import AgentRecord, Event, Transition
+from reconciler.api.history import Event, Transition
+from reconciler.api.messages import FINISHED, QueuedMessage
+from reconciler.api.status import AgentRecord
 from reconciler.core.agent_plan import AgentPlan
-from reconciler.core.delivery import FINISHED, QueuedMessage
 
 #: Events and transitions kept in memory while the store refuses writes (the newest).
 UNSAVED_HISTORY = 1000

@@ -24,8 +24,8 @@ from dataclasses import replace
 from reconciler.adapters.processes import launch_processes
 from reconciler.adapters.store import Store
 from reconciler.adapters.store_rows import Intent
+from reconciler.api.history import Event, EventType
 from reconciler.api.observation import PaneObservation
-from reconciler.api.status import Event, EventType
 from reconciler.controller.passbatch import PassBatch
 
 log = logging.getLogger(__name__)

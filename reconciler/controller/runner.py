@@ -17,8 +17,9 @@ from pathlib import Path
 from reconciler.adapters.gates import evaluate_condition, evaluate_gate, missing_outputs
 from reconciler.adapters.store import Store
 from reconciler.adapters.store_rows import RunSignal, StoredRun
+from reconciler.api.history import Event, EventType
 from reconciler.api.manifest import PlaybookSpec, Step
-from reconciler.api.status import Event, EventType, set_condition
+from reconciler.api.status import set_condition
 from reconciler.controller.isolation import (
     ErrorBoundary,
     describe_error,

@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from reconciler.adapters.store import Store
 from reconciler.api.intents import AgentIntent
+from reconciler.api.messages import QueuedMessage
 from reconciler.api.status import AgentRecord
-from reconciler.core.delivery import QueuedMessage
 
 T = TypeVar("T")
 

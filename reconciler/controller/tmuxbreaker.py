@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from reconciler.api.status import Event, EventType
+from reconciler.api.history import Event, EventType
 from reconciler.controller.isolation import ErrorBoundary, describe_error
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from reconciler.adapters.store import Store
 from reconciler.adapters.store_rows import StoredUsage
 from reconciler.adapters.transcripts import read_new_lines, transcript_files
+from reconciler.api.history import Event, EventType
 from reconciler.api.manifest import AgentSpec
-from reconciler.api.status import Event, EventType
 from reconciler.core.agent_plan import DesiredAgent
 from reconciler.core.usage import (
     USAGE_PROFILES,

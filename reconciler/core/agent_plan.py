@@ -13,21 +13,21 @@ from datetime import tzinfo
 from functools import cached_property
 
 from reconciler.api.actions import Action
+from reconciler.api.history import Event, Transition
 from reconciler.api.intents import NO_INTENT, AgentIntent, AnswerOutcome
 from reconciler.api.manifest import Agent
+from reconciler.api.messages import QueuedMessage
 from reconciler.api.observation import PaneObservation
 from reconciler.api.status import (
     AgentRecord,
     AgentState,
     Condition,
     ConditionStatus,
-    Event,
-    Transition,
     holds,
     set_condition,
 )
 from reconciler.core.cli_log import LogLimit
-from reconciler.core.delivery import Evidence, QueuedMessage
+from reconciler.core.delivery import Evidence
 from reconciler.core.launch import launch_hash
 from reconciler.core.lifecycle import next_state
 from reconciler.core.record_builder import RecordBuilder

@@ -35,6 +35,7 @@ from enum import StrEnum
 
 from reconciler.api.actions import Paste, PressEnter
 from reconciler.api.duration import human_size
+from reconciler.api.messages import Phase, QueuedMessage
 from reconciler.api.regex import compile_pattern
 
 #: Base pause between the paste and Enter; long pastes get more (see `settle_seconds`).
@@ -78,53 +79,12 @@ _ESCAPES = re.compile(
 _BLANKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 
 
-class Phase(StrEnum):
-    """Where a message is on its way into the agent."""
-
-    QUEUED = "queued"
-    PASTING = "pasting"
-    PASTED = "pasted"
-    ENTERING = "entering"
-    SUBMITTED = "submitted"
-    DELIVERED = "delivered"
-    UNCONFIRMED = "unconfirmed"
-    UNCERTAIN = "uncertain"
-
-
-#: Phases a message never leaves: it is out of the queue.
-FINISHED = (Phase.DELIVERED, Phase.UNCONFIRMED, Phase.UNCERTAIN)
-
-
 class Evidence(StrEnum):
     """What the agent's pane log says about a paste whose outcome was not recorded."""
 
     ARRIVED = "arrived"
     ABSENT = "absent"
     UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class QueuedMessage:
-    """A message waiting for (or on its way into) an agent.
-
-    `screen_digest` is the screen before the paste while pasting and pasted, and the screen after
-    the paste was drawn once Enter is pressed. `log_inode`/`log_offset` mark where the pane log
-    stood when the paste was intended: the evidence for an unsettled paste comes after it.
-    """
-
-    id: int
-    agent: str
-    sender: str
-    text: str
-    created: float
-    phase: Phase = Phase.QUEUED
-    phase_at: float | None = None
-    screen_digest: str = ""
-    enters: int = 0
-    delivered_at: float | None = None
-    log_inode: int | None = None
-    log_offset: int | None = None
-    agent_uid: str = ""  # the agent object it was queued for ("" before uids existed)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 
 from reconciler.api.intents import AgentIntent
+from reconciler.api.messages import QueuedMessage
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent
-from reconciler.core.delivery import QueuedMessage
 from reconciler.core.signals import CROSSCHECK_SECONDS, AgentSignal
 
 #: The states in which a plan that changes nothing is remembered.

@@ -15,17 +15,12 @@ from dataclasses import replace
 from reconciler.api.actions import Forget, Launch, Stop
 from reconciler.api.activity import Activity
 from reconciler.api.duration import format_duration
+from reconciler.api.history import Event, EventType
 from reconciler.api.intents import AnswerOutcome
 from reconciler.api.localtime import local_datetime, local_time
 from reconciler.api.manifest import Agent
-from reconciler.api.status import (
-    LIVE_STATES,
-    AgentRecord,
-    AgentState,
-    ConditionStatus,
-    Event,
-    EventType,
-)
+from reconciler.api.messages import Phase
+from reconciler.api.status import LIVE_STATES, AgentRecord, AgentState, ConditionStatus
 from reconciler.core.agent_plan import (
     AgentObservation,
     AgentPlan,
@@ -37,7 +32,6 @@ from reconciler.core.answers import plan_answer
 from reconciler.core.delivery import (
     AgentView,
     DeliveryStep,
-    Phase,
     echo_shown,
     input_empty,
     input_ready,

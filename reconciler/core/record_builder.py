@@ -10,7 +10,7 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from reconciler.api.status import Event, EventType
+from reconciler.api.history import Event, EventType
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

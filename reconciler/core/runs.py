@@ -15,7 +15,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from reconciler.api.duration import format_duration
-from reconciler.api.status import Condition, Event, RunState
+from reconciler.api.history import Event
+from reconciler.api.status import Condition, RunState
 from reconciler.core.lifecycle import next_run_state
 from reconciler.core.record_builder import RecordBuilder
 from reconciler.core.steps import GateResult, render_prompt, rework_message

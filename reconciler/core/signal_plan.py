@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from reconciler.api.activity import Activity
+from reconciler.api.messages import QueuedMessage
 from reconciler.api.status import AgentState
 from reconciler.core.agent_plan import PlanBuilder
-from reconciler.core.delivery import QueuedMessage
 from reconciler.core.screen import ScreenVerdict
 from reconciler.core.signals import SignalState, fold, weigh
 

@@ -14,24 +14,29 @@ from pathlib import Path
 import pytest
 
 from reconciler.adapters.store import Store
+from reconciler.api.messages import QueuedMessage
 from reconciler.cli.entry import main as entry_main
 from reconciler.cli.entry import plain_command
 from reconciler.cli.main import main as cli_main
-from reconciler.core.delivery import QueuedMessage
 from tests.conftest import Orch
 from tests.integration.test_core import agent_doc, write_manifest
 
 pytestmark = pytest.mark.tmux
 
+#: Modules a fast path must not load: click (the full CLI), and what only some commands need:
+#: typing; shutil (to find tmux before starting a controller); how messages are delivered (its
+#: regexes); events and transitions (`describe` shows them).
+HEAVY = ("click", "typing", "shutil", "reconciler.core.delivery", "reconciler.api.history")
+
 #: `orch ARGS` on the fast path, as the installed script runs it (`entry.script`: it ends the
-#: process with os._exit); it writes whether click was imported to the file in argv[1] as it ends.
-FAST = """
+#: process with os._exit); it writes which of HEAVY it imported to the file in argv[1] as it ends.
+FAST = f"""
 import os, sys
 from reconciler.cli import entry
 marker, sys.argv = sys.argv[1], ["orch", *sys.argv[2:]]
 end = os._exit
 def _exit(code):
-    open(marker, "w").write(str("click" in sys.modules))
+    open(marker, "w").write(" ".join(m for m in {HEAVY!r} if m in sys.modules))
     end(code)
 os._exit = _exit
 entry.script()
@@ -62,10 +67,17 @@ def _run(
 
 
 def _fast(orch: Orch, args: tuple[str, ...], now: float) -> subprocess.CompletedProcess[str]:
-    marker = orch.workdir / "click-imported"
+    marker = orch.workdir / "heavy-imported"
     proc = _run(orch, FAST, (str(marker), *args), now)
-    assert marker.read_text() == "False", f"orch {' '.join(args)} did not take the fast path"
+    assert "click" not in marker.read_text().split(), f"orch {' '.join(args)} took the click CLI"
     return proc
+
+
+def heavy_imports(orch: Orch, *args: str) -> list[str]:
+    """Which of HEAVY the fast path of `orch ARGS` imported."""
+    marker = orch.workdir / "heavy-imported"
+    _run(orch, FAST, (str(marker), *args), time.time())
+    return marker.read_text().split()
 
 
 def _outcome(proc: subprocess.CompletedProcess[str]) -> tuple[str, str, int]:
@@ -132,6 +144,11 @@ def test_agents_with_and_without_a_controller_both_ways(orch: Orch) -> None:
     assert sent_both_ways(orch, "a", " \n ")[1:] == ("orch: error: send: the message is empty\n", 1)
     texts = [m.text for m in _messages(orch.state_dir, "a")]
     assert texts.count(HOSTILE.replace("\x07", "")) == 2
+    # With the controller running and messages queued, the verbs agents and scripts call most
+    # load none of them.
+    for args in (("get", "agents"), ("send", "a", "hello")):
+        assert heavy_imports(orch, *args) == [], args
+    assert heavy_imports(orch, "describe", "agent", "a") == ["reconciler.api.history"]
 
     orch.run("controller", "stop")
     for args in (("get", "agents"), ("describe", "agent", "a"), ("get", "agent", "b")):

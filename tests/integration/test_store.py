@@ -16,8 +16,9 @@ from typing import Any
 
 from reconciler.adapters.store import DELIVERED_KEPT, Store
 from reconciler.adapters.store_rows import Declaration
-from reconciler.api.status import AgentRecord, AgentState, Event, EventType
-from reconciler.core.delivery import Phase
+from reconciler.api.history import Event, EventType
+from reconciler.api.messages import Phase
+from reconciler.api.status import AgentRecord, AgentState
 from tests.helpers import wait_until
 
 

@@ -11,7 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.api.actions import Paste, PressEnter
-from reconciler.api.status import AgentRecord, AgentState, EventType
+from reconciler.api.history import EventType
+from reconciler.api.messages import Phase, QueuedMessage
+from reconciler.api.status import AgentRecord, AgentState
 from reconciler.core.agent_plan import DesiredAgent
 from reconciler.core.delivery import (
     CONFIRM_SECONDS,
@@ -22,8 +24,6 @@ from reconciler.core.delivery import (
     STARTUP_WINDOW_SECONDS,
     AgentView,
     Evidence,
-    Phase,
-    QueuedMessage,
     echo_shown,
     input_empty,
     input_ready,

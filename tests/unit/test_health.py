@@ -12,9 +12,10 @@ import pytest
 from reconciler.adapters.manifest_files import load_files
 from reconciler.api.actions import Launch, SendKeys
 from reconciler.api.activity import Activity
+from reconciler.api.history import EventType
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
-from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
+from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
 from reconciler.core.health import KEY_PAUSE_SECONDS, settle_keys
 from reconciler.core.planner import plan_agent

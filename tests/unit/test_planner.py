@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from reconciler.api.actions import Forget, Launch, Stop
+from reconciler.api.history import EventType
 from reconciler.api.intents import AgentIntent
 from reconciler.api.manifest import Agent
 from reconciler.api.observation import PaneObservation
-from reconciler.api.status import AgentRecord, AgentState, ConditionStatus, EventType
+from reconciler.api.status import AgentRecord, AgentState, ConditionStatus
 from reconciler.core.agent_plan import (
     AgentObservation,
     AgentPlan,

@@ -10,9 +10,9 @@ from typing import Any
 
 from reconciler.api.actions import Launch, PressEnter
 from reconciler.api.activity import Activity
+from reconciler.api.messages import Phase, QueuedMessage
 from reconciler.api.status import AgentRecord, AgentState
 from reconciler.core.agent_plan import AgentObservation, AgentPlan, DesiredAgent, PlanContext
-from reconciler.core.delivery import Phase, QueuedMessage
 from reconciler.core.launch import launch_hash
 from reconciler.core.planner import plan_agent
 from reconciler.core.signals import AgentSignal

@@ -11,8 +11,8 @@ import pytest
 from reconciler.adapters.store import _to_json
 from reconciler.api.actions import Launch, PressEnter
 from reconciler.api.activity import Activity
+from reconciler.api.messages import QueuedMessage
 from reconciler.api.status import AgentRecord, AgentState, Condition, ConditionStatus, RunState
-from reconciler.core.delivery import QueuedMessage
 from reconciler.core.runs import RunRecord, StepStatus
 
 T0 = 1_790_000_000.25

@@ -4,7 +4,7 @@ that back off, one event when it answers again."""
 from __future__ import annotations
 
 from reconciler.adapters.tmux import TmuxUnavailable
-from reconciler.api.status import EventType
+from reconciler.api.history import EventType
 from reconciler.controller.tmuxbreaker import TmuxBreaker
 
 
