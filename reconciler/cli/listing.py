@@ -105,8 +105,8 @@ def listing(
     if kind == "Agent":
         return _agents(store, objects, wide)
     if kind == "Playbook":
-        return _playbooks(objects)
-    return _notifiers(objects)
+        return _declared(kind, objects, playbook_row, PLAYBOOK_COLUMNS)
+    return _declared(kind, objects, notifier_row, NOTIFIER_COLUMNS)
 
 
 def render(listing: Listing, output: str | None, single: bool) -> str:
@@ -179,25 +179,16 @@ def _agents(store: Store, objects: list[StoredObject], wide: bool) -> Listing:
     )
 
 
-def _playbooks(objects: list[StoredObject]) -> Listing:
-    rows = [playbook_row(o) for o in objects]
+def _declared(
+    kind: str,
+    objects: list[StoredObject],
+    row: Callable[[StoredObject], list[Any]],
+    columns: tuple[str, ...],
+) -> Listing:
+    """Playbooks and notifiers: a row each, and their documents as the items."""
+    rows = [row(o) for o in objects]
     return Listing(
-        "Playbook",
-        lambda: [object_item(o) for o in objects],
-        PLAYBOOK_COLUMNS,
-        rows,
-        PLAYBOOK_COLUMNS.index("age"),
-    )
-
-
-def _notifiers(objects: list[StoredObject]) -> Listing:
-    rows = [notifier_row(o) for o in objects]
-    return Listing(
-        "Notifier",
-        lambda: [object_item(o) for o in objects],
-        NOTIFIER_COLUMNS,
-        rows,
-        NOTIFIER_COLUMNS.index("age"),
+        kind, lambda: [object_item(o) for o in objects], columns, rows, columns.index("age")
     )
 
 
