@@ -261,7 +261,11 @@ def apply_agent(
 
 
 def received(record: Path) -> list[str]:
-    """The messages the fake agent recorded, oldest first ([] before its first)."""
+    """The messages the fake agent recorded, oldest first ([] before its first).
+
+    A long message's line reaches the file in several writes: a line without its line feed yet
+    is still being written, and is not read."""
     if not record.exists():
         return []
-    return [json.loads(line)["message"] for line in record.read_text().splitlines()]
+    whole = record.read_text().rpartition("\n")[0]
+    return [json.loads(line)["message"] for line in whole.splitlines()]

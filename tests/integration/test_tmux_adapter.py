@@ -8,7 +8,6 @@ failing test leaves nothing behind (not even the socket file).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -26,7 +25,7 @@ from reconciler.adapters.processes import launch_processes, stop_launch, termina
 from reconciler.adapters.tmux import SessionExists, Tmux
 from reconciler.api.errors import InvalidInput, NotFound
 from reconciler.api.observation import PaneObservation
-from tests.helpers import FAKE_AGENT, processes_with_env, wait_until
+from tests.helpers import FAKE_AGENT, processes_with_env, received, wait_until
 
 
 def agent_script(*args: str, exec_: bool = True) -> str:
@@ -63,13 +62,6 @@ def submit(tmux: Tmux, name: str, text: str) -> None:
     """Type a command into the agent and press Enter."""
     tmux.send_literal(name, text)
     tmux.send_keys(name, ["Enter"])
-
-
-def recorded(path: Path) -> list[str]:
-    """Messages the fake agent recorded so far."""
-    if not path.exists():
-        return []
-    return [json.loads(line)["message"] for line in path.read_text().splitlines()]
 
 
 def spinner_seconds(screen: str) -> float:
@@ -291,7 +283,7 @@ def test_paste_then_enter_is_recorded_byte_exact(tmux: Tmux, tmp_path: Path, tex
     tmux.paste("alpha", text)
     tmux.send_keys("alpha", ["Enter"])
 
-    assert wait_until(lambda: recorded(record), what="a recorded message") == [text]
+    assert wait_until(lambda: received(record), what="a recorded message") == [text]
     buffers = subprocess.run(
         ["tmux", "-L", tmux.socket_name, "list-buffers"], capture_output=True, text=True, check=True
     )
