@@ -66,18 +66,20 @@ def _run(
     )
 
 
-def _fast(orch: Orch, args: tuple[str, ...], now: float) -> subprocess.CompletedProcess[str]:
+def _fast(
+    orch: Orch, args: tuple[str, ...], now: float
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """`orch ARGS` on the fast path, and which of HEAVY it imported (click never)."""
     marker = orch.workdir / "heavy-imported"
     proc = _run(orch, FAST, (str(marker), *args), now)
-    assert "click" not in marker.read_text().split(), f"orch {' '.join(args)} took the click CLI"
-    return proc
+    loaded = marker.read_text().split()
+    assert "click" not in loaded, f"orch {' '.join(args)} took the click CLI"
+    return proc, loaded
 
 
 def heavy_imports(orch: Orch, *args: str) -> list[str]:
     """Which of HEAVY the fast path of `orch ARGS` imported."""
-    marker = orch.workdir / "heavy-imported"
-    _run(orch, FAST, (str(marker), *args), time.time())
-    return marker.read_text().split()
+    return _fast(orch, args, time.time())[1]
 
 
 def _outcome(proc: subprocess.CompletedProcess[str]) -> tuple[str, str, int]:
@@ -87,7 +89,7 @@ def _outcome(proc: subprocess.CompletedProcess[str]) -> tuple[str, str, int]:
 def same_both_ways(orch: Orch, *args: str) -> tuple[str, str, int]:
     """Run `orch ARGS` both ways at the same stopped clock; they must print the same."""
     now = time.time()
-    fast, slow = _outcome(_fast(orch, args, now)), _outcome(_run(orch, CLICK, args, now))
+    fast, slow = _outcome(_fast(orch, args, now)[0]), _outcome(_run(orch, CLICK, args, now))
     assert fast == slow
     return fast
 
@@ -95,7 +97,7 @@ def same_both_ways(orch: Orch, *args: str) -> tuple[str, str, int]:
 def sent_both_ways(orch: Orch, agent: str, text: str) -> tuple[str, str, int]:
     """`send` both ways: the same output but for the message's id, one more the second time."""
     now = time.time()
-    fast = _outcome(_fast(orch, ("send", agent, text), now))
+    fast = _outcome(_fast(orch, ("send", agent, text), now)[0])
     slow = _outcome(_run(orch, CLICK, ("send", agent, text), now))
     found = re.search(r"message/(\d+)", fast[0])
     if found:

@@ -3,7 +3,6 @@ object, and messages never outlive the agent they were queued for."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -16,7 +15,7 @@ import psutil
 import pytest
 
 from tests.conftest import Orch
-from tests.helpers import FAKE_AGENT, wait_until
+from tests.helpers import FAKE_AGENT, received, wait_until
 from tests.integration.test_core import agent_doc, pane_pid, running, write_manifest
 
 pytestmark = pytest.mark.tmux
@@ -163,11 +162,8 @@ def test_a_message_for_a_deleted_agent_never_reaches_a_new_one(orch: Orch) -> No
         path.write_text(agent_doc("x", command=command + " --slow-start 0"))
         orch.run("apply", "-f", str(path))
         orch.run("send", "x", "for the second x")
-    wait_until(
-        lambda: record.exists() and "second" in record.read_text(), timeout=30, what="delivery"
-    )
-    received = [json.loads(line)["message"] for line in record.read_text().splitlines()]
-    assert received == ["for the second x"]
+    wait_until(lambda: "for the second x" in received(record), timeout=30, what="delivery")
+    assert received(record) == ["for the second x"]
     events = orch.json("events", "--for", "agent/x")["items"]
     assert any(e["reason"] == "MessagesDropped" for e in events)
 
